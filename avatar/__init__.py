@@ -1,0 +1,7 @@
+"""Avatar Studio: talking-avatar videos and the image and video tools around them.
+
+The package is UI-free: the Streamlit pages and the `avatar` command line are thin
+layers over the task functions it exports.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,27 @@
+"""A terminal progress bar that speaks the library's `Progress` callback."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+from tqdm import tqdm
+
+from avatar.progress import Progress
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Progress]:
+    """Yield a `progress(stage, fraction)` callback drawing a bar on stderr."""
+    bar = tqdm(total=1000, desc=description, file=sys.stderr, bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+    try:
+
+        def update(stage: str, fraction: float) -> None:
+            bar.set_postfix_str(stage, refresh=False)
+            bar.n = int(round(fraction * 1000))
+            bar.refresh()
+
+        yield update
+    finally:
+        bar.close()

@@ -1,0 +1,79 @@
+"""`avatar talk`: portrait + text or audio -> lip-synced MP4."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from avatar.avatars import get_default_avatar, list_default_avatars
+from avatar.commands.progress_bar import progress_bar
+from avatar.errors import InputError
+from avatar.talk.engine import DEFAULT_MAX_SIZE, TalkOptions
+from avatar.talk.pipeline import make_talking_video
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "talk",
+        help="make a talking video from a portrait and text or audio",
+        description="Animate a portrait speaking typed text (bundled Piper voice) or a recording.",
+    )
+    portrait = parser.add_mutually_exclusive_group(required=True)
+    portrait.add_argument("--avatar", metavar="NAME", help="a default avatar (see --list-avatars)")
+    portrait.add_argument("--image", type=Path, metavar="PATH", help="your own portrait (PNG, JPEG or WebP)")
+    portrait.add_argument("--list-avatars", action="store_true", help="list the default avatars and exit")
+    voice = parser.add_mutually_exclusive_group()
+    voice.add_argument("--text", help="what the avatar says")
+    voice.add_argument("--text-file", type=Path, metavar="F", help="read the text from a UTF-8 file")
+    voice.add_argument("--audio", type=Path, metavar="PATH", help="a recording (wav, mp3, m4a, ogg, flac)")
+    parser.add_argument("--rate", type=float, default=1.0, help="speaking rate for text, 0.5-2.0 (default 1.0)")
+    parser.add_argument("--still", action="store_true", help="no head motion: only mouth, jaw and eyelids move")
+    parser.add_argument("--expression-scale", type=float, default=1.0, metavar="S", help="0-2 (default 1.0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for blinks and head motion (default 0)")
+    parser.add_argument("--face-index", type=int, metavar="K", help="which face, 0 = largest (default)")
+    parser.add_argument("--size", type=int, default=DEFAULT_MAX_SIZE, help=f"long side in pixels (default {DEFAULT_MAX_SIZE})")
+    parser.add_argument("-o", "--output", type=Path, help="where to copy the MP4 (it is always kept in outputs/)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list_avatars:
+        for avatar in list_default_avatars():
+            print(f"{avatar.name:20s} {avatar.title}")
+        return 0
+    if args.text is None and args.text_file is None and args.audio is None:
+        raise InputError("Say what the avatar should speak: give --text, --text-file or --audio.")
+    text = args.text
+    if args.text_file is not None:
+        try:
+            text = args.text_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            raise InputError(f"Cannot read the text file {args.text_file}; give a UTF-8 text file.") from None
+    if args.avatar is not None:
+        avatar = get_default_avatar(args.avatar)
+        portrait, landmarks = avatar.image_path, avatar.landmarks_path
+    else:
+        portrait, landmarks = args.image, None
+    options = TalkOptions(
+        max_size=args.size, still=args.still, expression_scale=args.expression_scale, seed=args.seed
+    )
+    with progress_bar("talk") as progress:
+        result = make_talking_video(
+            portrait,
+            text=text,
+            audio=args.audio,
+            rate=args.rate,
+            options=options,
+            face_index=args.face_index,
+            landmarks_path=landmarks,
+            progress=progress,
+        )
+    video = result.video_path
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        video = Path(shutil.copyfile(result.video_path, args.output))
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
+    print(f"{video}  ({result.duration:.1f} s, {result.width}x{result.height}; {timings})", file=sys.stdout)
+    return 0

@@ -1,0 +1,102 @@
+"""Animation engines: `engine.render(portrait, face, speech, options) -> Iterator[frame]`.
+
+The built-in engine needs no learned weights beyond dlib's landmarks. Learned
+engines (Wav2Lip, SadTalker) will sit behind the same interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Protocol
+
+import cv2
+import numpy as np
+
+from avatar.errors import InputError
+from avatar.face.face import Face
+from avatar.speech.timeline import Speech
+from avatar.talk import life
+from avatar.talk.mouth_interior import paint_mouth
+from avatar.talk.mouth_track import MouthTrack, mouth_track
+from avatar.talk.rig import BASES, INNER_LIPS, build_rig
+
+FPS = 25
+DEFAULT_MAX_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class TalkOptions:
+    """How a talking video is made; every field has a sensible default."""
+
+    fps: int = FPS
+    max_size: int = DEFAULT_MAX_SIZE  # long side of the video, in pixels
+    still: bool = False  # no head motion: only mouth, jaw and eyelids move
+    expression_scale: float = 1.0  # how far mouth and head move (0.3 subtle .. 1.5 lively)
+    seed: int = 0
+    lead: float = 0.05  # seconds the mouth moves ahead of the sound
+    blinks: bool = True
+
+    def validate(self) -> "TalkOptions":
+        if not 64 <= self.max_size <= 4096:
+            raise InputError(f"The video size must be between 64 and 4096 pixels, not {self.max_size}.")
+        if not 0.0 <= self.expression_scale <= 2.0:
+            raise InputError(f"The expression scale must be between 0 and 2, not {self.expression_scale}.")
+        return self
+
+
+class Engine(Protocol):
+    name: str
+
+    def render(self, portrait: np.ndarray, face: Face, speech: Speech, options: TalkOptions) -> Iterator[np.ndarray]:
+        """Yield RGB frames of the portrait's size, `options.fps` per second of speech.
+
+        The yielded array may be reused for the next frame: copy it to keep it.
+        """
+
+
+class BuiltinEngine:
+    """Landmark-driven warping of the face crop (see `rig.py`), plus painted mouth interior."""
+
+    name = "builtin"
+
+    def track(self, speech: Speech, options: TalkOptions) -> MouthTrack:
+        return mouth_track(speech, fps=options.fps, lead=options.lead, expression_scale=options.expression_scale)
+
+    def render(self, portrait: np.ndarray, face: Face, speech: Speech, options: TalkOptions) -> Iterator[np.ndarray]:
+        track = self.track(speech, options)
+        weights = self.weights(track, options)
+        rig = build_rig(face, portrait.shape[:2])
+        x0, y0, x1, y1 = rig.crop
+        source = np.ascontiguousarray(portrait[y0:y1, x0:x1])
+        frame = portrait.copy()
+        inner_moves = rig.moves[:, INNER_LIPS]
+        inner_rest = rig.landmarks[INNER_LIPS]
+        open_index = BASES.index("open")
+        teeth_index = BASES.index("teeth")
+        for row in weights:
+            crop = cv2.remap(source, rig.remap_grid(row), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            inner = inner_rest + np.tensordot(row, inner_moves, axes=1)
+            paint_mouth(crop, inner, opening=float(row[open_index]), teeth=float(row[teeth_index]), eye_distance=rig.eye_distance)
+            frame[y0:y1, x0:x1] = crop
+            yield frame
+
+    def weights(self, track: MouthTrack, options: TalkOptions) -> np.ndarray:
+        """Per-frame weights of every rig basis (mouth, blink, head)."""
+        n = track.n_frames
+        weights = np.zeros((n, len(BASES)), np.float32)
+        weights[:, :5] = track.values
+        if options.blinks:
+            weights[:, BASES.index("blink")] = life.blink_track(n, options.fps, options.seed)
+        if not options.still:
+            weights[:, BASES.index("tilt") :] = life.head_motion(track.energy, options.fps, options.seed, options.expression_scale)
+        return weights
+
+
+ENGINES: dict[str, type] = {"builtin": BuiltinEngine}
+
+
+def get_engine(name: str) -> Engine:
+    """The engine called `name`; unknown names list the available ones."""
+    if name not in ENGINES:
+        raise InputError(f"Unknown animation engine {name!r}; choose one of: {', '.join(ENGINES)}.")
+    return ENGINES[name]()

@@ -1,0 +1,55 @@
+"""The motions that make a still portrait look alive: blinks and head movement.
+
+Both are seeded, so the same job renders the same video.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S = 0.07, 0.04, 0.10
+
+
+def blink_track(n_frames: int, fps: float, seed: int) -> np.ndarray:
+    """Eyelid closure per frame (0 open, 1 shut): a blink every 2-6 s."""
+    rng = np.random.default_rng(seed)
+    times = np.arange(n_frames) / fps
+    track = np.zeros(n_frames, np.float32)
+    if n_frames == 0:
+        return track
+    start = rng.uniform(0.8, 3.0)
+    duration = BLINK_CLOSE_S + BLINK_HOLD_S + BLINK_OPEN_S
+    while start < times[-1]:
+        local = times - start
+        closing = np.clip(local / BLINK_CLOSE_S, 0, 1)
+        opening = np.clip((local - BLINK_CLOSE_S - BLINK_HOLD_S) / BLINK_OPEN_S, 0, 1)
+        inside = (local >= 0) & (local <= duration)
+        track = np.maximum(track, np.where(inside, closing * (1 - opening), 0))
+        start += rng.uniform(2.0, 6.0)
+    return track
+
+
+def _smooth_noise(n_frames: int, fps: float, rng: np.random.Generator) -> np.ndarray:
+    """A slow wandering signal in about [-1, 1]: a few sines at 0.1-0.6 Hz."""
+    t = np.arange(n_frames) / fps
+    signal = np.zeros(n_frames)
+    for _ in range(3):
+        signal += np.sin(2 * np.pi * rng.uniform(0.1, 0.6) * t + rng.uniform(0, 2 * np.pi))
+    return (signal / 3).astype(np.float32)
+
+
+def head_motion(energy: np.ndarray, fps: float, seed: int, scale: float = 1.0) -> np.ndarray:
+    """Per-frame (tilt radians, sway, nod in eye distances), following speech energy.
+
+    The head drifts gently at rest and moves more, with small nods, while speaking.
+    """
+    n = len(energy)
+    rng = np.random.default_rng(seed + 1)
+    window = max(1, int(0.4 * fps))
+    kernel = np.hanning(window * 2 + 1)
+    activity = np.convolve(energy, kernel / kernel.sum(), mode="same")[:n]
+    level = 0.35 + 0.65 * np.clip(activity, 0, 1)
+    tilt = 0.025 * _smooth_noise(n, fps, rng) * level
+    sway = 0.03 * _smooth_noise(n, fps, rng) * level
+    nod = 0.05 * (activity - (activity.mean() if n else 0.0)) + 0.015 * _smooth_noise(n, fps, rng)
+    return (np.stack([tilt, sway, nod], axis=1) * scale).astype(np.float32)

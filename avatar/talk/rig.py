@@ -1,0 +1,233 @@
+"""A face rig: dense warp fields that move mouth, jaw, eyelids and head.
+
+Every motion the built-in engine makes is a weighted sum of a few *basis* fields
+computed once per portrait: one per mouth parameter (open, wide, round, closed,
+teeth), one for the blink and three for small head motions (tilt, sway, nod). A
+frame then costs one weighted sum of small arrays and one `cv2.remap` of the face
+crop, which is what makes the engine fast on a CPU.
+
+Each basis starts as sparse landmark moves (in units of the eye distance, along
+the face's own axes so tilted faces work), is spread into a smooth dense field by
+thin-plate-spline interpolation with still anchors on the upper face and around
+the region, and is multiplied by a soft mask so it fades to zero away from the
+mouth and jaw (or eyes, or head). Pixels outside the head never move.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.interpolate import RBFInterpolator
+
+from avatar.face.face import Face
+
+JAW = np.arange(0, 17)
+OUTER_LIPS = np.arange(48, 60)
+INNER_LIPS = np.arange(60, 68)
+UPPER_LIP = [49, 50, 51, 52, 53, 61, 62, 63]
+LOWER_LIP = [55, 56, 57, 58, 59, 65, 66, 67]
+BASES = ("open", "wide", "round", "closed", "teeth", "blink", "tilt", "sway", "nod")
+# Coarse grid step (pixels) on which interpolation is evaluated before upsampling.
+GRID_STEP = 4
+
+
+@dataclass
+class FaceRig:
+    """Everything per-portrait the renderer needs, in face-crop coordinates."""
+
+    crop: tuple[int, int, int, int]  # x0, y0, x1, y1 in the frame
+    landmarks: np.ndarray  # (68, 2) in crop coordinates
+    fields: np.ndarray  # (len(BASES), h, w, 2) float32 backward displacement per unit weight
+    moves: np.ndarray  # (len(BASES), 68, 2) forward landmark moves per unit weight
+    grid: np.ndarray  # (h, w, 2) float32 pixel coordinates of the crop
+    eye_distance: float
+    down: np.ndarray  # unit vector from the eyes to the mouth
+
+    def landmarks_at(self, weights: np.ndarray) -> np.ndarray:
+        """Landmark positions (crop coordinates) under the given basis weights."""
+        return self.landmarks + np.tensordot(weights, self.moves, axes=1)
+
+    def remap_grid(self, weights: np.ndarray) -> np.ndarray:
+        """The `cv2.remap` map for these weights: where each output pixel samples."""
+        return self.grid - np.tensordot(weights, self.fields, axes=1)
+
+
+def smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
+def _ellipse_mask(shape: tuple[int, int], center, axes, down, feather: float) -> np.ndarray:
+    """1 inside an ellipse aligned with the face, fading to 0 over `feather` (relative)."""
+    h, w = shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    dx, dy = xs - center[0], ys - center[1]
+    right = np.array([down[1], -down[0]])
+    u = (dx * right[0] + dy * right[1]) / axes[0]
+    v = (dx * down[0] + dy * down[1]) / axes[1]
+    radius = np.sqrt(u * u + v * v)
+    return smoothstep((1.0 + feather - radius) / feather).astype(np.float32)
+
+
+def _ring(center, axes, down, count: int = 24) -> np.ndarray:
+    right = np.array([down[1], -down[0]])
+    angles = np.linspace(0, 2 * np.pi, count, endpoint=False)
+    return np.array([center + right * axes[0] * np.cos(a) + down * axes[1] * np.sin(a) for a in angles])
+
+
+def _dense(points: np.ndarray, moves: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Spread sparse moves into a smooth (h, w, 2) field by thin-plate splines."""
+    h, w = shape
+    gh, gw = h // GRID_STEP + 2, w // GRID_STEP + 2
+    ys, xs = np.mgrid[0:gh, 0:gw].astype(np.float64) * GRID_STEP
+    query = np.stack([xs.ravel(), ys.ravel()], axis=1)
+    interpolator = RBFInterpolator(points, moves, kernel="thin_plate_spline", smoothing=1e-3)
+    coarse = interpolator(query).reshape(gh, gw, 2).astype(np.float32)
+    full = cv2.resize(coarse, (gw * GRID_STEP, gh * GRID_STEP), interpolation=cv2.INTER_LINEAR)
+    return full[:h, :w]
+
+
+def _crop_box(face: Face, frame_shape: tuple[int, int], down: np.ndarray) -> tuple[int, int, int, int]:
+    lm = face.landmarks
+    face_width = float(np.linalg.norm(lm[16] - lm[0]))
+    center = lm[JAW].mean(axis=0)
+    height, width = frame_shape
+    top = min(lm[17:27, 1].min(), lm[:, 1].min()) - 1.0 * face_width
+    bottom = lm[8, 1] + 0.6 * face_width
+    x0 = max(0, int(center[0] - 1.1 * face_width)) // 2 * 2
+    x1 = min(width, int(center[0] + 1.1 * face_width) + 2) // 2 * 2
+    y0 = max(0, int(top)) // 2 * 2
+    y1 = min(height, int(bottom) + 2) // 2 * 2
+    return x0, y0, x1, y1
+
+
+def _mouth_moves(lm: np.ndarray, s: float, down: np.ndarray) -> dict[str, np.ndarray]:
+    """Forward landmark moves per unit of each mouth parameter (pixels)."""
+    right = np.array([down[1], -down[0]])
+    mouth_center = lm[INNER_LIPS].mean(axis=0)
+    moves = {name: np.zeros((68, 2), np.float32) for name in ("open", "wide", "round", "closed", "teeth")}
+
+    def side(i: int) -> float:
+        return float(np.sign(np.dot(lm[i] - mouth_center, right)))
+
+    # open: the jaw drops (most at the chin), the lower lip follows it, the upper
+    # lip lifts a little and the corners drop and draw in.
+    for i in JAW:
+        weight = max(0.0, 1.0 - abs(i - 8) / 5.5)
+        moves["open"][i] = down * 0.27 * s * weight
+    for i in (56, 57, 58, 65, 66, 67):
+        moves["open"][i] = down * 0.25 * s
+    for i in (55, 59):
+        moves["open"][i] = down * 0.17 * s
+    for i in (50, 51, 52, 61, 62, 63):
+        moves["open"][i] = -down * 0.035 * s
+    for i in (48, 54, 60, 64):
+        moves["open"][i] = down * 0.10 * s - right * side(i) * 0.03 * s
+    # wide: corners stretch outwards, lips thin.
+    for i, amount in ((48, 0.10), (60, 0.10), (54, 0.10), (64, 0.10), (49, 0.05), (59, 0.05), (53, 0.05), (55, 0.05)):
+        moves["wide"][i] = right * side(i) * amount * s
+    for i in (56, 57, 58):
+        moves["wide"][i] = -down * 0.015 * s
+    # round: corners draw in, lips push out from the mouth centre.
+    for i, amount in ((48, 0.11), (60, 0.09), (54, 0.11), (64, 0.09), (49, 0.05), (59, 0.05), (53, 0.05), (55, 0.05)):
+        moves["round"][i] = -right * side(i) * amount * s
+    for i in (50, 51, 52):
+        moves["round"][i] = -down * 0.04 * s
+    for i in (56, 57, 58):
+        moves["round"][i] = down * 0.05 * s
+    # closed: lips press together and thin.
+    for i in (61, 62, 63, 50, 51, 52):
+        moves["closed"][i] = down * 0.025 * s
+    for i in (65, 66, 67, 56, 57, 58):
+        moves["closed"][i] = -down * 0.025 * s
+    # teeth (f, v): the lower lip rises under the upper teeth, the jaw barely opens.
+    for i in (55, 56, 57, 58, 59):
+        moves["teeth"][i] = -down * 0.04 * s
+    for i in (65, 66, 67):
+        moves["teeth"][i] = down * 0.04 * s
+    for i in (61, 62, 63):
+        moves["teeth"][i] = -down * 0.03 * s
+    return moves
+
+
+def _blink_moves(lm: np.ndarray) -> np.ndarray:
+    """Upper lids travel down onto the lower lids."""
+    moves = np.zeros((68, 2), np.float32)
+    for upper, lower in ((37, 41), (38, 40), (43, 47), (44, 46)):
+        moves[upper] = (lm[lower] - lm[upper]) * 0.95
+    return moves
+
+
+def build_rig(face: Face, frame_shape: tuple[int, int]) -> FaceRig:
+    """Precompute the crop and all basis fields for one portrait (tens of ms)."""
+    lm_frame = face.landmarks.astype(np.float64)
+    left_eye, right_eye = lm_frame[36:42].mean(axis=0), lm_frame[42:48].mean(axis=0)
+    eye_mid = (left_eye + right_eye) / 2
+    s = float(np.linalg.norm(right_eye - left_eye))
+    down = lm_frame[INNER_LIPS].mean(axis=0) - eye_mid
+    down /= np.linalg.norm(down)
+    x0, y0, x1, y1 = _crop_box(face, frame_shape, down)
+    lm = lm_frame - np.array([x0, y0])
+    shape = (y1 - y0, x1 - x0)
+    face_width = float(np.linalg.norm(lm[16] - lm[0]))
+    mouth_center = lm[INNER_LIPS].mean(axis=0)
+    chin = lm[8]
+
+    # Mouth and jaw: region from the nose down to below the chin.
+    lower_center = (lm[33] + chin) / 2
+    lower_axes = (0.62 * face_width, 0.75 * float(np.linalg.norm(chin - lm[33])) + 0.1 * s)
+    lower_mask = _ellipse_mask(shape, lower_center, lower_axes, down, feather=0.45)
+    still_lower = np.concatenate([lm[17:48], _ring(lower_center, np.array(lower_axes) * 1.5, down)])
+    mouth_moves = _mouth_moves(lm, s, down)
+
+    # Eyes: small regions around each eye.
+    eye_axes = (0.55 * s, 0.4 * s)
+    eye_masks = [_ellipse_mask(shape, lm[a:b].mean(axis=0), eye_axes, down, 0.6) for a, b in ((36, 42), (42, 48))]
+    eye_mask = np.maximum(*eye_masks)
+    blink_moves = _blink_moves(lm)
+
+    # Head: an ellipse from the top of the hair to the chin; pivot at the neck.
+    brow_y = lm[17:27].mean(axis=0)
+    head_center = (brow_y - down * 0.45 * face_width + chin) / 2
+    head_axes = (0.68 * face_width, float(np.linalg.norm(chin - brow_y)) / 2 + 0.3 * face_width)
+    head_mask = _ellipse_mask(shape, head_center, head_axes, down, feather=0.3)
+    pivot = chin + down * 0.35 * face_width
+
+    names = list(BASES)
+    fields = np.zeros((len(names), shape[0], shape[1], 2), np.float32)
+    moves = np.zeros((len(names), 68, 2), np.float32)
+    for name, landmark_moves in mouth_moves.items():
+        points = np.concatenate([lm, still_lower[31:]])
+        values = np.concatenate([landmark_moves, np.zeros((len(points) - 68, 2))])
+        fields[names.index(name)] = _dense(points, values, shape) * lower_mask[..., None]
+        moves[names.index(name)] = landmark_moves
+    eye_points = np.concatenate([lm[17:48], _ring(lm[36:48].mean(axis=0), np.array([1.3 * s, 0.8 * s]), down)])
+    eye_values = np.concatenate([blink_moves[17:48], np.zeros((len(eye_points) - 31, 2))])
+    fields[names.index("blink")] = _dense(eye_points, eye_values, shape) * eye_mask[..., None]
+    moves[names.index("blink")] = blink_moves
+
+    # Head motion: linearised rotation about the pivot and two translations, all
+    # confined to the head ellipse. Units: radians and eye distances.
+    h, w = shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    rotation = np.stack([-(ys - pivot[1]), xs - pivot[0]], axis=-1)
+    right = np.array([down[1], -down[0]], np.float32)
+    fields[names.index("tilt")] = rotation * head_mask[..., None]
+    fields[names.index("sway")] = right * s * head_mask[..., None]
+    fields[names.index("nod")] = down.astype(np.float32) * s * head_mask[..., None]
+    moves[names.index("tilt")] = np.stack([-(lm[:, 1] - pivot[1]), lm[:, 0] - pivot[0]], axis=-1)
+    moves[names.index("sway")] = right * s
+    moves[names.index("nod")] = down * s
+
+    grid = np.stack([xs, ys], axis=-1)
+    return FaceRig(
+        crop=(x0, y0, x1, y1),
+        landmarks=lm.astype(np.float32),
+        fields=fields,
+        moves=moves,
+        grid=grid,
+        eye_distance=s,
+        down=down.astype(np.float32),
+    )

@@ -38,7 +38,12 @@ MAX_AUDIO_SECONDS = 600.0
 def _name_of(source: object) -> str:
     if isinstance(source, (str, Path)):
         return Path(source).name
-    return getattr(source, "name", "") or "the upload"
+    return getattr(source, "name", "") or ""
+
+
+def _called(name: str) -> str:
+    """' name' to splice into a message after a noun, or '' for an unnamed upload."""
+    return f" {name}" if name else ""
 
 
 def read_source(source: Union[str, Path, bytes, BinaryIO], kind: str) -> tuple[bytes, str]:
@@ -69,24 +74,27 @@ def load_image(source: ImageSource, max_side: int = MAX_IMAGE_SIDE, name: Option
     name = name or source_name
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Our own pixel limit below gives the clearer message.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             image_format = image.format
             width, height = image.size
             if width * height > MAX_IMAGE_PIXELS:
                 raise InputError(
-                    f"{name} is {width}x{height} pixels, more than this app accepts "
+                    f"The image{_called(name)} is {width}x{height} pixels, more than this app accepts "
                     f"({MAX_IMAGE_PIXELS // 1_000_000} megapixels); scale it down and try again."
                 )
             if image_format not in IMAGE_FORMATS:
-                raise InputError(f"{name} is a {image_format or 'unknown'} file; use a PNG, JPEG or WebP image.")
+                raise InputError(
+                    f"The image{_called(name)} is a {image_format or 'unknown'} file; use a PNG, JPEG or WebP image."
+                )
             image.load()
     except InputError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InputError(f"{name} claims an enormous canvas; it is refused as unsafe to decode.") from None
+    except Image.DecompressionBombError:
+        raise InputError(f"The image{_called(name)} claims an enormous canvas (over {MAX_IMAGE_PIXELS // 1_000_000} megapixels); it is refused as unsafe to decode.") from None
     except Exception:
-        raise InputError(f"Cannot read image {name}: the file is corrupt or not an image; try another file.") from None
+        raise InputError(f"Cannot read image{_called(name)}: the file is corrupt or not an image; try another file.") from None
     image = ImageOps.exif_transpose(image)
     return _as_rgb_array(np.asarray(_to_rgb(image)), max_side)
 
@@ -158,14 +166,14 @@ def load_audio(source: AudioSource, max_seconds: float = MAX_AUDIO_SECONDS, name
     name = name or _name_of(source)
     suffix = Path(name).suffix.lower()
     if suffix and suffix not in AUDIO_EXTENSIONS:
-        raise InputError(f"{name} is not a supported audio type; use one of {', '.join(AUDIO_EXTENSIONS)}.")
+        raise InputError(f"The file {name} is not a supported audio type; use one of {', '.join(AUDIO_EXTENSIONS)}.")
     data, _ = read_source(source, "audio")
     chunks: list[np.ndarray] = []
     total = 0
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             if not container.streams.audio:
-                raise InputError(f"{name} has no audio track; upload a voice recording.")
+                raise InputError(f"The file{_called(name)} has no audio track; upload a voice recording.")
             stream = container.streams.audio[0]
             rate = stream.codec_context.sample_rate or stream.rate
             resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
@@ -176,17 +184,17 @@ def load_audio(source: AudioSource, max_seconds: float = MAX_AUDIO_SECONDS, name
                     total += len(samples)
                 if total > max_seconds * rate:
                     raise InputError(
-                        f"{name} is longer than {max_seconds / 60:.0f} minutes; trim it and try again."
+                        f"The recording{_called(name)} is longer than {max_seconds / 60:g} minutes; trim it and try again."
                     )
             for out in resampler.resample(None):
                 chunks.append(out.to_ndarray().reshape(-1))
     except InputError:
         raise
     except Exception:
-        raise InputError(f"Cannot read audio {name}: the file is corrupt or not audio; try another recording.") from None
+        raise InputError(f"Cannot read audio{_called(name)}: the file is corrupt or not audio; try another recording.") from None
     samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
     if len(samples) < rate * 0.1:
-        raise InputError(f"{name} holds less than 0.1 s of audio; upload a longer recording.")
+        raise InputError(f"The recording{_called(name)} holds less than 0.1 s of audio; upload a longer recording.")
     return Speech(samples=np.clip(samples, -1.0, 1.0), sample_rate=int(rate))
 
 

@@ -105,7 +105,7 @@ def prepare_speech(
     name = audio_name or name
     speech = load_audio(data, name=name)
     if is_silent(speech):
-        raise InputError(f"{name} is silent; upload a recording with speech in it.")
+        raise InputError(f"The recording {name or ''} is silent; upload a recording with speech in it.".replace("  ", " "))
     return speech, {"audio": name, "audio_sha256": jobs.sha256_of(data)}
 
 

@@ -1,0 +1,168 @@
+"""Image and audio loading: formats, orientation, limits and clear errors."""
+
+from __future__ import annotations
+
+import io
+import wave
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from avatar.errors import InputError
+from avatar.media import MAX_IMAGE_SIDE, load_audio, load_image, resize_long_side, save_image, write_wav
+from avatar.speech.timeline import Speech
+from avatar.video_writer import Mp4Writer
+
+
+def _png(image: Image.Image, **save) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=save.pop("format", "PNG"), **save)
+    return buffer.getvalue()
+
+
+def test_jpeg_fixture_loads_as_rgb(fixtures):
+    image = load_image(fixtures / "obama.jpg")
+    assert image.dtype == np.uint8 and image.shape == (1137, 910, 3)
+
+
+def test_exif_rotation_is_applied():
+    picture = Image.new("RGB", (40, 20), (200, 10, 10))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise when shown
+    image = load_image(_png(picture, format="JPEG", exif=exif.tobytes()))
+    assert image.shape[:2] == (40, 20)
+
+
+@pytest.mark.parametrize(
+    "picture",
+    [
+        Image.new("RGBA", (8, 6), (10, 20, 30, 0)),
+        Image.new("L", (8, 6), 128),
+        Image.new("P", (8, 6), 3),
+        Image.fromarray(np.full((6, 8), 65535, np.uint16)),
+    ],
+    ids=["rgba", "grayscale", "palette", "16-bit"],
+)
+def test_other_modes_become_rgb(picture):
+    image = load_image(_png(picture))
+    assert image.shape == (6, 8, 3) and image.dtype == np.uint8
+
+
+def test_transparent_pixels_become_white():
+    image = load_image(_png(Image.new("RGBA", (4, 4), (0, 0, 0, 0))))
+    assert (image == 255).all()
+
+
+def test_sixteen_bit_white_stays_white():
+    image = load_image(_png(Image.fromarray(np.full((4, 4), 65535, np.uint16))))
+    assert (image == 255).all()
+
+
+def test_huge_image_is_scaled_down():
+    image = load_image(_png(Image.new("RGB", (5000, 2500), (1, 2, 3))))
+    assert max(image.shape[:2]) == MAX_IMAGE_SIDE and image.shape[:2] == (2048, 4096)
+
+
+def test_decompression_bomb_is_refused():
+    bomb = _png(Image.new("1", (12000, 12000)))  # a few kB claiming 144 megapixels
+    with pytest.raises(InputError, match="megapixels"):
+        load_image(bomb)
+
+
+def test_corrupt_image_is_refused(fixtures):
+    with pytest.raises(InputError, match="Cannot read image corrupt.jpg"):
+        load_image(fixtures / "corrupt.jpg")
+
+
+def test_unsupported_image_type_is_refused():
+    with pytest.raises(InputError, match="GIF"):
+        load_image(_png(Image.new("RGB", (4, 4)), format="GIF"))
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        load_image(tmp_path / "nope.png")
+
+
+def test_resize_long_side_makes_even_sides():
+    image = resize_long_side(np.zeros((1001, 501, 3), np.uint8), 512)
+    assert max(image.shape[:2]) <= 512 and image.shape[0] % 2 == 0 and image.shape[1] % 2 == 0
+
+
+def test_save_image_leaves_no_temp_file(tmp_path):
+    path = save_image(tmp_path / "a.png", np.zeros((4, 4, 3), np.uint8))
+    assert path.is_file() and [p.name for p in tmp_path.iterdir()] == ["a.png"]
+
+
+def test_stereo_wav_fixture_is_downmixed(fixtures):
+    speech = load_audio(fixtures / "RD_Radio31_000.wav")
+    assert speech.sample_rate == 16000 and speech.samples.ndim == 1
+    assert speech.duration == pytest.approx(8.0, abs=0.05)
+    assert 0.01 < np.abs(speech.samples).max() <= 1.0
+
+
+@pytest.mark.parametrize(
+    "codec,suffix,rate", [("mp3", ".mp3", 44100), ("aac", ".m4a", 44100), ("libopus", ".ogg", 48000), ("flac", ".flac", 44100)]
+)
+def test_compressed_formats_decode(tmp_path, codec, suffix, rate):
+    path = tmp_path / f"tone{suffix}"
+    tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(rate) / rate)).astype(np.float32)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(tone.reshape(1, -1), format="flt", layout="mono")
+        frame.sample_rate = rate
+        resampler = av.AudioResampler(format=stream.codec_context.format.name, layout="mono", rate=rate)
+        for chunk in resampler.resample(frame):
+            container.mux(stream.encode(chunk))
+        container.mux(stream.encode(None))
+    speech = load_audio(path)
+    assert speech.duration == pytest.approx(1.0, abs=0.1)
+    assert np.abs(speech.samples).max() > 0.1
+
+
+def test_corrupt_audio_is_refused(fixtures):
+    with pytest.raises(InputError, match="Cannot read audio corrupt.wav"):
+        load_audio(fixtures / "corrupt.wav")
+
+
+def test_unsupported_audio_type_is_refused(fixtures):
+    with pytest.raises(InputError, match="not a supported audio type"):
+        load_audio(fixtures / "obama.jpg")
+
+
+def test_too_long_audio_is_refused(fixtures):
+    with pytest.raises(InputError, match="longer than"):
+        load_audio(fixtures / "RD_Radio31_000.wav", max_seconds=2.0)
+
+
+def test_wav_round_trip(tmp_path):
+    speech = Speech(samples=np.linspace(-0.5, 0.5, 1600, dtype=np.float32), sample_rate=16000)
+    path = write_wav(tmp_path / "a.wav", speech)
+    with wave.open(str(path)) as handle:
+        assert (handle.getnchannels(), handle.getframerate(), handle.getnframes()) == (1, 16000, 1600)
+
+
+def test_mp4_writer_streams_and_matches_audio(tmp_path):
+    rate, seconds, fps = 22050, 1.3, 25
+    speech = Speech(samples=np.zeros(int(rate * seconds), np.float32), sample_rate=rate)
+    frames = int(np.ceil(seconds * fps))
+    with Mp4Writer(tmp_path / "v.mp4", 64, 48, fps, speech) as writer:
+        for i in range(frames):
+            writer.write(np.full((48, 64, 3), i * 5, np.uint8))
+    with av.open(str(tmp_path / "v.mp4")) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        assert video.codec_context.name == "h264" and audio.codec_context.name == "aac"
+        assert video.frames == frames
+        assert abs(float(video.duration * video.time_base) - seconds) <= 1 / fps
+    assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]
+
+
+def test_mp4_writer_failure_leaves_nothing(tmp_path):
+    with pytest.raises(RuntimeError):
+        with Mp4Writer(tmp_path / "v.mp4", 64, 48, 25) as writer:
+            writer.write(np.zeros((48, 64, 3), np.uint8))
+            raise RuntimeError("renderer failed")
+    assert list(tmp_path.iterdir()) == []

@@ -31,7 +31,7 @@ from avatar.talk.mouth_track import is_silent
 from avatar.video_writer import Mp4Writer
 
 PortraitSource = Union[str, Path, bytes, BinaryIO, np.ndarray]
-AudioSource = Union[str, Path, bytes, BinaryIO]
+AudioSource = Union[str, Path, bytes, BinaryIO, Speech]
 VOICES = ("joe",)
 
 # Share of the progress bar each stage gets (animation and encoding run together).
@@ -92,7 +92,11 @@ def prepare_speech(
     audio_name: Optional[str] = None,
     progress: Optional[Progress] = None,
 ) -> tuple[Speech, dict[str, Any]]:
-    """Speech from typed text (Piper) or an uploaded recording, plus its manifest entry."""
+    """Speech from typed text (Piper) or a recording, plus its manifest entry.
+
+    `audio` may also be a ready `Speech` (for example one synthesized earlier for a
+    preview), which is used as it is, phoneme timeline included.
+    """
     if (text is None) == (audio is None):
         raise InputError("Give either text to speak or an audio recording, not both and not neither.")
     if text is not None:
@@ -101,9 +105,12 @@ def prepare_speech(
         text = check_text(text)
         speech = synthesize(text, rate=rate, progress=progress)
         return speech, {"text": text, "text_sha256": jobs.sha256_of(text.encode()), "voice": voice, "rate": rate}
-    data, name = read_source(audio, "audio")
-    name = audio_name or name
-    speech = load_audio(data, name=name)
+    if isinstance(audio, Speech):
+        speech, data, name = audio, audio.samples.tobytes(), audio_name or "speech"
+    else:
+        data, name = read_source(audio, "audio")
+        name = audio_name or name
+        speech = load_audio(data, name=name)
     if is_silent(speech):
         raise InputError(f"The recording {name or ''} is silent; upload a recording with speech in it.".replace("  ", " "))
     return speech, {"audio": name, "audio_sha256": jobs.sha256_of(data)}

@@ -1,0 +1,187 @@
+"""Face detection and 68-point landmarks with dlib.
+
+The detector is dlib's HOG frontal-face detector (upsample 1); the landmarks come
+from the 68-point shape predictor shipped in the `face_recognition_models` package.
+Both are CPU-only and pip-installed, so the main job works offline.
+
+Speed: HOG time grows with pixel count, so a large image is detected on a copy
+whose long side is at most `DETECT_LONG_SIDE`; the box is scaled back and the shape
+predictor runs on the full-resolution image, so landmarks keep full precision.
+Results are cached by image content because the UI asks for the same image many
+times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from avatar.errors import InputError, ModelNotInstalled, NoFaceError
+from avatar.face.face import Face
+from avatar.face.sidecar import fit_to_image, read_sidecar
+
+DETECT_LONG_SIDE = 1000
+"""Detect on a copy no larger than this; with upsample 1 faces down to ~40 px of that copy are found."""
+
+UPSAMPLE = 1
+CACHE_SIZE = 16
+PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
+
+_lock = threading.Lock()
+_models: tuple[object, object] | None = None
+_cache: OrderedDict[str, list[Face]] = OrderedDict()
+
+
+def predictor_path() -> Path:
+    """Where the 68-point model lies, found without importing `face_recognition_models`.
+
+    Importing that package fails on current setuptools (its `__init__` needs
+    `pkg_resources`), so its folder is located through the import system instead.
+    """
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is not None:
+        folders = list(spec.submodule_search_locations or [])
+        if spec.origin:
+            folders.append(str(Path(spec.origin).parent))
+        for folder in folders:
+            path = Path(folder) / "models" / PREDICTOR_FILE
+            if path.is_file():
+                return path
+    raise ModelNotInstalled(
+        "The face landmark model is not installed; run `pip install face-recognition-models`."
+    )
+
+
+def _load_models() -> tuple[object, object]:
+    """The detector and shape predictor, loaded once per process (call with `_lock` held)."""
+    global _models
+    if _models is None:
+        try:
+            import dlib
+        except ImportError:
+            raise ModelNotInstalled("The dlib face detector is not installed; run `pip install dlib-bin`.") from None
+        _models = (dlib.get_frontal_face_detector(), dlib.shape_predictor(str(predictor_path())))
+    return _models
+
+
+def _image_key(image: np.ndarray) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr((image.shape, image.dtype.str)).encode())
+    digest.update(np.ascontiguousarray(image).data)
+    return digest.hexdigest()
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an RGB uint8 array of shape (H, W, 3), got {getattr(image, 'shape', type(image))}")
+    return np.ascontiguousarray(image)
+
+
+def _copy(faces: list[Face]) -> list[Face]:
+    """Copies, so a caller that edits landmarks does not change the cache."""
+    return [Face(box=f.box, landmarks=f.landmarks.copy(), source=f.source) for f in faces]
+
+
+def find_faces(image: np.ndarray) -> list[Face]:
+    """All faces in an RGB uint8 image, largest box area first (equal areas: most confident first).
+
+    Each Face has its dlib box clipped to the image and 68 landmarks in dlib order,
+    in the pixel coordinates of `image`. An image without faces gives [].
+    """
+    image = _check_image(image)
+    key = _image_key(image)
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _copy(_cache[key])
+
+        import dlib
+
+        detector, predictor = _load_models()
+        height, width = image.shape[:2]
+        scale = min(1.0, DETECT_LONG_SIDE / max(height, width))
+        small = image if scale == 1.0 else cv2.resize(
+            image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
+        )
+        found = []
+        rects, scores, _ = detector.run(small, UPSAMPLE, 0.0)
+        for rect, score in zip(rects, scores):
+            full = dlib.rectangle(
+                int(round(rect.left() / scale)),
+                int(round(rect.top() / scale)),
+                int(round(rect.right() / scale)),
+                int(round(rect.bottom() / scale)),
+            )
+            shape = predictor(image, full)
+            points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+            box = (
+                max(0, full.left()),
+                max(0, full.top()),
+                min(width, full.right()),
+                min(height, full.bottom()),
+            )
+            found.append((Face(box=box, landmarks=points, source="dlib"), score))
+        # HOG boxes come in a few pyramid sizes, so equal areas are common: break ties
+        # by detector confidence (a real face beats a face-like badge of the same size).
+        found.sort(key=lambda fs: (-fs[0].width * fs[0].height, -fs[1]))
+        faces = [face for face, _ in found]
+
+        _cache[key] = faces
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+        return _copy(faces)
+
+
+def find_face(image: np.ndarray, face_index: int | None = None, landmarks_path: Path | None = None) -> Face:
+    """The face to animate.
+
+    - `landmarks_path` given: the sidecar's points (scaled if the image was resized),
+      `source="sidecar"`, no detection.
+    - otherwise detection; faces are ordered by box area, largest first, and
+      `face_index` picks one of them (default 0, the largest).
+
+    Raises NoFaceError when no face is found and InputError when `face_index` is out
+    of range or the sidecar does not fit the image.
+    """
+    image = _check_image(image)
+    height, width = image.shape[:2]
+    if landmarks_path is not None:
+        points = fit_to_image(read_sidecar(landmarks_path), width, height, name=f"landmark file {Path(landmarks_path).name}")
+        return Face(box=box_from_landmarks(points, width, height), landmarks=points, source="sidecar")
+
+    faces = find_faces(image)
+    if not faces:
+        raise NoFaceError("No face was found in the image; use a clear, front-facing portrait.")
+    index = 0 if face_index is None else face_index
+    if not 0 <= index < len(faces):
+        found = f"{len(faces)} face" + ("" if len(faces) == 1 else "s")
+        raise InputError(
+            f"Face number {index} does not exist: {found} found (numbered 0 to {len(faces) - 1}, largest first)."
+        )
+    return faces[index]
+
+
+def box_from_landmarks(points: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
+    """A dlib-like box around 68 landmarks: the points' extent, padded a little (more above the brows)."""
+    x0, y0 = points.min(axis=0)
+    x1, y1 = points.max(axis=0)
+    w, h = x1 - x0, y1 - y0
+    box = (x0 - 0.05 * w, y0 - 0.15 * h, x1 + 0.05 * w, y1 + 0.05 * h)
+    return (
+        max(0, int(np.floor(box[0]))),
+        max(0, int(np.floor(box[1]))),
+        min(width, int(np.ceil(box[2]))),
+        min(height, int(np.ceil(box[3]))),
+    )
+
+
+def clear_cache() -> None:
+    """Forget cached detections (tests, or to free memory)."""
+    with _lock:
+        _cache.clear()

@@ -1,0 +1,107 @@
+"""Talking Avatar page: portrait + voice -> lip-synced MP4 (thin layer over make_talking_video)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from avatar.avatars import list_default_avatars, thumbnail
+from avatar.errors import AvatarError
+from avatar.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
+from avatar.speech.text import MAX_TEXT_CHARS
+from avatar.talk.engine import TalkOptions
+from avatar.talk.pipeline import make_talking_video, prepare_speech
+from ui.portrait_generation import generated_portrait_input
+from ui.session import session_id
+
+st.title("Talking Avatar")
+st.caption("Pick a portrait, give it a voice, and download a lip-synced MP4.")
+
+# 1. Portrait -----------------------------------------------------------------
+st.subheader("1. Portrait")
+source = st.radio(
+    "Portrait source",
+    ["Default avatar", "Upload a portrait", "Generate from a prompt"],
+    horizontal=True,
+    label_visibility="collapsed",
+)
+portrait, landmarks_path, face_index = None, None, None
+if source == "Default avatar":
+    avatars = list_default_avatars()
+    columns = st.columns(len(avatars))
+    for column, avatar in zip(columns, avatars):
+        column.image(thumbnail(avatar), caption=avatar.title, width="stretch")
+    titles = {avatar.title: avatar for avatar in avatars}
+    chosen = titles[st.radio("Avatar", list(titles), horizontal=True, key="avatar_choice")]
+    portrait, landmarks_path = chosen.image_path, chosen.landmarks_path
+elif source == "Upload a portrait":
+    upload = st.file_uploader("Portrait (PNG, JPEG or WebP)", type=[e.lstrip(".") for e in IMAGE_EXTENSIONS])
+    if upload is not None:
+        st.image(upload, width=240)
+        portrait = upload
+        face_index = st.number_input(
+            "Face to animate (0 = largest)", min_value=0, max_value=20, value=0,
+            help="With several people in the picture, faces are numbered from the largest.",
+        )
+else:
+    portrait = generated_portrait_input()
+
+# 2. Voice --------------------------------------------------------------------
+st.subheader("2. Voice")
+voice_source = st.radio("Voice source", ["Type text", "Upload a recording"], horizontal=True, label_visibility="collapsed")
+text, audio, rate = None, None, 1.0
+if voice_source == "Type text":
+    text = st.text_area(
+        "What should the avatar say?", max_chars=MAX_TEXT_CHARS, height=120,
+        placeholder="Hello! I am your avatar.", key="talk_text",
+    )
+    rate = st.slider("Speaking rate", 0.5, 2.0, 1.0, 0.05)
+    if st.button("Listen", help="Hear the voice before rendering the video"):
+        try:
+            with st.spinner("Speaking..."):
+                preview, _ = prepare_speech(text=text, rate=rate)
+            st.audio(preview.samples, sample_rate=preview.sample_rate)
+        except AvatarError as exc:
+            st.error(str(exc))
+else:
+    audio = st.file_uploader("Recording (up to 10 minutes)", type=[e.lstrip(".") for e in AUDIO_EXTENSIONS])
+
+with st.expander("Options"):
+    still = st.checkbox("Still head (only mouth, jaw and eyelids move)")
+    expression = st.slider("Expression scale", 0.0, 2.0, 1.0, 0.1)
+    size = st.select_slider("Video size (long side)", [256, 384, 512, 768, 1024], value=768)
+    seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0)
+
+# 3. Generate -----------------------------------------------------------------
+st.subheader("3. Video")
+if st.button("Generate", type="primary"):
+    if portrait is None:
+        st.error("Choose a portrait first: pick a default avatar, upload one, or generate one.")
+    elif voice_source == "Upload a recording" and audio is None:
+        st.error("Upload a recording first, or switch to typed text.")
+    else:
+        bar = st.progress(0.0, text="Starting...")
+        try:
+            with st.status("Making your video...", expanded=False) as status:
+                result = make_talking_video(
+                    portrait, text=text if audio is None else None, audio=audio, rate=rate,
+                    options=TalkOptions(still=still, expression_scale=expression, seed=int(seed), max_size=size),
+                    face_index=face_index, landmarks_path=landmarks_path, session=session_id(),
+                    progress=lambda stage, fraction: bar.progress(fraction, text=stage.capitalize()),
+                )
+                status.update(label=f"Done in {sum(result.timings.values()):.1f} s", state="complete")
+            st.session_state["talk_result"] = result
+        except AvatarError as exc:
+            bar.empty()
+            st.session_state.pop("talk_result", None)
+            st.error(str(exc))
+
+result = st.session_state.get("talk_result")
+if result is not None and result.video_path.is_file():
+    st.video(str(result.video_path))
+    st.download_button(
+        "Download MP4", data=result.video_path.read_bytes(), file_name="talking_avatar.mp4", mime="video/mp4"
+    )
+    st.caption(
+        f"{result.duration:.1f} s, {result.width}x{result.height}, "
+        + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in result.timings.items())
+    )

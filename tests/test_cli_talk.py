@@ -1,0 +1,62 @@
+"""`avatar talk` from a terminal: success, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import av
+import pytest
+
+from tests.conftest import PROJECT_DIR
+
+
+def run_cli(*args: str, cwd=PROJECT_DIR) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "avatar", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_talk_with_default_avatar_writes_the_mp4(tmp_path):
+    out = tmp_path / "clip.mp4"
+    done = run_cli("talk", "--avatar", "astronaut", "--text", "Hello from orbit.", "--size", "256", "--still", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert str(out) in done.stdout
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+        assert container.streams.audio[0].codec_context.name == "aac"
+
+
+def test_list_avatars_names_the_defaults():
+    done = run_cli("talk", "--list-avatars")
+    assert done.returncode == 0 and "astronaut" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--image", "{fx}/no_face.png", "--text", "Hi"], "No face was found"),
+        (["--image", "{fx}/corrupt.jpg", "--text", "Hi"], "Cannot read image corrupt.jpg"),
+        (["--image", "{fx}/obama.jpg", "--text", "   "], "text is empty"),
+        (["--image", "{fx}/obama.jpg", "--audio", "{fx}/corrupt.wav"], "Cannot read audio corrupt.wav"),
+        (["--image", "{fx}/obama.jpg", "--audio", "{fx}/obama.jpg"], "not a supported audio type"),
+        (["--image", "{fx}/two_people.jpg", "--text", "Hi", "--face-index", "5"], "2 faces found"),
+        (["--image", "{fx}/obama.jpg"], "give --text, --text-file or --audio"),
+        (["--avatar", "nobody", "--text", "Hi"], "nobody"),
+        (["--image", "{fx}/obama.jpg", "--text-file", "{fx}/missing.txt"], "Cannot read the text file"),
+        (["--image", "{fx}/obama.jpg", "--text", "Hi", "--rate", "9"], "rate"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(fixtures, tmp_path, args, message):
+    args = [a.format(fx=fixtures) for a in args]
+    done = run_cli("talk", *args, "-o", str(tmp_path / "out.mp4"))
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_text_over_limit_is_refused(fixtures, tmp_path):
+    text_file = tmp_path / "long.txt"
+    text_file.write_text("word " * 1200)
+    done = run_cli("talk", "--image", str(fixtures / "obama.jpg"), "--text-file", str(text_file))
+    assert done.returncode == 2 and "limit of 5,000" in done.stderr

@@ -1,0 +1,76 @@
+"""The Talking Avatar page through Streamlit's AppTest (no browser)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import PROJECT_DIR
+
+PAGE = str(PROJECT_DIR / "pages" / "talking_avatar.py")
+
+
+@pytest.fixture
+def app() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=240)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def _button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def test_default_avatar_text_generate_shows_video(app):
+    assert app.radio[0].value == "Default avatar"
+    app.radio(key="avatar_choice").set_value("Astronaut")
+    app.text_area(key="talk_text").input("Hello, I am an astronaut.")
+    app.select_slider[0].set_value(256)
+    _button(app, "Generate").click().run()
+    assert not app.exception and not app.error
+    videos = app.get("video")
+    assert len(videos) == 1
+    assert any(b.label == "Download MP4" for b in app.get("download_button"))
+    result = app.session_state["talk_result"]
+    assert result.video_path.is_file() and result.job_dir.parent.name == app.session_state["session_id"]
+
+
+def test_empty_text_shows_error_not_traceback(app):
+    _button(app, "Generate").click().run()
+    assert not app.exception
+    assert any("text is empty" in e.value for e in app.error)
+
+
+def test_upload_without_face_shows_error(app, fixtures, monkeypatch):
+    # AppTest cannot drive st.file_uploader, so the upload is handed in through
+    # Streamlit's own UploadedFile type by patching the widget.
+    import streamlit as st
+    from streamlit.runtime.uploaded_file_manager import UploadedFile, UploadedFileRec
+
+    data = (fixtures / "no_face.png").read_bytes()
+    upload = UploadedFile(UploadedFileRec(file_id="1", name="no_face.png", type="image/png", data=data), None)
+    monkeypatch.setattr(st, "file_uploader", lambda *a, **k: upload)
+    app.radio[0].set_value("Upload a portrait").run()
+    app.text_area(key="talk_text").input("Hello there.")
+    _button(app, "Generate").click().run()
+    assert not app.exception
+    assert any("No face was found" in e.value for e in app.error)
+    assert "talk_result" not in app.session_state
+
+
+def test_generate_from_prompt_explains_missing_model(app):
+    app.radio[0].set_value("Generate from a prompt").run()
+    assert not app.exception
+    assert any("avatar models pull sd21-base" in i.value for i in app.info)
+
+
+def test_listen_preview_plays_audio(app):
+    app.text_area(key="talk_text").input("Just a preview.")
+    _button(app, "Listen").click().run()
+    assert not app.exception and not app.error
+    assert len(app.get("audio")) == 1

@@ -39,7 +39,7 @@ class FaceRig:
 
     crop: tuple[int, int, int, int]  # x0, y0, x1, y1 in the frame
     landmarks: np.ndarray  # (68, 2) in crop coordinates
-    fields: np.ndarray  # (len(BASES), h, w, 2) float32 backward displacement per unit weight
+    fields: np.ndarray  # (len(BASES), h/GRID_STEP, w/GRID_STEP, 2) float32 displacement per unit weight
     moves: np.ndarray  # (len(BASES), 68, 2) forward landmark moves per unit weight
     grid: np.ndarray  # (h, w, 2) float32 pixel coordinates of the crop
     eye_distance: float
@@ -50,8 +50,15 @@ class FaceRig:
         return self.landmarks + np.tensordot(weights, self.moves, axes=1)
 
     def remap_grid(self, weights: np.ndarray) -> np.ndarray:
-        """The `cv2.remap` map for these weights: where each output pixel samples."""
-        return self.grid - np.tensordot(weights, self.fields, axes=1)
+        """The `cv2.remap` map for these weights: where each output pixel samples.
+
+        The fields are smooth, so they are stored and summed on a coarse grid and
+        only the sum is upsampled: 16 times less arithmetic per frame.
+        """
+        active = np.flatnonzero(np.abs(weights) > 1e-4)
+        coarse = np.tensordot(weights[active], self.fields[active], axes=1)
+        height, width = self.grid.shape[:2]
+        return self.grid - cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def smoothstep(x: np.ndarray) -> np.ndarray:
@@ -96,8 +103,8 @@ def _crop_box(face: Face, frame_shape: tuple[int, int], down: np.ndarray) -> tup
     height, width = frame_shape
     top = min(lm[17:27, 1].min(), lm[:, 1].min()) - 1.0 * face_width
     bottom = lm[8, 1] + 0.6 * face_width
-    x0 = max(0, int(center[0] - 1.1 * face_width)) // 2 * 2
-    x1 = min(width, int(center[0] + 1.1 * face_width) + 2) // 2 * 2
+    x0 = max(0, int(center[0] - 0.95 * face_width)) // 2 * 2
+    x1 = min(width, int(center[0] + 0.95 * face_width) + 2) // 2 * 2
     y0 = max(0, int(top)) // 2 * 2
     y1 = min(height, int(bottom) + 2) // 2 * 2
     return x0, y0, x1, y1
@@ -222,6 +229,8 @@ def build_rig(face: Face, frame_shape: tuple[int, int]) -> FaceRig:
     moves[names.index("nod")] = down * s
 
     grid = np.stack([xs, ys], axis=-1)
+    coarse_size = (max(2, w // GRID_STEP), max(2, h // GRID_STEP))
+    fields = np.stack([cv2.resize(field, coarse_size, interpolation=cv2.INTER_AREA) for field in fields])
     return FaceRig(
         crop=(x0, y0, x1, y1),
         landmarks=lm.astype(np.float32),

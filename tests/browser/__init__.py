@@ -1,0 +1,1 @@
+"""Real-browser tests: Chromium (Debian's) driven by Playwright against `streamlit run`."""

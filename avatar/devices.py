@@ -17,11 +17,12 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Mapping, Optional
-
-import torch
+from typing import TYPE_CHECKING, Mapping, Optional
 
 from avatar.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
 
 GB = 1024**3
 LOW_MEMORY_BYTES = 10 * GB
@@ -71,6 +72,7 @@ def _total_ram() -> int:
 
 def detect_caps() -> DeviceCaps:
     """Ask torch what this machine has."""
+    import torch
     cuda = torch.cuda.is_available()
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     cuda_memory = torch.cuda.get_device_properties(0).total_memory if cuda else 0
@@ -88,6 +90,7 @@ def parse_bytes(text: str, name: str = "memory size") -> int:
 
 def choose_policy(caps: Optional[DeviceCaps] = None, env: Optional[Mapping[str, str]] = None) -> DevicePolicy:
     """The device, dtype and budgets for these capabilities and environment."""
+    import torch
     caps = caps or detect_caps()
     env = os.environ if env is None else env
     wanted = env.get("AVATAR_DEVICE", "").strip().lower()

@@ -19,13 +19,14 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from avatar.catalog import ModelSpec
 from avatar.devices import DevicePolicy
 from avatar.errors import AvatarError, InputError
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -53,6 +54,7 @@ class WeightFiles:
 
 
 def _move(value: Any, device: str) -> Any:
+    import torch
     if isinstance(value, torch.Tensor):
         return value.to(device)
     if isinstance(value, dict):
@@ -64,6 +66,7 @@ def _move(value: Any, device: str) -> Any:
 
 def load_weights_file(path: Path) -> dict:
     """Read a checkpoint file as tensors only: safetensors, or a pickle without code."""
+    import torch
     path = Path(path)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
@@ -139,6 +142,7 @@ def load_model(spec: ModelSpec, path: Path, policy: DevicePolicy) -> Any:
 
 def memory_bytes(obj: Any) -> int:
     """Bytes of tensors an object holds (parameters and buffers of its torch modules)."""
+    import torch
     modules: list[torch.nn.Module] = []
     if isinstance(obj, torch.nn.Module):
         modules = [obj]
@@ -156,6 +160,7 @@ def memory_bytes(obj: Any) -> int:
 
 
 def _tensor_bytes(value: Any) -> int:
+    import torch
     if isinstance(value, torch.Tensor):
         return value.numel() * value.element_size()
     if isinstance(value, dict):

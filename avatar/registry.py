@@ -30,9 +30,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
-
-import torch
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 from avatar import config
 from avatar.catalog import CATALOG, ModelSpec, bundled_path, get_spec
@@ -41,6 +39,9 @@ from avatar.errors import AvatarError, InputError, ModelNotInstalled
 from avatar.job_queue import JobQueue, OnWait
 from avatar.loaders import load_model, memory_bytes, move, weight_files
 from avatar.progress import Progress
+
+if TYPE_CHECKING:
+    import torch
 
 Loader = Callable[[ModelSpec, Path, DevicePolicy], Any]
 
@@ -386,6 +387,7 @@ class Registry:
                 self._evictions += 1
 
     def _drop(self, entry: _Entry) -> None:
+        import torch
         if self._entries.get(entry.id) is entry:
             del self._entries[entry.id]
         entry.obj = None
@@ -413,6 +415,7 @@ class Registry:
                     self._drop(entry)
 
     def stats(self) -> RegistryStats:
+        import torch
         with self._lock:
             loaded = [
                 LoadedModel(e.id, e.device, e.bytes, e.pins, e.load_seconds)

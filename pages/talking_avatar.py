@@ -6,7 +6,8 @@ import streamlit as st
 
 from avatar.avatars import list_default_avatars, thumbnail
 from avatar.errors import AvatarError
-from avatar.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
+from avatar.face.picker import face_choices
+from avatar.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, load_image
 from avatar.speech.text import MAX_TEXT_CHARS
 from avatar.talk.engine import TalkOptions
 from avatar.talk.pipeline import make_talking_video, prepare_speech
@@ -36,12 +37,23 @@ if source == "Default avatar":
 elif source == "Upload a portrait":
     upload = st.file_uploader("Portrait (PNG, JPEG or WebP)", type=[e.lstrip(".") for e in IMAGE_EXTENSIONS])
     if upload is not None:
-        st.image(upload, width=240)
-        portrait = upload
-        face_index = st.number_input(
-            "Face to animate (0 = largest)", min_value=0, max_value=20, value=0,
-            help="With several people in the picture, faces are numbered from the largest.",
-        )
+        try:
+            choices = face_choices(load_image(upload))
+        except AvatarError as exc:
+            st.error(str(exc))
+        else:
+            portrait = upload
+            if choices.count == 0:
+                st.image(choices.annotated, width=240)
+                st.error("No face was found in the image; use a clear, front-facing portrait.")
+            elif choices.count == 1:
+                st.image(choices.annotated, width=240)
+            else:
+                st.image(choices.annotated, caption=f"{choices.count} faces found", width=480)
+                face_index = st.selectbox(
+                    "Face to animate", range(choices.count),
+                    format_func=lambda i: f"Face {i}" + (" (largest)" if i == 0 else ""),
+                )
 else:
     portrait = generated_portrait_input()
 

@@ -47,15 +47,9 @@ def test_empty_text_shows_error_not_traceback(app):
 
 
 def test_upload_without_face_shows_error(app, fixtures, monkeypatch):
-    # AppTest cannot drive st.file_uploader, so the upload is handed in through
-    # Streamlit's own UploadedFile type by patching the widget.
-    import streamlit as st
-    from streamlit.runtime.uploaded_file_manager import UploadedFile, UploadedFileRec
-
-    data = (fixtures / "no_face.png").read_bytes()
-    upload = UploadedFile(UploadedFileRec(file_id="1", name="no_face.png", type="image/png", data=data), None)
-    monkeypatch.setattr(st, "file_uploader", lambda *a, **k: upload)
+    _patch_upload(monkeypatch, fixtures / "no_face.png", "image/png")
     app.radio[0].set_value("Upload a portrait").run()
+    assert any("No face was found" in e.value for e in app.error)
     app.text_area(key="talk_text").input("Hello there.")
     _button(app, "Generate").click().run()
     assert not app.exception
@@ -74,3 +68,27 @@ def test_listen_preview_plays_audio(app):
     _button(app, "Listen").click().run()
     assert not app.exception and not app.error
     assert len(app.get("audio")) == 1
+
+
+def _patch_upload(monkeypatch, path, mime):
+    """AppTest cannot drive st.file_uploader: hand in Streamlit's own UploadedFile."""
+    import streamlit as st
+    from streamlit.runtime.uploaded_file_manager import UploadedFile, UploadedFileRec
+
+    record = UploadedFileRec(file_id="1", name=path.name, type=mime, data=path.read_bytes())
+    monkeypatch.setattr(st, "file_uploader", lambda *a, **k: UploadedFile(record, None))
+
+
+def test_group_photo_offers_a_face_picker(app, fixtures, monkeypatch):
+    _patch_upload(monkeypatch, fixtures / "two_people.jpg", "image/jpeg")
+    app.radio[0].set_value("Upload a portrait").run()
+    assert not app.exception
+    picker = app.selectbox[0]
+    assert picker.label == "Face to animate" and picker.options == ["Face 0 (largest)", "Face 1"]
+
+
+def test_corrupt_upload_shows_error(app, fixtures, monkeypatch):
+    _patch_upload(monkeypatch, fixtures / "corrupt.jpg", "image/jpeg")
+    app.radio[0].set_value("Upload a portrait").run()
+    assert not app.exception
+    assert any("Cannot read image corrupt.jpg" in e.value for e in app.error)

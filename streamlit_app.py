@@ -8,13 +8,13 @@ import streamlit as st
 
 from ui.sidebar import render_sidebar
 
-st.set_page_config(page_title="Avatar Studio", page_icon="🗣️", layout="wide")
+st.set_page_config(page_title="Avatar Studio", page_icon=":material/record_voice_over:", layout="wide")
 
 PAGES = [
-    st.Page("pages/talking_avatar.py", title="Talking Avatar", icon="🗣️", url_path="talking_avatar", default=True),
-    st.Page("pages/inpainting.py", title="Inpainting", icon="🖌️", url_path="inpainting"),
-    st.Page("pages/object_shift.py", title="Object Shift", icon="↔️", url_path="object_shift"),
-    st.Page("pages/models.py", title="Models", icon="📦", url_path="models"),
+    st.Page("pages/talking_avatar.py", title="Talking Avatar", icon=":material/record_voice_over:", url_path="talking_avatar", default=True),
+    st.Page("pages/inpainting.py", title="Inpainting", icon=":material/brush:", url_path="inpainting"),
+    st.Page("pages/object_shift.py", title="Object Shift", icon=":material/open_with:", url_path="object_shift"),
+    st.Page("pages/models.py", title="Models", icon=":material/inventory_2:", url_path="models"),
 ]
 
 page = st.navigation(PAGES)

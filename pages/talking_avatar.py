@@ -109,11 +109,12 @@ if st.button("Generate", type="primary"):
 
 result = st.session_state.get("talk_result")
 if result is not None and result.video_path.is_file():
-    st.video(str(result.video_path))
-    st.download_button(
+    player, _ = st.columns([3, 2])
+    player.video(str(result.video_path))
+    player.download_button(
         "Download MP4", data=result.video_path.read_bytes(), file_name="talking_avatar.mp4", mime="video/mp4"
     )
-    st.caption(
+    player.caption(
         f"{result.duration:.1f} s, {result.width}x{result.height}, "
         + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in result.timings.items())
     )

@@ -1,0 +1,126 @@
+"""Object Shift page: select an object, move it by (dx, dy) or remove it (thin layer over avatar.edit)."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from avatar.edit.inpaint import InpaintOptions, inpaint_methods
+from avatar.edit.job_files import save_edit_job
+from avatar.edit.masks import mask_from_box, mask_overlay
+from avatar.edit.shift import DEFAULT_PAD, remove_object, shift_object
+from avatar.edit.text_mask import DEFAULT_THRESHOLD, mask_from_text
+from avatar.errors import AvatarError
+from avatar.media import IMAGE_EXTENSIONS, load_image
+from ui.session import session_id
+
+st.title("Object Shift")
+st.caption("Select an object, move it by (x, y) pixels or take it out; the hole it leaves is filled.")
+
+upload = st.file_uploader("Picture (PNG, JPEG or WebP)", type=[e.lstrip(".") for e in IMAGE_EXTENSIONS], key="shift_upload")
+if upload is None:
+    st.info("Upload a picture to start.")
+    st.stop()
+try:
+    image = load_image(upload)
+except AvatarError as exc:
+    st.error(str(exc))
+    st.stop()
+height, width = image.shape[:2]
+upload_id = getattr(upload, "file_id", upload.name)
+
+
+@st.cache_data(max_entries=8, show_spinner="Finding the object in the box...")
+def _box_mask(picture: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    return mask_from_box(picture, box)
+
+
+# 1. Select ---------------------------------------------------------------------
+st.subheader("1. Select the object")
+how = st.radio("Select by", ["Box", "Describe it"], horizontal=True, key="shift_select_by")
+mask = None
+if how == "Box":
+    st.caption(f"The picture is {width}x{height} pixels; the object inside the box is separated from its background.")
+    left, top, right, bottom = st.columns(4)
+    x0 = left.number_input("Box left (x0)", 0, width - 1, width // 4, key="shift_x0")
+    y0 = top.number_input("Box top (y0)", 0, height - 1, height // 4, key="shift_y0")
+    x1 = right.number_input("Box right (x1)", 1, width, 3 * width // 4, key="shift_x1")
+    y1 = bottom.number_input("Box bottom (y1)", 1, height, 3 * height // 4, key="shift_y1")
+    try:
+        mask = _box_mask(image, (int(x0), int(y0), int(x1), int(y1)))
+    except AvatarError as exc:
+        st.error(str(exc))
+else:
+    prompt = st.text_input("What to select", placeholder="the cup", key="shift_prompt")
+    threshold = st.slider("Match threshold", 0.05, 0.95, DEFAULT_THRESHOLD, 0.05, key="shift_threshold")
+    if prompt.strip():
+        try:
+            with st.spinner("Looking for it..."):
+                selection = mask_from_text(image, prompt, threshold=threshold)
+            mask = selection.mask
+            if selection.notice:
+                st.warning(selection.notice)
+        except AvatarError as exc:
+            st.error(f"{exc} Until then, select the object with a box.")
+
+if mask is not None:
+    if mask.any():
+        st.image(mask_overlay(image, mask), caption=f"Selected: {100 * mask.mean():.1f}% of the picture", width=min(480, width))
+    else:
+        st.warning("Nothing was selected; move the box over the object.")
+        mask = None
+
+# 2. Move -----------------------------------------------------------------------
+st.subheader("2. Move or remove")
+cols = st.columns(2)
+dx = cols[0].number_input("Move right by (x, pixels; negative = left)", -width, width, 0, key="shift_dx")
+dy = cols[1].number_input("Move down by (y, pixels; negative = up)", -height, height, 0, key="shift_dy")
+with st.expander("Fill options"):
+    pad = st.slider("Grow the hole by (pixels)", 0, 60, DEFAULT_PAD, key="shift_pad",
+                    help="Covers the object's soft edge and shadow, so no outline is left behind.")
+    methods = inpaint_methods()
+    labels = {c.label: c.id for c in methods if c.installed}
+    method = labels[st.selectbox("Fill method", list(labels), key="shift_method")]
+    for choice in (c for c in methods if not c.installed):
+        st.caption(f"Not installed: {choice.note}")
+    seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="shift_seed")
+    steps = st.slider("Diffusion steps", 5, 50, 25, key="shift_steps")
+
+buttons = st.columns(2)
+do_shift = buttons[0].button("Shift object", type="primary", disabled=mask is None)
+do_remove = buttons[1].button("Remove object", disabled=mask is None)
+if do_shift or do_remove:
+    bar = st.progress(0.0, text="Starting...")
+    options = InpaintOptions(seed=int(seed), steps=int(steps))
+    report = lambda stage, fraction: bar.progress(fraction, text=stage.capitalize())  # noqa: E731
+    try:
+        if do_shift:
+            result = shift_object(image, mask, int(dx), int(dy), pad=pad, method=method, options=options, progress=report)
+            engine, notices = result.fill.engine, result.notices
+        else:
+            result = remove_object(image, mask, pad=pad, method=method, options=options, progress=report)
+            engine, notices = result.fill.engine, result.notices
+        kind = "shift" if do_shift else "remove"
+        path = save_edit_job(
+            kind, image, result.image, mask, options,
+            {"engine": engine, "dx": int(dx), "dy": int(dy), "pad": pad}, session=session_id(),
+        )
+        st.session_state["shift_result"] = {"upload": upload_id, "path": path, "kind": kind, "engine": engine, "notices": notices}
+        bar.progress(1.0, text="Done")
+    except AvatarError as exc:
+        bar.empty()
+        st.session_state.pop("shift_result", None)
+        st.error(str(exc))
+
+# 3. Result ---------------------------------------------------------------------
+shown = st.session_state.get("shift_result")
+if shown is not None and shown["upload"] == upload_id and shown["path"].is_file():
+    st.subheader("3. Result")
+    for notice in shown["notices"]:
+        st.info(notice)
+    before, after = st.columns(2)
+    before.image(image, caption="Original", width="stretch")
+    after.image(str(shown["path"]), caption=f"{shown['kind'].capitalize()} (filled with {shown['engine']})", width="stretch")
+    st.download_button(
+        "Download result (PNG)", data=shown["path"].read_bytes(), file_name=f"{shown['kind']}.png", mime="image/png"
+    )

@@ -1,0 +1,158 @@
+"""The Inpainting and Object Shift pages through Streamlit's AppTest (no browser)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from avatar.edit.masks import mask_pad
+from avatar.media import load_image
+from tests.test_edit_scenes import centroid, disk_scene, red_pixels
+from tests.tiny_models import save_tiny_sd_inpaint
+
+PAGES = Path(__file__).resolve().parent.parent / "pages"
+
+
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _no_exceptions(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.fixture
+def scene():
+    return disk_scene(center=(150, 120), radius=30)
+
+
+def _shift_page(image: np.ndarray) -> AppTest:
+    at = AppTest.from_file(str(PAGES / "object_shift.py"), default_timeout=60).run()
+    assert at.info[0].value == "Upload a picture to start."
+    at.file_uploader(key="shift_upload").set_value(("scene.png", _png(image), "image/png")).run()
+    _no_exceptions(at)
+    return at
+
+
+def _select_box(at: AppTest, box) -> None:
+    for key, value in zip(("shift_x0", "shift_y0", "shift_x1", "shift_y1"), box):
+        at.number_input(key=key).set_value(value)
+
+
+def test_object_shift_page_moves_the_object(scene):
+    image, _, mask = scene
+    at = _shift_page(image)
+    _select_box(at, (110, 80, 190, 160))
+    at.number_input(key="shift_dx").set_value(60)
+    at.number_input(key="shift_dy").set_value(-30).run()
+    assert any(caption.startswith("Selected: ") for element in at.image for caption in element.captions)
+    at.button[0].click().run()
+    _no_exceptions(at)
+    assert not at.error
+    shown = at.session_state["shift_result"]
+    assert shown["kind"] == "shift" and shown["engine"] == "classical:telea"
+    result = load_image(shown["path"])
+    cx, cy = centroid(red_pixels(result))
+    assert abs(cx - 210) <= 2 and abs(cy - 90) <= 2
+    assert (shown["path"].parent / "manifest.json").is_file()
+    assert at.get("download_button")
+    captions = [caption for element in at.image for caption in element.captions]
+    assert "Original" in captions and any(c.startswith("Shift (filled with") for c in captions)
+
+
+def test_object_shift_page_removes_the_object(scene):
+    image, _, _ = scene
+    at = _shift_page(image)
+    _select_box(at, (110, 80, 190, 160))
+    at.run()
+    at.button[1].click().run()
+    _no_exceptions(at)
+    result = load_image(at.session_state["shift_result"]["path"])
+    assert not red_pixels(result).any()
+
+
+def test_object_shift_page_explains_bad_input(scene, fixtures):
+    image, _, _ = scene
+    at = _shift_page(image)
+    _select_box(at, (110, 80, 190, 160))
+    at.number_input(key="shift_dx").set_value(320).run()
+    at.button[0].click().run()
+    assert "entirely outside" in at.error[0].value
+    # Text selection without CLIPSeg says how to install it and offers the box.
+    at.radio(key="shift_select_by").set_value("Describe it").run()
+    at.text_input(key="shift_prompt").set_value("the red disk").run()
+    assert "avatar models pull clipseg" in at.error[0].value and "box" in at.error[0].value
+    # An unreadable picture is one sentence, not a traceback.
+    at = AppTest.from_file(str(PAGES / "object_shift.py"), default_timeout=60).run()
+    at.file_uploader(key="shift_upload").set_value(("corrupt.jpg", (fixtures / "corrupt.jpg").read_bytes(), "image/jpeg")).run()
+    _no_exceptions(at)
+    assert "Cannot read image" in at.error[0].value
+
+
+def _inpaint_page(image: np.ndarray) -> AppTest:
+    at = AppTest.from_file(str(PAGES / "inpainting.py"), default_timeout=60).run()
+    at.file_uploader(key="inpaint_upload").set_value(("scene.png", _png(image), "image/png")).run()
+    _no_exceptions(at)
+    return at
+
+
+def test_inpainting_page_with_an_uploaded_mask_of_another_size(scene):
+    image, background, mask = scene
+    at = _inpaint_page(image)
+    at.radio(key="inpaint_mask_by").set_value("Upload a mask").run()
+    grown = mask_pad(mask, 4)  # so the half-size copy still covers the rim
+    half = np.asarray(Image.fromarray(grown.astype(np.uint8) * 255).resize((160, 120), Image.Resampling.NEAREST))
+    at.file_uploader(key="inpaint_mask_upload").set_value(("mask.png", _png(half), "image/png")).run()
+    assert "resized" in at.info[0].value
+    # Nothing installed: the diffusion models are listed as missing, classical is chosen.
+    method = at.selectbox(key="inpaint_method")
+    assert method.value == "Classical (no model: OpenCV)"
+    assert any("not installed" in option for option in method.options)
+    at.selectbox(key="inpaint_classical").set_value("Navier-Stokes (fluid-style; fast, smooth)").run()
+    at.button[0].click().run()
+    _no_exceptions(at)
+    shown = at.session_state["inpaint_result"]
+    assert shown["engine"] == "classical:ns"
+    assert not red_pixels(load_image(shown["path"])).any()
+
+
+def test_inpainting_page_missing_model_is_explained_and_cannot_run(scene):
+    image, _, _ = scene
+    at = _inpaint_page(image)
+    at.radio(key="inpaint_mask_by").set_value("Box").run()
+    at.selectbox(key="inpaint_method").set_value("Stable Diffusion 2 inpainting (sd2-inpaint) (not installed)").run()
+    assert "avatar models pull sd2-inpaint" in at.warning[0].value
+    assert at.button[0].disabled
+
+
+def test_inpainting_page_with_a_diffusion_model(scene, tmp_path, monkeypatch):
+    save_tiny_sd_inpaint(tmp_path / "checkpoints" / "dreamshaper8-inpaint")
+    monkeypatch.setenv("AVATAR_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    image, _, _ = scene
+    at = _inpaint_page(image)
+    at.radio(key="inpaint_mask_by").set_value("Box").run()
+    assert at.selectbox(key="inpaint_method").value.startswith("DreamShaper 8 inpainting")
+    at.text_input(key="inpaint_prompt").set_value("a blue sky")
+    at.slider(key="inpaint_steps").set_value(5)
+    at.run()
+    at.button[0].click().run()
+    _no_exceptions(at)
+    shown = at.session_state["inpaint_result"]
+    assert shown["engine"] == "dreamshaper8-inpaint"
+    assert load_image(shown["path"]).shape == image.shape
+
+
+def test_inpainting_page_empty_mask(scene):
+    image, _, _ = scene
+    at = _inpaint_page(image)
+    at.radio(key="inpaint_mask_by").set_value("Upload a mask").run()
+    at.file_uploader(key="inpaint_mask_upload").set_value(("m.png", _png(np.zeros((240, 320), np.uint8)), "image/png")).run()
+    assert any("empty" in info.value for info in at.info)
+    assert at.button[0].disabled

@@ -11,10 +11,10 @@ from ui.sidebar import render_sidebar
 st.set_page_config(page_title="Avatar Studio", page_icon=":material/record_voice_over:", layout="wide")
 
 PAGES = [
-    st.Page("pages/talking_avatar.py", title="Talking Avatar", icon=":material/record_voice_over:", url_path="talking_avatar", default=True),
-    st.Page("pages/inpainting.py", title="Inpainting", icon=":material/brush:", url_path="inpainting"),
-    st.Page("pages/object_shift.py", title="Object Shift", icon=":material/open_with:", url_path="object_shift"),
-    st.Page("pages/models.py", title="Models", icon=":material/inventory_2:", url_path="models"),
+    st.Page("app_pages/talking_avatar.py", title="Talking Avatar", icon=":material/record_voice_over:", url_path="talking_avatar", default=True),
+    st.Page("app_pages/inpainting.py", title="Inpainting", icon=":material/brush:", url_path="inpainting"),
+    st.Page("app_pages/object_shift.py", title="Object Shift", icon=":material/open_with:", url_path="object_shift"),
+    st.Page("app_pages/models.py", title="Models", icon=":material/inventory_2:", url_path="models"),
 ]
 
 page = st.navigation(PAGES)

@@ -15,7 +15,7 @@ from avatar.media import load_image
 from tests.test_edit_scenes import centroid, disk_scene, red_pixels
 from tests.tiny_models import save_tiny_sd_inpaint
 
-PAGES = Path(__file__).resolve().parent.parent / "pages"
+PAGES = Path(__file__).resolve().parent.parent / "app_pages"
 
 
 def _png(array: np.ndarray) -> bytes:

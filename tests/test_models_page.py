@@ -24,7 +24,7 @@ def tiny_sd(tmp_path_factory) -> Path:
 
 
 def page() -> AppTest:
-    return AppTest.from_file(str(PROJECT / "pages" / "models.py"), default_timeout=60).run()
+    return AppTest.from_file(str(PROJECT / "app_pages" / "models.py"), default_timeout=60).run()
 
 
 def test_models_page_lists_catalog_with_install_commands():

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import PROJECT_DIR
 
-PAGE = str(PROJECT_DIR / "pages" / "talking_avatar.py")
+PAGE = str(PROJECT_DIR / "app_pages" / "talking_avatar.py")
 
 
 @pytest.fixture

@@ -35,3 +35,12 @@ def test_default_avatar_sentence_generate_and_fetch_video(page, streamlit_server
     assert 1.0 < video_seconds < 6.0
     assert abs(video_seconds - audio_seconds) <= 1 / 25 + 0.03
     assert page.get_by_role("button", name="Download MP4").is_visible()
+
+
+@pytest.mark.parametrize("path,title", [("models", "Models"), ("inpainting", "Inpainting")])
+def test_deep_links_open_inside_the_app(page, streamlit_server, path, title):
+    page.goto(f"{streamlit_server}/{path}")
+    page.get_by_role("heading", name=title).first.wait_for()
+    sidebar = page.get_by_test_id("stSidebarNav")
+    for name in ("Talking Avatar", "Inpainting", "Object Shift", "Models"):
+        assert sidebar.get_by_text(name, exact=True).is_visible()

@@ -100,7 +100,7 @@ if st.button("Generate", type="primary"):
                     face_index=face_index, landmarks_path=landmarks_path, session=session_id(),
                     progress=lambda stage, fraction: bar.progress(fraction, text=stage.capitalize()),
                 )
-                status.update(label=f"Done in {sum(result.timings.values()):.1f} s", state="complete")
+                status.update(label=f"Done in {result.seconds:.1f} s", state="complete")
             st.session_state["talk_result"] = result
         except AvatarError as exc:
             bar.empty()

@@ -166,3 +166,27 @@ def test_mp4_writer_failure_leaves_nothing(tmp_path):
             writer.write(np.zeros((48, 64, 3), np.uint8))
             raise RuntimeError("renderer failed")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_background_writer_reports_encoder_failure_and_leaves_nothing(tmp_path):
+    from avatar.video_writer import BackgroundWriter
+
+    with pytest.raises(Exception):
+        with BackgroundWriter(Mp4Writer(tmp_path / "v.mp4", 64, 48, 25)) as writer:
+            for _ in range(20):
+                writer.write(np.zeros((10, 10, 3), np.uint8))  # wrong size: the encoder fails
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_background_writer_encodes_every_frame(tmp_path):
+    from avatar.video_writer import BackgroundWriter
+
+    with BackgroundWriter(Mp4Writer(tmp_path / "v.mp4", 64, 48, 25)) as writer:
+        frame = np.zeros((48, 64, 3), np.uint8)
+        for i in range(30):
+            frame[:] = i * 8  # the caller reuses its buffer, as engines do
+            writer.write(frame)
+    with av.open(str(tmp_path / "v.mp4")) as container:
+        decoded = [f.to_ndarray(format="rgb24").mean() for f in container.decode(video=0)]
+    assert len(decoded) == 30
+    assert np.all(np.diff(decoded) > 0), "frames must keep their own content and order"

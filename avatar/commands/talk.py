@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from pathlib import Path
 
 from avatar.avatars import get_default_avatar, list_default_avatars
@@ -75,5 +74,6 @@ def run(args: argparse.Namespace) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         video = Path(shutil.copyfile(result.video_path, args.output))
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
-    print(f"{video}  ({result.duration:.1f} s, {result.width}x{result.height}; {timings})", file=sys.stdout)
+    print(f"{video}  ({result.duration:.1f} s, {result.width}x{result.height}; "
+          f"made in {result.seconds:.1f}s: {timings})")
     return 0

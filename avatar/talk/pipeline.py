@@ -27,8 +27,8 @@ from avatar.speech.piper_voice import synthesize
 from avatar.speech.text import check_text
 from avatar.speech.timeline import Speech
 from avatar.talk.engine import TalkOptions, get_engine
-from avatar.talk.mouth_track import is_silent
-from avatar.video_writer import Mp4Writer
+from avatar.talk.mouth_track import frame_count, is_silent
+from avatar.video_writer import BackgroundWriter, Mp4Writer
 
 PortraitSource = Union[str, Path, bytes, BinaryIO, np.ndarray]
 AudioSource = Union[str, Path, bytes, BinaryIO, Speech]
@@ -50,7 +50,8 @@ class TalkResult:
     frames: int
     width: int
     height: int
-    timings: dict[str, float]
+    timings: dict[str, float]  # per stage; animation and encoding overlap
+    seconds: float  # wall-clock time of the whole job
     manifest: dict[str, Any]
 
 
@@ -147,6 +148,7 @@ def make_talking_video(
     if text is not None:
         check_text(text)
     timer = jobs.StageTimer()
+    started = time.perf_counter()
     report(progress, "face", 0.0)
     with timer.stage("face"):
         picture = prepare_portrait(portrait, options.max_size, face_index, landmarks_path)
@@ -173,6 +175,7 @@ def make_talking_video(
             "options": asdict(options),
             "video": {"width": width, "height": height, "fps": options.fps, "frames": frames},
             "timings_s": timer.seconds,
+            "wall_s": round(time.perf_counter() - started, 3),
         }
         manifest_path = jobs.write_manifest(job_dir, manifest)
     except BaseException:
@@ -185,30 +188,29 @@ def make_talking_video(
     report(progress, "done", 1.0)
     return TalkResult(
         video_path=video_path, audio_path=audio_path, manifest_path=manifest_path, job_dir=job_dir,
-        duration=speech.duration, frames=frames, width=width, height=height, timings=timer.seconds, manifest=manifest,
+        duration=speech.duration, frames=frames, width=width, height=height, timings=timer.seconds,
+        seconds=manifest["wall_s"], manifest=manifest,
     )
 
 
 def _render(animator, picture: Portrait, speech: Speech, options: TalkOptions, video_path: Path,
             timer: jobs.StageTimer, progress: Optional[Progress]) -> int:
-    """Stream frames from the engine into the encoder, timing each side separately."""
+    """Stream frames from the engine into the encoder, which runs on its own thread."""
     height, width = picture.image.shape[:2]
     frames = animator.render(picture.image, picture.face, speech, options)
-    expected = max(1, round(speech.duration * options.fps))
-    with Mp4Writer(video_path, width, height, options.fps, speech) as writer:
+    expected = max(1, frame_count(speech.duration, options.fps))
+    with BackgroundWriter(Mp4Writer(video_path, width, height, options.fps, speech)) as writer:
         while True:
             start = time.perf_counter()
             frame = next(frames, None)
             timer.add("animation", time.perf_counter() - start)
             if frame is None:
                 break
-            start = time.perf_counter()
             writer.write(frame)
-            timer.add("encoding", time.perf_counter() - start)
             count = writer.frames_written
             if count % 5 == 0:
                 report(progress, f"animation and encoding: frame {count}/{expected}",
                        _VOICE_END + (1 - _VOICE_END) * count / expected)
-        start = time.perf_counter()
-    timer.add("encoding", time.perf_counter() - start)
+    # Encoding overlaps animation; what is recorded is the encoder thread's own time.
+    timer.add("encoding", writer.encode_seconds)
     return writer.frames_written

@@ -199,16 +199,17 @@ def load_audio(source: AudioSource, max_seconds: float = MAX_AUDIO_SECONDS, name
 
 
 def write_wav(path: Union[str, Path], speech: Speech) -> Path:
-    """Write 16-bit mono PCM, atomically."""
+    """Write 16-bit mono PCM, atomically, a slice at a time (memory stays flat)."""
     import wave
 
     path = Path(path)
     tmp = path.with_name(f".tmp-{path.name}")
-    pcm = (np.clip(speech.samples, -1.0, 1.0) * 32767.0).astype("<i2")
     with wave.open(str(tmp), "wb") as handle:
         handle.setnchannels(1)
         handle.setsampwidth(2)
         handle.setframerate(speech.sample_rate)
-        handle.writeframes(pcm.tobytes())
+        for start in range(0, len(speech.samples), 1 << 16):
+            piece = np.clip(speech.samples[start : start + (1 << 16)], -1.0, 1.0)
+            handle.writeframes((piece * 32767.0).astype("<i2").tobytes())
     os.replace(tmp, path)
     return path

@@ -22,6 +22,7 @@ import numpy as np
 from avatar.speech.timeline import Speech
 
 AUDIO_RATE = 44100
+AUDIO_SLICE = 8192  # source samples resampled at a time
 
 
 class Mp4Writer:
@@ -56,27 +57,35 @@ class Mp4Writer:
     def _setup_audio(self, speech: Speech) -> None:
         self._audio = self._container.add_stream("aac", rate=AUDIO_RATE)
         self._audio.layout = "mono"
-        resampler = av.AudioResampler(format="fltp", layout="mono", rate=AUDIO_RATE)
-        source = av.AudioFrame.from_ndarray(speech.samples.reshape(1, -1).astype(np.float32), format="flt", layout="mono")
-        source.sample_rate = speech.sample_rate
-        source.pts = 0
-        source.time_base = Fraction(1, speech.sample_rate)
-        self._audio_frames = resampler.resample(source) + resampler.resample(None)
-        self._audio_next = 0
-        self._audio_pts = 0
+        self._resampler = av.AudioResampler(format="fltp", layout="mono", rate=AUDIO_RATE)
+        self._speech = speech
+        self._speech_pos = 0  # next source sample to resample
+        self._audio_pts = 0  # output samples encoded so far
 
     def _write_audio_until(self, seconds: Optional[float]) -> None:
-        """Encode queued audio up to `seconds` (all of it when None), to interleave."""
+        """Encode the audio up to `seconds` (all of it when None), to interleave.
+
+        The source is resampled a slice at a time, so memory does not grow with
+        the length of the recording.
+        """
         if self._audio is None:
             return
-        while self._audio_next < len(self._audio_frames):
-            frame = self._audio_frames[self._audio_next]
-            if seconds is not None and self._audio_pts / AUDIO_RATE > seconds:
-                break
+        rate, samples = self._speech.sample_rate, self._speech.samples
+        end = len(samples) if seconds is None else min(len(samples), int(seconds * rate) + AUDIO_SLICE)
+        while self._speech_pos < end:
+            piece = samples[self._speech_pos : self._speech_pos + AUDIO_SLICE].astype(np.float32)
+            source = av.AudioFrame.from_ndarray(piece.reshape(1, -1), format="flt", layout="mono")
+            source.sample_rate = rate
+            self._speech_pos += len(piece)
+            self._encode_audio(self._resampler.resample(source))
+        if seconds is None:
+            self._encode_audio(self._resampler.resample(None))
+
+    def _encode_audio(self, frames: list) -> None:
+        for frame in frames:
             frame.pts = self._audio_pts
             frame.time_base = Fraction(1, AUDIO_RATE)
             self._audio_pts += frame.samples
-            self._audio_next += 1
             self._container.mux(self._audio.encode(frame))
 
     def write(self, rgb: np.ndarray) -> None:

@@ -13,6 +13,7 @@ from avatar.edit.masks import fit_mask, load_mask, mask_from_box, mask_from_brus
 from avatar.edit.text_mask import DEFAULT_THRESHOLD, mask_from_text
 from avatar.errors import AvatarError
 from avatar.media import IMAGE_EXTENSIONS, load_image
+from ui.results import show_before_after
 from ui.session import session_id
 
 CANVAS_WIDTH = 640
@@ -149,10 +150,7 @@ if st.button("Fill", type="primary", disabled=mask is None or not choice.install
 # 3. Result ---------------------------------------------------------------------
 shown = st.session_state.get("inpaint_result")
 if shown is not None and shown["upload"] == upload_id and shown["path"].is_file():
-    st.subheader("3. Before and after")
-    for notice in shown["notices"]:
-        st.info(notice)
-    before, after = st.columns(2)
-    before.image(image, caption="Before", width="stretch")
-    after.image(str(shown["path"]), caption=f"After ({shown['engine']}, {shown['seconds']:.1f} s)", width="stretch")
-    st.download_button("Download result (PNG)", data=shown["path"].read_bytes(), file_name="inpainted.png", mime="image/png")
+    show_before_after(
+        "3. Before and after", image, "Before", shown["path"],
+        f"After ({shown['engine']}, {shown['seconds']:.1f} s)", "inpainted.png", shown["notices"],
+    )

@@ -12,6 +12,7 @@ from avatar.edit.shift import DEFAULT_PAD, remove_object, shift_object
 from avatar.edit.text_mask import DEFAULT_THRESHOLD, mask_from_text
 from avatar.errors import AvatarError
 from avatar.media import IMAGE_EXTENSIONS, load_image
+from ui.results import show_before_after
 from ui.session import session_id
 
 st.title("Object Shift")
@@ -115,12 +116,7 @@ if do_shift or do_remove:
 # 3. Result ---------------------------------------------------------------------
 shown = st.session_state.get("shift_result")
 if shown is not None and shown["upload"] == upload_id and shown["path"].is_file():
-    st.subheader("3. Result")
-    for notice in shown["notices"]:
-        st.info(notice)
-    before, after = st.columns(2)
-    before.image(image, caption="Original", width="stretch")
-    after.image(str(shown["path"]), caption=f"{shown['kind'].capitalize()} (filled with {shown['engine']})", width="stretch")
-    st.download_button(
-        "Download result (PNG)", data=shown["path"].read_bytes(), file_name=f"{shown['kind']}.png", mime="image/png"
+    show_before_after(
+        "3. Result", image, "Original", shown["path"],
+        f"{shown['kind'].capitalize()} (filled with {shown['engine']})", f"{shown['kind']}.png", shown["notices"],
     )

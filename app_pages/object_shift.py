@@ -97,10 +97,9 @@ if do_shift or do_remove:
     try:
         if do_shift:
             result = shift_object(image, mask, int(dx), int(dy), pad=pad, method=method, options=options, progress=report)
-            engine, notices = result.fill.engine, result.notices
         else:
             result = remove_object(image, mask, pad=pad, method=method, options=options, progress=report)
-            engine, notices = result.fill.engine, result.notices
+        engine, notices = result.fill.engine, result.notices
         kind = "shift" if do_shift else "remove"
         path = save_edit_job(
             kind, image, result.image, mask, options,

@@ -158,6 +158,8 @@ def test_mp4_writer_streams_and_matches_audio(tmp_path):
         assert video.frames == frames
         assert abs(float(video.duration * video.time_base) - seconds) <= 1 / fps
     assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]
+    data = (tmp_path / "v.mp4").read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat"), "faststart puts the index first, for playback while loading"
 
 
 def test_mp4_writer_failure_leaves_nothing(tmp_path):

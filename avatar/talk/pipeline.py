@@ -113,7 +113,8 @@ def prepare_speech(
         name = audio_name or name
         speech = load_audio(data, name=name)
     if is_silent(speech):
-        raise InputError(f"The recording {name or ''} is silent; upload a recording with speech in it.".replace("  ", " "))
+        recording = f"The recording {name}" if name else "The recording"
+        raise InputError(f"{recording} is silent; upload a recording with speech in it.")
     return speech, {"audio": name, "audio_sha256": jobs.sha256_of(data)}
 
 

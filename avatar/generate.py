@@ -16,7 +16,7 @@ import numpy as np
 
 from avatar.errors import InputError, NoFaceError
 from avatar.face.face import Face
-from avatar.progress import Progress, report
+from avatar.progress import Progress, report, waiting_in_line
 
 MODEL_ID = "sd21-base"
 DEFAULT_NEGATIVE = ""
@@ -96,10 +96,7 @@ def generate_portrait(
     registry.require(MODEL_ID)  # fail before queueing when the model is missing
     share = 1.0 / max_attempts
 
-    def waiting(place: int) -> None:
-        report(progress, f"waiting for the GPU ({place} in line)", 0.0)
-
-    with registry.use(MODEL_ID, on_wait=waiting) as pipe:
+    with registry.use(MODEL_ID, on_wait=waiting_in_line(progress)) as pipe:
         for attempt in range(max_attempts):
             attempt_seed = seed + attempt
             start = attempt * share

@@ -23,3 +23,8 @@ def scaled(progress: Optional[Progress], start: float, end: float) -> Optional[P
     if progress is None:
         return None
     return lambda stage, fraction: report(progress, stage, start + (end - start) * fraction)
+
+
+def waiting_in_line(progress: Optional[Progress]) -> Callable[[int], None]:
+    """An `on_wait` for `registry.use` that shows the job's place in the queue."""
+    return lambda place: report(progress, f"waiting for another job to finish ({place} in line)", 0.0)

@@ -15,7 +15,7 @@ from PIL import Image
 
 from avatar.edit.inpaint import InpaintOptions
 from avatar.edit.masks import Box, mask_bbox, mask_blur
-from avatar.progress import Progress, report
+from avatar.progress import Progress, report, waiting_in_line
 
 # Stable Diffusion's VAE works in 8x8 blocks: both sides must be multiples of this.
 SIDE_MULTIPLE = 8
@@ -71,7 +71,7 @@ def inpaint_diffusion(
     )
 
     report(progress, "loading model", 0.0)
-    with get_registry().use(model_id) as pipe:
+    with get_registry().use(model_id, on_wait=waiting_in_line(progress)) as pipe:
         report(progress, "painting", 0.05)
         output = pipe(
             prompt=options.prompt,

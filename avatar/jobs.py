@@ -70,10 +70,6 @@ class StageTimer:
     def add(self, name: str, seconds: float) -> None:
         self.seconds[name] = round(self.seconds.get(name, 0.0) + seconds, 4)
 
-    @property
-    def total(self) -> float:
-        return round(sum(self.seconds.values()), 4)
-
 
 def write_manifest(job_dir: Path, manifest: dict[str, Any]) -> Path:
     """Write `manifest.json` atomically, adding versions and creation time."""

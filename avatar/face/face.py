@@ -27,8 +27,3 @@ class Face:
     @property
     def height(self) -> int:
         return self.box[3] - self.box[1]
-
-    def scaled(self, factor: float) -> "Face":
-        """The same face in an image resized by `factor`."""
-        box = tuple(int(round(v * factor)) for v in self.box)
-        return Face(box=box, landmarks=(self.landmarks * factor).astype(np.float32), source=self.source)

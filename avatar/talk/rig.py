@@ -24,10 +24,7 @@ from scipy.interpolate import RBFInterpolator
 from avatar.face.face import Face
 
 JAW = np.arange(0, 17)
-OUTER_LIPS = np.arange(48, 60)
 INNER_LIPS = np.arange(60, 68)
-UPPER_LIP = [49, 50, 51, 52, 53, 61, 62, 63]
-LOWER_LIP = [55, 56, 57, 58, 59, 65, 66, 67]
 BASES = ("open", "wide", "round", "closed", "teeth", "blink", "tilt", "sway", "nod")
 # Coarse grid step (pixels) on which interpolation is evaluated before upsampling.
 GRID_STEP = 4
@@ -44,10 +41,6 @@ class FaceRig:
     grid: np.ndarray  # (h, w, 2) float32 pixel coordinates of the crop
     eye_distance: float
     down: np.ndarray  # unit vector from the eyes to the mouth
-
-    def landmarks_at(self, weights: np.ndarray) -> np.ndarray:
-        """Landmark positions (crop coordinates) under the given basis weights."""
-        return self.landmarks + np.tensordot(weights, self.moves, axes=1)
 
     def remap_grid(self, weights: np.ndarray) -> np.ndarray:
         """The `cv2.remap` map for these weights: where each output pixel samples.

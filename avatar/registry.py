@@ -407,13 +407,6 @@ class Registry:
             self._drop(entry)
             return True
 
-    def unload_all(self) -> None:
-        """Let go of every model not in use."""
-        with self._lock:
-            for entry in list(self._entries.values()):
-                if entry.pins == 0 and entry.obj is not None:
-                    self._drop(entry)
-
     def stats(self) -> RegistryStats:
         import torch
         with self._lock:

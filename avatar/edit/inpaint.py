@@ -20,7 +20,6 @@ from avatar.progress import Progress, report
 
 # Diffusion inpainting models, best first; "auto" and "sd" take the first installed.
 DIFFUSION_MODELS: tuple[str, ...] = ("dreamshaper8-inpaint", "sd2-inpaint")
-METHODS = ("auto", "sd", "classical")
 # Object removal runs diffusion with an empty prompt and this low guidance (see removal_options).
 REMOVAL_GUIDANCE = 2.0
 

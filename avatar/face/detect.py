@@ -180,8 +180,3 @@ def box_from_landmarks(points: np.ndarray, width: int, height: int) -> tuple[int
         min(height, int(np.ceil(box[3]))),
     )
 
-
-def clear_cache() -> None:
-    """Forget cached detections (tests, or to free memory)."""
-    with _lock:
-        _cache.clear()

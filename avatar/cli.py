@@ -21,13 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avatar", description="Avatar Studio on the command line.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"avatar.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"avatar.commands.{name}":
-                raise
-            continue
-        module.register(subparsers)
+        importlib.import_module(f"avatar.commands.{name}").register(subparsers)
     return parser
 
 

@@ -19,6 +19,20 @@ import torch
 _WORDS = ["a", "portrait", "of", "face", "person", "photo", "cat", "sky", "red", "blue"]
 
 
+# A CLIP text encoder small enough to run in milliseconds; both tiny pipelines use it.
+TINY_TEXT_ENCODER = dict(
+    vocab_size=1000,
+    hidden_size=16,
+    intermediate_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    max_position_embeddings=77,
+    bos_token_id=0,
+    eos_token_id=1,
+    pad_token_id=1,
+)
+
+
 def _bytes_to_unicode() -> list[str]:
     """The 256 printable characters CLIP's BPE uses to stand for raw bytes."""
     printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
@@ -88,18 +102,7 @@ def _tiny_parts(in_channels: int, seed: int):
         norm_num_groups=2,
         sample_size=64,
     )
-    text_config = CLIPTextConfig(
-        vocab_size=1000,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        max_position_embeddings=77,
-        projection_dim=16,
-        bos_token_id=0,
-        eos_token_id=1,
-        pad_token_id=1,
-    )
+    text_config = CLIPTextConfig(**TINY_TEXT_ENCODER, projection_dim=16)
     text_encoder = CLIPTextModel(text_config)
     with tempfile.TemporaryDirectory() as tmp:
         save_tiny_tokenizer(Path(tmp))
@@ -151,17 +154,7 @@ def save_tiny_clipseg(path: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     config = CLIPSegConfig(
-        text_config=dict(
-            vocab_size=1000,
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            max_position_embeddings=77,
-            bos_token_id=0,
-            eos_token_id=1,
-            pad_token_id=1,
-        ),
+        text_config=TINY_TEXT_ENCODER,
         vision_config=dict(
             hidden_size=16,
             intermediate_size=32,

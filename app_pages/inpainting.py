@@ -13,6 +13,7 @@ from avatar.edit.masks import fit_mask, load_mask, mask_from_box, mask_from_brus
 from avatar.edit.text_mask import DEFAULT_THRESHOLD, mask_from_text
 from avatar.errors import AvatarError
 from avatar.media import IMAGE_EXTENSIONS, load_image
+from ui.job_progress import job_progress
 from ui.results import show_before_after
 from ui.session import session_id
 
@@ -133,19 +134,12 @@ else:
         options.masked_padding = int(cols[2].number_input("Padding (px)", 0, 256, options.masked_padding, key="inpaint_padding"))
 
 if st.button("Fill", type="primary", disabled=mask is None or not choice.installed):
-    bar = st.progress(0.0, text="Starting...")
-    try:
-        result = inpaint(image, mask, method=choice.id, options=options,
-                         progress=lambda stage, fraction: bar.progress(fraction, text=stage.capitalize()))
+    with job_progress("inpaint_result") as report:
+        result = inpaint(image, mask, method=choice.id, options=options, progress=report)
         path = save_edit_job("inpaint", image, result.image, result.mask, options,
                              {"engine": result.engine, "seconds": round(result.seconds, 3)}, session=session_id())
         st.session_state["inpaint_result"] = {"upload": upload_id, "path": path, "engine": result.engine,
                                               "seconds": result.seconds, "notices": result.notices}
-        bar.progress(1.0, text="Done")
-    except AvatarError as exc:
-        bar.empty()
-        st.session_state.pop("inpaint_result", None)
-        st.error(str(exc))
 
 # 3. Result ---------------------------------------------------------------------
 shown = st.session_state.get("inpaint_result")

@@ -12,6 +12,7 @@ from avatar.edit.shift import DEFAULT_PAD, remove_object, shift_object
 from avatar.edit.text_mask import DEFAULT_THRESHOLD, mask_from_text
 from avatar.errors import AvatarError
 from avatar.media import IMAGE_EXTENSIONS, load_image
+from ui.job_progress import job_progress
 from ui.results import show_before_after
 from ui.session import session_id
 
@@ -91,10 +92,8 @@ buttons = st.columns(2)
 do_shift = buttons[0].button("Shift object", type="primary", disabled=mask is None)
 do_remove = buttons[1].button("Remove object", disabled=mask is None)
 if do_shift or do_remove:
-    bar = st.progress(0.0, text="Starting...")
     options = InpaintOptions(seed=int(seed), steps=int(steps))
-    report = lambda stage, fraction: bar.progress(fraction, text=stage.capitalize())  # noqa: E731
-    try:
+    with job_progress("shift_result") as report:
         if do_shift:
             result = shift_object(image, mask, int(dx), int(dy), pad=pad, method=method, options=options, progress=report)
         else:
@@ -106,11 +105,6 @@ if do_shift or do_remove:
             {"engine": engine, "dx": int(dx), "dy": int(dy), "pad": pad}, session=session_id(),
         )
         st.session_state["shift_result"] = {"upload": upload_id, "path": path, "kind": kind, "engine": engine, "notices": notices}
-        bar.progress(1.0, text="Done")
-    except AvatarError as exc:
-        bar.empty()
-        st.session_state.pop("shift_result", None)
-        st.error(str(exc))
 
 # 3. Result ---------------------------------------------------------------------
 shown = st.session_state.get("shift_result")

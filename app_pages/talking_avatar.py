@@ -11,6 +11,7 @@ from avatar.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, load_image
 from avatar.speech.text import MAX_TEXT_CHARS
 from avatar.talk.engine import TalkOptions
 from avatar.talk.pipeline import make_talking_video, prepare_speech
+from ui.job_progress import job_progress
 from ui.portrait_generation import generated_portrait_input
 from ui.session import session_id
 
@@ -91,21 +92,16 @@ if st.button("Generate", type="primary"):
     elif voice_source == "Upload a recording" and audio is None:
         st.error("Upload a recording first, or switch to typed text.")
     else:
-        bar = st.progress(0.0, text="Starting...")
-        try:
+        with job_progress("talk_result") as report:
             with st.status("Making your video...", expanded=False) as status:
                 result = make_talking_video(
                     portrait, text=text if audio is None else None, audio=audio, rate=rate,
                     options=TalkOptions(still=still, expression_scale=expression, seed=int(seed), max_size=size),
                     face_index=face_index, landmarks_path=landmarks_path, session=session_id(),
-                    progress=lambda stage, fraction: bar.progress(fraction, text=stage.capitalize()),
+                    progress=report,
                 )
                 status.update(label=f"Done in {result.seconds:.1f} s", state="complete")
             st.session_state["talk_result"] = result
-        except AvatarError as exc:
-            bar.empty()
-            st.session_state.pop("talk_result", None)
-            st.error(str(exc))
 
 result = st.session_state.get("talk_result")
 if result is not None and result.video_path.is_file():

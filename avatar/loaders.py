@@ -19,14 +19,11 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from avatar.catalog import ModelSpec
 from avatar.devices import DevicePolicy
 from avatar.errors import AvatarError, InputError
-
-if TYPE_CHECKING:
-    import torch
 
 
 @dataclass

@@ -408,7 +408,6 @@ class Registry:
             return True
 
     def stats(self) -> RegistryStats:
-        import torch
         with self._lock:
             loaded = [
                 LoadedModel(e.id, e.device, e.bytes, e.pins, e.load_seconds)

@@ -172,7 +172,6 @@ def build_rig(face: Face, frame_shape: tuple[int, int]) -> FaceRig:
     lm = lm_frame - np.array([x0, y0])
     shape = (y1 - y0, x1 - x0)
     face_width = float(np.linalg.norm(lm[16] - lm[0]))
-    mouth_center = lm[INNER_LIPS].mean(axis=0)
     chin = lm[8]
 
     # Mouth and jaw: region from the nose down to below the chin.

@@ -17,17 +17,28 @@ class Phoneme:
     end: float
 
 
+@dataclass(frozen=True)
+class Word:
+    """One spoken word as written (for captions) and when it sounds, in seconds."""
+
+    text: str
+    start: float
+    end: float
+
+
 @dataclass
 class Speech:
     """Mono float32 samples in [-1, 1] at `sample_rate`.
 
-    `phonemes` is the timeline from TTS alignments; it is None for uploaded audio,
-    whose mouth track is then derived from the signal itself.
+    `phonemes` is the timeline from TTS alignments or from aligning a recording to
+    its words; it is None when neither is known, and the mouth track is then
+    derived from the signal itself. `words` (when known) feed the captions.
     """
 
     samples: np.ndarray
     sample_rate: int
     phonemes: Optional[list[Phoneme]] = None
+    words: Optional[list[Word]] = None
 
     @property
     def duration(self) -> float:

@@ -138,6 +138,27 @@ def find_faces(image: np.ndarray) -> list[Face]:
         return _copy(faces)
 
 
+def landmarks_in_box(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """dlib's 68 landmarks of the face in `box` (x0, y0, x1, y1), without detection.
+
+    For measuring rendered frames, where the face is known to stay in place.
+    """
+    import dlib
+
+    image = _check_image(image)
+    with _lock:
+        _, predictor = _load_models()
+        shape = predictor(image, dlib.rectangle(*(int(v) for v in box)))
+    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+
+
+def inner_lip_gap(landmarks: np.ndarray) -> float:
+    """The mean distance between the inner lips (pairs 61-67, 62-66, 63-65) over the eye distance."""
+    eyes = float(np.linalg.norm(landmarks[36:42].mean(axis=0) - landmarks[42:48].mean(axis=0)))
+    pairs = np.linalg.norm(landmarks[[67, 66, 65]] - landmarks[[61, 62, 63]], axis=1)
+    return float(pairs.mean()) / eyes
+
+
 def find_face(image: np.ndarray, face_index: int | None = None, landmarks_path: Path | None = None) -> Face:
     """The face to animate.
 

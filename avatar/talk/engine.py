@@ -16,9 +16,10 @@ from avatar.errors import InputError
 from avatar.face.face import Face
 from avatar.speech.timeline import Speech
 from avatar.talk import life
-from avatar.talk.mouth_interior import paint_mouth
+from avatar.talk.mouth_interior import MouthInterior, build_interior
+from avatar.talk.mouth_rest import close_mouth
 from avatar.talk.mouth_track import MouthTrack, mouth_track
-from avatar.talk.rig import BASES, INNER_LIPS, build_rig
+from avatar.talk.rig import BASES, INNER_LIPS, FaceRig, build_rig, crop_box, face_axes
 
 FPS = 25
 DEFAULT_MAX_SIZE = 1024
@@ -54,31 +55,61 @@ class Engine(Protocol):
         """
 
 
+@dataclass
+class PortraitRig:
+    """Everything the built-in engine precomputes for one portrait."""
+
+    rig: FaceRig  # warp fields around the closed rest pose
+    source: np.ndarray  # the face crop with its lips closed
+    interior: MouthInterior
+
+
+HEAD_BASES = [BASES.index(name) for name in ("tilt", "sway", "nod")]
+UPPER_LIP, LOWER_LIP = 62, 66
+
+
 class BuiltinEngine:
-    """Landmark-driven warping of the face crop (see `rig.py`), plus painted mouth interior."""
+    """Landmark-driven warping of the face crop (see `rig.py`) around a closed rest pose,
+    with the mouth interior composited where the lips part."""
 
     name = "builtin"
 
     def track(self, speech: Speech, options: TalkOptions) -> MouthTrack:
         return mouth_track(speech, fps=options.fps, lead=options.lead, expression_scale=options.expression_scale)
 
+    def prepare(self, portrait: np.ndarray, face: Face) -> PortraitRig:
+        """Close the portrait's mouth, rig the closed face and cut out its mouth interior."""
+        x0, y0, x1, y1 = box = crop_box(face, portrait.shape[:2])
+        original = np.ascontiguousarray(portrait[y0:y1, x0:x1])
+        landmarks = face.landmarks.astype(np.float64) - [x0, y0]
+        eye_distance, down = face_axes(face.landmarks)
+        closed = close_mouth(original, landmarks, down, eye_distance)
+        closed_face = Face(face.box, closed.landmarks + np.float32([x0, y0]), face.source)
+        rig = build_rig(closed_face, portrait.shape[:2], crop=box)
+        interior = build_interior(original, landmarks, closed, eye_distance, down)
+        return PortraitRig(rig=rig, source=np.ascontiguousarray(closed.image), interior=interior)
+
     def render(self, portrait: np.ndarray, face: Face, speech: Speech, options: TalkOptions) -> Iterator[np.ndarray]:
         track = self.track(speech, options)
-        weights = self.weights(track, options)
-        rig = build_rig(face, portrait.shape[:2])
+        yield from self.render_weights(portrait, self.prepare(portrait, face), self.weights(track, options))
+
+    def render_weights(self, portrait: np.ndarray, prepared: PortraitRig, weights: np.ndarray) -> Iterator[np.ndarray]:
+        """Frames for rows of basis weights (see `weights`); the frame buffer is reused."""
+        rig = prepared.rig
         x0, y0, x1, y1 = rig.crop
-        source = np.ascontiguousarray(portrait[y0:y1, x0:x1])
         frame = portrait.copy()
         inner_moves = rig.moves[:, INNER_LIPS]
         inner_rest = rig.landmarks[INNER_LIPS]
+        skull_moves = rig.moves[HEAD_BASES, UPPER_LIP]
+        jaw_moves = rig.moves[BASES.index("open"), LOWER_LIP]
         open_index = BASES.index("open")
-        teeth_index = BASES.index("teeth")
         for row in weights:
             # Fixed-point maps make the remap about twice as fast, conversion included.
             map_xy, map_frac = cv2.convertMaps(rig.remap_grid(row), None, cv2.CV_16SC2)
-            crop = cv2.remap(source, map_xy, map_frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            crop = cv2.remap(prepared.source, map_xy, map_frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             inner = inner_rest + np.tensordot(row, inner_moves, axes=1)
-            paint_mouth(crop, inner, opening=float(row[open_index]), teeth=float(row[teeth_index]), eye_distance=rig.eye_distance)
+            skull = row[HEAD_BASES] @ skull_moves
+            prepared.interior.paint(crop, inner, skull, skull + row[open_index] * jaw_moves)
             frame[y0:y1, x0:x1] = crop
             yield frame
 

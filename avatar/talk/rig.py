@@ -28,6 +28,8 @@ INNER_LIPS = np.arange(60, 68)
 BASES = ("open", "wide", "round", "closed", "teeth", "blink", "tilt", "sway", "nod")
 # Coarse grid step (pixels) on which interpolation is evaluated before upsampling.
 GRID_STEP = 4
+SEAM_OFFSET = 0.015
+"""How far inside each lip (eye distances) the inner-lip spline points sit."""
 
 
 @dataclass
@@ -160,15 +162,27 @@ def _blink_moves(lm: np.ndarray) -> np.ndarray:
     return moves
 
 
-def build_rig(face: Face, frame_shape: tuple[int, int]) -> FaceRig:
-    """Precompute the crop and all basis fields for one portrait (tens of ms)."""
+def face_axes(landmarks: np.ndarray) -> tuple[float, np.ndarray]:
+    """The eye distance (pixels) and the unit vector from the eyes to the mouth."""
+    lm = np.asarray(landmarks, np.float64)
+    left_eye, right_eye = lm[36:42].mean(axis=0), lm[42:48].mean(axis=0)
+    down = lm[INNER_LIPS].mean(axis=0) - (left_eye + right_eye) / 2
+    return float(np.linalg.norm(right_eye - left_eye)), down / np.linalg.norm(down)
+
+
+def crop_box(face: Face, frame_shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The region of the frame the engine works on: the head with room for its motion."""
+    return _crop_box(face, frame_shape, face_axes(face.landmarks)[1])
+
+
+def build_rig(face: Face, frame_shape: tuple[int, int], crop: tuple[int, int, int, int] | None = None) -> FaceRig:
+    """Precompute the crop and all basis fields for one portrait (tens of ms).
+
+    `crop` fixes the working region (by default it is derived from the landmarks).
+    """
     lm_frame = face.landmarks.astype(np.float64)
-    left_eye, right_eye = lm_frame[36:42].mean(axis=0), lm_frame[42:48].mean(axis=0)
-    eye_mid = (left_eye + right_eye) / 2
-    s = float(np.linalg.norm(right_eye - left_eye))
-    down = lm_frame[INNER_LIPS].mean(axis=0) - eye_mid
-    down /= np.linalg.norm(down)
-    x0, y0, x1, y1 = _crop_box(face, frame_shape, down)
+    s, down = face_axes(lm_frame)
+    x0, y0, x1, y1 = crop or _crop_box(face, frame_shape, down)
     lm = lm_frame - np.array([x0, y0])
     shape = (y1 - y0, x1 - x0)
     face_width = float(np.linalg.norm(lm[16] - lm[0]))
@@ -194,11 +208,18 @@ def build_rig(face: Face, frame_shape: tuple[int, int]) -> FaceRig:
     head_mask = _ellipse_mask(shape, head_center, head_axes, down, feather=0.3)
     pivot = chin + down * 0.35 * face_width
 
+    # At the closed rest pose the inner lips touch: the upper and lower points sit
+    # on one seam but move apart. Spline points must differ, so they are placed a
+    # little inside each lip.
+    spline_lm = lm.copy()
+    spline_lm[[61, 62, 63]] -= down * SEAM_OFFSET * s
+    spline_lm[[65, 66, 67]] += down * SEAM_OFFSET * s
+
     names = list(BASES)
     fields = np.zeros((len(names), shape[0], shape[1], 2), np.float32)
     moves = np.zeros((len(names), 68, 2), np.float32)
     for name, landmark_moves in mouth_moves.items():
-        points = np.concatenate([lm, still_lower[31:]])
+        points = np.concatenate([spline_lm, still_lower[31:]])
         values = np.concatenate([landmark_moves, np.zeros((len(points) - 68, 2))])
         fields[names.index(name)] = _dense(points, values, shape) * lower_mask[..., None]
         moves[names.index(name)] = landmark_moves

@@ -260,8 +260,9 @@ def _synthesized_layers(landmarks: np.ndarray, eye_distance: float, down: np.nda
     s = eye_distance
     centre = landmarks[INNER_LIPS].mean(axis=0).astype(np.float64)
     half = 0.45 * float(np.linalg.norm(landmarks[54] - landmarks[48]))
-    lighting = float(np.clip(_luminance(skin) / 185.0, 0.55, 1.1))
-    tooth = (IVORY * 0.88 + skin * 0.12) * lighting
+    # Teeth take the face's light level and a little of its warmth, but stay paler than skin.
+    lighting = float(np.clip(_luminance(skin) / 170.0, 0.7, 1.05))
+    tooth = (IVORY * 0.8 + skin * 0.2) * lighting
 
     x0, y0 = np.floor(centre - [half * 1.1 + 2, 0.15 * s + 2]).astype(int)
     x1, y1 = np.ceil(centre + [half * 1.1 + 2, 0.35 * s + 2]).astype(int)

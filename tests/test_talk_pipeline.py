@@ -111,7 +111,6 @@ def test_mouth_more_open_on_vowels_than_closures(text_video, portrait, spoken):
     vowels, closures = frames_of({"a", "æ", "ɑ"}), frames_of({"m", "b", "p"})
     assert len(vowels) >= 3 and len(closures) >= 3
     assert np.median(opening[vowels]) > np.median(opening[closures]) + 0.05
-    assert np.median(opening[closures]) <= 0.03
 
 
 def test_audio_upload_video(fixtures, tmp_path):

@@ -18,7 +18,7 @@ from avatar.speech.timeline import Speech
 from avatar.talk import life
 from avatar.talk.mouth_interior import MouthInterior, build_interior
 from avatar.talk.mouth_rest import close_mouth
-from avatar.talk.mouth_track import MouthTrack, mouth_track
+from avatar.talk.mouth_track import frame_count, mouth_track
 from avatar.talk.rig import BASES, INNER_LIPS, FaceRig, build_rig, crop_box, face_axes
 
 FPS = 25
@@ -74,9 +74,6 @@ class BuiltinEngine:
 
     name = "builtin"
 
-    def track(self, speech: Speech, options: TalkOptions) -> MouthTrack:
-        return mouth_track(speech, fps=options.fps, lead=options.lead, expression_scale=options.expression_scale)
-
     def prepare(self, portrait: np.ndarray, face: Face) -> PortraitRig:
         """Close the portrait's mouth, rig the closed face and cut out its mouth interior."""
         x0, y0, x1, y1 = box = crop_box(face, portrait.shape[:2])
@@ -90,8 +87,9 @@ class BuiltinEngine:
         return PortraitRig(rig=rig, source=np.ascontiguousarray(closed.image), interior=interior)
 
     def render(self, portrait: np.ndarray, face: Face, speech: Speech, options: TalkOptions) -> Iterator[np.ndarray]:
-        track = self.track(speech, options)
-        yield from self.render_weights(portrait, self.prepare(portrait, face), self.weights(track, options))
+        total = frame_count(speech.duration, options.fps)
+        weights = self.weights(speech, options, range(total), total)
+        yield from self.render_weights(portrait, self.prepare(portrait, face), weights)
 
     def render_weights(self, portrait: np.ndarray, prepared: PortraitRig, weights: np.ndarray) -> Iterator[np.ndarray]:
         """Frames for rows of basis weights (see `weights`); the frame buffer is reused."""
@@ -113,15 +111,27 @@ class BuiltinEngine:
             frame[y0:y1, x0:x1] = crop
             yield frame
 
-    def weights(self, track: MouthTrack, options: TalkOptions) -> np.ndarray:
-        """Per-frame weights of every rig basis (mouth, blink, head)."""
-        n = track.n_frames
-        weights = np.zeros((n, len(BASES)), np.float32)
-        weights[:, :5] = track.values
+    def weights(self, speech: Speech, options: TalkOptions, frames: range, total: int | None = None) -> np.ndarray:
+        """Per-frame weights of every rig basis (mouth, blink, head) for `frames`.
+
+        `total` is the video's frame count, or None while speech is still arriving
+        (the caller then asks only for frames whose context is known, see
+        `mouth_track.LOOKAHEAD` and `life.activity_margin`). Values depend only on
+        the absolute frame index, so pieces join seamlessly.
+        """
+        margin = life.activity_margin(options.fps)
+        first = max(0, frames.start - margin)
+        stop = frames.stop + margin if total is None else min(total, frames.stop + margin)
+        track = mouth_track(speech, fps=options.fps, lead=options.lead, expression_scale=options.expression_scale,
+                            frames=range(first, stop))
+        inside = slice(frames.start - first, frames.start - first + len(frames))
+        weights = np.zeros((len(frames), len(BASES)), np.float32)
+        weights[:, :5] = track.values[inside]
         if options.blinks:
-            weights[:, BASES.index("blink")] = life.blink_track(n, options.fps, options.seed)
+            weights[:, BASES.index("blink")] = life.blink_track(len(frames), options.fps, options.seed, frames.start)
         if not options.still:
-            weights[:, BASES.index("tilt") :] = life.head_motion(track.energy, options.fps, options.seed, options.expression_scale)
+            motion = life.head_motion(track.energy, options.fps, options.seed, options.expression_scale, first)
+            weights[:, BASES.index("tilt") :] = motion[inside]
         return weights
 
 

@@ -18,8 +18,14 @@ Two sources, one result:
   ("oo", "w"). Attack is fast and release slower, as with a real jaw.
 
 In both cases the mouth leads the sound by `lead` seconds (the lips take their
-shape before the sound comes out), and `energy` (loudness per frame, 0..1, not
-led) is returned for the engine's head motion.
+shape before the sound comes out), and `energy` (0..1, not led) is returned for
+the engine's head motion: the speech-band loudness for recordings, the smoothed
+voicing of the phonemes for TTS.
+
+The phoneme path works on a window of the timeline around the frames asked for,
+so a track can be built piece by piece while speech is still being synthesized:
+any frame whose neighbourhood (`LOOKAHEAD` seconds) is known gets exactly the
+values it would get from the whole timeline.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from avatar.errors import InputError
 from avatar.speech.timeline import Phoneme, Speech
-from avatar.talk.visemes import MOUTH_PARAMS, MouthShape, viseme
+from avatar.talk.visemes import MOUTH_PARAMS, REST, MouthShape, is_silence, viseme
 
 __all__ = ["MOUTH_PARAMS", "MouthTrack", "frame_count", "is_silent", "mouth_track"]
 
@@ -46,6 +52,12 @@ COARTICULATION_SIGMA = 0.02
 """Standard deviation (s) of the blending kernel; about 47 ms at half height."""
 CONTACT_RAMP = 0.07
 """Time (s) the lips take to move into or out of a pinned contact (p/b/m, f/v)."""
+VOICING_SIGMA = 0.04
+"""Smoothing (s) of the voicing curve that stands in for loudness with phonemes."""
+WINDOW_MARGIN = 0.5
+"""Timeline (s) evaluated beyond the frames asked for: covers blending, contacts and lead."""
+LOOKAHEAD = WINDOW_MARGIN + 0.1
+"""Seconds of timeline needed after a frame's time before its values are final."""
 
 # Audio path.
 ENVELOPE_RATE = 100.0
@@ -111,27 +123,25 @@ def mouth_track(
     fps: float = 25.0,
     lead: float = 0.05,
     expression_scale: float = 1.0,
+    frames: range | None = None,
 ) -> MouthTrack:
     """The mouth track of `speech` at `fps`, from its phonemes when it has them, else its audio.
 
     `lead` (s) moves the mouth earlier than the sound; `expression_scale` scales how
     far the mouth opens, spreads and rounds (contacts such as closed lips stay full).
+    `frames` limits the track to those frame indices (default: all frames of the
+    audio); with phonemes, only the timeline is read then, not the samples.
     """
     _check_options(fps, lead, expression_scale)
-    samples = _mono(speech.samples)
-    n_frames = frame_count(len(samples) / float(speech.sample_rate), fps)
-    frame_times = np.arange(n_frames, dtype=np.float64) / fps
-
-    envelope = _Envelope.of(samples, speech.sample_rate)
-    energy = envelope.sample(envelope.level, frame_times)
+    if frames is None:
+        frames = range(frame_count(len(speech.samples) / float(speech.sample_rate), fps))
+    frame_times = np.arange(frames.start, frames.stop, dtype=np.float64) / fps
 
     if speech.phonemes is not None:
-        grid_times, curves = _phoneme_curves(speech.phonemes, fps)
-        values = np.stack(
-            [np.interp(frame_times + lead, grid_times, curves[:, k], left=0.0, right=0.0) for k in range(len(MOUTH_PARAMS))],
-            axis=1,
-        )
+        values, energy = _phoneme_values(speech.phonemes, frame_times, lead, fps)
     else:
+        envelope = _Envelope.of(_mono(speech.samples), speech.sample_rate)
+        energy = envelope.sample(envelope.level, frame_times)
         values = _audio_values(envelope, frame_times + lead)
 
     values[:, [_OPEN, _WIDE, _ROUND]] *= expression_scale
@@ -166,23 +176,46 @@ def _mono(samples: np.ndarray) -> np.ndarray:
 # --- from phonemes -------------------------------------------------------------
 
 
-def _phoneme_curves(phonemes: Sequence[Phoneme], fps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Blended viseme curves on the fine grid: (times, values of shape (n, 5))."""
-    margin = 4 * COARTICULATION_SIGMA + CONTACT_RAMP
-    end = max((p.end for p in phonemes), default=0.0) + margin
-    times = np.arange(0.0, end, 1.0 / FINE_RATE)
-    targets = np.zeros((len(times), len(MOUTH_PARAMS)), dtype=np.float64)  # REST outside phonemes
-    for phoneme in phonemes:
-        first, last = _grid_span(phoneme)
-        targets[first:last] = viseme(phoneme.ipa).as_array()
+def _phoneme_values(phonemes: Sequence[Phoneme], frame_times: np.ndarray, lead: float,
+                    fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mouth values (led) and voicing energy (not led) at `frame_times`, from the timeline."""
+    if len(frame_times) == 0:
+        return np.zeros((0, len(MOUTH_PARAMS))), np.zeros(0)
+    first = max(0, int(np.floor((frame_times[0] - WINDOW_MARGIN) * FINE_RATE)))
+    last = int(np.ceil((frame_times[-1] + lead + WINDOW_MARGIN) * FINE_RATE)) + 1
+    grid_times, curves, voicing = _phoneme_curves(phonemes, fps, first, last)
+    values = np.stack(
+        [np.interp(frame_times + lead, grid_times, curves[:, k], left=0.0, right=0.0) for k in range(len(MOUTH_PARAMS))],
+        axis=1,
+    )
+    return values, np.interp(frame_times, grid_times, voicing)
+
+
+def _phoneme_curves(phonemes: Sequence[Phoneme], fps: float, first: int, last: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Blended viseme curves and voicing on fine-grid indices [first, last).
+
+    Indices are absolute (index i is time i / FINE_RATE), so a window's values are
+    exactly those of the whole timeline wherever the window reaches far enough.
+    """
+    times = np.arange(first, last) / FINE_RATE
+    targets = np.zeros((last - first, len(MOUTH_PARAMS)), dtype=np.float64)  # REST outside phonemes
+    voiced = np.zeros(last - first)
+    nearby = [p for p in phonemes if p.end >= times[0] - 1.0 and p.start <= times[-1] + 1.0]
+    for phoneme in nearby:
+        start, end = (min(max(i - first, 0), last - first) for i in _grid_span(phoneme))
+        shape = viseme(phoneme.ipa)
+        targets[start:end] = shape.as_array()
+        voiced[start:end] = 0.0 if shape == REST and is_silence(phoneme.ipa) else 1.0
 
     curves = gaussian_filter1d(targets, sigma=COARTICULATION_SIGMA * FINE_RATE, axis=0, mode="nearest")
+    voicing = gaussian_filter1d(voiced, sigma=VOICING_SIGMA * FINE_RATE, mode="nearest")
 
-    for phoneme in phonemes:
+    for phoneme in nearby:
         shape = viseme(phoneme.ipa)
         if shape.closed >= 1.0 or shape.teeth >= 1.0:
             _pin_contact(curves, times, phoneme, shape, fps)
-    return times, curves
+    return times, curves, voicing
 
 
 def _grid_span(phoneme: Phoneme) -> tuple[int, int]:

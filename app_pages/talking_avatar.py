@@ -10,7 +10,7 @@ from avatar.face.picker import face_choices
 from avatar.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, load_image
 from avatar.speech.text import MAX_TEXT_CHARS
 from avatar.talk.engine import TalkOptions
-from avatar.talk.pipeline import make_talking_video, prepare_speech
+from avatar.talk.pipeline import MOUTH_METHODS, make_talking_video, prepare_speech
 from ui.job_progress import job_progress
 from ui.portrait_generation import generated_portrait_input
 from ui.session import session_id
@@ -61,7 +61,7 @@ else:
 # 2. Voice --------------------------------------------------------------------
 st.subheader("2. Voice")
 voice_source = st.radio("Voice source", ["Type text", "Upload a recording"], horizontal=True, label_visibility="collapsed")
-text, audio, rate = None, None, 1.0
+text, audio, transcript, rate = None, None, None, 1.0
 if voice_source == "Type text":
     text = st.text_area(
         "What should the avatar say?", max_chars=MAX_TEXT_CHARS, height=120,
@@ -77,6 +77,11 @@ if voice_source == "Type text":
             st.error(str(exc))
 else:
     audio = st.file_uploader("Recording (up to 10 minutes)", type=[e.lstrip(".") for e in AUDIO_EXTENSIONS])
+    transcript = st.text_area(
+        "Transcript (optional)", max_chars=MAX_TEXT_CHARS, height=80, key="talk_transcript",
+        help="What the recording says, word for word. English speech is recognised without it; "
+             "with it, the lips follow your exact words and the captions use your spelling.",
+    ) or None
 
 with st.expander("Options"):
     still = st.checkbox("Still head (only mouth, jaw and eyelids move)")
@@ -95,7 +100,7 @@ if st.button("Generate", type="primary"):
         with job_progress("talk_result") as report:
             with st.status("Making your video...", expanded=False) as status:
                 result = make_talking_video(
-                    portrait, text=text if audio is None else None, audio=audio, rate=rate,
+                    portrait, text=text if audio is None else None, audio=audio, transcript=transcript, rate=rate,
                     options=TalkOptions(still=still, expression_scale=expression, seed=int(seed), max_size=size),
                     face_index=face_index, landmarks_path=landmarks_path, session=session_id(),
                     progress=report,
@@ -106,11 +111,21 @@ if st.button("Generate", type="primary"):
 result = st.session_state.get("talk_result")
 if result is not None and result.video_path.is_file():
     player, _ = st.columns([3, 2])
-    player.video(str(result.video_path))
-    player.download_button(
+    subtitles = result.captions_path if result.captions_path and result.captions_path.is_file() else None
+    player.video(str(result.video_path), subtitles=subtitles)
+    video_button, captions_button = player.columns(2)
+    video_button.download_button(
         "Download MP4", data=result.video_path.read_bytes(), file_name="talking_avatar.mp4", mime="video/mp4"
     )
+    if subtitles is not None:
+        captions_button.download_button(
+            "Download captions (SRT)", data=subtitles.read_bytes(), file_name="talking_avatar.srt",
+            mime="application/x-subrip",
+        )
     player.caption(
         f"{result.duration:.1f} s, {result.width}x{result.height}, "
         + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in result.timings.items())
     )
+    mouth = result.manifest["speech"]["mouth"]
+    if mouth["method"] != "voice":
+        player.caption(f"Lip timing: {MOUTH_METHODS[mouth['method']]}" + (f" ({mouth['reason']})." if mouth.get("reason") else "."))

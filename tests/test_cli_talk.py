@@ -23,6 +23,19 @@ def test_talk_with_default_avatar_writes_the_mp4(tmp_path):
     with av.open(str(out)) as container:
         assert container.streams.video[0].codec_context.name == "h264"
         assert container.streams.audio[0].codec_context.name == "aac"
+        assert container.streams.subtitles[0].codec_context.name == "mov_text"
+    assert "Hello from orbit." in out.with_suffix(".srt").read_text(encoding="utf-8")
+
+
+def test_recording_with_transcript_file(fixtures, tmp_path):
+    transcript = tmp_path / "words.txt"
+    transcript.write_text("Holidays are a time of celebrating with loved ones, enjoying the festivities.", encoding="utf-8")
+    out = tmp_path / "clip.mp4"
+    done = run_cli("talk", "--image", str(fixtures / "obama_small.jpg"), "--audio", str(fixtures / "RD_Radio31_000.wav"),
+                   "--transcript-file", str(transcript), "--size", "256", "--still", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "mouth timing: phonemes of the transcript" in done.stdout
+    assert "Holidays are a time" in out.with_suffix(".srt").read_text(encoding="utf-8")
 
 
 def test_list_avatars_names_the_defaults():
@@ -43,6 +56,10 @@ def test_list_avatars_names_the_defaults():
         (["--avatar", "nobody", "--text", "Hi"], "nobody"),
         (["--image", "{fx}/obama.jpg", "--text-file", "{fx}/missing.txt"], "Cannot read the text file"),
         (["--image", "{fx}/obama.jpg", "--text", "Hi", "--rate", "9"], "rate"),
+        (["--image", "{fx}/obama.jpg", "--text", "Hi", "--transcript", "Hi"], "only for an uploaded recording"),
+        (["--image", "{fx}/obama.jpg", "--audio", "{fx}/RD_Radio31_000.wav", "--transcript", " "], "transcript is empty"),
+        (["--image", "{fx}/obama.jpg", "--audio", "{fx}/RD_Radio31_000.wav", "--transcript-file", "{fx}/missing.txt"],
+         "Cannot read the transcript file"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(fixtures, tmp_path, args, message):

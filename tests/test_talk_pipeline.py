@@ -28,7 +28,9 @@ def read_video(path):
         video = container.streams.video[0]
         audio = container.streams.audio[0]
         frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+        subtitles = container.streams.subtitles
         info = {
+            "subtitle_codec": subtitles[0].codec_context.name if subtitles else None,
             "video_codec": video.codec_context.name,
             "audio_codec": audio.codec_context.name,
             "pix_fmt": video.codec_context.pix_fmt,
@@ -41,13 +43,14 @@ def read_video(path):
 
 @pytest.fixture(scope="module")
 def spoken() -> Speech:
-    return synthesize(TEXT)
+    return synthesize(TEXT, seed=OPTIONS.seed)
 
 
 @pytest.fixture(scope="module")
-def text_video(spoken, fixtures, tmp_path_factory):
+def text_video(fixtures, tmp_path_factory):
+    """Typed text: spoken, animated and encoded sentence by sentence."""
     job = tmp_path_factory.mktemp("text_job")
-    result = make_talking_video(fixtures / "obama.jpg", audio=spoken, options=OPTIONS, job_dir=job)
+    result = make_talking_video(fixtures / "obama.jpg", text=TEXT, options=OPTIONS, job_dir=job)
     frames, info = read_video(result.video_path)
     return result, frames, info
 
@@ -73,7 +76,22 @@ def test_text_video_streams_and_timing(text_video, spoken):
     assert abs(info["video_duration"] - spoken.duration) <= 1 / 25
     assert abs(info["audio_duration"] - spoken.duration) <= 0.05
     assert frames.shape[1] % 2 == 0 and frames.shape[2] % 2 == 0 and max(frames.shape[1:3]) <= SIZE
-    assert {p.name for p in result.job_dir.iterdir()} == {"video.mp4", "audio.wav", "manifest.json"}
+    assert {p.name for p in result.job_dir.iterdir()} == {"video.mp4", "audio.wav", "captions.srt", "manifest.json"}
+    assert info["subtitle_codec"] == "mov_text"
+    srt = result.captions_path.read_text(encoding="utf-8")
+    assert "Mama bought a big apple." in srt and "Papa ate a banana." in srt
+    assert result.mouth == "voice" and result.manifest["captions"]["cues"] >= 2
+
+
+def test_text_job_is_reproducible_and_equals_rendering_at_once(text_video, spoken, fixtures, tmp_path):
+    """Same inputs and seed: byte-identical audio and identical frames, streamed or not."""
+    result, frames, _ = text_video
+    again = make_talking_video(fixtures / "obama.jpg", text=TEXT, options=OPTIONS, job_dir=tmp_path / "again")
+    assert again.audio_path.read_bytes() == result.audio_path.read_bytes()
+    assert np.array_equal(read_video(again.video_path)[0], frames)
+    at_once = make_talking_video(fixtures / "obama.jpg", audio=spoken, options=OPTIONS, job_dir=tmp_path / "at_once")
+    assert at_once.audio_path.read_bytes() == result.audio_path.read_bytes()
+    assert np.array_equal(read_video(at_once.video_path)[0], frames)
 
 
 def test_manifest_records_inputs_options_and_timings(text_video):
@@ -123,6 +141,21 @@ def test_audio_upload_video(fixtures, tmp_path):
     assert frames[:, top:bottom, left:right].astype(np.float32).std(axis=0).mean() > 4
     manifest = json.loads(result.manifest_path.read_text())
     assert manifest["speech"]["audio"] == "RD_Radio31_000.wav"
+    # English speech: recognised words drive the mouth and become the captions.
+    assert result.mouth == manifest["speech"]["mouth"]["method"] == "recognized"
+    assert info["subtitle_codec"] == "mov_text" and result.captions_path.read_text().count("-->") >= 2
+
+
+def test_recording_with_transcript_captions_the_typed_words(fixtures, tmp_path):
+    transcript = ("And sent back by politicians who have no medical education or background, "
+                  "and who do not know the women that they're in")
+    result = make_talking_video(fixtures / "obama_small.jpg", audio=fixtures / "RD_Radio34_002.wav",
+                                transcript=transcript, options=TalkOptions(max_size=256, still=True),
+                                job_dir=tmp_path / "job")
+    assert result.mouth == result.manifest["speech"]["mouth"]["method"] == "transcript"
+    captions = " ".join(line for line in result.captions_path.read_text().splitlines() if line and "-->" not in line
+                        and not line.isdigit())
+    assert captions == transcript
 
 
 def test_still_mode_moves_only_mouth_jaw_and_eyes(fixtures, spoken, tmp_path):
@@ -157,6 +190,10 @@ def test_default_avatar_with_sidecar_animates(tmp_path):
         ({"image": "obama.jpg", "audio": "corrupt.wav"}, InputError, "Cannot read audio corrupt.wav"),
         ({"image": "two_people.jpg", "text": "Hi", "face_index": 2}, InputError, "2 faces found"),
         ({"image": "obama.jpg"}, InputError, "either text"),
+        ({"image": "obama.jpg", "text": "Hello", "transcript": "Hello"}, InputError, "only for an uploaded recording"),
+        ({"image": "obama.jpg", "audio": "RD_Radio31_000.wav", "transcript": "  "}, InputError, "transcript is empty"),
+        ({"image": "obama.jpg", "audio": "RD_Radio31_000.wav", "transcript": "word " * 1001}, InputError,
+         "transcript has 5,004 characters"),
     ],
 )
 def test_bad_input_fails_clearly_and_leaves_nothing(fixtures, tmp_path, monkeypatch, kwargs, error, message):

@@ -31,7 +31,7 @@ def test_default_avatar_text_generate_shows_video(app):
     assert not app.exception and not app.error
     videos = app.get("video")
     assert len(videos) == 1
-    assert any(b.label == "Download MP4" for b in app.get("download_button"))
+    assert {"Download MP4", "Download captions (SRT)"} <= {b.label for b in app.get("download_button")}
     result = app.session_state["talk_result"]
     assert result.video_path.is_file() and result.job_dir.parent.name == app.session_state["session_id"]
 
@@ -88,3 +88,16 @@ def test_corrupt_upload_shows_error(app, fixtures, monkeypatch):
     app.radio[0].set_value("Upload a portrait").run()
     assert not app.exception
     assert any("Cannot read image corrupt.jpg" in e.value for e in app.error)
+
+
+def test_recording_is_recognised_and_captioned(app, fixtures, monkeypatch):
+    _patch_upload(monkeypatch, fixtures / "RD_Radio31_000.wav", "audio/wav")
+    next(r for r in app.radio if r.label == "Voice source").set_value("Upload a recording").run()
+    assert app.text_area(key="talk_transcript").label == "Transcript (optional)"
+    app.select_slider[0].set_value(256)
+    _button(app, "Generate").click().run()
+    assert not app.exception and not app.error
+    result = app.session_state["talk_result"]
+    assert result.mouth == "recognized" and result.captions_path.is_file()
+    assert any("Lip timing: phonemes of the recognised words" in c.value for c in app.caption)
+    assert "Download captions (SRT)" in {b.label for b in app.get("download_button")}

@@ -10,7 +10,7 @@ from avatar.avatars import get_default_avatar, list_default_avatars
 from avatar.commands.progress_bar import progress_bar
 from avatar.errors import InputError
 from avatar.talk.engine import DEFAULT_MAX_SIZE, TalkOptions
-from avatar.talk.pipeline import make_talking_video
+from avatar.talk.pipeline import MOUTH_METHODS, make_talking_video
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,13 +27,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     voice.add_argument("--text", help="what the avatar says")
     voice.add_argument("--text-file", type=Path, metavar="F", help="read the text from a UTF-8 file")
     voice.add_argument("--audio", type=Path, metavar="PATH", help="a recording (wav, mp3, m4a, ogg, flac)")
+    transcript = parser.add_mutually_exclusive_group()
+    transcript.add_argument("--transcript", metavar="TEXT", help="what the --audio recording says (exact word timing)")
+    transcript.add_argument("--transcript-file", type=Path, metavar="F", help="read the transcript from a UTF-8 file")
     parser.add_argument("--rate", type=float, default=1.0, help="speaking rate for text, 0.5-2.0 (default 1.0)")
     parser.add_argument("--still", action="store_true", help="no head motion: only mouth, jaw and eyelids move")
     parser.add_argument("--expression-scale", type=float, default=1.0, metavar="S", help="0-2 (default 1.0)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for blinks and head motion (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the voice, blinks and head motion (default 0)")
     parser.add_argument("--face-index", type=int, metavar="K", help="which face, 0 = largest (default)")
     parser.add_argument("--size", type=int, default=DEFAULT_MAX_SIZE, help=f"long side in pixels (default {DEFAULT_MAX_SIZE})")
-    parser.add_argument("-o", "--output", type=Path, help="where to copy the MP4 (it is always kept in outputs/)")
+    parser.add_argument("-o", "--output", type=Path,
+                        help="where to copy the MP4, with its captions beside it as .srt (all is kept in outputs/)")
     parser.set_defaults(func=run)
 
 
@@ -44,12 +48,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.text is None and args.text_file is None and args.audio is None:
         raise InputError("Say what the avatar should speak: give --text, --text-file or --audio.")
-    text = args.text
-    if args.text_file is not None:
-        try:
-            text = args.text_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            raise InputError(f"Cannot read the text file {args.text_file}; give a UTF-8 text file.") from None
+    text = args.text if args.text_file is None else _read_text(args.text_file, "text")
+    transcript = args.transcript if args.transcript_file is None else _read_text(args.transcript_file, "transcript")
     if args.avatar is not None:
         avatar = get_default_avatar(args.avatar)
         portrait, landmarks = avatar.image_path, avatar.landmarks_path
@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
             portrait,
             text=text,
             audio=args.audio,
+            transcript=transcript,
             rate=args.rate,
             options=options,
             face_index=args.face_index,
@@ -73,7 +74,19 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         video = Path(shutil.copyfile(result.video_path, args.output))
+        if result.captions_path is not None:
+            shutil.copyfile(result.captions_path, args.output.with_suffix(".srt"))
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     print(f"{video}  ({result.duration:.1f} s, {result.width}x{result.height}; "
           f"made in {result.seconds:.1f}s: {timings})")
+    mouth = result.manifest["speech"]["mouth"]
+    if mouth["method"] != "voice":
+        print(f"mouth timing: {MOUTH_METHODS[mouth['method']]}" + (f" ({mouth['reason']})" if mouth.get("reason") else ""))
     return 0
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise InputError(f"Cannot read the {what} file {path}; give a UTF-8 text file.") from None

@@ -1,15 +1,19 @@
-"""`make_talking_video`: portrait + text or audio -> lip-synced MP4.
+"""`make_talking_video`: portrait + text or audio -> lip-synced MP4 with captions.
 
 The one entry point used by the page, the CLI and the tests. Cheap checks (text,
-options, image, face) run before expensive work, so bad input fails in a second;
-the video is streamed frame by frame to the encoder; and a failed job removes its
-folder, so a half-written file is never mistaken for a result.
+transcript, options, image, face) run before expensive work, so bad input fails
+in a second; the voice (or speech recogniser) loads on a second thread while the
+face is found; typed text is animated and encoded sentence by sentence while
+later sentences are still being spoken; and a failed job removes its folder, so a
+half-written file is never mistaken for a result.
 """
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Optional, Union
@@ -20,19 +24,29 @@ from avatar import jobs
 from avatar.errors import InputError
 from avatar.face.detect import find_face
 from avatar.face.face import Face
+from avatar.captions import cues_from_words, write_srt
 from avatar.face.sidecar import sidecar_path_for
 from avatar.media import load_audio, load_image, read_source, resize_long_side, write_wav
 from avatar.progress import Progress, report, scaled
-from avatar.speech.piper_voice import synthesize
+from avatar.speech.piper_voice import load_voice, synthesize, synthesize_stream
+from avatar.speech.recognize import align_recording, check_transcript, load_recognizer
 from avatar.speech.text import check_text
-from avatar.speech.timeline import Speech
-from avatar.talk.engine import TalkOptions, get_engine
-from avatar.talk.mouth_track import frame_count, is_silent
+from avatar.speech.timeline import Phoneme, Speech, Word
+from avatar.talk.engine import BuiltinEngine, TalkOptions, get_engine
+from avatar.talk.life import activity_margin
+from avatar.talk.mouth_track import LOOKAHEAD, frame_count, is_silent
 from avatar.video_writer import BackgroundWriter, Mp4Writer
 
 PortraitSource = Union[str, Path, bytes, BinaryIO, np.ndarray]
 AudioSource = Union[str, Path, bytes, BinaryIO, Speech]
 VOICES = ("joe",)
+MOUTH_METHODS = {
+    "voice": "phonemes from the voice",
+    "recognized": "phonemes of the recognised words",
+    "transcript": "phonemes of the transcript, aligned to the recording",
+    "loudness": "loudness only",
+}
+"""What can drive the mouth (the manifest's speech.mouth.method), in words."""
 
 # Share of the progress bar each stage gets (animation and encoding run together).
 _FACE_END, _VOICE_END = 0.05, 0.2
@@ -44,15 +58,17 @@ class TalkResult:
 
     video_path: Path
     audio_path: Path
+    captions_path: Optional[Path]  # None when no words are known (a recording animated from loudness)
     manifest_path: Path
     job_dir: Path
     duration: float
     frames: int
     width: int
     height: int
-    timings: dict[str, float]  # per stage; animation and encoding overlap
+    timings: dict[str, float]  # per stage; voice, animation and encoding overlap
     seconds: float  # wall-clock time of the whole job
     manifest: dict[str, Any]
+    mouth: str  # what drove the mouth: "voice", "transcript", "recognized" or "loudness"
 
 
 @dataclass
@@ -92,20 +108,24 @@ def prepare_speech(
     voice: str = "joe",
     audio_name: Optional[str] = None,
     progress: Optional[Progress] = None,
+    *,
+    transcript: Optional[str] = None,
+    seed: int = 0,
 ) -> tuple[Speech, dict[str, Any]]:
     """Speech from typed text (Piper) or a recording, plus its manifest entry.
 
-    `audio` may also be a ready `Speech` (for example one synthesized earlier for a
-    preview), which is used as it is, phoneme timeline included.
+    A recording gets phoneme and word timings from speech recognition, aligned to
+    `transcript` when one is given, or none (mouth from loudness) when recognition
+    is unusable; the entry's "mouth" says which. `audio` may also be a ready
+    `Speech` (for example one synthesized earlier for a preview), which is used as
+    it is, phoneme timeline included.
     """
-    if (text is None) == (audio is None):
-        raise InputError("Give either text to speak or an audio recording, not both and not neither.")
+    _check_sources(text, audio, transcript)
     if text is not None:
-        if voice not in VOICES:
-            raise InputError(f"Unknown voice {voice!r}; choose one of: {', '.join(VOICES)}.")
         text = check_text(text)
-        speech = synthesize(text, rate=rate, progress=progress)
-        return speech, {"text": text, "text_sha256": jobs.sha256_of(text.encode()), "voice": voice, "rate": rate}
+        _check_voice(voice)
+        speech = synthesize(text, rate=rate, seed=seed, progress=progress)
+        return speech, _text_entry(text, voice, rate)
     if isinstance(audio, Speech):
         speech, data, name = audio, audio.samples.tobytes(), audio_name or "speech"
     else:
@@ -115,7 +135,38 @@ def prepare_speech(
     if is_silent(speech):
         recording = f"The recording {name}" if name else "The recording"
         raise InputError(f"{recording} is silent; upload a recording with speech in it.")
-    return speech, {"audio": name, "audio_sha256": jobs.sha256_of(data)}
+    entry: dict[str, Any] = {"audio": name, "audio_sha256": jobs.sha256_of(data)}
+    if speech.phonemes is not None:
+        return speech, {**entry, "mouth": {"method": "voice"}}
+    alignment = align_recording(speech, transcript, progress=progress)
+    speech = Speech(speech.samples, speech.sample_rate, alignment.phonemes, alignment.words)
+    entry["mouth"] = {"method": alignment.method, "confidence": round(alignment.confidence, 3)}
+    if alignment.reason:
+        entry["mouth"]["reason"] = alignment.reason
+    if transcript is not None:
+        entry["transcript_sha256"] = jobs.sha256_of(transcript.encode())
+    return speech, entry
+
+
+def _check_sources(text: Optional[str], audio: Optional[AudioSource], transcript: Optional[str]) -> None:
+    if (text is None) == (audio is None):
+        raise InputError("Give either text to speak or an audio recording, not both and not neither.")
+    if text is not None:
+        check_text(text)
+        if transcript is not None:
+            raise InputError("A transcript is only for an uploaded recording; typed text is already spoken word for word.")
+    elif transcript is not None:
+        check_transcript(transcript)
+
+
+def _check_voice(voice: str) -> None:
+    if voice not in VOICES:
+        raise InputError(f"Unknown voice {voice!r}; choose one of: {', '.join(VOICES)}.")
+
+
+def _text_entry(text: str, voice: str, rate: float) -> dict[str, Any]:
+    return {"text": text, "text_sha256": jobs.sha256_of(text.encode()), "voice": voice, "rate": rate,
+            "mouth": {"method": "voice"}}
 
 
 def make_talking_video(
@@ -123,6 +174,7 @@ def make_talking_video(
     text: Optional[str] = None,
     audio: Optional[AudioSource] = None,
     *,
+    transcript: Optional[str] = None,
     rate: float = 1.0,
     voice: str = "joe",
     engine: str = "builtin",
@@ -137,36 +189,49 @@ def make_talking_video(
     """Animate `portrait` speaking `text` (bundled Piper voice) or the `audio` recording.
 
     `portrait` is a path (a `<stem>.landmarks.json` beside it is used instead of
-    detection), raw bytes, an upload, or an RGB array. The result is written to
-    `job_dir` (default: a new folder under outputs/, per `session` if given) as
-    `video.mp4`, `audio.wav` and `manifest.json`. Raises `InputError`/`NoFaceError`
-    with a user-facing sentence on bad input; nothing is left behind on failure.
+    detection), raw bytes, an upload, or an RGB array. `transcript` is what an
+    uploaded recording says, to align its words exactly instead of recognising
+    them. The result is written to `job_dir` (default: a new folder under outputs/,
+    per `session` if given) as `video.mp4` (with a caption track), `audio.wav`,
+    `captions.srt` and `manifest.json`. The same inputs, options and seed give the
+    same files. Raises `InputError`/`NoFaceError` with a user-facing sentence on
+    bad input; nothing is left behind on failure.
     """
     options = (options or TalkOptions()).validate()
     animator = get_engine(engine)
-    if (text is None) == (audio is None):
-        raise InputError("Give either text to speak or an audio recording, not both and not neither.")
+    _check_sources(text, audio, transcript)
     if text is not None:
-        check_text(text)
+        _check_voice(voice)
     timer = jobs.StageTimer()
     started = time.perf_counter()
     report(progress, "face", 0.0)
-    with timer.stage("face"):
-        picture = prepare_portrait(portrait, options.max_size, face_index, landmarks_path)
-    report(progress, "voice", _FACE_END)
-    with timer.stage("voice"):
-        speech, speech_entry = prepare_speech(
-            text, audio, rate, voice, audio_name, progress=scaled(progress, _FACE_END, _VOICE_END)
-        )
+    with ThreadPoolExecutor(max_workers=1) as loader:
+        # The voice (or recogniser) loads while dlib finds the face.
+        models = loader.submit(load_voice if text is not None else load_recognizer)
+        with timer.stage("face"):
+            picture = prepare_portrait(portrait, options.max_size, face_index, landmarks_path)
+            models.result()
 
     created = job_dir is None
     job_dir = jobs.new_job_dir("talk", session) if created else Path(job_dir)
     job_dir.mkdir(parents=True, exist_ok=True)
-    video_path, audio_path = job_dir / "video.mp4", job_dir / "audio.wav"
+    paths = {name: job_dir / name for name in ("video.mp4", "audio.wav", "captions.srt", "manifest.json")}
     try:
+        if text is not None and isinstance(animator, BuiltinEngine):
+            speech, frames = _speak_and_render(animator, picture, text, rate, options, paths["video.mp4"], timer, progress)
+            speech_entry = _text_entry(check_text(text), voice, rate)
+        else:
+            report(progress, "voice", _FACE_END)
+            with timer.stage("voice"):
+                speech, speech_entry = prepare_speech(
+                    text, audio, rate, voice, audio_name, scaled(progress, _FACE_END, _VOICE_END),
+                    transcript=transcript, seed=options.seed,
+                )
+            frames = _render(animator, picture, speech, options, paths["video.mp4"], timer, progress)
+        write_wav(paths["audio.wav"], speech)
+        cues = cues_from_words(speech.words or [])
+        captions_path = write_srt(paths["captions.srt"], cues) if cues else None
         height, width = picture.image.shape[:2]
-        frames = _render(animator, picture, speech, options, video_path, timer, progress)
-        write_wav(audio_path, speech)
         manifest = {
             "task": "talking_video",
             "portrait": {"name": picture.name, "sha256": picture.sha256, "face_source": picture.face.source,
@@ -175,6 +240,7 @@ def make_talking_video(
             "engine": animator.name,
             "options": asdict(options),
             "video": {"width": width, "height": height, "fps": options.fps, "frames": frames},
+            "captions": {"file": "captions.srt", "cues": len(cues)} if cues else None,
             "timings_s": timer.seconds,
             "wall_s": round(time.perf_counter() - started, 3),
         }
@@ -183,15 +249,78 @@ def make_talking_video(
         if created:
             shutil.rmtree(job_dir, ignore_errors=True)
         else:
-            for path in (video_path, audio_path, job_dir / "manifest.json"):
+            for path in paths.values():
                 path.unlink(missing_ok=True)
         raise
     report(progress, "done", 1.0)
     return TalkResult(
-        video_path=video_path, audio_path=audio_path, manifest_path=manifest_path, job_dir=job_dir,
-        duration=speech.duration, frames=frames, width=width, height=height, timings=timer.seconds,
-        seconds=manifest["wall_s"], manifest=manifest,
+        video_path=paths["video.mp4"], audio_path=paths["audio.wav"], captions_path=captions_path,
+        manifest_path=manifest_path, job_dir=job_dir, duration=speech.duration, frames=frames, width=width,
+        height=height, timings=timer.seconds, seconds=manifest["wall_s"], manifest=manifest,
+        mouth=speech_entry["mouth"]["method"],
     )
+
+
+def _speak_and_render(engine: BuiltinEngine, picture: Portrait, text: str, rate: float, options: TalkOptions,
+                      video_path: Path, timer: jobs.StageTimer, progress: Optional[Progress]) -> tuple[Speech, int]:
+    """Synthesize sentence by sentence and animate each stretch as soon as it is final.
+
+    A frame's mouth depends on the timeline up to `LOOKAHEAD` s (plus the head's
+    activity window) after it, so after every sentence the frames up to that
+    point are rendered and encoded; the rest follow once the voice is done. The
+    frames are exactly those of rendering the whole speech at once.
+    """
+    height, width = picture.image.shape[:2]
+    fps = options.fps
+    sample_rate = int(load_voice().config.sample_rate)
+    prepared = engine.prepare(picture.image, picture.face)
+    voice_progress = scaled(progress, _FACE_END, 0.9)
+    pieces: list[np.ndarray] = []
+    phonemes: list[Phoneme] = []
+    words: list[Word] = []
+    aligned, done = True, 0
+    chunks = synthesize_stream(text, rate=rate, seed=options.seed, progress=voice_progress)
+    with BackgroundWriter(Mp4Writer(video_path, width, height, fps, audio_rate=sample_rate, captions=True)) as writer:
+        while True:
+            with timer.stage("voice"):
+                chunk = next(chunks, None)
+            if chunk is None:
+                break
+            writer.add_audio(chunk.samples)
+            pieces.append(chunk.samples)
+            words.extend(chunk.words)
+            if chunk.phonemes is None:
+                aligned = False  # the rest waits for the whole audio (mouth from loudness)
+            elif aligned:
+                phonemes.extend(chunk.phonemes)
+                ready = math.floor((chunk.end / sample_rate - LOOKAHEAD) * fps) - activity_margin(fps)
+                partial = Speech(np.zeros(0, np.float32), sample_rate, phonemes)
+                done = _render_frames(engine, picture, prepared, partial, options, range(done, ready), None, writer, timer)
+        speech = Speech(np.concatenate(pieces), sample_rate, phonemes if aligned else None, words)
+        total = frame_count(speech.duration, fps)
+        done = _render_frames(engine, picture, prepared, speech, options, range(done, total), total, writer, timer,
+                              progress)
+        writer.set_subtitles(cues_from_words(words))
+    timer.add("encoding", writer.encode_seconds)
+    return speech, done
+
+
+def _render_frames(engine: BuiltinEngine, picture: Portrait, prepared, speech: Speech, options: TalkOptions,
+                   frames: range, total: Optional[int], writer: BackgroundWriter, timer: jobs.StageTimer,
+                   progress: Optional[Progress] = None) -> int:
+    """Render and hand `frames` to the writer; returns the next frame index to render."""
+    if len(frames) <= 0:
+        return max(frames.start, 0)
+    start = time.perf_counter()
+    weights = engine.weights(speech, options, frames, total)
+    for count, frame in enumerate(engine.render_weights(picture.image, prepared, weights), start=1):
+        timer.add("animation", time.perf_counter() - start)
+        writer.write(frame)
+        if progress is not None and count % 5 == 0:
+            report(progress, f"animation and encoding: frame {frames.start + count}/{frames.stop}",
+                   0.9 + 0.1 * count / len(frames))
+        start = time.perf_counter()
+    return frames.stop
 
 
 def _render(animator, picture: Portrait, speech: Speech, options: TalkOptions, video_path: Path,
@@ -200,7 +329,10 @@ def _render(animator, picture: Portrait, speech: Speech, options: TalkOptions, v
     height, width = picture.image.shape[:2]
     frames = animator.render(picture.image, picture.face, speech, options)
     expected = max(1, frame_count(speech.duration, options.fps))
-    with BackgroundWriter(Mp4Writer(video_path, width, height, options.fps, speech)) as writer:
+    cues = cues_from_words(speech.words or [])
+    with BackgroundWriter(Mp4Writer(video_path, width, height, options.fps, speech, captions=bool(cues))) as writer:
+        if cues:
+            writer.set_subtitles(cues)
         while True:
             start = time.perf_counter()
             frame = next(frames, None)

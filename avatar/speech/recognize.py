@@ -1,0 +1,595 @@
+"""Phoneme timing for uploaded English recordings, from pocketsphinx.
+
+An uploaded recording has no phoneme timeline, so the mouth would follow its
+loudness only. For English speech we can do better: pocketsphinx's bundled US
+English model recognises the words (or takes the words the user typed), then
+force-aligns them to the audio phone by phone. The ARPAbet phones become the same
+IPA `Phoneme` timeline Piper produces for typed text, contiguous from 0 to the end
+with `PAUSE` entries for silence, so recordings take the same viseme path.
+
+How (`align_recording`):
+
+1. Mono, 16 kHz, int16 (what the model was trained on).
+2. Words. Without a transcript, the recording is cut at quiet points into pieces
+   of at most `MAX_PIECE_S` and each piece is recognised with the bundled
+   language model; the cuts give progress reports and bound the search. With a
+   transcript, its words (numbers read out, unknown words given rule-based
+   pronunciations) are aligned to the whole recording.
+3. Phones. The words are cut into chunks at the pauses between them and each chunk
+   is force-aligned phone by phone (`set_alignment`). A chunk the aligner cannot
+   place keeps its word timings and shares each word's time evenly among its
+   dictionary phones.
+
+When not to trust it (another language, music, noise): recognition is always run
+and its confidence decides. `confidence = coverage x posterior`, where `posterior`
+is the lattice posterior probability of the recognised words averaged over their
+frames (each 10 ms frame counts once, so it is normalised per second of speech)
+and `coverage` is the share of the recording's loud frames that those words
+explain (music and noise leave most of their loud frames to silence and noise
+models, or to nothing). Measured with this module's settings (8 s clips unless
+noted; "4 s" are the halves of the fixtures):
+
+| input | confidence |
+| --- | --- |
+| RD_Radio31_000.wav / RD_Radio34_002.wav (real English) | 0.58 / 0.82 |
+| the fixtures' 4 s halves | 0.64, 0.47, 0.79, 0.73 |
+| Piper English, four texts | 0.93, 0.74, 0.89, 0.78 |
+| Piper's English voice speaking German, Spanish, French (2 texts each) | 0.33 0.40, 0.44 0.42, 0.30 0.24 |
+| ... Italian, Dutch, Portuguese, Polish, Hindi | 0.55, 0.37, 0.26, 0.44, 0.41 |
+| ... random syllables ("ka lo mi tu pe", 2 texts) | 0.44, 0.61 |
+| the fixtures with white noise at 10 dB SNR | 0.29, 0.22 |
+| synthetic music (harmonic notes on a beat, 5 seeds) | 0.33, 0.06, 0.17, 0.10, 0.14 |
+| sawtooth with vibrato, white noise (3 levels), pink noise (2), hiss | 0.00 |
+
+`CONFIDENCE_THRESHOLD` = 0.5 keeps every full-length English recording and
+rejects every clip in a foreign language except Italian and English-like nonsense
+syllables (whose mouth shapes come out plausible anyway: their phones are aligned
+to similar English sounds). One 4 s English half (0.47, cut mid-word) and noisy
+English fall back: the recognised words there are mostly wrong. A recording that
+falls back gets method "loudness" and a reason.
+
+A typed transcript is trusted for the words, not for the decision: it says what
+was said, not whether the recording is English speech, so the same confidence
+applies, and an aligner that cannot fit the words to the audio at all also falls
+back.
+
+Recognition and alignment cost about 0.13 s per second of audio (57 s in ~7.5 s,
+benchmarks/recording.py); noise and music are slower (up to ~1 s per second), as
+the search finds nothing to settle on. The decoder loads once per process
+(`load_recognizer`) and serves one call at a time. The same recording always
+gives the same result: each utterance starts from reset noise and cepstral
+statistics, and pocketsphinx's search has no randomness.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+import unicodedata
+import warnings
+from dataclasses import dataclass
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
+from scipy.signal import resample_poly
+
+from avatar.errors import InputError
+from avatar.progress import Progress, report, scaled
+from avatar.speech.arpabet import PAUSE_PHONES, guess_pronunciation, ipa_of, spoken_words
+from avatar.speech.text import MAX_TEXT_CHARS
+from avatar.speech.timeline import Phoneme, Speech, Word
+
+__all__ = [
+    "CONFIDENCE_THRESHOLD",
+    "PAUSE",
+    "RecordingAlignment",
+    "align_recording",
+    "check_transcript",
+    "load_recognizer",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+PAUSE = " "
+"""The `Phoneme.ipa` of silence, the same as `avatar.speech.piper_voice.PAUSE`."""
+
+MODEL_RATE = 16000
+FRAME_S = 0.01
+"""pocketsphinx analyses 100 frames per second."""
+_FRAME_SAMPLES = int(MODEL_RATE * FRAME_S)
+
+CONFIDENCE_THRESHOLD = 0.5
+"""Below this recognition confidence the mouth follows loudness (see the module docstring)."""
+
+MAX_PIECE_S = 20.0
+MIN_PIECE_S = 10.0
+"""Recognition pieces are cut at the quietest moment between these lengths."""
+
+CHUNK_GAP_S = 0.1
+"""A pause at least this long between two words may start a new alignment chunk..."""
+MIN_CHUNK_S = 2.0
+"""...once the chunk holds this much audio."""
+
+MAX_GAIN = 10.0
+"""Quiet recordings are raised to a 0.7 peak, but by 20 dB at most: more would only raise hiss."""
+
+SILENT_PEAK = 10 ** (-50 / 20)
+"""Peak level (re full scale) under which a recording is taken as silent, as the mouth track does."""
+
+_LOUD_BELOW_PEAK_DB = 30.0
+_LOUD_FLOOR_DB = -50.0
+"""A frame is loud when within 30 dB of the recording's loud frames (95th percentile) and above -50 dBFS."""
+
+ALIGNMENT_DELAY_S = 0.025
+"""Added to every aligned time. Half of it is pocketsphinx's analysis window: frame i
+covers 0-25.6 ms after i x 10 ms, so it describes the sound 12.8 ms later. The rest
+is how early the aligner places phone changes against Piper's own timeline
+(benchmarks/recording.py: the jaw correlation peaks between 25 and 30 ms)."""
+
+WORD_GAP_S = 0.03
+"""Short pause put between two words that follow each other without one.
+
+Piper's timeline, and so the typed-text path, has a pause at every word boundary
+(46 ms median), so its mouth relaxes briefly between words; recordings get the
+same so that both paths look alike. Neighbouring sounds keep at least half their
+length. Raised the benchmark's jaw correlation from 0.77 to 0.80."""
+
+_PROGRESS_STAGE = "recognising speech"
+_RECOGNITION_SHARE = 0.7
+"""Share of the progress bar for recognition; word and phone alignment take the rest."""
+
+
+@dataclass
+class RecordingAlignment:
+    """What `align_recording` found out about a recording.
+
+    `method` is "transcript" (the typed words, aligned), "recognized" (recognised
+    words, aligned) or "loudness" (fall back: `phonemes` is None and `reason` says
+    why in one sentence). `words` are for captions: the typed tokens with their
+    spelling and punctuation, the recognised words, or [] for loudness.
+    `confidence` (0..1) is what the fall-back decision was based on.
+    """
+
+    method: str
+    phonemes: Optional[list[Phoneme]]
+    words: list[Word]
+    confidence: float
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """A dictionary word (variants as "to(3)") over frames [start, end), with its posterior."""
+
+    word: str
+    start: int
+    end: int
+    prob: float = 1.0
+
+
+@dataclass(frozen=True)
+class _Phone:
+    """An ARPAbet phone (or SIL/noise) over frames [start, end)."""
+
+    name: str
+    start: int
+    end: int
+    starts_word: bool = False
+
+
+# --- the decoder -----------------------------------------------------------------
+
+
+class _Recognizer:
+    """The pocketsphinx decoder, with a lock: one decoder serves one utterance at a time."""
+
+    def __init__(self) -> None:
+        from pocketsphinx import Decoder
+
+        # FATAL: the aligner reports expected failures on stderr; we log our own.
+        self.decoder = Decoder(loglevel="FATAL")
+        self.initial_cmn = self.decoder.get_cmn()
+        self.lock = threading.Lock()
+
+    def decode(self, samples: np.ndarray) -> None:
+        """Run the active search over one utterance from a fixed starting state."""
+        with warnings.catch_warnings():
+            # Deprecated in pocketsphinx 5, but still the one call that forgets the
+            # previous utterance's noise and cepstral statistics: without it the
+            # same recording decodes slightly differently after another one.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.decoder.start_stream()
+        self.decoder.set_cmn(self.initial_cmn)
+        self.decoder.start_utt()
+        self.decoder.process_raw(samples.tobytes(), full_utt=True)
+        self.decoder.end_utt()
+
+
+_recognizer: Optional[_Recognizer] = None
+_recognizer_lock = threading.Lock()
+
+
+def load_recognizer() -> _Recognizer:
+    """The decoder with the bundled English model, loaded once per process (about 0.5 s)."""
+    global _recognizer
+    with _recognizer_lock:
+        if _recognizer is None:
+            _recognizer = _Recognizer()
+        return _recognizer
+
+
+# --- public API ------------------------------------------------------------------
+
+
+def check_transcript(text: object) -> str:
+    """Return the transcript with outer whitespace removed, or raise InputError saying why it cannot be used."""
+    if not isinstance(text, str):
+        raise InputError("The transcript must be text; type the words spoken in the recording.")
+    stripped = text.strip()
+    if not stripped:
+        raise InputError("The transcript is empty; type the words spoken in the recording, or leave it out.")
+    if len(stripped) > MAX_TEXT_CHARS:
+        raise InputError(
+            f"The transcript has {len(stripped):,} characters, more than the limit of "
+            f"{MAX_TEXT_CHARS:,}; shorten the recording and its transcript."
+        )
+    if not any(_token_words(token) for token in stripped.split()):
+        raise InputError("The transcript has no English words or numbers to align; type what is said, in English.")
+    return stripped
+
+
+def align_recording(
+    speech: Speech, transcript: Optional[str] = None, progress: Optional[Progress] = None
+) -> RecordingAlignment:
+    """Phoneme and word timings for a recording, or the reason to animate it from loudness.
+
+    `transcript` (optional) is what the recording says; its words are aligned
+    instead of the recognised ones and become the caption words. Raises InputError
+    for an unusable transcript; an unusable recording is not an error but a
+    "loudness" result.
+    """
+    if transcript is not None:
+        transcript = check_transcript(transcript)
+    samples = _model_samples(speech)
+    n_frames = len(samples) // _FRAME_SAMPLES
+    report(progress, _PROGRESS_STAGE, 0.0)
+    if n_frames < 10 or _peak(speech.samples) < SILENT_PEAK:
+        return _loudness(0.0, "the recording is silent or too short to hold speech")
+
+    loud = _loud_frames(samples)
+    recognizer = load_recognizer()
+    with recognizer.lock:
+        recognition_end = _RECOGNITION_SHARE * (0.85 if transcript else 1.0)
+        recognised = _recognise(recognizer, samples, scaled(progress, 0.0, recognition_end))
+        confidence = _confidence(recognised, loud)
+        if confidence < CONFIDENCE_THRESHOLD:
+            return _loudness(confidence, "the recording did not sound like English speech")
+
+        if transcript is None:
+            segments = recognised
+            words = [_word(_base(s.word), s.start, s.end, speech.duration) for s in recognised]
+            method = "recognized"
+        else:
+            tokens = _caption_tokens(transcript)
+            _add_unknown_words(recognizer, [w for _, spoken in tokens for w in spoken])
+            segments = _align_words(recognizer, samples, [w for _, spoken in tokens for w in spoken])
+            report(progress, _PROGRESS_STAGE, _RECOGNITION_SHARE)
+            if segments is None:
+                return _loudness(confidence, "the recording did not match the typed words")
+            words = _caption_words(tokens, segments, speech.duration)
+            method = "transcript"
+        phones = _align_phones(recognizer, samples, segments, scaled(progress, _RECOGNITION_SHARE, 1.0))
+
+    boundaries = [p.start * FRAME_S for p in phones if p.starts_word]
+    phonemes = _with_word_gaps(_timeline(phones, speech.duration), boundaries)
+    report(progress, _PROGRESS_STAGE, 1.0)
+    return RecordingAlignment(method=method, phonemes=phonemes, words=words, confidence=confidence)
+
+
+def _loudness(confidence: float, reason: str) -> RecordingAlignment:
+    _LOGGER.info("recording animated from loudness (confidence %.2f): %s", confidence, reason)
+    return RecordingAlignment(method="loudness", phonemes=None, words=[], confidence=confidence, reason=reason)
+
+
+# --- audio -----------------------------------------------------------------------
+
+
+def _mono(samples: np.ndarray) -> np.ndarray:
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim == 2:  # (n, channels) or (channels, n): average the short axis
+        samples = samples.mean(axis=int(np.argmin(samples.shape)))
+    return samples.reshape(-1)
+
+
+def _peak(samples: np.ndarray) -> float:
+    mono = _mono(samples)
+    return float(np.max(np.abs(mono))) if mono.size else 0.0
+
+
+def _model_samples(speech: Speech) -> np.ndarray:
+    """Mono int16 at 16 kHz, peak-normalised so quiet recordings keep their resolution."""
+    samples = _mono(speech.samples).astype(np.float64)
+    rate = int(speech.sample_rate)
+    if rate != MODEL_RATE and samples.size:
+        divisor = math.gcd(MODEL_RATE, rate)
+        samples = resample_poly(samples, MODEL_RATE // divisor, rate // divisor)
+    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    if peak >= SILENT_PEAK:
+        samples = samples * min(MAX_GAIN, 0.7 / peak)
+    return np.clip(np.round(samples * 32767.0), -32768, 32767).astype(np.int16)
+
+
+def _frame_levels(samples: np.ndarray) -> np.ndarray:
+    """Level (dB re full scale) of each 10 ms frame."""
+    n = len(samples) // _FRAME_SAMPLES
+    frames = samples[: n * _FRAME_SAMPLES].astype(np.float64).reshape(n, _FRAME_SAMPLES) / 32768.0
+    return 10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+
+
+def _loud_frames(samples: np.ndarray) -> np.ndarray:
+    """Frames that carry sound (speech, music, noise) rather than a pause."""
+    levels = _frame_levels(samples)
+    if not levels.size:
+        return np.zeros(0, dtype=bool)
+    return levels > max(_LOUD_FLOOR_DB, float(np.percentile(levels, 95)) - _LOUD_BELOW_PEAK_DB)
+
+
+def _pieces(samples: np.ndarray) -> list[tuple[int, int]]:
+    """Frame ranges of at most MAX_PIECE_S, cut at the quietest 0.2 s between MIN_ and MAX_PIECE_S."""
+    n = len(samples) // _FRAME_SAMPLES
+    levels = _frame_levels(samples)
+    smooth = np.convolve(levels, np.ones(20) / 20, mode="same") if n else levels
+    longest, shortest = int(MAX_PIECE_S / FRAME_S), int(MIN_PIECE_S / FRAME_S)
+    pieces, start = [], 0
+    while n - start > longest:
+        cut = start + shortest + int(np.argmin(smooth[start + shortest : start + longest]))
+        pieces.append((start, cut))
+        start = cut
+    pieces.append((start, n))
+    return pieces
+
+
+def _frames(samples: np.ndarray, start: int, end: int) -> np.ndarray:
+    return samples[start * _FRAME_SAMPLES : end * _FRAME_SAMPLES]
+
+
+# --- words -----------------------------------------------------------------------
+
+
+def _is_filler(word: str) -> bool:
+    """Silence and noise entries: <s>, </s>, <sil>, [NOISE], [SPEECH]."""
+    return word.startswith("<") or word.startswith("[")
+
+
+def _base(word: str) -> str:
+    """A dictionary entry without its variant number: "to(3)" -> "to"."""
+    return re.sub(r"\(\d+\)$", "", word)
+
+
+def _segments(recognizer: _Recognizer, offset: int) -> list[_Segment]:
+    """The current hypothesis' words (fillers left out), shifted by `offset` frames."""
+    return [
+        _Segment(s.word, offset + s.start_frame, offset + s.end_frame + 1, min(1.0, max(0.0, s.prob)))
+        for s in recognizer.decoder.seg()
+        if not _is_filler(s.word)
+    ]
+
+
+def _recognise(recognizer: _Recognizer, samples: np.ndarray, progress: Optional[Progress]) -> list[_Segment]:
+    """Recognised words with the language model, piece by piece."""
+    recognizer.decoder.activate_search()  # the language model
+    pieces = _pieces(samples)
+    segments: list[_Segment] = []
+    for start, end in pieces:
+        recognizer.decode(_frames(samples, start, end))
+        segments += _segments(recognizer, start)
+        report(progress, _PROGRESS_STAGE, end / pieces[-1][1])
+    return segments
+
+
+def _confidence(segments: Sequence[_Segment], loud: np.ndarray) -> float:
+    """Frame-weighted word posterior times the share of loud frames the words cover."""
+    if not segments or not loud.any():
+        return 0.0
+    covered = np.zeros(len(loud), dtype=bool)
+    weighted, frames = 0.0, 0
+    for segment in segments:
+        covered[segment.start : segment.end] = True
+        weighted += segment.prob * (segment.end - segment.start)
+        frames += segment.end - segment.start
+    coverage = float(np.count_nonzero(covered & loud)) / float(np.count_nonzero(loud))
+    return round(coverage * weighted / max(1, frames), 4)
+
+
+def _token_words(token: str) -> list[str]:
+    """The spoken words of one typed token, accents folded (café -> cafe)."""
+    folded = unicodedata.normalize("NFKD", token)
+    return spoken_words("".join(ch for ch in folded if not unicodedata.combining(ch)))
+
+
+def _caption_tokens(transcript: str) -> list[tuple[str, list[str]]]:
+    """(caption text, spoken words) per typed word; punctuation-only tokens join a neighbour."""
+    tokens: list[tuple[str, list[str]]] = []
+    loose = ""  # punctuation seen before the first word
+    for token in transcript.split():
+        spoken = _token_words(token)
+        if spoken:
+            tokens.append((f"{loose} {token}".strip(), spoken))
+            loose = ""
+        elif tokens:
+            tokens[-1] = (f"{tokens[-1][0]} {token}", tokens[-1][1])
+        else:
+            loose = f"{loose} {token}".strip()
+    return tokens
+
+
+def _add_unknown_words(recognizer: _Recognizer, words: Sequence[str]) -> None:
+    """Give words missing from the dictionary a pronunciation from spelling rules."""
+    decoder = recognizer.decoder
+    unknown = sorted({w for w in words if decoder.lookup_word(w) is None})
+    for i, word in enumerate(unknown):
+        phones = guess_pronunciation(word) or ["AH"]
+        _LOGGER.info("guessed pronunciation of %r: %s", word, " ".join(phones))
+        decoder.add_word(word, " ".join(phones), update=(i == len(unknown) - 1))
+
+
+def _align_words(recognizer: _Recognizer, samples: np.ndarray, words: Sequence[str]) -> Optional[list[_Segment]]:
+    """Where each of `words` (in order) is spoken in the whole recording; None if they do not fit."""
+    try:
+        recognizer.decoder.set_align_text(" ".join(words))
+        recognizer.decode(samples)
+        segments = _segments(recognizer, 0)
+    except RuntimeError:
+        _LOGGER.warning("the typed words could not be aligned to the recording")
+        return None
+    finally:
+        recognizer.decoder.activate_search()  # back to the language model
+    if [_base(s.word) for s in segments] != list(words):
+        _LOGGER.warning("word alignment returned %d of %d words", len(segments), len(words))
+        return None
+    return segments
+
+
+def _caption_words(tokens: Sequence[tuple[str, list[str]]], segments: Sequence[_Segment], duration: float) -> list[Word]:
+    """One caption Word per typed token, spanning the aligned words it is spoken as."""
+    words, i = [], 0
+    for text, spoken in tokens:
+        first, last = segments[i], segments[i + len(spoken) - 1]
+        words.append(_word(text, first.start, last.end, duration))
+        i += len(spoken)
+    return words
+
+
+def _word(text: str, start: int, end: int, duration: float) -> Word:
+    """A caption word over frames [start, end), on the same clock as the phonemes, inside the audio."""
+    return Word(
+        text,
+        min(duration, start * FRAME_S + ALIGNMENT_DELAY_S),
+        min(duration, end * FRAME_S + ALIGNMENT_DELAY_S),
+    )
+
+
+# --- phones ----------------------------------------------------------------------
+
+
+def _chunks(segments: Sequence[_Segment], n_frames: int) -> Iterator[tuple[int, int, list[_Segment]]]:
+    """Groups of words with the frame range to align them in, cut in the middle of pauses."""
+    gap, shortest = int(CHUNK_GAP_S / FRAME_S), int(MIN_CHUNK_S / FRAME_S)
+    longest = int(MAX_PIECE_S / FRAME_S)
+    start, group = 0, []
+    for i, segment in enumerate(segments):
+        group.append(segment)
+        after = segments[i + 1] if i + 1 < len(segments) else None
+        if after is None:
+            break
+        pause = after.start - segment.end
+        length = segment.end - start
+        if (pause >= gap and length >= shortest) or after.end - start > longest:
+            cut = segment.end + max(0, pause) // 2
+            yield start, cut, group
+            start, group = cut, []
+    if group:
+        yield start, n_frames, group
+
+
+def _align_phones(
+    recognizer: _Recognizer, samples: np.ndarray, segments: Sequence[_Segment], progress: Optional[Progress]
+) -> list[_Phone]:
+    """Phone-level forced alignment of the words, chunk by chunk."""
+    n_frames = len(samples) // _FRAME_SAMPLES
+    phones: list[_Phone] = []
+    for start, end, group in _chunks(segments, n_frames):
+        aligned = _align_chunk(recognizer, _frames(samples, start, end), group, start)
+        phones += aligned if aligned is not None else _even_phones(recognizer, group)
+        report(progress, _PROGRESS_STAGE, end / max(1, n_frames))
+    return phones
+
+
+def _align_chunk(
+    recognizer: _Recognizer, samples: np.ndarray, group: Sequence[_Segment], offset: int
+) -> Optional[list[_Phone]]:
+    """Phones of one chunk from pocketsphinx's two-pass alignment; None if it fails."""
+    decoder = recognizer.decoder
+    try:
+        decoder.set_align_text(" ".join(s.word for s in group))
+        recognizer.decode(samples)
+        decoder.set_alignment()
+        recognizer.decode(samples)
+        return [
+            _Phone(phone.name, offset + phone.start, offset + phone.start + phone.duration, starts_word=(i == 0))
+            for word in decoder.get_alignment().words()
+            for i, phone in enumerate(word)
+        ]
+    except RuntimeError:
+        _LOGGER.info("phone alignment failed for %r; spreading phones evenly", " ".join(s.word for s in group)[:60])
+        return None
+    finally:
+        decoder.activate_search()
+
+
+def _even_phones(recognizer: _Recognizer, group: Sequence[_Segment]) -> list[_Phone]:
+    """Each word's dictionary phones sharing its time equally (when alignment fails)."""
+    phones: list[_Phone] = []
+    for segment in group:
+        names = (recognizer.decoder.lookup_word(segment.word) or "").split()
+        edges = np.linspace(segment.start, segment.end, len(names) + 1).round().astype(int)
+        phones += [
+            _Phone(name, int(a), int(b), starts_word=(i == 0))
+            for i, (name, a, b) in enumerate(zip(names, edges[:-1], edges[1:]))
+            if b > a
+        ]
+    return phones
+
+
+def _timeline(phones: Sequence[_Phone], duration: float) -> list[Phoneme]:
+    """Contiguous IPA Phonemes from 0 to `duration`, with PAUSE for silence, noise and gaps."""
+    entries: list[list] = []  # [ipa, start_s, end_s]
+
+    def add(ipa: str, start: float, end: float) -> None:
+        start = max(start, entries[-1][2] if entries else 0.0)
+        end = min(end, duration)
+        if end <= start:
+            return
+        if entries and entries[-1][2] < start:  # a gap: nothing was aligned there
+            add(PAUSE, entries[-1][2], start)
+        if not entries and start > 0.0:
+            entries.append([PAUSE, 0.0, start])
+        if ipa == PAUSE and entries and entries[-1][0] == PAUSE:
+            entries[-1][2] = end
+        else:
+            entries.append([ipa, start, end])
+
+    for phone in phones:
+        start, end = phone.start * FRAME_S + ALIGNMENT_DELAY_S, phone.end * FRAME_S + ALIGNMENT_DELAY_S
+        symbols = None if phone.name in PAUSE_PHONES else ipa_of(phone.name, end - start)
+        if not symbols:
+            add(PAUSE, start, end)
+            continue
+        edges = np.linspace(start, end, len(symbols) + 1)
+        for symbol, a, b in zip(symbols, edges[:-1], edges[1:]):
+            add(symbol, float(a), float(b))
+    add(PAUSE, entries[-1][2] if entries else 0.0, duration)  # trailing silence, or all of it
+    return [Phoneme(ipa, start, end) for ipa, start, end in entries]
+
+
+def _with_word_gaps(phonemes: list[Phoneme], boundaries: Sequence[float]) -> list[Phoneme]:
+    """Insert a WORD_GAP_S pause at each word boundary (times before ALIGNMENT_DELAY_S) between two sounds."""
+    out = list(phonemes)
+    for boundary in boundaries:
+        at = boundary + ALIGNMENT_DELAY_S
+        i = next((k for k, p in enumerate(out) if p.start <= at < p.end), None)
+        if i is None or i == 0:
+            continue
+        before, after = out[i - 1], out[i]
+        if before.ipa == PAUSE or after.ipa == PAUSE or not math.isclose(after.start, at, abs_tol=1e-6):
+            continue
+        cut_before = min(WORD_GAP_S / 2, (before.end - before.start) / 2)
+        cut_after = min(WORD_GAP_S / 2, (after.end - after.start) / 2)
+        out[i - 1 : i + 1] = [
+            Phoneme(before.ipa, before.start, at - cut_before),
+            Phoneme(PAUSE, at - cut_before, at + cut_after),
+            Phoneme(after.ipa, at + cut_after, after.end),
+        ]
+    return out

@@ -1,0 +1,199 @@
+"""Phoneme timing for uploaded recordings: recognition, transcript alignment, fall-back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.signal import resample_poly
+
+from avatar.errors import InputError
+from avatar.speech.arpabet import guess_pronunciation, ipa_of, spoken_words
+from avatar.speech.piper_voice import PAUSE as PIPER_PAUSE
+from avatar.speech.piper_voice import synthesize
+from avatar.speech.recognize import PAUSE, RecordingAlignment, align_recording, check_transcript
+from avatar.speech.text import MAX_TEXT_CHARS
+from avatar.speech.timeline import Speech
+from avatar.talk.visemes import NEUTRAL, viseme
+from tests.test_mouth_track import read_fixture_wav
+
+TYPED = "Zorblax bought 42 apples, then Maria went home."
+
+
+@pytest.fixture(scope="module")
+def radio(fixtures) -> Speech:
+    return read_fixture_wav(fixtures / "RD_Radio34_002.wav")
+
+
+@pytest.fixture(scope="module")
+def recognised(radio) -> RecordingAlignment:
+    return align_recording(radio)
+
+
+@pytest.fixture(scope="module")
+def typed_speech() -> Speech:
+    return synthesize(TYPED)
+
+
+def assert_contiguous(result: RecordingAlignment, duration: float) -> None:
+    phonemes = result.phonemes
+    assert phonemes and phonemes[0].start == 0.0
+    assert phonemes[-1].end == pytest.approx(duration, abs=1e-9)
+    for before, after in zip(phonemes, phonemes[1:]):
+        assert after.start == before.end
+        assert after.end > after.start
+        assert not (before.ipa == PAUSE and after.ipa == PAUSE), "pauses are merged"
+    assert all(p.ipa == PAUSE or viseme(p.ipa) is not NEUTRAL for p in phonemes)
+
+
+def test_pause_is_the_typed_text_pause():
+    assert PAUSE == PIPER_PAUSE
+
+
+def test_recognised_english_covers_the_recording(recognised, radio):
+    assert recognised.method == "recognized" and recognised.reason == ""
+    assert recognised.confidence >= 0.5
+    assert_contiguous(recognised, radio.duration)
+    sounds = {p.ipa for p in recognised.phonemes}
+    assert {"p", "b", "m"} <= sounds  # "politicians", "background", "medical"
+    assert PAUSE in sounds
+    speech_time = sum(p.end - p.start for p in recognised.phonemes if p.ipa != PAUSE)
+    assert 0.5 * radio.duration < speech_time < radio.duration
+
+
+def test_recognised_words_are_roughly_right(recognised, radio):
+    words = [w.text for w in recognised.words]
+    expected = {"politicians", "medical", "background", "know", "women", "who", "have"}
+    assert len(expected & set(words)) >= 5, words
+    starts = [w.start for w in recognised.words]
+    assert starts == sorted(starts) and recognised.words[-1].end <= radio.duration + 1e-9
+
+
+def test_closures_fall_inside_the_words_that_have_them(recognised):
+    by_word = {w.text: w for w in recognised.words}
+    word = by_word["politicians"]
+    inside = [p.ipa for p in recognised.phonemes if word.start <= p.start < word.end + 0.05]
+    assert "p" in inside
+
+
+def test_other_sample_rates_are_resampled(radio, recognised):
+    resampled = Speech(resample_poly(radio.samples, 441, 160).astype(np.float32), 44100)
+    result = align_recording(resampled)
+    assert result.method == "recognized"
+    assert_contiguous(result, resampled.duration)
+    same = {w.text for w in result.words} & {w.text for w in recognised.words}
+    assert len(same) >= 0.7 * len(recognised.words)
+
+
+def test_same_recording_same_result(radio, recognised, typed_speech):
+    align_recording(typed_speech)  # another recording in between must not matter
+    again = align_recording(radio)
+    assert again == recognised
+
+
+def test_typed_transcript_gives_the_typed_words(typed_speech):
+    upload = Speech(typed_speech.samples, typed_speech.sample_rate)
+    result = align_recording(upload, transcript=TYPED)
+    assert result.method == "transcript"
+    assert [w.text for w in result.words] == TYPED.split()
+    for before, after in zip(result.words, result.words[1:]):
+        assert before.start < before.end <= after.start
+    assert result.words[0].start >= 0.0 and result.words[-1].end <= upload.duration
+    assert_contiguous(result, upload.duration)
+    # "bought" starts with b, "Maria" with m: the lips close inside those words.
+    for text, closure in (("bought", "b"), ("Maria", "m")):
+        word = next(w for w in result.words if w.text == text)
+        assert any(p.ipa == closure and word.start - 0.05 <= p.start < word.end for p in result.phonemes)
+
+
+def test_punctuation_only_tokens_join_a_word(typed_speech):
+    upload = Speech(typed_speech.samples, typed_speech.sample_rate)
+    result = align_recording(upload, transcript="— " + TYPED + " !")
+    texts = [w.text for w in result.words]
+    assert texts[0] == "— Zorblax" and texts[-1] == "home. !" and len(texts) == len(TYPED.split())
+
+
+def noise(seconds: float, seed: int) -> Speech:
+    rng = np.random.default_rng(seed)
+    return Speech((0.1 * rng.standard_normal(int(seconds * 16000))).astype(np.float32), 16000)
+
+
+def music(seconds: float, seed: int) -> Speech:
+    """Harmonic notes on a half-second beat, with a noise drum on every other beat."""
+    rng, rate = np.random.default_rng(seed), 16000
+    beat = int(0.5 * rate)
+    t = np.arange(beat) / rate
+    notes = []
+    for k in range(int(seconds / 0.5)):
+        f = rng.choice([220, 247, 262, 294, 330, 349, 392, 440])
+        note = sum(np.sin(2 * np.pi * f * h * t) / h for h in range(1, 6)) * np.exp(-4 * t)
+        if k % 2 == 0:
+            note += 0.6 * np.exp(-40 * t) * rng.standard_normal(beat)
+        notes.append(note)
+    samples = np.concatenate(notes)
+    return Speech((0.3 * samples / np.abs(samples).max()).astype(np.float32), rate)
+
+
+@pytest.mark.parametrize("speech", [noise(6, 3), music(8, 2), Speech(np.zeros(16000, np.float32), 16000)],
+                         ids=["white noise", "music", "silence"])
+def test_noise_music_and_silence_fall_back_to_loudness(speech):
+    result = align_recording(speech)
+    assert result.method == "loudness"
+    assert result.phonemes is None and result.words == []
+    assert result.confidence < 0.5
+    assert result.reason and "\n" not in result.reason
+
+
+def test_transcript_of_noise_also_falls_back():
+    result = align_recording(noise(4, 5), transcript="hello there")
+    assert result.method == "loudness" and result.reason
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t", "x" * (MAX_TEXT_CHARS + 1), "— … !", "你好世界", 42])
+def test_bad_transcripts_raise_input_error(text):
+    with pytest.raises(InputError) as error:
+        check_transcript(text)
+    message = str(error.value)
+    assert message.endswith(".") and ". " not in message  # one sentence
+
+
+def test_good_transcript_is_returned_stripped():
+    assert check_transcript("  Hello, world! \n") == "Hello, world!"
+
+
+def test_bad_transcript_is_refused_before_any_work(radio):
+    with pytest.raises(InputError):
+        align_recording(radio, transcript="  ")
+
+
+def test_progress_is_reported(radio):
+    seen: list[tuple[str, float]] = []
+    align_recording(radio, progress=lambda stage, fraction: seen.append((stage, fraction)))
+    fractions = [f for _, f in seen]
+    assert seen[0][0] == "recognising speech" and fractions == sorted(fractions)
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0
+
+
+# --- ARPAbet helpers --------------------------------------------------------------
+
+
+def test_every_arpabet_phone_has_a_viseme():
+    phones = "AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH T TH UH UW V W Y Z ZH"
+    for phone in phones.split():
+        symbols = ipa_of(phone)
+        assert symbols and all(viseme(s) is not NEUTRAL for s in symbols), phone
+    assert ipa_of("AW") == ("a", "ʊ") and ipa_of("SIL") is None
+
+
+@pytest.mark.parametrize("token, words", [
+    ("Hello,", ["hello"]), ("42", ["forty", "two"]), ("1984", ["nineteen", "eighty", "four"]),
+    ("3.5%", ["three", "point", "five", "percent"]), ("$5", ["five", "dollars"]),
+    ("don’t", ["don't"]), ("well-known", ["well", "known"]), ("—", []),
+])
+def test_spoken_words(token, words):
+    assert spoken_words(token) == words
+
+
+def test_guessed_pronunciations_sound_like_the_spelling():
+    assert guess_pronunciation("zorblax") == ["Z", "AO", "R", "B", "L", "AE", "K", "S"]
+    assert guess_pronunciation("knight") == ["N", "AY", "T"]
+    assert guess_pronunciation("") == []

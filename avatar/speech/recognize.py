@@ -73,7 +73,6 @@ from dataclasses import dataclass
 from typing import Iterator, Optional, Sequence
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from avatar.errors import InputError
 from avatar.progress import Progress, report, scaled
@@ -314,6 +313,8 @@ def _model_samples(speech: Speech) -> np.ndarray:
     rate = int(speech.sample_rate)
     if rate != MODEL_RATE and samples.size:
         divisor = math.gcd(MODEL_RATE, rate)
+        from scipy.signal import resample_poly  # imported here: a quarter second that text jobs skip
+
         samples = resample_poly(samples, MODEL_RATE // divisor, rate // divisor)
     peak = float(np.max(np.abs(samples))) if samples.size else 0.0
     if peak >= SILENT_PEAK:

@@ -65,3 +65,56 @@ def test_teeth_showing_portraits_close_in_pauses(portrait, fixtures):
     assert gaps(picture, frames, paused).max() <= 0.03
     vowels = [int(round(((p.start + p.end) / 2 - OPTIONS.lead) * FPS)) for p in phonemes if p.ipa in ("ɑ", "æ")]
     assert gaps(picture, frames, vowels).min() > 0.08
+
+
+def prepared(path, size=512):
+    picture = prepare_portrait(path, size)
+    return picture, BuiltinEngine().prepare(picture.image, picture.face)
+
+
+def test_a_closed_mouth_is_left_as_it_is():
+    picture = prepare_portrait(ROOT / "default_avatars/maya.png", 512)
+    x0, y0, x1, y1 = crop_box(picture.face, picture.image.shape[:2])
+    crop = picture.image[y0:y1, x0:x1]
+    eye_distance, down = face_axes(picture.face.landmarks)
+    closed = close_mouth(crop, picture.face.landmarks - [x0, y0], down, eye_distance)
+    assert closed.image is crop and closed.gap < 1.0
+
+
+@pytest.mark.parametrize("name,source", [("astronaut", "portrait"), ("smile_teeth", "portrait"), ("obama", "portrait"),
+                                         ("maya", "synthesized"), ("biden", "synthesized")])
+def test_teeth_are_reused_only_when_the_portrait_shows_them(name, source, fixtures):
+    path = ROOT / f"default_avatars/{name}.png" if name in ("astronaut", "maya") else next(fixtures.glob(f"{name}.*"))
+    _, rig = prepared(path)
+    assert rig.interior.source == source
+
+
+def test_upper_teeth_stay_with_the_skull_and_lower_teeth_follow_the_jaw():
+    picture, rig = prepared(ROOT / "default_avatars/astronaut.png")
+    lips = rig.rig.landmarks[60:68].copy()
+    lips[[5, 6, 7], 1] += 0.4 * rig.rig.eye_distance  # a wide-open mouth, the upper lip lifted
+    lips[[1, 2, 3], 1] -= 0.1 * rig.rig.eye_distance
+
+    def paint(jaw_drop: float) -> np.ndarray:
+        crop = rig.source.copy()
+        rig.interior.paint(crop, lips, np.zeros(2), np.array([0.0, jaw_drop]))
+        return crop.astype(np.float32)
+
+    changed = np.abs(paint(6.0) - paint(0.0)).mean(axis=2)
+    upper = next(layer for layer in rig.interior.layers if layer.rides == "skull")
+    lower = next(layer for layer in rig.interior.layers if layer.rides == "jaw" and layer is not upper)
+    (ux, uy), (lx, ly) = upper.origin.astype(int), lower.origin.astype(int)
+    # Well inside the opening, where the upper teeth are opaque, nothing moves.
+    opaque = upper.rgba[..., 3] >= 0.999
+    rows, cols = np.nonzero(opaque)
+    inside = (rows + uy > lips[[1, 2, 3], 1].max() + 1) & (cols + ux > lips[1, 0]) & (cols + ux < lips[3, 0])
+    assert inside.sum() > 20
+    assert changed[rows[inside] + uy, cols[inside] + ux].max() < 1.0, "the upper teeth must not move with the jaw"
+    assert changed[ly:, lx:lx + lower.rgba.shape[1]].max() > 20, "the lower teeth must move with the jaw"
+
+
+def test_the_same_portrait_rigs_to_the_same_interior():
+    _, first = prepared(ROOT / "default_avatars/noor.png")
+    _, second = prepared(ROOT / "default_avatars/noor.png")
+    for a, b in zip(first.interior.layers, second.interior.layers):
+        assert np.array_equal(a.rgba, b.rgba)

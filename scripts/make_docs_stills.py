@@ -2,11 +2,11 @@
 
     python scripts/make_docs_stills.py [--out docs/stills] [--portrait PATH ...]
 
-For each portrait it renders one short phrase with the engine (still head, no
-blinks) and writes a strip of face crops: the portrait as given, then the frames
-at a pause, on an "m", on a schwa (mid) and on "ah" (wide open). README shows the
-strips for the shipped avatars; the fixture portraits are written the same way
-for checking by eye but are not shipped (their licences do not allow it).
+For each portrait it renders one short phrase with the built-in engine (still
+head, no blinks) and writes a strip of mouth crops: the portrait as given, then
+the frames at a pause, on an "m", on a schwa (mid) and on "ah" (wide open).
+README shows the strips of the shipped avatars (see docs/CREDITS.md); the test
+portraits are written the same way for checking by eye but are not shipped.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ PHRASE = [
     ("wide (ɑ)", "ɑ", 0.36),
     ("", " ", 0.6),
 ]
-DEFAULT_PORTRAITS = ["default_avatars/astronaut.png", "default_avatars/maya.png", "../shared/fixtures/smile_teeth.png"]
+DEFAULT_PORTRAITS = ["default_avatars/astronaut.png", "default_avatars/maya.png"]
 
 
 def phrase_speech(sample_rate: int = 16000) -> tuple[Speech, list[tuple[str, float]]]:

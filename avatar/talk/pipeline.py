@@ -26,6 +26,7 @@ from avatar.face.detect import find_face
 from avatar.face.face import Face
 from avatar.captions import cues_from_words, write_srt
 from avatar.face.sidecar import sidecar_path_for
+from avatar.memory import limit_malloc_arenas
 from avatar.media import load_audio, load_image, read_source, resize_long_side, write_wav
 from avatar.progress import Progress, report, scaled
 from avatar.speech.piper_voice import load_voice, synthesize, synthesize_stream
@@ -36,6 +37,8 @@ from avatar.talk.engine import BuiltinEngine, TalkOptions, get_engine
 from avatar.talk.life import activity_margin
 from avatar.talk.mouth_track import LOOKAHEAD, frame_count, is_silent
 from avatar.video_writer import BackgroundWriter, Mp4Writer
+
+limit_malloc_arenas()  # before the job threads exist: see avatar/memory.py
 
 PortraitSource = Union[str, Path, bytes, BinaryIO, np.ndarray]
 AudioSource = Union[str, Path, bytes, BinaryIO, Speech]

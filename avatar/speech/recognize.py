@@ -55,7 +55,8 @@ back.
 
 Recognition and alignment cost about 0.13 s per second of audio (57 s in ~7.5 s,
 benchmarks/recording.py); noise and music are slower (up to ~1 s per second), as
-the search finds nothing to settle on. The decoder loads once per process
+the search finds nothing to settle on, so recognition gives up on them after the
+first piece (GIVE_UP_AFTER_S; a minute of either falls back in about 4 s). The decoder loads once per process
 (`load_recognizer`) and serves one call at a time. The same recording always
 gives the same result: each utterance starts from reset noise and cepstral
 statistics, and pocketsphinx's search has no randomness.
@@ -103,6 +104,12 @@ CONFIDENCE_THRESHOLD = 0.5
 """Below this recognition confidence the mouth follows loudness (see the module docstring)."""
 
 MAX_PIECE_S = 20.0
+GIVE_UP_AFTER_S = 15.0
+GIVE_UP_BELOW = 0.35
+"""Once this much of a longer recording is recognised with a confidence this far
+under the threshold (noise and music measure 0.0-0.33, English 0.47 at worst),
+the rest is not searched: noise and music cost up to a second per second, so a
+ten-minute song would otherwise keep the user waiting for minutes."""
 MIN_PIECE_S = 10.0
 """Recognition pieces are cut at the quietest moment between these lengths."""
 
@@ -261,7 +268,7 @@ def align_recording(
     recognizer = load_recognizer()
     with recognizer.lock:
         recognition_end = _RECOGNITION_SHARE * (0.85 if transcript else 1.0)
-        recognised = _recognise(recognizer, samples, scaled(progress, 0.0, recognition_end))
+        recognised = _recognise(recognizer, samples, loud, scaled(progress, 0.0, recognition_end))
         confidence = _confidence(recognised, loud)
         if confidence < CONFIDENCE_THRESHOLD:
             return _loudness(confidence, "the recording did not sound like English speech")
@@ -378,8 +385,13 @@ def _segments(recognizer: _Recognizer, offset: int) -> list[_Segment]:
     ]
 
 
-def _recognise(recognizer: _Recognizer, samples: np.ndarray, progress: Optional[Progress]) -> list[_Segment]:
-    """Recognised words with the language model, piece by piece."""
+def _recognise(recognizer: _Recognizer, samples: np.ndarray, loud: np.ndarray,
+               progress: Optional[Progress]) -> list[_Segment]:
+    """Recognised words with the language model, piece by piece.
+
+    Stops early (see GIVE_UP_AFTER_S) when what has been heard so far is clearly
+    not English speech; the words found until then are returned.
+    """
     recognizer.decoder.activate_search()  # the language model
     pieces = _pieces(samples)
     segments: list[_Segment] = []
@@ -387,6 +399,9 @@ def _recognise(recognizer: _Recognizer, samples: np.ndarray, progress: Optional[
         recognizer.decode(_frames(samples, start, end))
         segments += _segments(recognizer, start)
         report(progress, _PROGRESS_STAGE, end / pieces[-1][1])
+        heard = end * FRAME_S >= GIVE_UP_AFTER_S and end < pieces[-1][1]
+        if heard and _confidence(segments, loud[:end]) < GIVE_UP_BELOW:
+            break
     return segments
 
 

@@ -31,7 +31,6 @@ from avatar.speech.piper_voice import (
     synthesize_stream,
 )
 from avatar.speech.text import check_text, split_paragraphs, split_sentences
-from avatar.speech.timeline import Word
 
 
 def _assert_contiguous(speech) -> None:

@@ -9,11 +9,12 @@ from avatar.errors import AvatarError
 from avatar.face.picker import face_choices
 from avatar.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, load_image
 from avatar.speech.text import MAX_TEXT_CHARS
-from avatar.talk.engine import TalkOptions
+from avatar.talk.engine import TalkOptions, engine_choices
 from avatar.talk.pipeline import MOUTH_METHODS, make_talking_video, prepare_speech
 from ui.job_progress import job_progress
 from ui.portrait_generation import generated_portrait_input
 from ui.session import session_id
+from ui.sidebar import registry_resource
 
 st.title("Talking Avatar")
 st.caption("Pick a portrait, give it a voice, and download a lip-synced MP4.")
@@ -83,6 +84,15 @@ else:
              "with it, the lips follow your exact words and the captions use your spelling.",
     ) or None
 
+choices = {choice.name: choice for choice in engine_choices(registry_resource())}
+engine = st.radio(
+    "Animation engine", list(choices), horizontal=True, key="talk_engine",
+    format_func=lambda name: choices[name].title + (
+        f" (not installed: `{choices[name].install_command}`)" if choices[name].install_command else ""),
+)
+if choices[engine].install_command:
+    st.warning(f"{choices[engine].title} is not installed; install it with `{choices[engine].install_command}`, "
+               "or pick the built-in engine.")
 with st.expander("Options"):
     still = st.checkbox("Still head (only mouth, jaw and eyelids move)")
     expression = st.slider("Expression scale", 0.0, 2.0, 1.0, 0.1)
@@ -101,6 +111,7 @@ if st.button("Generate", type="primary"):
             with st.status("Making your video...", expanded=False) as status:
                 result = make_talking_video(
                     portrait, text=text if audio is None else None, audio=audio, transcript=transcript, rate=rate,
+                    engine=engine,
                     options=TalkOptions(still=still, expression_scale=expression, seed=int(seed), max_size=size),
                     face_index=face_index, landmarks_path=landmarks_path, session=session_id(),
                     progress=report,

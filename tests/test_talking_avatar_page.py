@@ -101,3 +101,16 @@ def test_recording_is_recognised_and_captioned(app, fixtures, monkeypatch):
     assert result.mouth == "recognized" and result.captions_path.is_file()
     assert any("Lip timing: phonemes of the recognised words" in c.value for c in app.caption)
     assert "Download captions (SRT)" in {b.label for b in app.get("download_button")}
+
+
+def test_engine_picker_explains_a_missing_wav2lip(app):
+    picker = app.radio(key="talk_engine")
+    assert picker.options[0].startswith("Built-in")
+    assert "Wav2Lip (not installed: `avatar models import wav2lip-gan PATH`)" in picker.options
+    picker.set_value("wav2lip").run()
+    assert any("avatar models import wav2lip-gan PATH" in w.value for w in app.warning)
+    app.text_area(key="talk_text").input("Hello.")
+    _button(app, "Generate").click().run()
+    assert not app.exception
+    assert any("avatar models import wav2lip-gan PATH" in e.value for e in app.error)
+    assert "talk_result" not in app.session_state

@@ -9,7 +9,8 @@ from pathlib import Path
 from avatar.avatars import get_default_avatar, list_default_avatars
 from avatar.commands.progress_bar import progress_bar
 from avatar.errors import InputError
-from avatar.talk.engine import DEFAULT_MAX_SIZE, TalkOptions
+from avatar.talk.engine import DEFAULT_MAX_SIZE, ENGINES, TalkOptions
+from avatar.talk.wav2lip.engine import DEFAULT_PADS
 from avatar.talk.pipeline import MOUTH_METHODS, make_talking_video
 
 
@@ -30,6 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     transcript = parser.add_mutually_exclusive_group()
     transcript.add_argument("--transcript", metavar="TEXT", help="what the --audio recording says (exact word timing)")
     transcript.add_argument("--transcript-file", type=Path, metavar="F", help="read the transcript from a UTF-8 file")
+    parser.add_argument("--engine", choices=sorted(ENGINES), default="builtin",
+                        help="animation engine: builtin (no download) or wav2lip (needs `avatar models import wav2lip-gan PATH`)")
+    parser.add_argument("--pads", type=int, nargs=4, default=list(DEFAULT_PADS), metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
+                        help="wav2lip: pixels added to the face box (default 0 10 0 0)")
     parser.add_argument("--rate", type=float, default=1.0, help="speaking rate for text, 0.5-2.0 (default 1.0)")
     parser.add_argument("--still", action="store_true", help="no head motion: only mouth, jaw and eyelids move")
     parser.add_argument("--expression-scale", type=float, default=1.0, metavar="S", help="0-2 (default 1.0)")
@@ -56,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         portrait, landmarks = args.image, None
     options = TalkOptions(
-        max_size=args.size, still=args.still, expression_scale=args.expression_scale, seed=args.seed
+        max_size=args.size, still=args.still, expression_scale=args.expression_scale, seed=args.seed,
+        pads=tuple(args.pads),
     )
     with progress_bar("talk") as progress:
         result = make_talking_video(
@@ -65,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
             audio=args.audio,
             transcript=transcript,
             rate=args.rate,
+            engine=args.engine,
             options=options,
             face_index=args.face_index,
             landmarks_path=landmarks,

@@ -1,13 +1,14 @@
 """Animation engines: `engine.render(portrait, face, speech, options) -> Iterator[frame]`.
 
 The built-in engine needs no learned weights beyond dlib's landmarks. Learned
-engines (Wav2Lip, SadTalker) will sit behind the same interface.
+engines (Wav2Lip in `wav2lip/`, SadTalker later) sit behind the same interface and
+load their weights through the model registry.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import Iterator, Optional, Protocol
 
 import cv2
 import numpy as np
@@ -20,6 +21,7 @@ from avatar.talk.mouth_interior import MouthInterior, build_interior
 from avatar.talk.mouth_rest import close_mouth
 from avatar.talk.mouth_track import frame_count, mouth_track
 from avatar.talk.rig import BASES, INNER_LIPS, FaceRig, build_rig, crop_box, face_axes
+from avatar.talk.wav2lip.engine import DEFAULT_PADS, Wav2LipEngine
 
 FPS = 25
 DEFAULT_MAX_SIZE = 1024
@@ -36,17 +38,24 @@ class TalkOptions:
     seed: int = 0
     lead: float = 0.05  # seconds the mouth moves ahead of the sound
     blinks: bool = True
+    pads: tuple[int, int, int, int] = DEFAULT_PADS  # Wav2Lip: pixels added to the face box (top, bottom, left, right)
 
     def validate(self) -> "TalkOptions":
         if not 64 <= self.max_size <= 4096:
             raise InputError(f"The video size must be between 64 and 4096 pixels, not {self.max_size}.")
         if not 0.0 <= self.expression_scale <= 2.0:
             raise InputError(f"The expression scale must be between 0 and 2, not {self.expression_scale}.")
+        if len(self.pads) != 4 or not all(isinstance(p, int) and 0 <= p <= 200 for p in self.pads):
+            raise InputError(f"The face pads must be four whole numbers of pixels from 0 to 200 (top, bottom, left, "
+                             f"right), not {self.pads}.")
         return self
 
 
 class Engine(Protocol):
     name: str
+
+    def check_ready(self) -> None:
+        """Raise `ModelNotInstalled` (saying how to install it) if the engine cannot run."""
 
     def render(self, portrait: np.ndarray, face: Face, speech: Speech, options: TalkOptions) -> Iterator[np.ndarray]:
         """Yield RGB frames of the portrait's size, `options.fps` per second of speech.
@@ -73,6 +82,11 @@ class BuiltinEngine:
     with the mouth interior composited where the lips part."""
 
     name = "builtin"
+    title = "Built-in (fast, no download)"
+    model_id = None
+
+    def check_ready(self) -> None:
+        """Nothing to install: dlib's landmarks ship as a package."""
 
     def prepare(self, portrait: np.ndarray, face: Face) -> PortraitRig:
         """Close the portrait's mouth, rig the closed face and cut out its mouth interior."""
@@ -135,11 +149,36 @@ class BuiltinEngine:
         return weights
 
 
-ENGINES: dict[str, type] = {"builtin": BuiltinEngine}
+ENGINES: dict[str, type] = {"builtin": BuiltinEngine, "wav2lip": Wav2LipEngine}
 
 
-def get_engine(name: str) -> Engine:
-    """The engine called `name`; unknown names list the available ones."""
+@dataclass(frozen=True)
+class EngineChoice:
+    """An engine as a picker shows it: ready, or the command that installs its model."""
+
+    name: str
+    title: str
+    install_command: Optional[str]  # None when the engine can run now
+
+
+def engine_choices(registry=None) -> list[EngineChoice]:
+    """Every engine, with what it still needs."""
+    from avatar.catalog import get_spec
+    from avatar.registry import get_registry
+
+    registry = registry or get_registry()
+    choices = []
+    for name, engine in ENGINES.items():
+        missing = engine.model_id is not None and not registry.is_installed(engine.model_id)
+        command = get_spec(engine.model_id).install_command if missing else None
+        choices.append(EngineChoice(name=name, title=engine.title, install_command=command))
+    return choices
+
+
+def get_engine(name: "str | Engine") -> Engine:
+    """The engine called `name` (an engine object is used as it is); unknown names list the available ones."""
+    if not isinstance(name, str):
+        return name
     if name not in ENGINES:
         raise InputError(f"Unknown animation engine {name!r}; choose one of: {', '.join(ENGINES)}.")
     return ENGINES[name]()

@@ -203,6 +203,7 @@ def make_talking_video(
     options = (options or TalkOptions()).validate()
     animator = get_engine(engine)
     _check_sources(text, audio, transcript)
+    animator.check_ready()
     if text is not None:
         _check_voice(voice)
     timer = jobs.StageTimer()

@@ -1,0 +1,141 @@
+"""Wav2Lip as an animation engine behind the same interface as the built-in one.
+
+The network (`model.py`) redraws the lower half of a 96x96 face crop so its mouth
+matches 0.2 s of mel spectrogram (`audio.py`). Around it, this module does what
+the original's inference script did, with three differences:
+
+- Faces come from the project's dlib detection (or a landmarks sidecar), not
+  S3FD. dlib's box often stops above the chin, so the box is extended to the
+  chin landmark before the original's default pads (top 0, bottom 10, left 0,
+  right 0) are applied. A still portrait gives the same box on every frame.
+- The generated crop is blended back with a feathered mask over the lower face
+  only, instead of pasting the whole rectangle: no box edge shows, and the eyes
+  and upper face stay exactly the portrait's pixels.
+- Audio windows are cut per video frame exactly as the original cuts them, but
+  batch by batch, so memory stays flat with the length of the recording.
+
+The network was trained on BGR crops (OpenCV's order): crops go in as BGR and the
+output is turned back to RGB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+import cv2
+import numpy as np
+
+from avatar.face.face import Face
+from avatar.speech.timeline import Speech
+from avatar.talk.mouth_track import frame_count
+from avatar.talk.rig import smoothstep
+
+MODEL_ID = "wav2lip-gan"
+FACE_SIZE = 96
+BATCH_SIZE = 16
+DEFAULT_PADS = (0, 10, 0, 0)
+"""Pixels added to the face box: top, bottom, left, right (the original's default)."""
+
+
+@dataclass(frozen=True)
+class FaceCrop:
+    """Where the network works in the portrait, and what it is given."""
+
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the portrait
+    network_input: np.ndarray  # (6, 96, 96) float32: lower-half-masked crop, then the crop; BGR in 0..1
+    mask: np.ndarray  # (h, w, 1) float32: how much of the generated face replaces the portrait
+
+
+def face_box(face: Face, shape: tuple[int, int], pads: tuple[int, int, int, int] = DEFAULT_PADS
+             ) -> tuple[int, int, int, int]:
+    """The detector's box reaching down to the chin, padded and clipped to the image."""
+    top, bottom, left, right = pads
+    height, width = shape
+    x0, y0, x1, y1 = face.box
+    chin = float(face.landmarks[8, 1])
+    y1 = max(y1, int(round(chin)))
+    return max(0, x0 - left), max(0, y0 - top), min(width, x1 + right), min(height, y1 + bottom)
+
+
+def lower_face_mask(height: int, width: int) -> np.ndarray:
+    """1 over the mouth and jaw, 0 over the upper half, feathered on every side."""
+    rows = (np.arange(height, dtype=np.float32) + 0.5) / height
+    cols = (np.arange(width, dtype=np.float32) + 0.5) / width
+    vertical = smoothstep((rows - 0.5) / 0.14) * smoothstep((1.0 - rows) / 0.08)
+    horizontal = smoothstep(cols / 0.12) * smoothstep((1.0 - cols) / 0.12)
+    return (vertical[:, None] * horizontal[None, :])[..., None].astype(np.float32)
+
+
+def face_crop(portrait: np.ndarray, face: Face, pads: tuple[int, int, int, int] = DEFAULT_PADS) -> FaceCrop:
+    """The network's input for this portrait: its face at 96x96, BGR, lower half blanked."""
+    x0, y0, x1, y1 = box = face_box(face, portrait.shape[:2], pads)
+    crop = cv2.resize(portrait[y0:y1, x0:x1], (FACE_SIZE, FACE_SIZE))[..., ::-1]  # RGB -> BGR
+    masked = crop.copy()
+    masked[FACE_SIZE // 2 :] = 0
+    network_input = np.concatenate([masked, crop], axis=2).transpose(2, 0, 1).astype(np.float32) / 255.0
+    return FaceCrop(box=box, network_input=np.ascontiguousarray(network_input), mask=lower_face_mask(y1 - y0, x1 - x0))
+
+
+class Wav2LipEngine:
+    """Wav2Lip lip sync through the model registry (`avatar models import wav2lip-gan PATH`)."""
+
+    name = "wav2lip"
+    title = "Wav2Lip"
+    model_id = MODEL_ID
+
+    def __init__(self, registry=None, batch_size: int = BATCH_SIZE) -> None:
+        self._registry = registry
+        self.batch_size = batch_size
+
+    @property
+    def registry(self):
+        if self._registry is None:
+            from avatar.registry import get_registry
+
+            self._registry = get_registry()
+        return self._registry
+
+    def check_ready(self) -> None:
+        """Raise `ModelNotInstalled` (with the command that installs it) before any work."""
+        self.registry.require(MODEL_ID)
+
+    def render(self, portrait: np.ndarray, face: Face, speech: Speech, options) -> Iterator[np.ndarray]:
+        import torch
+
+        from avatar.talk.wav2lip.audio import iter_mel_windows, melspectrogram, to_model_rate
+
+        crop = face_crop(portrait, face, options.pads)
+        x0, y0, x1, y1 = crop.box
+        region = portrait[y0:y1, x0:x1].astype(np.float32)
+        keep = region * (1.0 - crop.mask)
+        mel = melspectrogram(to_model_rate(speech))
+        frames = frame_count(speech.duration, options.fps)
+        frame = portrait.copy()
+        with self.registry.use(MODEL_ID) as weights:
+            model, device, dtype = _model(weights, self.registry.policy)
+            faces = torch.from_numpy(crop.network_input)[None].to(device, dtype)
+            for windows in iter_mel_windows(mel, frames, options.fps, self.batch_size):
+                with torch.inference_mode():
+                    audio = torch.from_numpy(np.ascontiguousarray(windows)).to(device, dtype)
+                    mouths = model(audio, faces.expand(len(windows), -1, -1, -1))
+                mouths = mouths.float().cpu().numpy().transpose(0, 2, 3, 1)[..., ::-1] * 255.0  # BGR -> RGB
+                for mouth in mouths:
+                    resized = cv2.resize(np.ascontiguousarray(mouth), (x1 - x0, y1 - y0))
+                    frame[y0:y1, x0:x1] = np.clip(keep + resized * crop.mask + 0.5, 0, 255).astype(np.uint8)
+                    yield frame
+
+
+_built: dict[int, tuple[object, object]] = {}
+
+
+def _model(weights, policy) -> tuple[object, str, object]:
+    """The network for the registry's loaded checkpoint, built once per loaded copy."""
+    from avatar.talk.wav2lip.checkpoint import build_model, state_dict_of
+
+    key = id(weights)
+    if key not in _built or _built[key][0] is not weights:
+        _built.clear()  # the registry holds one copy; an evicted copy's network goes with it
+        checkpoint = next(iter(weights.state_dicts.values()))
+        _built[key] = (weights, build_model(state_dict_of(checkpoint), device=policy.device, dtype=policy.dtype))
+    return _built[key][1], policy.device, policy.dtype

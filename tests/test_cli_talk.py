@@ -57,6 +57,8 @@ def test_list_avatars_names_the_defaults():
         (["--image", "{fx}/obama.jpg", "--text-file", "{fx}/missing.txt"], "Cannot read the text file"),
         (["--image", "{fx}/obama.jpg", "--text", "Hi", "--rate", "9"], "rate"),
         (["--image", "{fx}/obama.jpg", "--text", "Hi", "--transcript", "Hi"], "only for an uploaded recording"),
+        (["--image", "{fx}/obama.jpg", "--text", "Hi", "--engine", "wav2lip"], "avatar models import wav2lip-gan PATH"),
+        (["--image", "{fx}/obama.jpg", "--text", "Hi", "--pads", "0", "10", "0", "999"], "face pads"),
         (["--image", "{fx}/obama.jpg", "--audio", "{fx}/RD_Radio31_000.wav", "--transcript", " "], "transcript is empty"),
         (["--image", "{fx}/obama.jpg", "--audio", "{fx}/RD_Radio31_000.wav", "--transcript-file", "{fx}/missing.txt"],
          "Cannot read the transcript file"),

@@ -35,10 +35,19 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         reason = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
         raise InputError(f"{path.name} is not a readable checkpoint ({reason}); {PUBLISHED}.") from None
+    return state_dict_of(checkpoint, path.name)
+
+
+def state_dict_of(checkpoint: object, name: str = "The Wav2Lip checkpoint") -> dict[str, torch.Tensor]:
+    """A loaded checkpoint's tensors by key: unwrapped from `state_dict`, without `module.` prefixes.
+
+    Shared by `read_state_dict` and the engine, which gets the checkpoint already
+    read (with `weights_only=True`) from the model registry.
+    """
     if isinstance(checkpoint, dict) and isinstance(checkpoint.get("state_dict"), dict):
         checkpoint = checkpoint["state_dict"]
     if not isinstance(checkpoint, dict):
-        raise InputError(f"{path.name} holds no state dict; {PUBLISHED}.")
+        raise InputError(f"{name} holds no state dict; {PUBLISHED}.")
     return {str(key).removeprefix("module."): value for key, value in checkpoint.items()}
 
 

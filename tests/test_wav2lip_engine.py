@@ -1,0 +1,97 @@
+"""The Wav2Lip engine end to end, with seeded weights imported as a user imports the published checkpoint."""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+import torch
+
+from avatar.cli import main
+from avatar.errors import InputError
+from avatar.media import load_audio
+from avatar.registry import Registry
+from avatar.speech.timeline import Speech
+from avatar.talk.engine import TalkOptions
+from avatar.talk.pipeline import make_talking_video, prepare_portrait
+from avatar.talk.wav2lip.engine import Wav2LipEngine, face_crop
+from tests.wav2lip_weights import seeded_state_dict, write_checkpoint
+
+OPTIONS = TalkOptions(max_size=256, still=True)
+
+
+@pytest.fixture(scope="module")
+def seeded_checkpoint(tmp_path_factory):
+    """The seeded weights laid out like the published file, with DataParallel's `module.` prefix."""
+    return write_checkpoint(tmp_path_factory.mktemp("wav2lip") / "wav2lip_gan.pth", prefix="module.")
+
+
+@pytest.fixture(scope="module")
+def speech(fixtures) -> Speech:
+    """The first 2 s of a real recording (50 frames keep the test quick)."""
+    recording = load_audio((fixtures / "RD_Radio31_000.wav").read_bytes(), name="RD_Radio31_000.wav")
+    return Speech(recording.samples[: 2 * recording.sample_rate], recording.sample_rate)
+
+
+def imported(path) -> Wav2LipEngine:
+    """`avatar models import wav2lip-gan PATH`, then an engine on a fresh registry (no model shared between tests)."""
+    assert main(["models", "import", "wav2lip-gan", str(path)]) == 0
+    return Wav2LipEngine(registry=Registry())
+
+
+def test_wav2lip_job_end_to_end(seeded_checkpoint, speech, fixtures, tmp_path):
+    engine = imported(seeded_checkpoint)
+    result = make_talking_video(fixtures / "obama.jpg", audio=speech, engine=engine, options=OPTIONS,
+                                job_dir=tmp_path / "job")
+    assert result.manifest["engine"] == "wav2lip"
+    assert result.frames == 50 and abs(result.duration - 2.0) < 1e-6
+    assert result.audio_path.stat().st_size > 2 * speech.sample_rate * 2  # 16-bit mono, intact
+
+    picture = prepare_portrait(fixtures / "obama.jpg", OPTIONS.max_size)
+    crop = face_crop(picture.image, picture.face, OPTIONS.pads)
+    x0, y0, x1, y1 = crop.box
+    untouched = np.ones(picture.image.shape[:2], bool)
+    untouched[y0:y1, x0:x1] = crop.mask[..., 0] == 0
+    frames = [f.copy() for f in engine.render(picture.image, picture.face, speech, OPTIONS)]
+    assert len(frames) == 50
+    for frame in frames[::10]:
+        # Eyes, upper face and background are exactly the portrait's pixels.
+        assert np.array_equal(frame[untouched], picture.image[untouched])
+    # The lower face is the network's (seeded weights draw no real mouth, but it is pasted in).
+    lower = (slice(y0 + (y1 - y0) * 3 // 4, y0 + (y1 - y0) * 7 // 8), slice(x0 + (x1 - x0) // 3, x1 - (x1 - x0) // 3))
+    assert np.abs(frames[0][lower].astype(np.float32) - picture.image[lower]).mean() > 10
+
+
+def test_engine_input_is_bgr_with_the_lower_half_masked(fixtures):
+    picture = prepare_portrait(fixtures / "obama.jpg", 256)
+    crop = face_crop(picture.image, picture.face)
+    masked, full = crop.network_input[:3], crop.network_input[3:]
+    assert crop.network_input.shape == (6, 96, 96)
+    assert not masked[:, 48:].any() and np.array_equal(masked[:, :48], full[:, :48])
+    x0, y0, x1, y1 = crop.box
+    assert y1 >= picture.face.landmarks[8, 1] + 10 - 1  # down to the chin, plus the bottom pad
+    red = picture.image[y0:y1, x0:x1, 0].mean() / 255
+    assert abs(full[2].mean() - red) < 0.02  # channel 2 is red: BGR order
+
+
+def test_a_checkpoint_with_a_wrong_key_is_refused(tmp_path, fixtures, speech):
+    weights = seeded_state_dict()
+    weights.pop("output_block.1.bias")
+    engine = imported(write_checkpoint(tmp_path / "broken.pth", sd=weights))
+    with pytest.raises(InputError, match="missing output_block.1.bias"):
+        make_talking_video(fixtures / "obama.jpg", audio=speech, engine=engine, options=OPTIONS, job_dir=tmp_path / "job")
+    assert not (tmp_path / "job" / "video.mp4").exists()
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("this pickle ran code",))
+
+
+def test_a_pickle_that_runs_code_is_refused_at_import(tmp_path, capsys):
+    path = tmp_path / "wav2lip_gan.pth"
+    torch.save({"state_dict": {"x": _RunsCode()}}, str(path))
+    assert main(["models", "import", "wav2lip-gan", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert "refused" in captured.err and "this pickle ran code" not in captured.out
+    assert not Registry().is_installed("wav2lip-gan")

@@ -21,7 +21,7 @@ output is turned back to RGB.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Iterator
 
 import cv2
 import numpy as np

@@ -1,9 +1,12 @@
-"""Speed of the Wav2Lip network alone on this CPU: `python -m benchmarks.wav2lip`.
+"""Speed of Wav2Lip on this CPU: `python -m benchmarks.wav2lip`.
 
 Frames per second of one forward pass at batch 16 and 64 (2 threads,
 `torch.inference_mode`, seeded weights, median of --runs after a warm-up), for
 the network as `build_model` ships it and for the steps that led there, beside
-the original code's figures in ../shared/reference/wav2lip/timing.json.
+the original code's figures in ../shared/reference/wav2lip/timing.json; then the
+whole-job real-time factor of a 10 s talking video with `engine="wav2lip"` (the
+seeded weights imported as a checkpoint; voice, face and network loaded before the
+clock starts, as in a running app).
 """
 
 from __future__ import annotations
@@ -56,6 +59,37 @@ def variants() -> dict[str, Wav2Lip]:
     }
 
 
+def job_rtf(seconds: float = 10.0, size: int = 512, runs: int = 3) -> tuple[float, float]:
+    """(audio seconds, median wall-clock seconds per audio second) of whole Wav2Lip jobs."""
+    import tempfile
+    from pathlib import Path
+
+    from avatar.avatars import get_default_avatar
+    from avatar.registry import Registry
+    from avatar.speech.piper_voice import synthesize
+    from avatar.talk.engine import TalkOptions
+    from avatar.talk.pipeline import make_talking_video
+    from avatar.talk.wav2lip.engine import Wav2LipEngine
+    from benchmarks.talk import script_for
+    from tests.wav2lip_weights import write_checkpoint
+
+    avatar = get_default_avatar("maya")
+    speech = synthesize(script_for(seconds))
+    with tempfile.TemporaryDirectory() as folder:
+        registry = Registry(checkpoints=Path(folder) / "checkpoints")
+        registry.import_model("wav2lip-gan", write_checkpoint(Path(folder) / "wav2lip_gan.pth"), copy=True)
+        engine = Wav2LipEngine(registry=registry)
+        options = TalkOptions(max_size=size)
+        factors = []
+        for run in range(runs + 1):  # the first run loads the network and is not counted
+            start = time.perf_counter()
+            make_talking_video(avatar.image_path, audio=speech, landmarks_path=avatar.landmarks_path, engine=engine,
+                               options=options, job_dir=Path(folder) / f"job{run}")
+            if run:
+                factors.append((time.perf_counter() - start) / speech.duration)
+    return speech.duration, statistics.median(factors)
+
+
 def print_table(rows: list[tuple[str, list[float]]]) -> None:
     """One markdown row per measured thing, one column per batch size."""
     print("| " + " | ".join(["what", *(f"fps at batch {b}" for b in BATCHES)]) + " |")
@@ -74,6 +108,9 @@ def main() -> None:
     for name, model in variants().items():
         rows.append((name, [network_fps(b, model, args.runs) for b in BATCHES]))
     print_table(rows)
+    duration, rtf = job_rtf(runs=args.runs)
+    print(f"\nwhole job, {duration:.1f} s of speech at 512 px, batch 16: {rtf:.3f} s per audio second "
+          f"(median of {args.runs})")
 
 
 if __name__ == "__main__":

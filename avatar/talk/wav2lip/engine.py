@@ -2,12 +2,16 @@
 
 The network (`model.py`) redraws the lower half of a 96x96 face crop so its mouth
 matches 0.2 s of mel spectrogram (`audio.py`). Around it, this module does what
-the original's inference script did, with three differences:
+the original's inference script did, with four differences:
 
+- The head is not frozen: the built-in engine renders each frame with its seeded
+  blinks and head motion (and the mouth at rest), and Wav2Lip redraws the mouth
+  on that frame, its face box following the head (`--still` keeps it fixed).
 - Faces come from the project's dlib detection (or a landmarks sidecar), not
   S3FD. dlib's box often stops above the chin, so the box is extended to the
   chin landmark before the original's default pads (top 0, bottom 10, left 0,
-  right 0) are applied. A still portrait gives the same box on every frame.
+  right 0) are applied. The box moves with the head, rigidly, so it is as
+  steady as the head's own motion.
 - The generated crop is blended back with a feathered mask over the lower face
   only, instead of pasting the whole rectangle: no box edge shows, and the eyes
   and upper face stay exactly the portrait's pixels.
@@ -28,10 +32,11 @@ import numpy as np
 
 from avatar.face.face import Face
 from avatar.speech.timeline import Speech
-from avatar.talk.mouth_track import frame_count
+from avatar.talk.mouth_track import MOUTH_PARAMS, frame_count
 from avatar.talk.rig import smoothstep
 
 MODEL_ID = "wav2lip-gan"
+NOSE_TIP = 30
 FACE_SIZE = 96
 BATCH_SIZE = 16
 DEFAULT_PADS = (0, 10, 0, 0)
@@ -67,14 +72,28 @@ def lower_face_mask(height: int, width: int) -> np.ndarray:
     return (vertical[:, None] * horizontal[None, :])[..., None].astype(np.float32)
 
 
-def face_crop(portrait: np.ndarray, face: Face, pads: tuple[int, int, int, int] = DEFAULT_PADS) -> FaceCrop:
-    """The network's input for this portrait: its face at 96x96, BGR, lower half blanked."""
-    x0, y0, x1, y1 = box = face_box(face, portrait.shape[:2], pads)
-    crop = cv2.resize(portrait[y0:y1, x0:x1], (FACE_SIZE, FACE_SIZE))[..., ::-1]  # RGB -> BGR
+def network_input(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """(6, 96, 96) float32 in 0..1: the box's face with its lower half blanked, then whole; BGR."""
+    x0, y0, x1, y1 = box
+    crop = cv2.resize(image[y0:y1, x0:x1], (FACE_SIZE, FACE_SIZE))[..., ::-1]  # RGB -> BGR
     masked = crop.copy()
     masked[FACE_SIZE // 2 :] = 0
-    network_input = np.concatenate([masked, crop], axis=2).transpose(2, 0, 1).astype(np.float32) / 255.0
-    return FaceCrop(box=box, network_input=np.ascontiguousarray(network_input), mask=lower_face_mask(y1 - y0, x1 - x0))
+    return np.ascontiguousarray(np.concatenate([masked, crop], axis=2).transpose(2, 0, 1), dtype=np.float32) / 255.0
+
+
+def face_crop(portrait: np.ndarray, face: Face, pads: tuple[int, int, int, int] = DEFAULT_PADS) -> FaceCrop:
+    """The network's input for the portrait as it is, and where its output goes."""
+    x0, y0, x1, y1 = box = face_box(face, portrait.shape[:2], pads)
+    return FaceCrop(box=box, network_input=network_input(portrait, box), mask=lower_face_mask(y1 - y0, x1 - x0))
+
+
+def moved_box(box: tuple[int, int, int, int], shift: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The box moved by the head's displacement (whole pixels), kept inside the image."""
+    x0, y0, x1, y1 = box
+    height, width = shape
+    dx = int(np.clip(round(float(shift[0])), -x0, width - x1))
+    dy = int(np.clip(round(float(shift[1])), -y0, height - y1))
+    return x0 + dx, y0 + dy, x1 + dx, y1 + dy
 
 
 class Wav2LipEngine:
@@ -103,27 +122,44 @@ class Wav2LipEngine:
     def render(self, portrait: np.ndarray, face: Face, speech: Speech, options) -> Iterator[np.ndarray]:
         import torch
 
+        from avatar.talk.engine import BuiltinEngine, HEAD_BASES
         from avatar.talk.wav2lip.audio import iter_mel_windows, melspectrogram, to_model_rate
 
-        crop = face_crop(portrait, face, options.pads)
-        x0, y0, x1, y1 = crop.box
-        region = portrait[y0:y1, x0:x1].astype(np.float32)
-        keep = region * (1.0 - crop.mask)
-        mel = melspectrogram(to_model_rate(speech))
+        builtin = BuiltinEngine()
+        prepared = builtin.prepare(portrait, face)
         frames = frame_count(speech.duration, options.fps)
-        frame = portrait.copy()
-        with self.registry.use(MODEL_ID) as weights:
-            model, device, dtype = _model(weights, self.registry.policy)
-            faces = torch.from_numpy(crop.network_input)[None].to(device, dtype)
+        weights = self.base_weights(builtin, speech, options)
+        # The head's displacement at the nose tip moves the face box with it.
+        shifts = weights[:, HEAD_BASES] @ prepared.rig.moves[HEAD_BASES, NOSE_TIP]
+        box = face_box(face, portrait.shape[:2], options.pads)
+        mask = lower_face_mask(box[3] - box[1], box[2] - box[0])
+        bases = builtin.render_weights(portrait, prepared, weights)
+        mel = melspectrogram(to_model_rate(speech))
+        done = 0
+        with self.registry.use(MODEL_ID) as checkpoint:
+            model, device, dtype = _model(checkpoint, self.registry.policy)
             for windows in iter_mel_windows(mel, frames, options.fps, self.batch_size):
+                batch = [next(bases).copy() for _ in range(len(windows))]
+                boxes = [moved_box(box, shifts[done + i], portrait.shape[:2]) for i in range(len(batch))]
+                faces = np.stack([network_input(frame, b) for frame, b in zip(batch, boxes)])
                 with torch.inference_mode():
-                    audio = torch.from_numpy(np.ascontiguousarray(windows)).to(device, dtype)
-                    mouths = model(audio, faces.expand(len(windows), -1, -1, -1))
+                    mouths = model(torch.from_numpy(np.ascontiguousarray(windows)).to(device, dtype),
+                                   torch.from_numpy(faces).to(device, dtype))
                 mouths = mouths.float().cpu().numpy().transpose(0, 2, 3, 1)[..., ::-1] * 255.0  # BGR -> RGB
-                for mouth in mouths:
+                for frame, (x0, y0, x1, y1), mouth in zip(batch, boxes, mouths):
+                    region = frame[y0:y1, x0:x1].astype(np.float32)
                     resized = cv2.resize(np.ascontiguousarray(mouth), (x1 - x0, y1 - y0))
-                    frame[y0:y1, x0:x1] = np.clip(keep + resized * crop.mask + 0.5, 0, 255).astype(np.uint8)
+                    frame[y0:y1, x0:x1] = np.clip(region + (resized - region) * mask + 0.5, 0, 255).astype(np.uint8)
                     yield frame
+                done += len(batch)
+
+    @staticmethod
+    def base_weights(builtin, speech: Speech, options) -> np.ndarray:
+        """The built-in engine's blinks and head motion for every frame, with the mouth at rest."""
+        total = frame_count(speech.duration, options.fps)
+        weights = builtin.weights(speech, options, range(total), total)
+        weights[:, : len(MOUTH_PARAMS)] = 0.0
+        return weights
 
 
 _built: dict[int, tuple[object, object]] = {}

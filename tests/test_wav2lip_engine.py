@@ -43,7 +43,7 @@ def test_wav2lip_job_end_to_end(seeded_checkpoint, speech, fixtures, tmp_path):
     engine = imported(seeded_checkpoint)
     result = make_talking_video(fixtures / "obama.jpg", audio=speech, engine=engine, options=OPTIONS,
                                 job_dir=tmp_path / "job")
-    assert result.manifest["engine"] == "wav2lip"
+    assert result.manifest["engine"] == "wav2lip" and result.manifest["model"] == "wav2lip-gan"
     assert result.frames == 50 and abs(result.duration - 2.0) < 1e-6
     assert result.audio_path.stat().st_size > 2 * speech.sample_rate * 2  # 16-bit mono, intact
 

@@ -53,6 +53,8 @@ class TalkOptions:
 
 class Engine(Protocol):
     name: str
+    title: str  # as a picker shows it
+    model_id: Optional[str]  # the catalog model it needs, if any
 
     def check_ready(self) -> None:
         """Raise `ModelNotInstalled` (saying how to install it) if the engine cannot run."""

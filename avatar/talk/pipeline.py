@@ -242,6 +242,7 @@ def make_talking_video(
                          "face_box": list(picture.face.box), "face_index": face_index},
             "speech": {**speech_entry, "duration_s": round(speech.duration, 4), "sample_rate": speech.sample_rate},
             "engine": animator.name,
+            "model": animator.model_id,
             "options": asdict(options),
             "video": {"width": width, "height": height, "fps": options.fps, "frames": frames},
             "captions": {"file": "captions.srt", "cues": len(cues)} if cues else None,

@@ -35,6 +35,8 @@ def test_default_avatar_sentence_generate_and_fetch_video(page, streamlit_server
     assert 1.0 < video_seconds < 6.0
     assert abs(video_seconds - audio_seconds) <= 1 / 25 + 0.03
     assert page.get_by_role("button", name="Download MP4").is_visible()
+    assert page.get_by_role("button", name="Download captions (SRT)").is_visible()
+    page.screenshot(path=str(tmp_path / "talking_avatar.png"), full_page=True)
 
 
 @pytest.mark.parametrize("path,title", [("models", "Models"), ("inpainting", "Inpainting")])

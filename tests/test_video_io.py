@@ -1,0 +1,220 @@
+"""Checked video input: types, damage, missing streams, limits, constant frame rate, rotation, sound."""
+
+from __future__ import annotations
+
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+from typing import Optional
+
+import av
+import imageio_ffmpeg
+import numpy as np
+import pytest
+
+from avatar.errors import InputError
+from avatar.speech.timeline import Speech
+from avatar.video.io import VIDEO_EXTENSIONS, VideoLimits, open_video
+from avatar.video_writer import Mp4Writer
+
+
+def grey_frame(index: int, width: int = 64, height: int = 36) -> np.ndarray:
+    """A flat frame whose grey level names its index (steps of 20 survive compression)."""
+    return np.full((height, width, 3), 20 + 20 * index, np.uint8)
+
+
+def tone(seconds: float, rate: int = 16000, hz: float = 440.0) -> Speech:
+    t = np.arange(int(seconds * rate)) / rate
+    return Speech(samples=(0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32), sample_rate=rate)
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fps: int = 10, audio: Optional[Speech] = None) -> Path:
+    """An H.264 MP4 through the app's own writer."""
+    height, width = frames[0].shape[:2]
+    with Mp4Writer(path, width, height, fps=fps, speech=audio) as writer:
+        for frame in frames:
+            writer.write(frame)
+    return Path(path)
+
+
+def write_with_pyav(path: Path, frames: list[np.ndarray], codec: str = "libx264", fps: int = 10,
+                    rotation: Optional[int] = None) -> Path:
+    """Any container PyAV can write; `rotation` sets the display matrix (counter-clockwise degrees)."""
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
+        for index, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, fps)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return Path(path)
+
+
+def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
+    """An .mp4 holding only an AAC track."""
+    rate = 44100
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=rate)
+        stream.layout = "mono"
+        samples = tone(seconds, rate).samples
+        for start in range(0, len(samples), 1024):
+            frame = av.AudioFrame.from_ndarray(samples[None, start:start + 1024], format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = rate, start
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return Path(path)
+
+
+@pytest.fixture
+def private_tmp(tmp_path, monkeypatch) -> Path:
+    """Where open_video makes its private copies, so a test can see them go."""
+    folder = tmp_path / "private"
+    folder.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(folder))
+    return folder
+
+
+@pytest.mark.parametrize("suffix, codec", [(".mp4", "libx264"), (".mov", "libx264"), (".mkv", "libx264"),
+                                           (".webm", "libvpx-vp9"), (".avi", "mpeg4")])
+def test_every_supported_type_opens_with_its_frames(tmp_path, suffix, codec):
+    assert suffix in VIDEO_EXTENSIONS
+    path = write_with_pyav(tmp_path / f"clip{suffix}", [grey_frame(i) for i in range(6)], codec=codec)
+    with open_video(path) as video:
+        assert (video.info.width, video.info.height, video.info.fps) == (64, 36, 10.0)
+        assert video.info.frames == 6 and video.info.rotation == 0 and not video.info.has_audio
+        levels = [int(round(frame.mean())) for frame in video.frames()]
+    assert levels == pytest.approx([20 + 20 * i for i in range(6)], abs=4)
+
+
+def test_bytes_and_uploads_open_too(tmp_path):
+    path = write_clip(tmp_path / "clip.mp4", [grey_frame(i) for i in range(4)])
+
+    class Upload:
+        name = "phone.mov"
+
+        def getvalue(self) -> bytes:
+            return path.read_bytes()
+
+    with open_video(Upload()) as upload, open_video(path.read_bytes()) as raw:
+        assert upload.info.name == "phone.mov" and raw.info.frames == upload.info.frames == 4
+        assert upload.info.sha256 == raw.info.sha256
+
+
+def test_an_unsupported_extension_is_refused_before_decoding(tmp_path, private_tmp):
+    path = write_clip(tmp_path / "clip.mp4", [grey_frame(0)] * 3)
+    with pytest.raises(InputError, match=r"clip\.gif is not a supported video type.*\.mp4"):
+        open_video(path.read_bytes(), name="clip.gif")
+    assert not any(private_tmp.iterdir())
+
+
+@pytest.mark.parametrize("kind", ["corrupt-jpeg", "noise"])
+def test_a_damaged_file_is_refused_in_one_sentence_and_leaves_no_copy(fixtures, private_tmp, kind):
+    data = (fixtures / "corrupt.jpg").read_bytes() if kind == "corrupt-jpeg" else \
+        np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes()
+    with pytest.raises(InputError, match=r"^Cannot read video clip\.mp4; it may be damaged"):
+        open_video(data, name="clip.mp4")
+    assert not any(private_tmp.iterdir())
+
+
+def test_a_file_without_pictures_is_refused(tmp_path):
+    path = write_audio_only(tmp_path / "sound.mp4")
+    with pytest.raises(InputError, match="sound.mp4 has no video stream"):
+        open_video(path)
+
+
+@pytest.mark.parametrize("limits, words", [
+    (VideoLimits(max_seconds=1.0), "2 s long, more than the 1 s limit"),
+    (VideoLimits(max_long_side=48), "64x36, larger than the 48 px limit"),
+    (VideoLimits(max_frames=15), "20 frames at 10 fps, more than the 15 limit"),
+    (VideoLimits(max_bytes=1000), "more than the 0 MB limit"),
+])
+def test_limits_are_checked_before_decoding(tmp_path, private_tmp, limits, words):
+    path = write_clip(tmp_path / "clip.mp4", [grey_frame(i % 10) for i in range(20)])
+    with pytest.raises(InputError, match=words):
+        open_video(path, limits)
+    assert not any(private_tmp.iterdir())
+
+
+def _levels(frames) -> list[int]:
+    return [int(round((frame.mean() - 20) / 20)) for frame in frames]
+
+
+def _ffmpeg_fps_filter(path: Path, fps: int) -> list[int]:
+    """The source frames FFmpeg's own `fps` filter shows at `fps`."""
+    raw = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(path), "-vf", f"fps={fps}",
+                          "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    return _levels(np.frombuffer(raw, np.uint8).reshape(-1, 36, 64, 3))
+
+
+def test_a_10_fps_clip_read_at_25_fps_holds_each_frame_in_order(tmp_path):
+    path = write_clip(tmp_path / "clip.mp4", [grey_frame(i) for i in range(8)], fps=10)
+    with open_video(path, fps=25) as video:
+        assert video.info.frames == 20 and video.info.fps == 25.0
+        shown = _levels(video.frames())
+    # Output time k/25 shows the newest source frame less than half an output frame after it.
+    assert shown == [((2 * k + 1) * 10 - 1) // 50 for k in range(20)]
+    assert shown == _ffmpeg_fps_filter(path, 25)
+
+
+@pytest.mark.parametrize("source_fps, fps, count, frames", [(25, 10, 10, 4), (30, 25, 12, 10), (24, 30, 9, 12)])
+def test_other_rates_pick_the_frames_ffmpeg_picks(tmp_path, source_fps, fps, count, frames):
+    path = write_clip(tmp_path / "clip.mp4", [grey_frame(i) for i in range(count)], fps=source_fps)
+    with open_video(path, fps=fps) as video:
+        shown = _levels(video.frames())
+    # Our count covers the whole duration (rounded up); FFmpeg may stop one frame short.
+    assert video.info.frames == len(shown) == frames
+    reference = _ffmpeg_fps_filter(path, fps)
+    assert len(reference) >= frames - 1 and shown[:len(reference)] == reference[:frames]
+
+
+def _marked_frame() -> np.ndarray:
+    """64x32: a red left half and a green stripe along the top, so every turn is visible."""
+    image = np.zeros((32, 64, 3), np.uint8)
+    image[:, :32, 0] = 255
+    image[:6, :, 1] = 255
+    return image
+
+
+@pytest.mark.parametrize("rotation, stored_as", [(90, 90), (-90, 270), (180, 180)])
+def test_rotation_metadata_turns_frames_upright_as_ffmpeg_does(tmp_path, rotation, stored_as):
+    path = write_with_pyav(tmp_path / "phone.mp4", [_marked_frame()] * 3, rotation=rotation)
+    with open_video(path) as video:
+        frame = next(video.frames())
+        assert video.info.rotation == stored_as
+        assert (video.info.width, video.info.height) == (frame.shape[1], frame.shape[0])
+    # FFmpeg's own player turns the picture the same way (its autorotation).
+    raw = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(path), "-frames:v", "1",
+                          "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    assert np.frombuffer(raw, np.uint8).size == frame.size
+    reference = np.frombuffer(raw, np.uint8).reshape(frame.shape)
+    assert np.abs(reference.astype(int) - frame).mean() < 2.0
+    if rotation == 90:  # counter-clockwise: the top stripe ends on the left, the red half at the bottom
+        assert frame.shape[:2] == (64, 32)
+        assert frame[:, :3, 1].mean() > 200 and frame[-20:, 10:, 0].mean() > 200 and frame[:20, 10:, 0].mean() < 50
+
+
+def test_sound_is_returned_whole_even_for_a_short_clip(tmp_path):
+    path = write_clip(tmp_path / "clip.mp4", [grey_frame(i) for i in range(5)], fps=10, audio=tone(0.5))
+    with open_video(path) as video:
+        assert video.info.has_audio
+        sound = video.audio()
+    assert sound.sample_rate == 44100
+    assert abs(len(sound.samples) - 0.5 * 44100) <= 2048  # AAC priming and the last frame's padding
+    spectrum = np.abs(np.fft.rfft(sound.samples))
+    assert abs(np.argmax(spectrum) * 44100 / len(sound.samples) - 440) < 10
+
+
+def test_a_video_without_sound_has_no_audio(tmp_path):
+    with open_video(write_clip(tmp_path / "clip.mp4", [grey_frame(0)] * 3)) as video:
+        assert video.audio() is None
+
+
+def test_the_private_copy_goes_when_the_video_is_closed(tmp_path, private_tmp):
+    video = open_video(write_clip(tmp_path / "clip.mp4", [grey_frame(0)] * 3))
+    assert video.path.is_file() and video.path.parent.parent == private_tmp
+    video.close()
+    assert not any(private_tmp.iterdir())

@@ -14,6 +14,7 @@ PAGES = [
     st.Page("app_pages/talking_avatar.py", title="Talking Avatar", icon=":material/record_voice_over:", url_path="talking_avatar", default=True),
     st.Page("app_pages/inpainting.py", title="Inpainting", icon=":material/brush:", url_path="inpainting"),
     st.Page("app_pages/object_shift.py", title="Object Shift", icon=":material/open_with:", url_path="object_shift"),
+    st.Page("app_pages/video_tools.py", title="Video Tools", icon=":material/movie:", url_path="video_tools"),
     st.Page("app_pages/models.py", title="Models", icon=":material/inventory_2:", url_path="models"),
 ]
 

@@ -1,0 +1,164 @@
+"""Video Tools page: text-to-video, image-to-video, video inpainting and upscaling (thin layer over avatar.video)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from avatar.avatars import list_default_avatars
+from avatar.catalog import get_spec
+from avatar.media import IMAGE_EXTENSIONS
+from avatar.video.io import VIDEO_EXTENSIONS
+from ui.job_progress import job_progress
+from ui.session import session_id
+from ui.sidebar import registry_resource
+
+VIDEO_TYPES = [e.lstrip(".") for e in VIDEO_EXTENSIONS]
+IMAGE_TYPES = [e.lstrip(".") for e in IMAGE_EXTENSIONS]
+INPAINT_MODELS = ("sd2-inpaint", "dreamshaper8-inpaint")
+
+st.title("Video Tools")
+st.caption("Generate short clips, fill a region of a video, or bring an SD video to HD.")
+registry = registry_resource()
+
+
+def installed(model_id: str, needed: bool = True) -> bool:
+    """Say whether a tool's model is installed; when it is not, say how to install it."""
+    if registry.is_installed(model_id):
+        st.caption(f"Model: {get_spec(model_id).name} (`{model_id}`), installed.")
+        return True
+    spec = get_spec(model_id)
+    message = (f"{spec.name} (`{model_id}`, {spec.download_size / 2**30:.1f} GB) is not installed: "
+               f"run `{spec.install_command}`, or install it on the [Models page](/models).")
+    if needed:
+        st.info(f"This tool needs {message}")
+    else:
+        st.caption(f"Optional: {message}")
+    return False
+
+
+def show_result(key: str, file_name: str) -> None:
+    """The last result of a tool: player, download and what made it."""
+    result = st.session_state.get(key)
+    if result is None or not result.video_path.is_file():
+        return
+    st.video(str(result.video_path))
+    st.download_button("Download MP4", data=result.video_path.read_bytes(), file_name=file_name, mime="video/mp4",
+                       key=f"{key}_download")
+    timings = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in result.timings.items())
+    st.caption(f"{result.frames} frames, {result.width}x{result.height} at {result.fps:g} fps; "
+               f"made with {result.method}; {timings}")
+
+
+text_tab, image_tab, inpaint_tab, upscale_tab = st.tabs(["Text to video", "Image to video", "Video inpainting", "Upscaling"])
+
+with text_tab:
+    if installed("text2video-ms"):
+        prompt = st.text_area("Prompt", placeholder="a red panda eating bamboo in the snow", key="t2v_prompt")
+        negative = st.text_input("Negative prompt", value="blurry, low quality, watermark", key="t2v_negative")
+        columns = st.columns(4)
+        frames = columns[0].slider("Frames", 8, 64, 16, key="t2v_frames")
+        steps = columns[1].slider("Steps", 1, 50, 25, key="t2v_steps")
+        guidance = columns[2].slider("Guidance", 1.0, 15.0, 9.0, 0.5, key="t2v_guidance")
+        seed = columns[3].number_input("Seed", 0, 2**31 - 1, 0, key="t2v_seed")
+        size = st.select_slider("Size", [128, 192, 256, 320, 384, 512], value=256, key="t2v_size")
+        fps = st.slider("Frames per second", 4, 30, 8, key="t2v_fps")
+        if st.button("Generate clip", type="primary", key="t2v_run"):
+            from avatar.video.generate import text_to_video
+
+            with job_progress("t2v_result") as report:
+                st.session_state["t2v_result"] = text_to_video(
+                    prompt, negative_prompt=negative, frames=frames, steps=steps, guidance=guidance, seed=int(seed),
+                    width=size, height=size, fps=fps, session=session_id(), progress=report)
+        show_result("t2v_result", "text_to_video.mp4")
+
+with image_tab:
+    if installed("svd-xt"):
+        source = st.radio("Still", ["Default avatar", "Upload a picture"], horizontal=True, key="i2v_source")
+        still = None
+        if source == "Default avatar":
+            avatars = {avatar.title: avatar for avatar in list_default_avatars()}
+            still = avatars[st.radio("Avatar", list(avatars), horizontal=True, key="i2v_avatar")].image_path
+        else:
+            still = st.file_uploader("Picture", type=IMAGE_TYPES, key="i2v_upload")
+        columns = st.columns(4)
+        orientation = columns[0].radio("Shape", ["landscape", "portrait"], key="i2v_orientation",
+                                       format_func=lambda o: "1024x576" if o == "landscape" else "576x1024")
+        fit = columns[1].radio("Fit", ["crop", "pad"], key="i2v_fit", format_func=str.capitalize)
+        frames = columns[2].radio("Frames", [14, 25], key="i2v_frames")
+        seed = columns[3].number_input("Seed", 0, 2**31 - 1, 0, key="i2v_seed")
+        columns = st.columns(4)
+        motion = columns[0].slider("Motion", 1, 255, 127, key="i2v_motion")
+        noise = columns[1].slider("Noise added to the still", 0.0, 0.3, 0.02, 0.01, key="i2v_noise")
+        fps = columns[2].slider("Frames per second", 4, 30, 7, key="i2v_fps")
+        chunk = columns[3].slider("Frames decoded at once", 1, 25, 8, key="i2v_chunk",
+                                  help="Lower fits a smaller GPU; slower.")
+        steps = st.slider("Steps", 1, 50, 25, key="i2v_steps")
+        if st.button("Animate the still", type="primary", key="i2v_run"):
+            if still is None:
+                st.error("Choose a default avatar or upload a picture first.")
+            else:
+                from avatar.video.generate import image_to_video
+
+                with job_progress("i2v_result") as report:
+                    st.session_state["i2v_result"] = image_to_video(
+                        still, frames=frames, motion_bucket=motion, noise_aug=noise, fps=fps, seed=int(seed),
+                        steps=steps, decode_chunk_size=chunk, orientation=orientation, fit=fit, session=session_id(),
+                        progress=report)
+        show_result("i2v_result", "image_to_video.mp4")
+
+with inpaint_tab:
+    video = st.file_uploader("Video (up to 60 s)", type=VIDEO_TYPES, key="vinpaint_video")
+    how = st.radio("Area to fill", ["Upload a still mask", "Box", "Describe it"], horizontal=True, key="vinpaint_by")
+    mask = box = described = None
+    if how == "Upload a still mask":
+        mask = st.file_uploader("Mask (white = fill; the video's size or shape)", type=IMAGE_TYPES, key="vinpaint_mask")
+    elif how == "Box":
+        columns = st.columns(4)
+        box = tuple(int(columns[i].number_input(label, 0, 4096, value, key=f"vinpaint_box_{i}"))
+                    for i, (label, value) in enumerate([("x0", 10), ("y0", 10), ("x1", 120), ("y1", 60)]))
+    else:
+        if installed("clipseg", needed=False):
+            described = st.text_input("What to fill, found in every frame", placeholder="the logo", key="vinpaint_text")
+    models = [model_id for model_id in INPAINT_MODELS if registry.is_installed(model_id)]
+    method = st.radio("Fill with", ["propagation", *models], horizontal=True, key="vinpaint_method",
+                      format_func=lambda m: "Pixels from other frames (no model)" if m == "propagation" else get_spec(m).name)
+    if not models:
+        installed(INPAINT_MODELS[0], needed=False)
+    prompt = ""
+    if method != "propagation":
+        prompt = st.text_input("What to paint in (optional)", key="vinpaint_prompt")
+    seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="vinpaint_seed")
+    if st.button("Fill the video", type="primary", key="vinpaint_run"):
+        if video is None:
+            st.error("Upload a video first.")
+        else:
+            from avatar.video.inpaint import inpaint_video
+
+            with job_progress("vinpaint_result") as report:
+                st.session_state["vinpaint_result"] = inpaint_video(
+                    video, mask=mask, box=box, mask_prompt=described or None, prompt=prompt, method=method,
+                    seed=int(seed), session=session_id(), progress=report)
+    show_result("vinpaint_result", "inpainted.mp4")
+
+with upscale_tab:
+    video = st.file_uploader("Video (up to 60 s)", type=VIDEO_TYPES, key="upscale_video")
+    height = st.radio("Target height", [720, 1080], horizontal=True, key="upscale_height",
+                      format_func=lambda h: f"{h}p")
+    diffusion = installed("sd-x4-upscaler", needed=False)
+    method = st.radio("Method", ["lanczos", *(["sd-x4-upscaler"] if diffusion else [])], horizontal=True,
+                      key="upscale_method", format_func=lambda m: "Lanczos + sharpening (no model)"
+                      if m == "lanczos" else "Stable Diffusion x4 upscaler")
+    noise_level = 20
+    if method == "sd-x4-upscaler":
+        noise_level = st.slider("Noise level", 0, 350, 20, key="upscale_noise")
+    if st.button("Upscale", type="primary", key="upscale_run"):
+        if video is None:
+            st.error("Upload a video first.")
+        else:
+            from avatar.video.upscale import upscale_video
+
+            with job_progress("upscale_result") as report:
+                st.session_state["upscale_result"] = upscale_video(
+                    video, target_height=height, method=method, noise_level=noise_level, session=session_id(),
+                    progress=report)
+    show_result("upscale_result", "upscaled.mp4")

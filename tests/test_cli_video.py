@@ -1,0 +1,61 @@
+"""`avatar video ...` from a terminal: results, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from avatar.video_writer import Mp4Writer
+from tests.test_cli_talk import run_cli
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    ys, xs = np.mgrid[0:90, 0:160]
+    with Mp4Writer(path, 160, 90, 10) as writer:
+        for i in range(8):
+            writer.write(np.stack([(xs * 2 + 6 * i) % 256, ys * 2, np.full_like(xs, 90)], axis=2).astype(np.uint8))
+    return path
+
+
+def size_and_frames(path):
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return stream.codec_context.width, stream.codec_context.height, sum(1 for _ in container.decode(stream))
+
+
+def test_upscale_writes_the_larger_video(clip, tmp_path):
+    out = tmp_path / "big.mp4"
+    done = run_cli("video", "upscale", "--video", str(clip), "--height", "180", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "lanczos+unsharp" in done.stdout
+    assert size_and_frames(out) == (320, 180, 8)
+
+
+def test_inpaint_fills_a_box_by_propagation(clip, tmp_path):
+    out = tmp_path / "filled.mp4"
+    done = run_cli("video", "inpaint", "--video", str(clip), "--box", "40,20,80,50", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "propagation" in done.stdout and size_and_frames(out) == (160, 90, 8)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["text", "--prompt", "a cat"], "avatar models pull text2video-ms"),
+    (["image", "--image", "{fx}/obama.jpg"], "avatar models pull svd-xt"),
+    (["upscale", "--video", "{fx}/corrupt.jpg"], "not a supported video type"),
+    (["upscale", "--video", "{clip}", "--height", "90"], "choose a target height above 90"),
+    (["inpaint", "--video", "{clip}", "--mask", "{tall_mask}"], "mask"),
+    (["inpaint", "--video", "{clip}", "--box", "1,2,3"], "four numbers"),
+])
+def test_bad_input_exits_2_with_one_line(fixtures, clip, tmp_path, args, message):
+    tall_mask = tmp_path / "tall.png"
+    Image.fromarray(np.full((200, 50), 255, np.uint8)).save(tall_mask)
+    args = [a.format(fx=fixtures, clip=clip, tall_mask=tall_mask) for a in args]
+    done = run_cli("video", *args, "-o", str(tmp_path / "out.mp4"))
+    assert done.returncode == 2, done.stdout
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "out.mp4").exists()

@@ -1,0 +1,73 @@
+"""The Video Tools page through Streamlit's AppTest (no browser)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from avatar.video_writer import Mp4Writer
+from tests.conftest import PROJECT_DIR
+from tests.test_talking_avatar_page import _patch_upload
+
+PAGE = str(PROJECT_DIR / "app_pages" / "video_tools.py")
+
+
+@pytest.fixture
+def app() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=240)
+    at.run()
+    assert not at.exception
+    return at
+
+
+@pytest.fixture
+def clip(tmp_path):
+    path = tmp_path / "clip.mp4"
+    ys, xs = np.mgrid[0:90, 0:160]
+    with Mp4Writer(path, 160, 90, 10) as writer:
+        for i in range(8):
+            writer.write(np.stack([(xs * 2 + 6 * i) % 256, ys * 2, np.full_like(xs, 90)], axis=2).astype(np.uint8))
+    return path
+
+
+def _button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def test_generation_tabs_say_how_to_install_their_models(app):
+    texts = " ".join(i.value for i in app.info)
+    assert "avatar models pull text2video-ms" in texts and "avatar models pull svd-xt" in texts
+
+
+def test_upscaling_tab_upscales_an_uploaded_video(app, clip, monkeypatch):
+    _patch_upload(monkeypatch, clip, "video/mp4")
+    app.run()
+    app.radio(key="upscale_height").set_value(720)
+    _button(app, "Upscale").click().run()
+    assert not app.exception and not app.error
+    result = app.session_state["upscale_result"]
+    assert (result.width, result.height, result.frames) == (1280, 720, 8)
+    assert result.method == "lanczos+unsharp" and result.job_dir.parent.name == app.session_state["session_id"]
+    assert any(b.label == "Download MP4" for b in app.get("download_button"))
+
+
+def test_inpainting_tab_fills_a_box_without_a_model(app, clip, monkeypatch):
+    _patch_upload(monkeypatch, clip, "video/mp4")
+    app.run()
+    app.radio(key="vinpaint_by").set_value("Box").run()
+    for key, value in (("vinpaint_box_0", 40), ("vinpaint_box_1", 20), ("vinpaint_box_2", 80), ("vinpaint_box_3", 50)):
+        app.number_input(key=key).set_value(value)
+    _button(app, "Fill the video").click().run()
+    assert not app.exception and not app.error
+    result = app.session_state["vinpaint_result"]
+    assert result.method == "propagation" and result.frames == 8
+
+
+def test_a_corrupt_video_shows_one_clear_error(app, fixtures, monkeypatch):
+    _patch_upload(monkeypatch, fixtures / "corrupt.wav", "video/mp4")
+    app.run()
+    _button(app, "Upscale").click().run()
+    assert not app.exception
+    assert any("Cannot read video" in e.value or "not a supported video type" in e.value for e in app.error)
+    assert "upscale_result" not in app.session_state

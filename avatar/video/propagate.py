@@ -35,9 +35,9 @@ with the true clip's, which moves in (a) and is still in (b)):
     (b) disc over a still background,   propagation   0.1    0.1     (0.0)
         masked frame by frame           Telea/frame  14.3    8.6
 
-Speed (`python -m benchmarks.video_inpaint`, 2 cores): 28 frames/s for the
-propagation alone at 854x480 with a 200x120 hole; a whole 60 s 480p job at 30 fps
-(decode, fill, encode with sound) runs at 22.7 frames/s with a peak of 480 MB.
+Speed (`python -m benchmarks.video`, 2 cores): a whole 480p job (decode, fill,
+encode) runs at about 24 frames/s with a 100x60 hole; a 60 s 480p job peaks at
+about 470 MB.
 """
 
 from __future__ import annotations

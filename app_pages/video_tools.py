@@ -7,6 +7,8 @@ import streamlit as st
 from avatar.avatars import list_default_avatars
 from avatar.catalog import get_spec
 from avatar.media import IMAGE_EXTENSIONS
+from avatar.video.generate import (image_to_video, image_to_video_seconds_estimate, text_to_video,
+                                   text_to_video_seconds_estimate)
 from avatar.video.io import VIDEO_EXTENSIONS
 from ui.job_progress import job_progress
 from ui.session import session_id
@@ -36,6 +38,13 @@ def installed(model_id: str, needed: bool = True) -> bool:
     return False
 
 
+def rough_time(seconds: float) -> None:
+    """Before a diffusion run: how long it will roughly take on this machine."""
+    text = f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+    where = "this computer's CPU" if registry.device == "cpu" else registry.device.upper()
+    (st.warning if seconds > 600 else st.caption)(f"A run takes roughly {text} on {where} (a rough estimate).")
+
+
 def show_result(key: str, file_name: str) -> None:
     """The last result of a tool: player, download and what made it."""
     result = st.session_state.get(key)
@@ -62,9 +71,8 @@ with text_tab:
         seed = columns[3].number_input("Seed", 0, 2**31 - 1, 0, key="t2v_seed")
         size = st.select_slider("Size", [128, 192, 256, 320, 384, 512], value=256, key="t2v_size")
         fps = st.slider("Frames per second", 4, 30, 8, key="t2v_fps")
+        rough_time(text_to_video_seconds_estimate(frames, steps, size, size, guidance, device=registry.device))
         if st.button("Generate clip", type="primary", key="t2v_run"):
-            from avatar.video.generate import text_to_video
-
             with job_progress("t2v_result") as report:
                 st.session_state["t2v_result"] = text_to_video(
                     prompt, negative_prompt=negative, frames=frames, steps=steps, guidance=guidance, seed=int(seed),
@@ -93,12 +101,11 @@ with image_tab:
         chunk = columns[3].slider("Frames decoded at once", 1, 25, 8, key="i2v_chunk",
                                   help="Lower fits a smaller GPU; slower.")
         steps = st.slider("Steps", 1, 50, 25, key="i2v_steps")
+        rough_time(image_to_video_seconds_estimate(frames, steps, orientation, device=registry.device))
         if st.button("Animate the still", type="primary", key="i2v_run"):
             if still is None:
                 st.error("Choose a default avatar or upload a picture first.")
             else:
-                from avatar.video.generate import image_to_video
-
                 with job_progress("i2v_result") as report:
                     st.session_state["i2v_result"] = image_to_video(
                         still, frames=frames, motion_bucket=motion, noise_aug=noise, fps=fps, seed=int(seed),

@@ -71,3 +71,24 @@ def test_a_corrupt_video_shows_one_clear_error(app, fixtures, monkeypatch):
     assert not app.exception
     assert any("Cannot read video" in e.value or "not a supported video type" in e.value for e in app.error)
     assert "upscale_result" not in app.session_state
+
+
+def test_text_to_video_tab_estimates_the_time_then_runs_the_installed_model(tmp_path, monkeypatch):
+    """With a (tiny) text2video-ms in the checkpoints folder the tab offers the tool and says how long it takes."""
+    from tests.tiny_video_models import save_tiny_text_to_video
+
+    checkpoints = tmp_path / "checkpoints"
+    save_tiny_text_to_video(checkpoints / "text2video-ms")
+    monkeypatch.setenv("AVATAR_CHECKPOINTS", str(checkpoints))
+    at = AppTest.from_file(PAGE, default_timeout=240)
+    at.run()
+    assert not at.exception
+    assert any("A run takes roughly" in c.value for c in [*at.caption, *at.warning])
+    at.text_area(key="t2v_prompt").input("a small red square")
+    at.slider(key="t2v_frames").set_value(8)
+    at.slider(key="t2v_steps").set_value(2)
+    at.select_slider(key="t2v_size").set_value(128)
+    _button(at, "Generate clip").click().run()
+    assert not at.exception and not at.error
+    result = at.session_state["t2v_result"]
+    assert result.frames == 8 and (result.width, result.height) == (128, 128) and result.method == "text2video-ms"

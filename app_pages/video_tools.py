@@ -11,6 +11,7 @@ from avatar.video.generate import (image_to_video, image_to_video_seconds_estima
                                    text_to_video_seconds_estimate)
 from avatar.video.io import VIDEO_EXTENSIONS
 from ui.job_progress import job_progress
+from ui.portrait_generation import STATE_KEY as GENERATED_PORTRAIT
 from ui.session import session_id
 from ui.sidebar import registry_resource
 
@@ -81,9 +82,15 @@ with text_tab:
 
 with image_tab:
     if installed("svd-xt"):
-        source = st.radio("Still", ["Default avatar", "Upload a picture"], horizontal=True, key="i2v_source")
+        sources = ["Default avatar", "Upload a picture"]
+        if st.session_state.get(GENERATED_PORTRAIT) is not None:
+            sources.append("The portrait generated on the Talking Avatar page")
+        source = st.radio("Still", sources, horizontal=True, key="i2v_source")
         still = None
-        if source == "Default avatar":
+        if source == sources[-1] and len(sources) == 3:
+            still = st.session_state[GENERATED_PORTRAIT]
+            st.image(still, width=240)
+        elif source == "Default avatar":
             avatars = {avatar.title: avatar for avatar in list_default_avatars()}
             still = avatars[st.radio("Avatar", list(avatars), horizontal=True, key="i2v_avatar")].image_path
         else:

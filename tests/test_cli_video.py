@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import av
 import numpy as np
 import pytest
 from PIL import Image
 
 from avatar.video_writer import Mp4Writer
+from tests.conftest import PROJECT_DIR
 from tests.test_cli_talk import run_cli
 
 
@@ -25,6 +30,21 @@ def size_and_frames(path):
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         return stream.codec_context.width, stream.codec_context.height, sum(1 for _ in container.decode(stream))
+
+
+def test_text_to_video_with_an_installed_model(tmp_path):
+    from tests.tiny_video_models import save_tiny_text_to_video
+
+    save_tiny_text_to_video(tmp_path / "checkpoints" / "text2video-ms")
+    out = tmp_path / "clip.mp4"
+    done = subprocess.run(
+        [sys.executable, "-m", "avatar", "video", "text", "--prompt", "a red square", "--frames", "8", "--steps", "2",
+         "--width", "64", "--height", "64", "-o", str(out)],
+        capture_output=True, text=True, cwd=PROJECT_DIR, timeout=300,
+        env={**os.environ, "AVATAR_CHECKPOINTS": str(tmp_path / "checkpoints")},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "text2video-ms" in done.stdout and size_and_frames(out) == (64, 64, 8)
 
 
 def test_upscale_writes_the_larger_video(clip, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -45,6 +46,23 @@ def test_text_to_video_with_an_installed_model(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "text2video-ms" in done.stdout and size_and_frames(out) == (64, 64, 8)
+
+
+def test_inpaint_masks_a_described_object_in_every_frame(clip, tmp_path):
+    """The text path runs CLIPSeg (a tiny one here, so the mask itself is arbitrary) on each frame."""
+    from tests.tiny_models import save_tiny_clipseg
+
+    save_tiny_clipseg(tmp_path / "checkpoints" / "clipseg")
+    out = tmp_path / "filled.mp4"
+    done = subprocess.run(
+        [sys.executable, "-m", "avatar", "video", "inpaint", "--video", str(clip), "--object", "the square", "-o", str(out)],
+        capture_output=True, text=True, cwd=PROJECT_DIR, timeout=300,
+        env={**os.environ, "AVATAR_CHECKPOINTS": str(tmp_path / "checkpoints"), "AVATAR_OUTPUTS": str(tmp_path / "out")},
+    )
+    assert done.returncode == 0, done.stderr
+    assert size_and_frames(out) == (160, 90, 8)
+    manifest = json.loads(next((tmp_path / "out").glob("**/manifest.json")).read_text())
+    assert manifest["options"]["region"] == "text" and manifest["options"]["mask_prompt"] == "the square"
 
 
 def test_upscale_writes_the_larger_video(clip, tmp_path):

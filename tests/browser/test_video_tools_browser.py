@@ -26,15 +26,15 @@ def test_video_tools_page_upscales_a_video(page, streamlit_server, tmp_path):
     page.get_by_role("heading", name="Video Tools").wait_for()
     assert page.url.rstrip("/").endswith("/video_tools")
     # Without models, the generation tabs say how to install them.
-    assert page.get_by_text("avatar models pull text2video-ms").first.is_visible()
+    page.get_by_text("avatar models pull text2video-ms").first.wait_for()
 
     page.get_by_role("tab", name="Upscaling").click()
     page.get_by_test_id("stFileUploaderDropzoneInput").last.set_input_files(str(tmp_path / "clip.mp4"))
-    page.wait_for_timeout(500)
+    page.get_by_text("clip.mp4").first.wait_for()
     page.get_by_role("button", name="Upscale").click()
     download_button = page.get_by_role("button", name="Download MP4")
     download_button.wait_for(timeout=120_000)
-    assert page.get_by_text("made with lanczos+unsharp").first.is_visible()
+    page.get_by_text("made with lanczos+unsharp").first.wait_for()
     page.screenshot(path=str(tmp_path / "video_tools.png"), full_page=True)
 
     with page.expect_download() as download_info:

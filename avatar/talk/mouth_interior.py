@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from avatar.talk.mouth_rest import LOWER_CURVE, OPEN_AT_REST, UPPER_CURVE, ClosedMouth
-from avatar.talk.rig import smoothstep
+from avatar.talk.rig import face_right, smoothstep
 
 OUTER_LIPS = np.arange(48, 60)
 INNER_LIPS = np.arange(60, 68)
@@ -256,7 +256,7 @@ def _synthesized_layers(landmarks: np.ndarray, eye_distance: float, down: np.nda
                         skin: np.ndarray, cavity: np.ndarray) -> list[Layer]:
     """Upper and lower teeth rows and a tongue, in the closed rest pose's geometry."""
     down = np.asarray(down, np.float64)
-    right = np.array([down[1], -down[0]])
+    right = face_right(down)
     s = eye_distance
     centre = landmarks[INNER_LIPS].mean(axis=0).astype(np.float64)
     half = 0.45 * float(np.linalg.norm(landmarks[54] - landmarks[48]))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from avatar.talk.rig import smoothstep
+from avatar.talk.rig import face_right, smoothstep
 
 UPPER_INNER = np.array([61, 62, 63])
 LOWER_INNER = np.array([67, 66, 65])  # pairs with UPPER_INNER, one for one
@@ -55,7 +55,7 @@ def inner_lip_gap(landmarks: np.ndarray, down: np.ndarray) -> np.ndarray:
 
 def _axes(down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     down = np.asarray(down, np.float64)
-    return np.array([down[1], -down[0]]), down
+    return face_right(down), down
 
 
 class _Closing:

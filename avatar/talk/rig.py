@@ -61,12 +61,17 @@ def smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3.0 - 2.0 * x)
 
 
+def face_right(down: np.ndarray) -> np.ndarray:
+    """The unit vector across the face (image right for an upright face), perpendicular to `down`."""
+    return np.array([down[1], -down[0]])
+
+
 def _ellipse_mask(shape: tuple[int, int], center, axes, down, feather: float) -> np.ndarray:
     """1 inside an ellipse aligned with the face, fading to 0 over `feather` (relative)."""
     h, w = shape
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     dx, dy = xs - center[0], ys - center[1]
-    right = np.array([down[1], -down[0]])
+    right = face_right(down)
     u = (dx * right[0] + dy * right[1]) / axes[0]
     v = (dx * down[0] + dy * down[1]) / axes[1]
     radius = np.sqrt(u * u + v * v)
@@ -74,7 +79,7 @@ def _ellipse_mask(shape: tuple[int, int], center, axes, down, feather: float) ->
 
 
 def _ring(center, axes, down, count: int = 24) -> np.ndarray:
-    right = np.array([down[1], -down[0]])
+    right = face_right(down)
     angles = np.linspace(0, 2 * np.pi, count, endpoint=False)
     return np.array([center + right * axes[0] * np.cos(a) + down * axes[1] * np.sin(a) for a in angles])
 
@@ -107,7 +112,7 @@ def _crop_box(face: Face, frame_shape: tuple[int, int], down: np.ndarray) -> tup
 
 def _mouth_moves(lm: np.ndarray, s: float, down: np.ndarray) -> dict[str, np.ndarray]:
     """Forward landmark moves per unit of each mouth parameter (pixels)."""
-    right = np.array([down[1], -down[0]])
+    right = face_right(down)
     mouth_center = lm[INNER_LIPS].mean(axis=0)
     moves = {name: np.zeros((68, 2), np.float32) for name in ("open", "wide", "round", "closed", "teeth")}
 
@@ -233,7 +238,7 @@ def build_rig(face: Face, frame_shape: tuple[int, int], crop: tuple[int, int, in
     h, w = shape
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     rotation = np.stack([-(ys - pivot[1]), xs - pivot[0]], axis=-1)
-    right = np.array([down[1], -down[0]], np.float32)
+    right = face_right(down).astype(np.float32)
     fields[names.index("tilt")] = rotation * head_mask[..., None]
     fields[names.index("sway")] = right * s * head_mask[..., None]
     fields[names.index("nod")] = down.astype(np.float32) * s * head_mask[..., None]

@@ -14,7 +14,7 @@ from avatar.registry import Registry
 from avatar.speech.timeline import Speech
 from avatar.talk.engine import BuiltinEngine, TalkOptions
 from avatar.talk.pipeline import make_talking_video, prepare_portrait
-from avatar.talk.wav2lip.engine import Wav2LipEngine, face_box, face_crop
+from avatar.talk.wav2lip.engine import Wav2LipEngine, face_box, network_input
 from tests.wav2lip_weights import seeded_state_dict, write_checkpoint
 
 OPTIONS = TalkOptions(max_size=256, still=True)
@@ -69,11 +69,11 @@ def test_wav2lip_job_end_to_end(seeded_checkpoint, speech, fixtures, tmp_path):
 
 def test_engine_input_is_bgr_with_the_lower_half_masked(fixtures):
     picture = prepare_portrait(fixtures / "obama.jpg", 256)
-    crop = face_crop(picture.image, picture.face)
-    masked, full = crop.network_input[:3], crop.network_input[3:]
-    assert crop.network_input.shape == (6, 96, 96)
+    x0, y0, x1, y1 = box = face_box(picture.face, picture.image.shape[:2])
+    inputs = network_input(picture.image, box)
+    masked, full = inputs[:3], inputs[3:]
+    assert inputs.shape == (6, 96, 96)
     assert not masked[:, 48:].any() and np.array_equal(masked[:, :48], full[:, :48])
-    x0, y0, x1, y1 = crop.box
     assert y1 >= picture.face.landmarks[8, 1] + 10 - 1  # down to the chin, plus the bottom pad
     red = picture.image[y0:y1, x0:x1, 0].mean() / 255
     assert abs(full[2].mean() - red) < 0.02  # channel 2 is red: BGR order

@@ -24,7 +24,6 @@ output is turned back to RGB.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterator
 
 import cv2
@@ -41,15 +40,6 @@ FACE_SIZE = 96
 BATCH_SIZE = 16
 DEFAULT_PADS = (0, 10, 0, 0)
 """Pixels added to the face box: top, bottom, left, right (the original's default)."""
-
-
-@dataclass(frozen=True)
-class FaceCrop:
-    """Where the network works in the portrait, and what it is given."""
-
-    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the portrait
-    network_input: np.ndarray  # (6, 96, 96) float32: lower-half-masked crop, then the crop; BGR in 0..1
-    mask: np.ndarray  # (h, w, 1) float32: how much of the generated face replaces the portrait
 
 
 def face_box(face: Face, shape: tuple[int, int], pads: tuple[int, int, int, int] = DEFAULT_PADS
@@ -79,12 +69,6 @@ def network_input(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarr
     masked = crop.copy()
     masked[FACE_SIZE // 2 :] = 0
     return np.ascontiguousarray(np.concatenate([masked, crop], axis=2).transpose(2, 0, 1), dtype=np.float32) / 255.0
-
-
-def face_crop(portrait: np.ndarray, face: Face, pads: tuple[int, int, int, int] = DEFAULT_PADS) -> FaceCrop:
-    """The network's input for the portrait as it is, and where its output goes."""
-    x0, y0, x1, y1 = box = face_box(face, portrait.shape[:2], pads)
-    return FaceCrop(box=box, network_input=network_input(portrait, box), mask=lower_face_mask(y1 - y0, x1 - x0))
 
 
 def moved_box(box: tuple[int, int, int, int], shift: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int, int]:

@@ -24,7 +24,7 @@ from avatar import jobs
 from avatar.errors import InputError
 from avatar.face.detect import find_face
 from avatar.face.face import Face
-from avatar.captions import cues_from_words, write_srt
+from avatar.captions import Cue, cues_from_words, write_srt
 from avatar.face.sidecar import sidecar_path_for
 from avatar.memory import limit_malloc_arenas
 from avatar.media import load_audio, load_image, read_source, resize_long_side, write_wav
@@ -222,7 +222,8 @@ def make_talking_video(
     paths = {name: job_dir / name for name in ("video.mp4", "audio.wav", "captions.srt", "manifest.json")}
     try:
         if text is not None and isinstance(animator, BuiltinEngine):
-            speech, frames = _speak_and_render(animator, picture, text, rate, options, paths["video.mp4"], timer, progress)
+            speech, frames, cues = _speak_and_render(animator, picture, text, rate, options, paths["video.mp4"], timer,
+                                                     progress)
             speech_entry = _text_entry(check_text(text), voice, rate)
         else:
             report(progress, "voice", _FACE_END)
@@ -231,9 +232,9 @@ def make_talking_video(
                     text, audio, rate, voice, audio_name, scaled(progress, _FACE_END, _VOICE_END),
                     transcript=transcript, seed=options.seed,
                 )
-            frames = _render(animator, picture, speech, options, paths["video.mp4"], timer, progress)
+            cues = cues_from_words(speech.words or [])
+            frames = _render(animator, picture, speech, cues, options, paths["video.mp4"], timer, progress)
         write_wav(paths["audio.wav"], speech)
-        cues = cues_from_words(speech.words or [])
         captions_path = write_srt(paths["captions.srt"], cues) if cues else None
         height, width = picture.image.shape[:2]
         manifest = {
@@ -267,8 +268,10 @@ def make_talking_video(
 
 
 def _speak_and_render(engine: BuiltinEngine, picture: Portrait, text: str, rate: float, options: TalkOptions,
-                      video_path: Path, timer: jobs.StageTimer, progress: Optional[Progress]) -> tuple[Speech, int]:
-    """Synthesize sentence by sentence and animate each stretch as soon as it is final.
+                      video_path: Path, timer: jobs.StageTimer, progress: Optional[Progress]
+                      ) -> tuple[Speech, int, list[Cue]]:
+    """Synthesize sentence by sentence and animate each stretch as soon as it is final; return the
+    speech, the frame count and the captions (known only once the last sentence is spoken).
 
     A frame's mouth depends on the timeline up to `LOOKAHEAD` s (plus the head's
     activity window) after it, so after every sentence the frames up to that
@@ -305,9 +308,10 @@ def _speak_and_render(engine: BuiltinEngine, picture: Portrait, text: str, rate:
         total = frame_count(speech.duration, fps)
         done = _render_frames(engine, picture, prepared, speech, options, range(done, total), total, writer, timer,
                               progress)
-        writer.set_subtitles(cues_from_words(words))
+        cues = cues_from_words(words)
+        writer.set_subtitles(cues)
     timer.add("encoding", writer.encode_seconds)
-    return speech, done
+    return speech, done, cues
 
 
 def _render_frames(engine: BuiltinEngine, picture: Portrait, prepared, speech: Speech, options: TalkOptions,
@@ -328,13 +332,12 @@ def _render_frames(engine: BuiltinEngine, picture: Portrait, prepared, speech: S
     return frames.stop
 
 
-def _render(animator, picture: Portrait, speech: Speech, options: TalkOptions, video_path: Path,
+def _render(animator, picture: Portrait, speech: Speech, cues: list[Cue], options: TalkOptions, video_path: Path,
             timer: jobs.StageTimer, progress: Optional[Progress]) -> int:
     """Stream frames from the engine into the encoder, which runs on its own thread."""
     height, width = picture.image.shape[:2]
     frames = animator.render(picture.image, picture.face, speech, options)
     expected = max(1, frame_count(speech.duration, options.fps))
-    cues = cues_from_words(speech.words or [])
     with BackgroundWriter(Mp4Writer(video_path, width, height, options.fps, speech, captions=bool(cues))) as writer:
         if cues:
             writer.set_subtitles(cues)

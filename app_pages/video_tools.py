@@ -9,7 +9,9 @@ from avatar.catalog import get_spec
 from avatar.media import IMAGE_EXTENSIONS
 from avatar.video.generate import (image_to_video, image_to_video_seconds_estimate, text_to_video,
                                    text_to_video_seconds_estimate)
+from avatar.video.inpaint import inpaint_video
 from avatar.video.io import VIDEO_EXTENSIONS
+from avatar.video.upscale import upscale_video
 from ui.job_progress import job_progress
 from ui.portrait_generation import STATE_KEY as GENERATED_PORTRAIT
 from ui.session import session_id
@@ -146,8 +148,6 @@ with inpaint_tab:
         if video is None:
             st.error("Upload a video first.")
         else:
-            from avatar.video.inpaint import inpaint_video
-
             with job_progress("vinpaint_result") as report:
                 st.session_state["vinpaint_result"] = inpaint_video(
                     video, mask=mask, box=box, mask_prompt=described or None, prompt=prompt, method=method,
@@ -169,8 +169,6 @@ with upscale_tab:
         if video is None:
             st.error("Upload a video first.")
         else:
-            from avatar.video.upscale import upscale_video
-
             with job_progress("upscale_result") as report:
                 st.session_state["upscale_result"] = upscale_video(
                     video, target_height=height, method=method, noise_level=noise_level, session=session_id(),

@@ -168,33 +168,42 @@ def load_audio(source: AudioSource, max_seconds: float = MAX_AUDIO_SECONDS, name
     if suffix and suffix not in AUDIO_EXTENSIONS:
         raise InputError(f"The file {name} is not a supported audio type; use one of {', '.join(AUDIO_EXTENSIONS)}.")
     data, _ = read_source(source, "audio")
-    chunks: list[np.ndarray] = []
-    total = 0
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             if not container.streams.audio:
                 raise InputError(f"The file{_called(name)} has no audio track; upload a voice recording.")
-            stream = container.streams.audio[0]
-            rate = stream.codec_context.sample_rate or stream.rate
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    samples = out.to_ndarray().reshape(-1)
-                    chunks.append(samples)
-                    total += len(samples)
-                if total > max_seconds * rate:
-                    raise InputError(
-                        f"The recording{_called(name)} is longer than {max_seconds / 60:g} minutes; trim it and try again."
-                    )
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+            speech = decode_sound(container, max_seconds, name)
     except InputError:
         raise
     except Exception:
         raise InputError(f"Cannot read audio{_called(name)}: the file is corrupt or not audio; try another recording.") from None
-    samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-    if len(samples) < rate * 0.1:
+    if speech.duration < 0.1:
         raise InputError(f"The recording{_called(name)} holds less than 0.1 s of audio; upload a longer recording.")
+    return speech
+
+
+def decode_sound(container, max_seconds: float = float("inf"), name: Optional[str] = None) -> Speech:
+    """The first audio stream of an open PyAV container, mixed to mono float32 at its own rate.
+
+    Shared by recordings and by the sound tracks of videos. Raises InputError once
+    more than `max_seconds` has been decoded, so a long file is not decoded in full;
+    PyAV's own errors are left to the caller, which knows what the file was.
+    """
+    stream = container.streams.audio[0]
+    rate = stream.codec_context.sample_rate or stream.rate
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+    chunks: list[np.ndarray] = []
+    total = 0
+    for frame in container.decode(stream):
+        for out in resampler.resample(frame):
+            chunks.append(out.to_ndarray().reshape(-1))
+            total += len(chunks[-1])
+        if total > max_seconds * rate:
+            raise InputError(
+                f"The recording{_called(name)} is longer than {max_seconds / 60:g} minutes; trim it and try again."
+            )
+    chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+    samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
     return Speech(samples=np.clip(samples, -1.0, 1.0), sample_rate=int(rate))
 
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from avatar import jobs
 from avatar.errors import InputError
-from avatar.media import read_source
+from avatar.media import decode_sound, read_source
 from avatar.speech.timeline import Speech
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".mkv", ".avi")
@@ -115,26 +115,17 @@ class Video:
     def audio(self) -> Optional[Speech]:
         """The sound track, mixed to mono float32 at its own sample rate, or None when there is none.
 
-        Decoded here rather than by `media.load_audio`, which refuses video file
-        types and recordings under 0.1 s: a short clip's sound is still kept.
+        Not through `media.load_audio`, which refuses video file types and
+        recordings under 0.1 s: a short clip's sound is still kept.
         """
         if not self.info.has_audio:
             return None
-        chunks: list[np.ndarray] = []
         try:
             with av.open(str(self.path)) as container:
-                stream = container.streams.audio[0]
-                rate = stream.codec_context.sample_rate or stream.rate
-                resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-                for frame in container.decode(stream):
-                    chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
-                chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+                sound = decode_sound(container, name=self.info.name)
         except av.FFmpegError:
             raise InputError(f"The sound of {self.info.name} is damaged; re-export the video.") from None
-        if not chunks:
-            return None
-        samples = np.concatenate(chunks).astype(np.float32, copy=False)
-        return Speech(samples=np.clip(samples, -1.0, 1.0), sample_rate=int(rate))
+        return sound if len(sound.samples) else None
 
 
 def _upright(image: np.ndarray, rotation: int) -> np.ndarray:

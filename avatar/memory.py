@@ -3,9 +3,11 @@
 glibc's malloc gives threads their own heap arenas (up to eight per core). A
 talking-video job allocates frames on the render thread, copies them on the
 encoder thread and runs the voice on onnxruntime's threads, and freed memory
-scattered over many arenas is rarely handed back: peak memory grew about 13%
-from a 10 s to a 60 s clip (measured at 512 px), with nothing growing in Python.
-Two arenas keep that growth near 5% at no measurable cost in speed.
+scattered over many arenas is rarely handed back: in one process with the
+models loaded, peak memory grew 13% from a 10 s to a 60 s clip (512 px) with
+nothing growing in Python; with two arenas it grew 6%, at no measurable cost in
+speed. (A whole `avatar talk` process still peaks higher for longer text, as the
+voice's longest sentence and the kept samples grow; see README.)
 """
 
 from __future__ import annotations

@@ -53,16 +53,12 @@ def inner_lip_gap(landmarks: np.ndarray, down: np.ndarray) -> np.ndarray:
     return (landmarks[LOWER_INNER] - landmarks[UPPER_INNER]) @ down
 
 
-def _axes(down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    down = np.asarray(down, np.float64)
-    return face_right(down), down
-
-
 class _Closing:
     """The closing warp in face-aligned coordinates (u along the mouth, v downwards)."""
 
     def __init__(self, landmarks: np.ndarray, down: np.ndarray, eye_distance: float) -> None:
-        self.right, self.down = _axes(down)
+        self.down = np.asarray(down, np.float64)
+        self.right = face_right(self.down)
         self.overlap = OVERLAP * eye_distance + 1.0
         self.center = landmarks[np.r_[UPPER_INNER, LOWER_INNER]].mean(axis=0)
         upper = self._uv(landmarks[UPPER_CURVE])

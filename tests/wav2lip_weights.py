@@ -7,13 +7,11 @@ seeded checkpoint the way a user imports the published one.
 from __future__ import annotations
 
 import json
-import math
-import zlib
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from tests import seeded_weights
 from tests.conftest import PROJECT_DIR
 
 REFERENCE = PROJECT_DIR.parent / "shared" / "reference" / "wav2lip"
@@ -21,23 +19,7 @@ REFERENCE = PROJECT_DIR.parent / "shared" / "reference" / "wav2lip"
 
 def seeded_state_dict() -> dict[str, torch.Tensor]:
     """Every key of keys.json filled from a numpy generator seeded by crc32 of the key."""
-    shapes = json.loads((REFERENCE / "keys.json").read_text())["keys"]
-    sd = {}
-    for key, shape in shapes.items():
-        n = np.random.default_rng(zlib.crc32(key.encode())).standard_normal(shape).astype(np.float32)
-        if key.endswith("num_batches_tracked"):
-            sd[key] = torch.zeros(shape, dtype=torch.int64)
-            continue
-        if key.endswith("running_var"):
-            value = 1 + 0.1 * np.abs(n)
-        elif key.endswith(("running_mean", ".bias")):
-            value = 0.1 * n
-        elif len(shape) == 1:  # batch-norm scale
-            value = 1 + 0.1 * n
-        else:  # convolution weight
-            value = n * math.sqrt(1.0 / math.prod(shape[1:]))
-        sd[key] = torch.from_numpy(value.astype(np.float32))
-    return sd
+    return seeded_weights.seeded_state_dict(json.loads((REFERENCE / "keys.json").read_text())["keys"])
 
 
 def write_checkpoint(path: str | Path, prefix: str = "", sd: dict[str, torch.Tensor] | None = None) -> Path:

@@ -64,6 +64,8 @@ class ModelSpec:
     filename: Optional[str] = None
     package: Optional[str] = None
     notes: str = ""
+    builder: Optional[str] = None  # "module:function" that turns files into ready networks (kind "weights")
+    parts: tuple[str, ...] = ()  # named subsets a job loads on its own, e.g. one of two sizes
     weight_suffixes: tuple[str, ...] = field(default=(".safetensors", ".pth", ".pt", ".bin", ".tar"))
 
     @property
@@ -292,10 +294,19 @@ CATALOG: dict[str, ModelSpec] = {
             feature="Talking Avatar: SadTalker engine",
             kind="weights",
             license="Apache-2.0",
-            download_size=int(1.6 * GB),
+            download_size=int(1.42 * GB),
             repo_id="vinthony/SadTalker",
             revision="4aedd064359e623398a2d73eb8c253ebb2bd516c",
-            allow_patterns=("*.pth", "*.pth.tar", "*.safetensors"),
+            # Only what the port reads: both renderer sizes and both mapping networks.
+            allow_patterns=(
+                "*SadTalker_V0.0.2_256.safetensors",
+                "*SadTalker_V0.0.2_512.safetensors",
+                "*mapping_00109-model.pth.tar",
+                "*mapping_00229-model.pth.tar",
+            ),
+            builder="avatar.talk.sadtalker.networks:build_networks",
+            parts=("256-crop", "256-full", "512-crop", "512-full"),
+            notes="a job loads one size (256 or 512) and one mapping network (crop or full)",
         ),
     )
 }

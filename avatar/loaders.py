@@ -7,7 +7,9 @@ The registry calls `load_model(spec, path, policy)`; nothing else in the app cal
   attention slicing and VAE tiling on when memory is short.
 - "clipseg": `SegmenterBundle(processor, model)`, the model in eval mode. It stays
   in float32 even on a GPU: it is small, and its processor makes float32 inputs.
-- "weights": `WeightFiles(path, state_dicts)`, every checkpoint file read as data.
+- "weights": `WeightFiles(path, state_dicts)`, every checkpoint file read as data;
+  or, when the entry names a `builder`, what the builder makes of the folder (ready
+  networks, for engines whose files are too big to hold twice), one `part` at a time.
 - "bundled": the path of the shipped file.
 
 Pickle checkpoints are read only with `torch.load(..., weights_only=True)`, which
@@ -16,10 +18,11 @@ refuses any pickle that would run code; safetensors files are preferred.
 
 from __future__ import annotations
 
+import importlib
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from avatar.catalog import ModelSpec
 from avatar.devices import DevicePolicy
@@ -112,10 +115,13 @@ def _load_clipseg(path: Path, policy: DevicePolicy) -> SegmenterBundle:
     return SegmenterBundle(processor=processor, model=model.to(policy.device))
 
 
-def load_model(spec: ModelSpec, path: Path, policy: DevicePolicy) -> Any:
-    """Load one installed model as described in the module docstring."""
+def load_model(spec: ModelSpec, path: Path, policy: DevicePolicy, part: Optional[str] = None) -> Any:
+    """Load one installed model (or one of its `parts`) as described in the module docstring."""
     if spec.kind == "bundled":
         return Path(path)
+    if spec.builder:
+        module, function = spec.builder.split(":")
+        return getattr(importlib.import_module(module), function)(Path(path), policy, part)
     try:
         if spec.kind == "diffusers":
             return _load_diffusers(spec, path, policy)

@@ -114,6 +114,7 @@ class _Entry:
     pins: int = 0
     last_used: int = 0
     load_seconds: float = 0.0
+    part: Optional[str] = None
 
 
 def is_complete(spec: ModelSpec, folder: Path) -> bool:
@@ -240,10 +241,10 @@ class Registry:
         spec = get_spec(model_id)
         state, path = self.resolve(model_id)
         with self._lock:
-            entry = self._entries.get(model_id)
-            loaded = entry is not None and entry.obj is not None
-            device = entry.device if loaded else None
-            memory = entry.bytes if loaded else 0
+            entries = [e for e in self._model_entries(model_id) if e.obj is not None]
+            loaded = bool(entries)
+            device = entries[0].device if loaded else None
+            memory = sum(e.bytes for e in entries)
         return ModelStatus(
             id=spec.id,
             name=spec.name,
@@ -277,12 +278,16 @@ class Registry:
     # -- using --------------------------------------------------------------------
 
     @contextmanager
-    def use(self, model_id: str, on_wait: Optional[OnWait] = None) -> Iterator[Any]:
+    def use(self, model_id: str, on_wait: Optional[OnWait] = None, part: Optional[str] = None) -> Iterator[Any]:
         """Yield the loaded model, loading it on first use; it is pinned until the block ends.
 
         `on_wait(place)` is called while this job waits for a free slot (place 1 = next).
+        `part` names one of the spec's `parts` (say one of two sizes): it is loaded,
+        counted and evicted on its own, so a job holds only what it uses.
         """
         spec = get_spec(model_id)
+        if part is not None and part not in spec.parts:
+            raise InputError(f"{model_id} has no part {part!r}; its parts are: {', '.join(spec.parts) or 'none'}.")
         path = self.require(model_id)
         if spec.kind == "bundled":
             with self._lock:
@@ -290,24 +295,25 @@ class Registry:
             yield path
             return
         with self._queue.slot(on_wait):
-            entry = self._acquire(spec, path)
+            entry = self._acquire(spec, path, part)
             try:
                 yield entry.obj
             finally:
                 with self._lock:
                     entry.pins -= 1
 
-    def _acquire(self, spec: ModelSpec, path: Path) -> _Entry:
-        """Find or load the model's entry and pin it."""
+    def _acquire(self, spec: ModelSpec, path: Path, part: Optional[str] = None) -> _Entry:
+        """Find or load the model's (or its part's) entry and pin it."""
+        key = spec.id if part is None else f"{spec.id}/{part}"
         with self._lock:
-            entry = self._entries.get(spec.id)
+            entry = self._entries.get(key)
             if entry is not None and entry.path != path and entry.pins == 0 and entry.ready.is_set():
                 self._drop(entry)  # the install moved (re-imported, other checkpoints folder)
                 entry = None
             loading = entry is None
             if loading:
-                entry = _Entry(id=spec.id, path=path)
-                self._entries[spec.id] = entry
+                entry = _Entry(id=key, path=path, part=part)
+                self._entries[key] = entry
                 self._misses += 1
             else:
                 self._hits += 1
@@ -335,21 +341,24 @@ class Registry:
             with self._lock:
                 self._make_room(_weights_size(entry.path), self.device, keep=entry)
             start = time.perf_counter()
-            obj = self._loader(spec, entry.path, self.policy)
+            if entry.part is None:
+                obj = self._loader(spec, entry.path, self.policy)
+            else:
+                obj = self._loader(spec, entry.path, self.policy, part=entry.part)
             seconds = time.perf_counter() - start
             with self._lock:
                 entry.obj = obj
                 entry.device = self.device
                 entry.bytes = memory_bytes(obj)
                 entry.load_seconds = seconds
-                self._load_seconds[spec.id] = seconds
+                self._load_seconds[entry.id] = seconds
                 self._make_room(0, self.device, keep=entry)
         except BaseException as exc:
             with self._lock:
                 entry.error = exc
                 entry.pins -= 1
-                if self._entries.get(spec.id) is entry:
-                    del self._entries[spec.id]
+                if self._entries.get(entry.id) is entry:
+                    del self._entries[entry.id]
             entry.ready.set()
             raise
         entry.ready.set()
@@ -395,16 +404,21 @@ class Registry:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
+    def _model_entries(self, model_id: str) -> list[_Entry]:
+        """The entries of a model: the whole model, or each of its loaded parts."""
+        return [e for key, e in self._entries.items() if key == model_id or key.startswith(model_id + "/")]
+
     def unload(self, model_id: str) -> bool:
-        """Let go of a loaded model; False if it was not loaded. A model in use cannot be unloaded."""
+        """Let go of a loaded model (all its parts); False if it was not loaded. A model in use cannot be unloaded."""
         get_spec(model_id)
         with self._lock:
-            entry = self._entries.get(model_id)
-            if entry is None or entry.obj is None:
+            entries = [e for e in self._model_entries(model_id) if e.obj is not None]
+            if not entries:
                 return False
-            if entry.pins:
+            if any(e.pins for e in entries):
                 raise AvatarError(f"{model_id} is in use by a running job; unload it when that job has finished.")
-            self._drop(entry)
+            for entry in entries:
+                self._drop(entry)
             return True
 
     def stats(self) -> RegistryStats:
@@ -448,9 +462,9 @@ class Registry:
             raise InputError(f"{model_id} ships with the {spec.package} package and cannot be imported.")
         path = import_model(spec, Path(source), self.checkpoints_dir, self.policy, copy=copy)
         with self._lock:
-            entry = self._entries.get(model_id)
-            if entry is not None and entry.pins == 0 and entry.obj is not None:
-                self._drop(entry)
+            for entry in self._model_entries(model_id):
+                if entry.pins == 0 and entry.obj is not None:
+                    self._drop(entry)
         return path
 
 

@@ -98,6 +98,18 @@ with st.expander("Options"):
     expression = st.slider("Expression scale", 0.0, 2.0, 1.0, 0.1)
     size = st.select_slider("Video size (long side)", [256, 384, 512, 768, 1024], value=768)
     seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0)
+    engine_options = {}
+    if engine == "sadtalker":
+        left, middle, right = st.columns(3)
+        engine_options["pose_style"] = int(left.number_input(
+            "Pose style", min_value=0, max_value=45, value=0, help="One of SadTalker's 46 learned head-motion styles."))
+        engine_options["preprocess"] = middle.radio(
+            "Framing", ["full", "crop"], horizontal=True,
+            format_func=lambda mode: {"full": "Whole portrait", "crop": "Face crop"}[mode],
+            help="Whole portrait: the animated face is blended back into your picture. Face crop: just the face.")
+        engine_options["face_size"] = right.radio(
+            "Face resolution", [256, 512], horizontal=True,
+            help="512 is sharper and about four times slower; each size is its own model file.")
 
 # 3. Generate -----------------------------------------------------------------
 st.subheader("3. Video")
@@ -112,7 +124,8 @@ if st.button("Generate", type="primary"):
                 result = make_talking_video(
                     portrait, text=text if audio is None else None, audio=audio, transcript=transcript, rate=rate,
                     engine=engine,
-                    options=TalkOptions(still=still, expression_scale=expression, seed=int(seed), max_size=size),
+                    options=TalkOptions(still=still, expression_scale=expression, seed=int(seed), max_size=size,
+                                        **engine_options),
                     face_index=face_index, landmarks_path=landmarks_path, session=session_id(),
                     progress=report,
                 )

@@ -357,3 +357,30 @@ def test_pull_of_bundled_and_unpinned_url_needs_no_network(tmp_path):
 
 def test_get_registry_is_one_per_process():
     assert get_registry() is get_registry()
+
+
+def test_parts_load_count_and_unload_on_their_own(tmp_path):
+    """A job asks for one part (say one renderer size); each part is one entry, shared by later jobs."""
+    folder = tmp_path / "ckpt" / "sadtalker"
+    folder.mkdir(parents=True)
+    (folder / "SadTalker_V0.0.2_256.safetensors").write_bytes(b"x")
+    loads = []
+
+    def loader(spec, path, policy, part=None):
+        loads.append(part)
+        return torch.nn.Linear(64 if part == "256-crop" else 32, 8)
+
+    registry = Registry(policy=CPU, checkpoints=tmp_path / "ckpt", hf_cache=tmp_path / "hub", loader=loader)
+    with registry.use("sadtalker", part="256-crop") as first:
+        with registry.use("sadtalker", part="256-crop") as again:
+            assert again is first
+    with registry.use("sadtalker", part="256-full") as other:
+        assert other is not first
+    assert loads == ["256-crop", "256-full"]
+    status = registry.status("sadtalker")
+    assert status.loaded and status.memory_bytes == (64 * 8 + 8 + 32 * 8 + 8) * 4
+    assert sorted(m.id for m in registry.stats().loaded) == ["sadtalker/256-crop", "sadtalker/256-full"]
+    with pytest.raises(InputError, match="no part '1024-crop'"):
+        with registry.use("sadtalker", part="1024-crop"):
+            pass
+    assert registry.unload("sadtalker") and not registry.status("sadtalker").loaded

@@ -32,9 +32,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     transcript.add_argument("--transcript", metavar="TEXT", help="what the --audio recording says (exact word timing)")
     transcript.add_argument("--transcript-file", type=Path, metavar="F", help="read the transcript from a UTF-8 file")
     parser.add_argument("--engine", choices=sorted(ENGINES), default="builtin",
-                        help="animation engine: builtin (no download) or wav2lip (needs `avatar models import wav2lip-gan PATH`)")
+                        help="animation engine: builtin (no download), wav2lip (needs `avatar models import wav2lip-gan PATH`) "
+                             "or sadtalker (needs `avatar models pull sadtalker`)")
     parser.add_argument("--pads", type=int, nargs=4, default=list(DEFAULT_PADS), metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
                         help="wav2lip: pixels added to the face box (default 0 10 0 0)")
+    parser.add_argument("--pose-style", type=int, default=0, metavar="N",
+                        help="sadtalker: one of its 46 head-motion styles, 0-45 (default 0)")
+    parser.add_argument("--preprocess", choices=("full", "crop"), default="full",
+                        help="sadtalker: full = the whole portrait (default), crop = the face crop only")
+    parser.add_argument("--face-size", type=int, choices=(256, 512), default=256,
+                        help="sadtalker: the renderer's size and model file, 256 (default) or 512")
     parser.add_argument("--rate", type=float, default=1.0, help="speaking rate for text, 0.5-2.0 (default 1.0)")
     parser.add_argument("--still", action="store_true", help="no head motion: only mouth, jaw and eyelids move")
     parser.add_argument("--expression-scale", type=float, default=1.0, metavar="S", help="0-2 (default 1.0)")
@@ -62,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         portrait, landmarks = args.image, None
     options = TalkOptions(
         max_size=args.size, still=args.still, expression_scale=args.expression_scale, seed=args.seed,
-        pads=tuple(args.pads),
+        pads=tuple(args.pads), pose_style=args.pose_style, preprocess=args.preprocess, face_size=args.face_size,
     )
     with progress_bar("talk") as progress:
         result = make_talking_video(

@@ -1,7 +1,7 @@
 """Animation engines: `engine.render(portrait, face, speech, options) -> Iterator[frame]`.
 
 The built-in engine needs no learned weights beyond dlib's landmarks. Learned
-engines (Wav2Lip in `wav2lip/`, SadTalker later) sit behind the same interface and
+engines (Wav2Lip in `wav2lip/`, SadTalker in `sadtalker/`) sit behind the same interface and
 load their weights through the model registry.
 """
 
@@ -15,12 +15,14 @@ import numpy as np
 
 from avatar.errors import InputError
 from avatar.face.face import Face
+from avatar.progress import Progress
 from avatar.speech.timeline import Speech
 from avatar.talk import life
 from avatar.talk.mouth_interior import MouthInterior, build_interior
 from avatar.talk.mouth_rest import close_mouth
 from avatar.talk.mouth_track import frame_count, mouth_track
 from avatar.talk.rig import BASES, INNER_LIPS, FaceRig, build_rig, crop_box, face_axes
+from avatar.talk.sadtalker.engine import SadTalkerEngine
 from avatar.talk.wav2lip.engine import DEFAULT_PADS, Wav2LipEngine
 
 FPS = 25
@@ -39,6 +41,9 @@ class TalkOptions:
     lead: float = 0.05  # seconds the mouth moves ahead of the sound
     blinks: bool = True
     pads: tuple[int, int, int, int] = DEFAULT_PADS  # Wav2Lip: pixels added to the face box (top, bottom, left, right)
+    pose_style: int = 0  # SadTalker: one of its 46 learned head-motion styles
+    preprocess: str = "full"  # SadTalker: "full" pastes the face back into the portrait, "crop" keeps the face crop
+    face_size: int = 256  # SadTalker: the renderer's size, 256 or 512 (a model file each)
 
     def validate(self) -> "TalkOptions":
         if not 64 <= self.max_size <= 4096:
@@ -48,6 +53,12 @@ class TalkOptions:
         if len(self.pads) != 4 or not all(isinstance(p, int) and 0 <= p <= 200 for p in self.pads):
             raise InputError(f"The face pads must be four whole numbers of pixels from 0 to 200 (top, bottom, left, "
                              f"right), not {self.pads}.")
+        if not 0 <= self.pose_style <= 45:
+            raise InputError(f"The pose style must be a whole number from 0 to 45, not {self.pose_style}.")
+        if self.preprocess not in ("crop", "full"):
+            raise InputError(f"The preprocess mode must be crop or full, not {self.preprocess!r}.")
+        if self.face_size not in (256, 512):
+            raise InputError(f"The face size must be 256 or 512 pixels, not {self.face_size}.")
         return self
 
 
@@ -56,13 +67,19 @@ class Engine(Protocol):
     title: str  # as a picker shows it
     model_id: Optional[str]  # the catalog model it needs, if any
 
-    def check_ready(self) -> None:
-        """Raise `ModelNotInstalled` (saying how to install it) if the engine cannot run."""
+    def check_ready(self, options: Optional[TalkOptions] = None) -> None:
+        """Raise `ModelNotInstalled` (saying how to install it) or `InputError` if the engine cannot run with `options`."""
 
-    def render(self, portrait: np.ndarray, face: Face, speech: Speech, options: TalkOptions) -> Iterator[np.ndarray]:
-        """Yield RGB frames of the portrait's size, `options.fps` per second of speech.
+    def output_size(self, portrait: np.ndarray, face: Face, options: TalkOptions) -> tuple[int, int]:
+        """(width, height) of the frames `render` yields."""
 
-        The yielded array may be reused for the next frame: copy it to keep it.
+    def render(self, portrait: np.ndarray, face: Face, speech: Speech, options: TalkOptions,
+               progress: Optional[Progress] = None) -> Iterator[np.ndarray]:
+        """Yield RGB frames of `output_size`, `options.fps` per second of speech.
+
+        `progress` hears the stages before the first frame (loading, analysis);
+        frames themselves are counted by the caller. The yielded array may be
+        reused for the next frame: copy it to keep it.
         """
 
 
@@ -87,8 +104,11 @@ class BuiltinEngine:
     title = "Built-in (fast, no download)"
     model_id = None
 
-    def check_ready(self) -> None:
+    def check_ready(self, options: Optional[TalkOptions] = None) -> None:
         """Nothing to install: dlib's landmarks ship as a package."""
+
+    def output_size(self, portrait: np.ndarray, face: Face, options: TalkOptions) -> tuple[int, int]:
+        return portrait.shape[1], portrait.shape[0]
 
     def prepare(self, portrait: np.ndarray, face: Face) -> PortraitRig:
         """Close the portrait's mouth, rig the closed face and cut out its mouth interior."""
@@ -102,7 +122,8 @@ class BuiltinEngine:
         interior = build_interior(original, landmarks, closed, eye_distance, down)
         return PortraitRig(rig=rig, source=np.ascontiguousarray(closed.image), interior=interior)
 
-    def render(self, portrait: np.ndarray, face: Face, speech: Speech, options: TalkOptions) -> Iterator[np.ndarray]:
+    def render(self, portrait: np.ndarray, face: Face, speech: Speech, options: TalkOptions,
+               progress: Optional[Progress] = None) -> Iterator[np.ndarray]:
         total = frame_count(speech.duration, options.fps)
         weights = self.weights(speech, options, range(total), total)
         yield from self.render_weights(portrait, self.prepare(portrait, face), weights)
@@ -151,7 +172,7 @@ class BuiltinEngine:
         return weights
 
 
-ENGINES: dict[str, type] = {"builtin": BuiltinEngine, "wav2lip": Wav2LipEngine}
+ENGINES: dict[str, type] = {"builtin": BuiltinEngine, "wav2lip": Wav2LipEngine, "sadtalker": SadTalkerEngine}
 
 
 @dataclass(frozen=True)

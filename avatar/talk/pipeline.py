@@ -53,6 +53,7 @@ MOUTH_METHODS = {
 
 # Share of the progress bar each stage gets (animation and encoding run together).
 _FACE_END, _VOICE_END = 0.05, 0.2
+_PREPARED = 0.25  # an engine's own preparation (loading, analysis) ends here, before its first frame
 
 
 @dataclass
@@ -203,7 +204,7 @@ def make_talking_video(
     options = (options or TalkOptions()).validate()
     animator = get_engine(engine)
     _check_sources(text, audio, transcript)
-    animator.check_ready()
+    animator.check_ready(options)
     if text is not None:
         _check_voice(voice)
     timer = jobs.StageTimer()
@@ -236,7 +237,7 @@ def make_talking_video(
             frames = _render(animator, picture, speech, cues, options, paths["video.mp4"], timer, progress)
         write_wav(paths["audio.wav"], speech)
         captions_path = write_srt(paths["captions.srt"], cues) if cues else None
-        height, width = picture.image.shape[:2]
+        width, height = animator.output_size(picture.image, picture.face, options)
         manifest = {
             "task": "talking_video",
             "portrait": {"name": picture.name, "sha256": picture.sha256, "face_source": picture.face.source,
@@ -335,8 +336,9 @@ def _render_frames(engine: BuiltinEngine, picture: Portrait, prepared, speech: S
 def _render(animator, picture: Portrait, speech: Speech, cues: list[Cue], options: TalkOptions, video_path: Path,
             timer: jobs.StageTimer, progress: Optional[Progress]) -> int:
     """Stream frames from the engine into the encoder, which runs on its own thread."""
-    height, width = picture.image.shape[:2]
-    frames = animator.render(picture.image, picture.face, speech, options)
+    width, height = animator.output_size(picture.image, picture.face, options)
+    frames = animator.render(picture.image, picture.face, speech, options,
+                             progress=scaled(progress, _VOICE_END, _PREPARED))
     expected = max(1, frame_count(speech.duration, options.fps))
     with BackgroundWriter(Mp4Writer(video_path, width, height, options.fps, speech, captions=bool(cues))) as writer:
         if cues:
@@ -351,7 +353,7 @@ def _render(animator, picture: Portrait, speech: Speech, cues: list[Cue], option
             count = writer.frames_written
             if count % 5 == 0:
                 report(progress, f"animation and encoding: frame {count}/{expected}",
-                       _VOICE_END + (1 - _VOICE_END) * count / expected)
+                       _PREPARED + (1 - _PREPARED) * count / expected)
     # Encoding overlaps animation; what is recorded is the encoder thread's own time.
     timer.add("encoding", writer.encode_seconds)
     return writer.frames_written

@@ -24,12 +24,13 @@ output is turned back to RGB.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Optional
 
 import cv2
 import numpy as np
 
 from avatar.face.face import Face
+from avatar.progress import Progress
 from avatar.speech.timeline import Speech
 from avatar.talk.mouth_track import MOUTH_PARAMS, frame_count
 from avatar.talk.rig import smoothstep
@@ -99,11 +100,15 @@ class Wav2LipEngine:
             self._registry = get_registry()
         return self._registry
 
-    def check_ready(self) -> None:
+    def check_ready(self, options=None) -> None:
         """Raise `ModelNotInstalled` (with the command that installs it) before any work."""
         self.registry.require(MODEL_ID)
 
-    def render(self, portrait: np.ndarray, face: Face, speech: Speech, options) -> Iterator[np.ndarray]:
+    def output_size(self, portrait: np.ndarray, face: Face, options) -> tuple[int, int]:
+        return portrait.shape[1], portrait.shape[0]
+
+    def render(self, portrait: np.ndarray, face: Face, speech: Speech, options,
+               progress: Optional[Progress] = None) -> Iterator[np.ndarray]:
         import torch
 
         from avatar.talk.engine import BuiltinEngine, HEAD_BASES

@@ -1,0 +1,139 @@
+"""SadTalker as an animation engine behind the same interface as the built-in one and Wav2Lip.
+
+One job, in the order the original's inference script runs it:
+1. crop the face as the original does, from the project's dlib landmarks (`crop`);
+2. the portrait's own 3DMM coefficients from the reconstruction network (`face3d`);
+3. per-frame expression and head-pose coefficients from the audio (`coefficients`),
+   with seeded pose noise and blinks, so a seed gives the same video;
+4. the face renderer draws each frame from the cropped portrait and a 27-frame
+   window of coefficients, a batch of frames per forward pass (`renderer`);
+5. "crop" yields the rendered face (at the crop's aspect, as the original's video);
+   "full" pastes it back into the whole portrait with a seamless (Poisson) blend,
+   inside the crop box only, so the rest of the portrait is untouched.
+
+The coefficients are small (70 numbers a frame) and computed for the whole
+recording first; frames are rendered and handed on batch by batch, so memory
+stays flat however long the recording is. SadTalker was trained at 25 frames a
+second and its audio windows assume it, so other frame rates are refused.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Optional
+
+import cv2
+import numpy as np
+
+from avatar.errors import InputError
+from avatar.face.face import Face
+from avatar.progress import Progress, report
+from avatar.speech.timeline import Speech
+from avatar.talk.sadtalker.networks import INSTALL, MODEL_ID, missing_files, part_name
+
+FPS = 25
+BATCH_SIZE = 4
+"""Frames per renderer forward pass: on 2 CPU cores larger batches are no faster, and memory grows with it."""
+CLONE_MARGIN = 2
+"""Pixels at the crop box's edge left to the portrait: Poisson blending needs a border to blend towards."""
+
+
+def check_options(options) -> None:
+    """Raise InputError for options SadTalker cannot honour, before any work."""
+    options.validate()  # pose style, preprocess mode and face size ranges
+    if options.fps != FPS:
+        raise InputError(f"SadTalker renders {FPS} frames per second only, not {options.fps}; set fps={FPS}.")
+
+
+def crop_output_size(box: tuple[int, int, int, int], size: int) -> tuple[int, int]:
+    """(width, height) of a "crop" video: `size` wide, the crop box's aspect, even for the encoder."""
+    x0, y0, x1, y1 = box
+    height = int(round(size * (y1 - y0) / max(1, x1 - x0) / 2)) * 2
+    return size, max(2, height)
+
+
+def paste_back(portrait: np.ndarray, face: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The portrait with the rendered face blended into the crop box; pixels outside the box are the portrait's."""
+    x0, y0, x1, y1 = box
+    width, height = x1 - x0, y1 - y0
+    patch = cv2.resize(face, (width, height), interpolation=cv2.INTER_LINEAR if width > face.shape[1] else cv2.INTER_AREA)
+    mask = np.zeros((height, width), np.uint8)
+    mask[CLONE_MARGIN:height - CLONE_MARGIN, CLONE_MARGIN:width - CLONE_MARGIN] = 255
+    # seamlessClone centres the mask's bounding box at `center`; an even-sized box centres at its half.
+    center = (x0 + width // 2, y0 + height // 2)
+    return cv2.seamlessClone(patch, portrait, mask, center, cv2.NORMAL_CLONE)
+
+
+class SadTalkerEngine:
+    """SadTalker talking heads through the model registry (`avatar models pull sadtalker`)."""
+
+    name = "sadtalker"
+    title = "SadTalker"
+    model_id = MODEL_ID
+
+    def __init__(self, registry=None, batch_size: int = BATCH_SIZE) -> None:
+        self._registry = registry
+        self.batch_size = batch_size
+
+    @property
+    def registry(self):
+        if self._registry is None:
+            from avatar.registry import get_registry
+
+            self._registry = get_registry()
+        return self._registry
+
+    def check_ready(self, options=None) -> None:
+        """Raise before any work: the model is not installed, a file the options need is missing, or an option is out of range."""
+        from avatar.errors import ModelNotInstalled
+
+        folder = self.registry.require(MODEL_ID)
+        if options is None:
+            return
+        check_options(options)
+        missing = missing_files(folder, part_name(options.face_size, options.preprocess))
+        if missing:
+            raise ModelNotInstalled(f"SadTalker's {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                                    f"missing from {folder}; install the files with `{INSTALL}`.")
+
+    def output_size(self, portrait: np.ndarray, face: Face, options) -> tuple[int, int]:
+        """(width, height) of the frames `render` yields."""
+        if options.preprocess == "full":
+            return portrait.shape[1], portrait.shape[0]
+        from avatar.talk.sadtalker.crop import crop_face
+
+        return crop_output_size(crop_face(portrait, face.landmarks, options.face_size).box, options.face_size)
+
+    def render(self, portrait: np.ndarray, face: Face, speech: Speech, options,
+               progress: Optional[Progress] = None) -> Iterator[np.ndarray]:
+        import torch
+
+        from avatar.talk.sadtalker.coefficients import motion_coefficients
+        from avatar.talk.sadtalker.crop import crop_face
+        from avatar.talk.sadtalker.face3d import source_coefficients
+        from avatar.talk.sadtalker.renderer import driving_coefficients, target_windows
+        from avatar.talk.wav2lip.audio import to_model_rate
+
+        check_options(options)
+        crop = crop_face(portrait, face.landmarks, options.face_size)
+        part = part_name(options.face_size, options.preprocess)
+        report(progress, "SadTalker: loading its networks", 0.0)
+        with self.registry.use(MODEL_ID, part=part) as networks, torch.inference_mode():
+            report(progress, "SadTalker: the portrait's 3D face coefficients", 0.3)
+            source = source_coefficients(networks.face_recon, crop)
+            report(progress, "SadTalker: expression and head pose from the audio", 0.5)
+            motion = motion_coefficients(networks.audio2exp, networks.audio2pose, to_model_rate(speech), source,
+                                         options.pose_style, options.seed, blinks=options.blinks)
+            driving = driving_coefficients(motion.coeffs, source, options.expression_scale, options.still,
+                                           options.preprocess)
+            prepared = networks.renderer.prepare(crop.image, source)
+            report(progress, "SadTalker: rendering", 1.0)
+            size = None if options.preprocess == "full" else crop_output_size(crop.box, options.face_size)
+            for start in range(0, motion.frames, self.batch_size):
+                frames = range(start, min(start + self.batch_size, motion.frames))
+                faces = networks.renderer.render(prepared, target_windows(driving, frames))
+                for rendered in faces:
+                    if size is None:
+                        yield paste_back(portrait, rendered, crop.box)
+                    else:
+                        yield cv2.resize(rendered, size, interpolation=cv2.INTER_AREA if size[0] < rendered.shape[1]
+                                         else cv2.INTER_LINEAR)

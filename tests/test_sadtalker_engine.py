@@ -76,3 +76,18 @@ def test_crop_videos_keep_the_crop_box_aspect_with_even_sides():
     assert crop_output_size((0, 0, 300, 300), 256) == (256, 256)
     assert crop_output_size((10, 0, 310, 270), 512) == (512, 460)
     assert crop_output_size((0, 0, 301, 150), 256)[1] % 2 == 0
+
+
+def test_pull_fetches_exactly_the_files_the_port_reads():
+    from fnmatch import fnmatch
+
+    from avatar.catalog import get_spec
+    from avatar.talk.sadtalker.networks import part_files
+
+    spec = get_spec("sadtalker")
+    used = {name for part in spec.parts for name in part_files(part)}
+    assert len(used) == 4
+    assert all(any(fnmatch(name, pattern) for pattern in spec.allow_patterns) for name in used)
+    assert all(any(fnmatch(name, pattern) for name in used) for pattern in spec.allow_patterns)
+    for stale in ("epoch_20.pth", "wav2lip.pth", "facevid2vid_00189-model.pth.tar", "auido2exp_00300-model.pth"):
+        assert not any(fnmatch(stale, pattern) for pattern in spec.allow_patterns)

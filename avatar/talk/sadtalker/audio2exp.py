@@ -18,7 +18,7 @@ from torch import nn
 
 from avatar.talk.sadtalker.audio import WindowSource
 from avatar.talk.sadtalker.checkpoint import load_into
-from avatar.talk.wav2lip.model import ConvUnit
+from avatar.talk.wav2lip.model import ConvUnit, speech_encoder
 
 EMBEDDING = 512
 EXPRESSIONS = 64
@@ -26,25 +26,6 @@ BATCH = 16
 """Windows per encoder pass. Frames are independent (the original ran 10 at a time), so this
 only sets speed: on 2 CPU cores 10-16 is fastest; from 32 up the first layers' maps
 (32 x 80 x 16 floats per window) outgrow the cache and a frame costs 1.5x as much."""
-
-
-def speech_encoder() -> nn.Sequential:
-    """The audio encoder both SadTalker audio networks use: (B, 1, 80, 16) -> (B, 512, 1, 1).
-
-    The same layer stack as Wav2Lip's audio encoder (SadTalker started from its
-    weights), so the same units and key names: `N.conv_block.{0,1}`.
-    """
-
-    def same(channels: int) -> ConvUnit:
-        return ConvUnit(channels, channels, 3, 1, 1, residual=True)
-
-    return nn.Sequential(
-        ConvUnit(1, 32, 3, 1, 1), same(32), same(32),               # 80 x 16
-        ConvUnit(32, 64, 3, (3, 1), 1), same(64), same(64),         # 27 x 16
-        ConvUnit(64, 128, 3, 3, 1), same(128), same(128),           # 9 x 6
-        ConvUnit(128, 256, 3, (3, 2), 1), same(256),                # 3 x 3
-        ConvUnit(256, 512, 3, 1, 0), ConvUnit(512, 512, 1, 1, 0),   # 1 x 1
-    )
 
 
 def fold_batch_norms(encoder: nn.Module) -> None:

@@ -38,13 +38,9 @@ from torch import nn
 
 from avatar.errors import InputError
 from avatar.talk.sadtalker.audio import WindowSource
-from avatar.talk.sadtalker.audio2exp import (
-    EMBEDDING,
-    embed,
-    fold_batch_norms,
-    speech_encoder,
-)
+from avatar.talk.sadtalker.audio2exp import EMBEDDING, embed, fold_batch_norms
 from avatar.talk.sadtalker.checkpoint import PUBLISHED, load_into
+from avatar.talk.wav2lip.model import speech_encoder
 
 CLIP = 32
 """Frames per clip the decoder predicts at once."""

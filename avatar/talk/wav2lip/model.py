@@ -65,6 +65,21 @@ def _same(channels: int) -> ConvUnit:
     return ConvUnit(channels, channels, 3, 1, 1, residual=True)
 
 
+def speech_encoder() -> nn.Sequential:
+    """The audio encoder: (B, 1, 80, 16) mel windows -> (B, 512, 1, 1).
+
+    SadTalker's two audio networks start from this same stack (keys
+    `N.conv_block.{0,1}`), so they build it from here.
+    """
+    return nn.Sequential(
+        ConvUnit(1, 32, 3, 1, 1), _same(32), _same(32),               # 80 x 16
+        ConvUnit(32, 64, 3, (3, 1), 1), _same(64), _same(64),         # 27 x 16
+        ConvUnit(64, 128, 3, 3, 1), _same(128), _same(128),           # 9 x 6
+        ConvUnit(128, 256, 3, (3, 2), 1), _same(256),                 # 3 x 3
+        ConvUnit(256, 512, 3, 1, 0), ConvUnit(512, 512, 1, 1, 0),     # 1 x 1
+    )
+
+
 def _up(cin: int, cout: int) -> ConvUnit:
     """A transposed convolution that doubles height and width."""
     return ConvUnit(cin, cout, 3, 2, 1, transpose=True, output_padding=1)
@@ -93,13 +108,7 @@ class Wav2Lip(nn.Module):
             nn.Sequential(ConvUnit(512, 512, 3, 1, 0), ConvUnit(512, 512, 1, 1, 0)),          # 1
         ])
         # An (80 mel x 16 step) window becomes one 512-d vector (1 x 1 map).
-        self.audio_encoder = nn.Sequential(
-            ConvUnit(1, 32, 3, 1, 1), _same(32), _same(32),               # 80 x 16
-            ConvUnit(32, 64, 3, (3, 1), 1), _same(64), _same(64),         # 27 x 16
-            ConvUnit(64, 128, 3, 3, 1), _same(128), _same(128),           # 9 x 6
-            ConvUnit(128, 256, 3, (3, 2), 1), _same(256),                 # 3 x 3
-            ConvUnit(256, 512, 3, 1, 0), ConvUnit(512, 512, 1, 1, 0),     # 1 x 1
-        )
+        self.audio_encoder = speech_encoder()
         # Each block's input is the previous output concatenated with a face stage.
         self.face_decoder_blocks = nn.ModuleList([
             nn.Sequential(ConvUnit(512, 512, 1, 1, 0)),                                        # 1 px

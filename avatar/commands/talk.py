@@ -42,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="sadtalker: full = the whole portrait (default), crop = the face crop only")
     parser.add_argument("--face-size", type=int, choices=(256, 512), default=256,
                         help="sadtalker: the renderer's size and model file, 256 (default) or 512")
+    parser.add_argument("--ref-eyeblink", type=Path, metavar="VIDEO",
+                        help="sadtalker: blink as the face in this video does (instead of seeded blinks)")
     parser.add_argument("--rate", type=float, default=1.0, help="speaking rate for text, 0.5-2.0 (default 1.0)")
     parser.add_argument("--still", action="store_true", help="no head motion: only mouth, jaw and eyelids move")
     parser.add_argument("--expression-scale", type=float, default=1.0, metavar="S", help="0-2 (default 1.0)")
@@ -70,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     options = TalkOptions(
         max_size=args.size, still=args.still, expression_scale=args.expression_scale, seed=args.seed,
         pads=tuple(args.pads), pose_style=args.pose_style, preprocess=args.preprocess, face_size=args.face_size,
+        blink_video=None if args.ref_eyeblink is None else str(args.ref_eyeblink),
     )
     with progress_bar("talk") as progress:
         result = make_talking_video(

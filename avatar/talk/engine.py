@@ -44,6 +44,7 @@ class TalkOptions:
     pose_style: int = 0  # SadTalker: one of its 46 learned head-motion styles
     preprocess: str = "full"  # SadTalker: "full" pastes the face back into the portrait, "crop" keeps the face crop
     face_size: int = 256  # SadTalker: the renderer's size, 256 or 512 (a model file each)
+    blink_video: Optional[str] = None  # SadTalker: blink as the face in this video does (a path)
 
     def validate(self) -> "TalkOptions":
         if not 64 <= self.max_size <= 4096:

@@ -19,6 +19,7 @@ second and its audio windows assume it, so other frame rates are refused.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterator, Optional
 
 import cv2
@@ -26,7 +27,7 @@ import numpy as np
 
 from avatar.errors import InputError
 from avatar.face.face import Face
-from avatar.progress import Progress, report
+from avatar.progress import Progress, report, scaled
 from avatar.speech.timeline import Speech
 from avatar.talk.sadtalker.networks import INSTALL, MODEL_ID, missing_files, part_name
 
@@ -42,6 +43,8 @@ def check_options(options) -> None:
     options.validate()  # pose style, preprocess mode and face size ranges
     if options.fps != FPS:
         raise InputError(f"SadTalker renders {FPS} frames per second only, not {options.fps}; set fps={FPS}.")
+    if options.blink_video is not None and not Path(options.blink_video).is_file():
+        raise InputError(f"The blink video {options.blink_video} does not exist; give the path of a video file.")
 
 
 def crop_output_size(box: tuple[int, int, int, int], size: int) -> tuple[int, int]:
@@ -107,6 +110,8 @@ class SadTalkerEngine:
                progress: Optional[Progress] = None) -> Iterator[np.ndarray]:
         import torch
 
+        from avatar.talk.sadtalker.audio import frame_count
+        from avatar.talk.sadtalker.blink_video import video_expressions
         from avatar.talk.sadtalker.coefficients import motion_coefficients
         from avatar.talk.sadtalker.crop import crop_face
         from avatar.talk.sadtalker.face3d import source_coefficients
@@ -120,9 +125,16 @@ class SadTalkerEngine:
         with self.registry.use(MODEL_ID, part=part) as networks, torch.inference_mode():
             report(progress, "SadTalker: the portrait's 3D face coefficients", 0.3)
             source = source_coefficients(networks.face_recon, crop)
+            samples = to_model_rate(speech)
+            blink_reference = None
+            if options.blink_video:
+                blink_reference = video_expressions(networks.face_recon, options.blink_video,
+                                                    max_frames=frame_count(len(samples)),
+                                                    progress=scaled(progress, 0.3, 0.5))
             report(progress, "SadTalker: expression and head pose from the audio", 0.5)
-            motion = motion_coefficients(networks.audio2exp, networks.audio2pose, to_model_rate(speech), source,
-                                         options.pose_style, options.seed, blinks=options.blinks)
+            motion = motion_coefficients(networks.audio2exp, networks.audio2pose, samples, source,
+                                         options.pose_style, options.seed, blinks=options.blinks,
+                                         blink_reference=blink_reference)
             driving = driving_coefficients(motion.coeffs, source, options.expression_scale, options.still,
                                            options.preprocess)
             prepared = networks.renderer.prepare(crop.image, source)

@@ -91,3 +91,153 @@ def test_pull_fetches_exactly_the_files_the_port_reads():
     assert all(any(fnmatch(name, pattern) for name in used) for pattern in spec.allow_patterns)
     for stale in ("epoch_20.pth", "wav2lip.pth", "facevid2vid_00189-model.pth.tar", "auido2exp_00300-model.pth"):
         assert not any(fnmatch(stale, pattern) for pattern in spec.allow_patterns)
+
+
+# -- whole jobs with seeded weights --------------------------------------------------------------
+
+from avatar.cli import main  # noqa: E402
+from avatar.media import load_audio  # noqa: E402
+from avatar.speech.timeline import Speech  # noqa: E402
+from avatar.talk.pipeline import make_talking_video, prepare_portrait  # noqa: E402
+from tests.sadtalker_weights import mapping_checkpoint, write_checkpoints  # noqa: E402
+
+SHORT = TalkOptions(max_size=320, preprocess="full", face_size=256)
+
+
+@pytest.fixture(scope="module")
+def seeded_folder(tmp_path_factory) -> Path:
+    """Seeded weights in the published files' layout: the 256 renderer file and both mapping files."""
+    return write_checkpoints(tmp_path_factory.mktemp("sadtalker") / "sadtalker", sizes=(256,), modes=("crop", "full"))
+
+
+@pytest.fixture(scope="module")
+def registry(seeded_folder, tmp_path_factory) -> Registry:
+    """One registry for the module, so each part is built once."""
+    checkpoints = tmp_path_factory.mktemp("ckpt")
+    (checkpoints / "sadtalker").symlink_to(seeded_folder, target_is_directory=True)
+    return Registry(policy=CPU, checkpoints=checkpoints, hf_cache=checkpoints / "hub")
+
+
+def clip(fixtures, seconds: float) -> Speech:
+    """The start of a real recording; a few frames keep the renderer's share of the tests short."""
+    recording = load_audio((fixtures / "RD_Radio31_000.wav").read_bytes(), name="RD_Radio31_000.wav")
+    return Speech(recording.samples[: int(seconds * recording.sample_rate)], recording.sample_rate)
+
+
+@pytest.fixture(scope="module")
+def picture():
+    from avatar.avatars import get_default_avatar
+
+    avatar = get_default_avatar("maya")
+    return prepare_portrait(avatar.image_path, SHORT.max_size, landmarks_path=avatar.landmarks_path)
+
+
+def frames_of(engine, picture, speech, options) -> list[np.ndarray]:
+    return [frame.copy() for frame in engine.render(picture.image, picture.face, speech, options)]
+
+
+def test_full_mode_pastes_into_the_crop_box_only(registry, picture, fixtures):
+    from avatar.talk.sadtalker.crop import crop_face
+
+    frames = frames_of(SadTalkerEngine(registry), picture, clip(fixtures, 0.2), SHORT)
+    assert len(frames) == int(0.2 * 16000) // 640 == 5
+    x0, y0, x1, y1 = crop_face(picture.image, picture.face.landmarks, 256).box
+    outside = np.ones(picture.image.shape[:2], bool)
+    outside[y0:y1, x0:x1] = False
+    for frame in frames:
+        assert frame.shape == picture.image.shape and frame.dtype == np.uint8
+        assert np.array_equal(frame[outside], picture.image[outside])
+    inside = np.stack([f[y0:y1, x0:x1] for f in frames]).astype(np.float32)
+    assert np.abs(inside - picture.image[y0:y1, x0:x1]).mean() > 1  # the face was redrawn
+    assert inside.std(axis=0).mean() > 0.1  # and it moves from frame to frame
+
+
+def test_same_seed_same_frames(registry, picture, fixtures):
+    engine = SadTalkerEngine(registry)
+    options = TalkOptions(max_size=320, preprocess="crop", seed=3, pose_style=5)
+    speech = clip(fixtures, 0.08)
+    first = frames_of(engine, picture, speech, options)
+    assert len(first) == 2 and all(np.array_equal(a, b) for a, b in zip(first, frames_of(engine, picture, speech, options)))
+    width, height = engine.output_size(picture.image, picture.face, options)
+    assert first[0].shape == (height, width, 3) and width == 256
+
+
+def test_pose_style_and_seed_steer_the_head(registry, fixtures):
+    from avatar.talk.sadtalker.coefficients import motion_coefficients
+    from avatar.talk.wav2lip.audio import to_model_rate
+
+    samples = to_model_rate(clip(fixtures, 2.0))
+    source = np.zeros(73, np.float32)
+    with registry.use("sadtalker", part="256-crop") as networks:
+        def motion(style: int, seed: int) -> np.ndarray:
+            return motion_coefficients(networks.audio2exp, networks.audio2pose, samples, source, style, seed).coeffs
+
+        base = motion(5, 3)
+        assert np.array_equal(base, motion(5, 3))
+        assert not np.allclose(base[:, 64:], motion(30, 3)[:, 64:])  # pose columns
+        assert not np.allclose(base[:, 64:], motion(5, 4)[:, 64:])
+        assert np.array_equal(base[:, :64], motion(30, 3)[:, :64])  # the style moves the head, not the mouth
+
+
+def test_make_talking_video_with_sadtalker(registry, fixtures, tmp_path):
+    from avatar.avatars import get_default_avatar
+    from avatar.video.io import open_video
+
+    avatar = get_default_avatar("maya")
+    stages = []
+    result = make_talking_video(avatar.image_path, audio=clip(fixtures, 0.2), engine=SadTalkerEngine(registry),
+                                options=SHORT, landmarks_path=avatar.landmarks_path, job_dir=tmp_path / "job",
+                                progress=lambda stage, fraction: stages.append(stage))
+    assert result.manifest["engine"] == "sadtalker" and result.manifest["model"] == "sadtalker"
+    assert result.manifest["options"]["preprocess"] == "full" and result.frames == 5
+    with open_video(result.video_path) as video:
+        assert (video.info.width, video.info.height) == (result.width, result.height)
+        assert video.info.has_audio and video.info.frames == 5
+    assert any("3D face coefficients" in s for s in stages) and any("frame 5/" in s for s in stages)
+
+
+def test_wrong_checkpoint_is_refused_naming_the_key(tmp_path):
+    from safetensors.torch import save_file
+
+    from tests.sadtalker_weights import safetensors_shapes
+
+    folder = tmp_path / "ckpt" / "sadtalker"
+    folder.mkdir(parents=True)
+    shapes = safetensors_shapes()
+    shapes.pop("audio2exp.mapping1.weight")
+    save_file({key: torch.zeros(shape) for key, shape in shapes.items()}, str(folder / renderer_file(256)))
+    torch.save(mapping_checkpoint("crop"), str(folder / MAPPING_FILES["crop"]))
+    registry = Registry(policy=CPU, checkpoints=tmp_path / "ckpt", hf_cache=tmp_path / "hub")
+    with pytest.raises(InputError, match=r"missing mapping1\.weight"):
+        with registry.use("sadtalker", part="256-crop"):
+            pass
+
+
+class _RunsCode:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_mapping_pickle_that_would_run_code_is_refused(tmp_path, seeded_folder):
+    folder = tmp_path / "ckpt" / "sadtalker"
+    folder.mkdir(parents=True)
+    (folder / renderer_file(256)).symlink_to(seeded_folder / renderer_file(256))
+    marker = tmp_path / "ran"
+    torch.save({"mapping": {}, "trap": _RunsCode(marker)}, str(folder / MAPPING_FILES["crop"]))
+    registry = Registry(policy=CPU, checkpoints=tmp_path / "ckpt", hf_cache=tmp_path / "hub")
+    with pytest.raises(InputError, match="asks to run code"):
+        with registry.use("sadtalker", part="256-crop"):
+            pass
+    assert not marker.exists()
+
+
+def test_import_refuses_a_folder_without_a_complete_set(tmp_path, capsys):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    torch.save(mapping_checkpoint("crop"), str(folder / MAPPING_FILES["crop"]))
+    assert main(["models", "import", "sadtalker", str(folder)]) == 2
+    assert "holds no complete SadTalker set" in capsys.readouterr().err
+

@@ -58,6 +58,7 @@ from avatar.talk.sadtalker.render_blocks import (
     ResBlock3d,
     SPADEResBlock,
     fold_all,
+    to_channels_last,
     volumes_channels_last,
 )
 
@@ -244,7 +245,8 @@ class FaceGenerator(nn.Module):
         motion = self.dense_motion_network(volume, kp_source, kp_driving)
         warped = F.grid_sample(feature.expand(batch, -1, -1, -1, -1), motion.deformation.to(feature.dtype),
                                align_corners=False)
-        out = self.fourth(self.third(warped.reshape(batch, -1, *warped.shape[3:])))
+        out = warped.reshape(batch, -1, *warped.shape[3:]).contiguous(memory_format=torch.channels_last)
+        out = self.fourth(self.third(out))
         return self.decoder(out * motion.occlusion)
 
 
@@ -387,4 +389,7 @@ def load_renderer(generator_sd: dict[str, torch.Tensor], kp_sd: dict[str, torch.
     generator = load_into(FaceGenerator(), generator_sd, "SadTalker generator")
     renderer = fold_all(FaceRenderer(generator, kp_extractor, mapping))
     volumes_channels_last(renderer)
+    to_channels_last(renderer.generator.decoder)
+    to_channels_last(renderer.generator.third)
+    to_channels_last(renderer.generator.fourth)
     return renderer.eval().requires_grad_(False)

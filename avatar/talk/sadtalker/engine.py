@@ -29,6 +29,7 @@ from avatar.errors import InputError
 from avatar.face.face import Face
 from avatar.progress import Progress, report, scaled
 from avatar.speech.timeline import Speech
+from avatar.talk.learned_engine import RegistryEngine
 from avatar.talk.sadtalker.networks import INSTALL, MODEL_ID, missing_files, part_name
 
 FPS = 25
@@ -66,7 +67,7 @@ def paste_back(portrait: np.ndarray, face: np.ndarray, box: tuple[int, int, int,
     return cv2.seamlessClone(patch, portrait, mask, center, cv2.NORMAL_CLONE)
 
 
-class SadTalkerEngine:
+class SadTalkerEngine(RegistryEngine):
     """SadTalker talking heads through the model registry (`avatar models pull sadtalker`)."""
 
     name = "sadtalker"
@@ -74,16 +75,7 @@ class SadTalkerEngine:
     model_id = MODEL_ID
 
     def __init__(self, registry=None, batch_size: int = BATCH_SIZE) -> None:
-        self._registry = registry
-        self.batch_size = batch_size
-
-    @property
-    def registry(self):
-        if self._registry is None:
-            from avatar.registry import get_registry
-
-            self._registry = get_registry()
-        return self._registry
+        super().__init__(registry, batch_size)
 
     def check_ready(self, options=None) -> None:
         """Raise before any work: the model is not installed, a file the options need is missing, or an option is out of range."""

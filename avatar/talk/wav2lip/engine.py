@@ -32,6 +32,7 @@ import numpy as np
 from avatar.face.face import Face
 from avatar.progress import Progress
 from avatar.speech.timeline import Speech
+from avatar.talk.learned_engine import RegistryEngine
 from avatar.talk.mouth_track import MOUTH_PARAMS, frame_count
 from avatar.talk.rig import smoothstep
 
@@ -81,7 +82,7 @@ def moved_box(box: tuple[int, int, int, int], shift: np.ndarray, shape: tuple[in
     return x0 + dx, y0 + dy, x1 + dx, y1 + dy
 
 
-class Wav2LipEngine:
+class Wav2LipEngine(RegistryEngine):
     """Wav2Lip lip sync through the model registry (`avatar models import wav2lip-gan PATH`)."""
 
     name = "wav2lip"
@@ -89,16 +90,7 @@ class Wav2LipEngine:
     model_id = MODEL_ID
 
     def __init__(self, registry=None, batch_size: int = BATCH_SIZE) -> None:
-        self._registry = registry
-        self.batch_size = batch_size
-
-    @property
-    def registry(self):
-        if self._registry is None:
-            from avatar.registry import get_registry
-
-            self._registry = get_registry()
-        return self._registry
+        super().__init__(registry, batch_size)
 
     def check_ready(self, options=None) -> None:
         """Raise `ModelNotInstalled` (with the command that installs it) before any work."""

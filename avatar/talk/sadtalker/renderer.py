@@ -24,10 +24,19 @@ rounding (tests/test_sadtalker_renderer.py holds them to 1e-4):
 - what depends on the portrait only (keypoints, the encoded feature volume,
   its compressed copy for the dense motion) is computed once per job in
   `prepare`; the original recomputed the encoder for every frame;
-- frames are rendered in batches (the original ran `batch_size` lanes, one
-  frame of each per pass), and the dense motion samples the one source volume
-  for all frames' proposals in one call instead of copying it per keypoint;
-- batch norms and spectral norms are folded into their convolutions at load.
+- `render` takes any number of frames (the original ran `batch_size` lanes,
+  one frame of each per pass); on the CPU it runs them one per pass
+  (`FaceRenderer.CPU_FRAMES_PER_PASS`), elsewhere all in one pass; the dense
+  motion samples the one source volume for all proposals in one call instead
+  of copying it per keypoint;
+- batch norms and spectral norms are folded into their convolutions at load;
+  the SPADE norms' first convolution runs before the nearest upsampling
+  (`render_blocks.upsampled_conv`); volumes and decoder maps are channels-last.
+Together about 1.4x the original's speed on 2 CPU cores (256: 3.1 s a frame
+against 4.2 s; 512: 16 s against 22 s; reference folder's timing.json).
+
+Pixels: frames in 0..1 become uint8 as the original's skimage img_as_ubyte
+does, x * 255 in float32 rounded half to even.
 
 The same networks run at 256 and 512 (the two published files differ in
 weights only); any multiple of 128 works.
@@ -301,9 +310,10 @@ class FaceRenderer(nn.Module):
     """The three networks of the face renderer, with the two calls a job makes: `prepare` once, `render` per batch."""
 
     CPU_FRAMES_PER_PASS = 1
-    """Frames per forward pass on the CPU. Measured at 256 on 2 cores: 3.2 s a frame one by one, 3.5 s in
-    pairs, 4.2 s in fours; the 256 x 256 maps of a larger batch only add memory traffic and page faults
-    (freshly mapped memory for every large tensor). On other devices the whole batch is one pass."""
+    """Frames per forward pass on the CPU. Measured at 256 on 2 cores (tests/reference/sadtalker/renderer/
+    timing.json): 3.1 s a frame one by one, 3.0 s in pairs, 3.2 s in fours. Larger passes buy nothing
+    there (the 256 x 256 maps only add memory traffic) while a pass's memory grows with its frames, so
+    the CPU renders one frame per pass; on other devices the whole batch is one pass."""
 
     def __init__(self, generator: FaceGenerator, kp_extractor: KeypointDetector, mapping: MappingNet) -> None:
         super().__init__()

@@ -241,3 +241,10 @@ def test_import_refuses_a_folder_without_a_complete_set(tmp_path, capsys):
     assert main(["models", "import", "sadtalker", str(folder)]) == 2
     assert "holds no complete SadTalker set" in capsys.readouterr().err
 
+
+
+def test_cli_without_the_model_names_the_command(capsys):
+    assert main(["talk", "--avatar", "maya", "--text", "Hello.", "--engine", "sadtalker", "--pose-style", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "`avatar models pull sadtalker`" in err and "Traceback" not in err
+    assert main(["talk", "--avatar", "maya", "--text", "Hello.", "--engine", "sadtalker", "--pose-style", "46"]) == 2

@@ -114,3 +114,17 @@ def test_engine_picker_explains_a_missing_wav2lip(app):
     assert not app.exception
     assert any("avatar models import wav2lip-gan PATH" in e.value for e in app.error)
     assert "talk_result" not in app.session_state
+
+
+def test_sadtalker_options_appear_and_a_missing_model_is_explained(app):
+    picker = app.radio(key="talk_engine")
+    assert "SadTalker (not installed: `avatar models pull sadtalker`)" in picker.options
+    assert not [n for n in app.number_input if n.label == "Pose style"]
+    picker.set_value("sadtalker").run()
+    assert [n for n in app.number_input if n.label == "Pose style"]
+    assert {"Framing", "Face resolution"} <= {r.label for r in app.radio}
+    app.text_area(key="talk_text").input("Hello.")
+    _button(app, "Generate").click().run()
+    assert not app.exception
+    assert any("avatar models pull sadtalker" in e.value for e in app.error)
+    assert "talk_result" not in app.session_state

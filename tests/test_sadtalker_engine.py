@@ -248,3 +248,37 @@ def test_cli_without_the_model_names_the_command(capsys):
     err = capsys.readouterr().err
     assert "`avatar models pull sadtalker`" in err and "Traceback" not in err
     assert main(["talk", "--avatar", "maya", "--text", "Hello.", "--engine", "sadtalker", "--pose-style", "46"]) == 2
+
+
+def _write_video(path: Path, frames: list[np.ndarray]) -> Path:
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        stream.options = {"crf": "12"}
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def test_blinks_from_a_video_are_its_expression_coefficients(registry, fixtures, tmp_path):
+    from avatar.errors import NoFaceError
+    from avatar.face.detect import find_face
+    from avatar.media import load_image, resize_long_side
+    from avatar.talk.sadtalker.blink_video import video_expressions
+    from avatar.talk.sadtalker.crop import crop_face
+    from avatar.talk.sadtalker.face3d import source_coefficients
+
+    image = resize_long_side(load_image(fixtures / "obama.jpg"), 480)
+    video = _write_video(tmp_path / "still.mp4", [image] * 6)
+    with registry.use("sadtalker", part="256-crop") as networks:
+        rows = video_expressions(networks.face_recon, video, max_frames=4)
+        expected = source_coefficients(networks.face_recon, crop_face(image, find_face(image).landmarks, 256))[:64]
+        assert rows.shape == (4, 64)
+        # A still face: every frame gives the portrait's own expression, up to the codec's small changes.
+        assert np.abs(rows - expected).max() < 0.1 * np.abs(expected).max()
+        blank = _write_video(tmp_path / "blank.mp4", [np.full((240, 320, 3), 128, np.uint8)] * 3)
+        with pytest.raises(NoFaceError, match="first frame of blank.mp4"):
+            video_expressions(networks.face_recon, blank)

@@ -100,8 +100,6 @@ class SadTalkerEngine(RegistryEngine):
 
     def render(self, portrait: np.ndarray, face: Face, speech: Speech, options,
                progress: Optional[Progress] = None) -> Iterator[np.ndarray]:
-        import torch
-
         from avatar.talk.sadtalker.audio import frame_count
         from avatar.talk.sadtalker.blink_video import video_expressions
         from avatar.talk.sadtalker.coefficients import motion_coefficients
@@ -114,7 +112,8 @@ class SadTalkerEngine(RegistryEngine):
         crop = crop_face(portrait, face.landmarks, options.face_size)
         part = part_name(options.face_size, options.preprocess)
         report(progress, "SadTalker: loading its networks", 0.0)
-        with self.registry.use(MODEL_ID, part=part) as networks, torch.inference_mode():
+        # Each network call runs under inference mode itself: a mode held across `yield` would leak to the caller.
+        with self.registry.use(MODEL_ID, part=part) as networks:
             report(progress, "SadTalker: the portrait's 3D face coefficients", 0.3)
             source = source_coefficients(networks.face_recon, crop)
             samples = to_model_rate(speech)

@@ -13,7 +13,8 @@ from avatar.talk.engine import TalkOptions, engine_choices
 from avatar.talk.pipeline import MOUTH_METHODS, make_talking_video, prepare_speech
 from ui.job_progress import job_progress
 from ui.portrait_generation import generated_portrait_input
-from ui.session import session_id
+from avatar.video.io import VIDEO_EXTENSIONS
+from ui.session import saved_upload, session_id
 from ui.sidebar import registry_resource
 
 st.title("Talking Avatar")
@@ -110,6 +111,11 @@ with st.expander("Options"):
         engine_options["face_size"] = right.radio(
             "Face resolution", [256, 512], horizontal=True,
             help="512 is sharper and about four times slower; each size is its own model file.")
+        blink_upload = st.file_uploader(
+            "Blink like the face in this video (optional)", type=[e.lstrip(".") for e in VIDEO_EXTENSIONS],
+            help="Without it, blinks are drawn at random from the seed.")
+        if blink_upload is not None:
+            engine_options["blink_video"] = str(saved_upload(blink_upload, "blink"))
 
 # 3. Generate -----------------------------------------------------------------
 st.subheader("3. Video")

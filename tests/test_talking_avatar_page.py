@@ -128,3 +128,21 @@ def test_sadtalker_options_appear_and_a_missing_model_is_explained(app):
     assert not app.exception
     assert any("avatar models pull sadtalker" in e.value for e in app.error)
     assert "talk_result" not in app.session_state
+
+
+def test_uploads_for_path_options_are_kept_in_the_session_folder(tmp_path, monkeypatch):
+    from ui.session import saved_upload
+
+    class Upload:
+        name = "Clip.MP4"
+
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def getvalue(self) -> bytes:
+            return self.data
+
+    monkeypatch.setenv("AVATAR_OUTPUTS", str(tmp_path))
+    first = saved_upload(Upload(b"one"), "blink")
+    assert first.name == "blink.mp4" and first.read_bytes() == b"one" and tmp_path in first.parents
+    assert saved_upload(Upload(b"two!"), "blink") == first and first.read_bytes() == b"two!"

@@ -282,3 +282,17 @@ def test_blinks_from_a_video_are_its_expression_coefficients(registry, fixtures,
         blank = _write_video(tmp_path / "blank.mp4", [np.full((240, 320, 3), 128, np.uint8)] * 3)
         with pytest.raises(NoFaceError, match="first frame of blank.mp4"):
             video_expressions(networks.face_recon, blank)
+
+
+def test_import_checks_each_complete_set_then_registers_it(seeded_folder, tmp_path, capsys):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for name in (renderer_file(256), MAPPING_FILES["crop"]):
+        (folder / name).symlink_to(seeded_folder / name)
+    assert main(["models", "import", "sadtalker", str(folder)]) == 0
+    assert "sadtalker imported" in capsys.readouterr().out
+    registry = Registry(policy=CPU)  # the test's own AVATAR_CHECKPOINTS
+    assert registry.status("sadtalker").state == "installed"
+    SadTalkerEngine(registry).check_ready(TalkOptions(preprocess="crop"))
+    with pytest.raises(ModelNotInstalled, match="mapping_00109-model.pth.tar is missing"):
+        SadTalkerEngine(registry).check_ready(TalkOptions(preprocess="full"))

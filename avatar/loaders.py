@@ -64,23 +64,38 @@ def _move(value: Any, device: str) -> Any:
     return value
 
 
-def load_weights_file(path: Path) -> dict:
-    """Read a checkpoint file as tensors only: safetensors, or a pickle without code."""
+TRUSTED_COPY = "use a safetensors copy or one from a source you trust"
+
+
+def load_weights_file(path: Path, advice: str = TRUSTED_COPY) -> dict:
+    """Read a checkpoint file as tensors only: safetensors, or a pickle without code.
+
+    Every engine's loader reads its files here, so a pickle that would run code
+    is refused the same way everywhere; a bad file raises one sentence that ends
+    with `advice` (what the user should use instead).
+    """
     import torch
     path = Path(path)
     if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(str(path), device="cpu")
+        try:
+            return load_file(str(path), device="cpu")
+        except (SafetensorError, OSError) as exc:
+            raise InputError(f"{path.name} is not a readable safetensors file ({_first_line(exc)}); {advice}.") from None
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
+    except pickle.UnpicklingError:
         raise InputError(
-            f"{path.name} was refused: it is a pickle that asks to run code ({str(exc).splitlines()[0][:120]}); "
-            "use a safetensors copy or one from a source you trust."
+            f"{path.name} is not a plain checkpoint: it asks to run code when loaded, so it was refused; {advice}."
         ) from None
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise InputError(f"{path.name} is not a readable checkpoint ({str(exc).splitlines()[0][:120]}); download it again.") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise InputError(f"{path.name} is not a readable checkpoint ({_first_line(exc)}); {advice}.") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:120]
 
 
 def weight_files(folder: Path, spec: ModelSpec) -> list[Path]:

@@ -18,12 +18,12 @@ so a wrong file fails with one sentence naming the first key that does not fit.
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import torch
 
 from avatar.errors import InputError
+from avatar.loaders import load_weights_file
 
 PUBLISHED = "use the published SadTalker checkpoints (`avatar models pull sadtalker`)"
 # BatchNorm counters: absent from some old checkpoints, unused at inference.
@@ -32,23 +32,7 @@ OPTIONAL_SUFFIX = "num_batches_tracked"
 
 def read_checkpoint(path: str | Path) -> dict:
     """A checkpoint file's contents as tensors (safetensors) or plain containers (pickle without code)."""
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path), device="cpu")
-        except (SafetensorError, OSError) as exc:
-            raise InputError(f"{path.name} is not a readable safetensors file ({_first_line(exc)}); {PUBLISHED}.") from None
-    try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise InputError(
-            f"{path.name} is not a plain checkpoint: it asks to run code when loaded, so it was refused; {PUBLISHED}."
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise InputError(f"{path.name} is not a readable checkpoint ({_first_line(exc)}); {PUBLISHED}.") from None
+    return load_weights_file(Path(path), PUBLISHED)
 
 
 def section(tensors: dict, prefix: str, name: str) -> dict[str, torch.Tensor]:
@@ -91,6 +75,3 @@ def load_into(model: torch.nn.Module, sd: dict[str, torch.Tensor], what: str) ->
     model.load_state_dict(sd, strict=False)  # strict apart from the optional BatchNorm counters
     return model.eval().requires_grad_(False)
 
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0][:120]

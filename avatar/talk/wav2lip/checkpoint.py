@@ -10,12 +10,12 @@ sentence naming what is wrong rather than a wall of torch's load errors.
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import torch
 
 from avatar.errors import InputError
+from avatar.loaders import load_weights_file
 from avatar.talk.wav2lip.model import Wav2Lip
 
 PUBLISHED = "use the published wav2lip_gan.pth or wav2lip.pth"
@@ -26,15 +26,7 @@ OPTIONAL_SUFFIX = "num_batches_tracked"
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The checkpoint's tensors by key, unwrapped from `state_dict` and without a `module.` prefix."""
     path = Path(path)
-    try:
-        checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise InputError(
-            f"{path.name} is not a plain checkpoint: it asks to run code when loaded, so it was refused; {PUBLISHED}."
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
-        raise InputError(f"{path.name} is not a readable checkpoint ({reason}); {PUBLISHED}.") from None
+    checkpoint = load_weights_file(path, PUBLISHED)
     return state_dict_of(checkpoint, path.name)
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from avatar.talk.sadtalker.networks import MAPPING_FILES, SadTalkerNetworks, build_part, parse_part, renderer_file
+from avatar.talk.sadtalker.files import MAPPING_FILES, parse_part, renderer_file
+from avatar.talk.sadtalker.networks import SadTalkerNetworks, build_part
 from tests.seeded_weights import seeded_state_dict
 
 REFERENCE = Path(__file__).resolve().parent / "reference" / "sadtalker"

@@ -13,7 +13,7 @@ from avatar.errors import InputError, ModelNotInstalled
 from avatar.registry import Registry
 from avatar.talk.engine import TalkOptions, engine_choices
 from avatar.talk.sadtalker.engine import SadTalkerEngine, crop_output_size, paste_back
-from avatar.talk.sadtalker.networks import MAPPING_FILES, renderer_file
+from avatar.talk.sadtalker.files import MAPPING_FILES, renderer_file
 
 CPU = DevicePolicy("cpu", torch.float32, gpu_budget=0, cpu_budget=16 * GB)
 
@@ -82,7 +82,7 @@ def test_pull_fetches_exactly_the_files_the_port_reads():
     from fnmatch import fnmatch
 
     from avatar.catalog import get_spec
-    from avatar.talk.sadtalker.networks import part_files
+    from avatar.talk.sadtalker.files import part_files
 
     spec = get_spec("sadtalker")
     used = {name for part in spec.parts for name in part_files(part)}

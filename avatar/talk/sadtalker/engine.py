@@ -30,7 +30,7 @@ from avatar.face.face import Face
 from avatar.progress import Progress, report, scaled
 from avatar.speech.timeline import Speech
 from avatar.talk.learned_engine import RegistryEngine
-from avatar.talk.sadtalker.networks import INSTALL, MODEL_ID, missing_files, part_name
+from avatar.talk.sadtalker.files import INSTALL, MODEL_ID, missing_files, part_name
 
 FPS = 25
 BATCH_SIZE = 4

@@ -30,7 +30,7 @@ from avatar.face.face import Face
 from avatar.progress import Progress, report, scaled
 from avatar.speech.timeline import Speech
 from avatar.talk.learned_engine import RegistryEngine
-from avatar.talk.sadtalker.files import INSTALL, MODEL_ID, missing_files, part_name
+from avatar.talk.sadtalker.files import MODEL_ID, part_name, require_files
 
 FPS = 25
 BATCH_SIZE = 4
@@ -79,16 +79,10 @@ class SadTalkerEngine(RegistryEngine):
 
     def check_ready(self, options=None) -> None:
         """Raise before any work: the model is not installed, a file the options need is missing, or an option is out of range."""
-        from avatar.errors import ModelNotInstalled
-
         folder = self.registry.require(MODEL_ID)
-        if options is None:
-            return
-        check_options(options)
-        missing = missing_files(folder, part_name(options.face_size, options.preprocess))
-        if missing:
-            raise ModelNotInstalled(f"SadTalker's {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
-                                    f"missing from {folder}; install the files with `{INSTALL}`.")
+        if options is not None:
+            check_options(options)
+            require_files(folder, part_name(options.face_size, options.preprocess))
 
     def output_size(self, portrait: np.ndarray, face: Face, options) -> tuple[int, int]:
         """(width, height) of the frames `render` yields."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from avatar.errors import InputError
+from avatar.errors import InputError, ModelNotInstalled
 
 MODEL_ID = "sadtalker"
 SIZES = (256, 512)
@@ -51,3 +51,15 @@ def find_file(folder: Path, name: str) -> Optional[Path]:
 
 def missing_files(folder: Path, part: str) -> list[str]:
     return [name for name in part_files(part) if find_file(folder, name) is None]
+
+
+def require_files(folder: Path, part: str) -> tuple[Path, Path]:
+    """The part's renderer and mapping files, or `ModelNotInstalled` naming the missing ones and the command."""
+    missing = missing_files(folder, part)
+    if missing:
+        raise ModelNotInstalled(
+            f"SadTalker's {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing from {folder}; "
+            f"install the files with `{INSTALL}` (or `avatar models import {MODEL_ID} FILE` for each file you have)."
+        )
+    renderer, mapping = (find_file(folder, name) for name in part_files(part))
+    return renderer, mapping

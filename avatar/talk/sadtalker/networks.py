@@ -14,26 +14,23 @@ What comes from which file:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import torch
 
-from avatar.errors import InputError, ModelNotInstalled
+from avatar.errors import InputError
 from avatar.talk.sadtalker.files import (
     COEFFICIENTS,
     INSTALL,
     MAPPING_FILES,
-    MODEL_ID,
     PREPROCESS,
     SIZES,
-    find_file,
     missing_files,
     parse_part,
-    part_files,
     part_name,
     renderer_file,
+    require_files,
 )
 
 
@@ -51,23 +48,6 @@ class SadTalkerNetworks(torch.nn.Module):
         self.preprocess = preprocess
 
 
-@dataclass(frozen=True)
-class _Sources:
-    renderer: Path
-    mapping: Path
-
-
-def _sources(folder: Path, part: str) -> _Sources:
-    missing = missing_files(folder, part)
-    if missing:
-        raise ModelNotInstalled(
-            f"SadTalker's {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing from {folder}; "
-            f"install the files with `{INSTALL}` (or `avatar models import {MODEL_ID} FILE` for each file you have)."
-        )
-    renderer, mapping = (find_file(folder, name) for name in part_files(part))
-    return _Sources(renderer=renderer, mapping=mapping)
-
-
 def build_part(folder: Path, part: str, device: str = "cpu", dtype: torch.dtype = torch.float32) -> SadTalkerNetworks:
     """Read, check and build the networks of one part (each file is checked key by key as it is read)."""
     from avatar.talk.sadtalker.audio2exp import load_audio2exp
@@ -77,10 +57,10 @@ def build_part(folder: Path, part: str, device: str = "cpu", dtype: torch.dtype 
     from avatar.talk.sadtalker.renderer import load_renderer
 
     size, preprocess = parse_part(part)
-    sources = _sources(Path(folder), part)
-    tensors = read_checkpoint(sources.renderer)
-    name = sources.renderer.name
-    mapping = entry(read_checkpoint(sources.mapping), "mapping", sources.mapping.name)
+    renderer_path, mapping_path = require_files(Path(folder), part)
+    tensors = read_checkpoint(renderer_path)
+    name = renderer_path.name
+    mapping = entry(read_checkpoint(mapping_path), "mapping", mapping_path.name)
     networks = SadTalkerNetworks(
         audio2exp=load_audio2exp(section(tensors, "audio2exp", name)),
         audio2pose=load_audio2pose(section(tensors, "audio2pose", name)),

@@ -21,7 +21,7 @@ from avatar.speech.piper_voice import (
     PARAGRAPH_PAUSE_S,
     PAUSE,
     SpeechChunk,
-    _join_timelines,
+    join_timelines,
     _share_by_letters,
     _timeline,
     _word_groups,
@@ -216,7 +216,7 @@ def test_stream_chunks_join_into_the_whole_speech():
         for before, after in zip(chunk.phonemes, chunk.phonemes[1:]):
             assert after.start == before.end
         assert all(chunk.start / sr <= word.start < word.end <= chunk.end / sr for word in chunk.words)
-    assert _join_timelines(chunk.phonemes for chunk in chunks) == speech.phonemes
+    assert join_timelines(chunk.phonemes for chunk in chunks) == speech.phonemes
     assert [word for chunk in chunks for word in chunk.words] == speech.words
 
     gaps = [chunk for chunk in chunks if not chunk.words]
@@ -248,7 +248,7 @@ def test_chunk_timelines_join_to_the_whole_timeline():
     second = [("^", 2), ("ː", 1), ("m", 5), ("ˌ", 1), ("i", 4), ("$", 3)]
     parts = [_timeline(first, sr), _timeline(second, sr, offset=sum(count for _, count in first))]
     assert parts[1][0].start == 23 / sr
-    assert _join_timelines(parts) == _timeline(first + second, sr)
+    assert join_timelines(parts) == _timeline(first + second, sr)
 
 
 # --- word timings ---------------------------------------------------------------

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from avatar.errors import InputError
-from avatar.speech import text_alignment as ta
+from avatar.speech import piper_voice, text_alignment as ta
 from avatar.speech.piper_voice import PAUSE, synthesize
 from avatar.speech.timeline import Phoneme, Speech
 
@@ -97,11 +97,11 @@ def test_another_language():
 
 
 def test_every_language_phonemizes_to_symbols_the_voice_knows():
-    id_map = ta._language_engine("cs").voice.config.phoneme_id_map
-    sentences = ta._language_engine("cs").voice.phonemize("Jmenuji se Jiří.")
+    id_map = piper_voice._language_engine("cs").voice.config.phoneme_id_map
+    sentences = piper_voice._language_engine("cs").voice.phonemize("Jmenuji se Jiří.")
     assert sentences and all(symbol in id_map for sentence in sentences for symbol in sentence)
     for code in ta.ESPEAK_VOICES:
-        assert ta._language_engine(ta.ESPEAK_VOICES[code]).voice.phonemize("a")
+        assert piper_voice._language_engine(ta.ESPEAK_VOICES[code]).voice.phonemize("a")
 
 
 def test_unknown_language_is_an_input_error():

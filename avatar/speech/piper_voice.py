@@ -34,6 +34,8 @@ the words in proportion to their letters and digits.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import itertools
 import json
 import logging
@@ -181,6 +183,59 @@ def _shared_engine() -> _Engine:
         return _engine
 
 
+_engines: dict[str, object] = {}
+_engines_lock = threading.Lock()
+
+
+def _language_engine(voice_name: str):
+    """The bundled Piper engine whose espeak phonemizer reads `voice_name` (shares the ONNX session)."""
+    engine = _shared_engine()
+    if voice_name == engine.voice.config.espeak_voice:
+        return engine
+    with _engines_lock:
+        if voice_name not in _engines:
+            base = engine.voice
+            config = dataclasses.replace(base.config, espeak_voice=voice_name)
+            fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
+            fields["config"] = config
+            _engines[voice_name] = dataclasses.replace(engine, voice=_foreign_voice_class()(**fields))
+        return _engines[voice_name]
+
+
+@functools.lru_cache(maxsize=1)
+def _foreign_voice_class():
+    """PiperVoice subclass, made on first use so that importing this module does not import piper."""
+    from piper import PiperVoice
+
+    @dataclass
+    class ForeignVoice(PiperVoice):
+        """A Piper voice phonemizing another language, with symbols its id map lacks replaced or dropped.
+
+        espeak spells some sounds of other languages with symbols the English
+        voice never learnt (Czech "r̝", Japanese "o̞"). Piper would skip them with
+        a warning and its alignments would no longer line up, so they are
+        mapped here: a symbol with a known base letter (NFD) becomes that letter,
+        anything else is dropped. The result only guides the alignment; the
+        sounds need not be perfect, only in the right order.
+        """
+
+        def phonemize(self, text: str) -> list[list[str]]:
+            id_map = self.config.phoneme_id_map
+            return [
+                [kept for symbol in sentence for kept in _known_symbols(symbol, id_map)]
+                for sentence in super().phonemize(text)
+            ]
+
+    return ForeignVoice
+
+
+def _known_symbols(symbol: str, id_map: dict) -> list[str]:
+    if symbol in id_map:
+        return [symbol]
+    decomposed = [ch for ch in unicodedata.normalize("NFD", symbol) if ch in id_map]
+    return decomposed
+
+
 def _load_engine(model_path: Path, cache_dir: Optional[Path] = None) -> _Engine:
     """Open the voice at `model_path` through the patched-graph cache (see `piper_graph`)."""
     import onnxruntime
@@ -229,7 +284,8 @@ class _ShrinkingSession:
 
 
 def synthesize(
-    text: str, rate: float = 1.0, progress: Optional[Progress] = None, *, seed: int = 0
+    text: str, rate: float = 1.0, progress: Optional[Progress] = None, *, seed: int = 0,
+    espeak_voice: Optional[str] = None,
 ) -> Speech:
     """Speak `text` with the bundled voice at `rate` (0.5 = half speed, 2.0 = double).
 
@@ -238,14 +294,22 @@ def synthesize(
     words listed. Same text, rate and seed give the same samples. Raises InputError
     for empty or over-long text, a rate outside 0.5..2.0, a negative seed, or text
     that contains nothing speakable.
+
+    `espeak_voice` ("es", "fr-fr", ...) makes espeak read the text as another
+    language, spoken by the same voice (see `_language_engine`): an accented
+    reference whose timing is exact, which is what aligning cloned speech needs.
     """
-    chunks = list(synthesize_stream(text, rate=rate, seed=seed, progress=progress))
+    if espeak_voice is None:
+        chunks = list(synthesize_stream(text, rate=rate, seed=seed, progress=progress))
+    else:
+        text, rate, seed = check_text(text), check_rate(rate), check_seed(seed)
+        chunks = list(_stream(_language_engine(espeak_voice), text, rate, seed, progress))
     sample_rate = chunks[0].sample_rate
     samples = np.concatenate([chunk.samples for chunk in chunks])
 
     phonemes: Optional[list[Phoneme]] = None
     if all(chunk.phonemes is not None for chunk in chunks):
-        phonemes = _join_timelines(chunk.phonemes for chunk in chunks)
+        phonemes = join_timelines(chunk.phonemes for chunk in chunks)
         if not math.isclose(phonemes[-1].end * sample_rate, len(samples), abs_tol=1):
             _LOGGER.warning("Piper alignments do not cover the audio; the mouth will follow the audio")
             phonemes = None
@@ -265,8 +329,8 @@ def synthesize_stream(
     nothing speakable comes before the first chunk.
     """
     text = check_text(text)
-    rate = _check_rate(rate)
-    seed = _check_seed(seed)
+    rate = check_rate(rate)
+    seed = check_seed(seed)
     return _stream(_shared_engine(), text, rate, seed, progress)
 
 
@@ -468,7 +532,7 @@ def _share_by_letters(words: Sequence[str], start: int, end: int) -> list[tuple[
     return list(zip(cuts[:-1], cuts[1:]))
 
 
-def _join_timelines(timelines: Iterable[list[Phoneme]]) -> list[Phoneme]:
+def join_timelines(timelines: Iterable[list[Phoneme]]) -> list[Phoneme]:
     """Concatenate chunk timelines, merging a pause that ends one chunk with one that starts the next."""
     joined: list[Phoneme] = []
     for phoneme in itertools.chain.from_iterable(timelines):
@@ -479,7 +543,7 @@ def _join_timelines(timelines: Iterable[list[Phoneme]]) -> list[Phoneme]:
     return joined
 
 
-def _check_rate(rate: float) -> float:
+def check_rate(rate: float) -> float:
     try:
         value = float(rate)
     except (TypeError, ValueError):
@@ -492,7 +556,7 @@ def _check_rate(rate: float) -> float:
     return value
 
 
-def _check_seed(seed: int) -> int:
+def check_seed(seed: int) -> int:
     try:
         value = operator.index(seed)  # ints and numpy ints, not floats or strings
     except TypeError:

@@ -81,11 +81,8 @@ tashkeel model first.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
-import threading
-import unicodedata
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -209,79 +206,15 @@ def espeak_voice(language: str) -> str:
     return ESPEAK_VOICES[code]
 
 
-_engines: dict[str, object] = {}
-_engines_lock = threading.Lock()
-
-
-def _language_engine(voice_name: str):
-    """The bundled Piper engine whose espeak phonemizer reads `voice_name` (shares the ONNX session)."""
-    from avatar.speech import piper_voice
-
-    engine = piper_voice._shared_engine()
-    if voice_name == engine.voice.config.espeak_voice:
-        return engine
-    with _engines_lock:
-        if voice_name not in _engines:
-            base = engine.voice
-            config = dataclasses.replace(base.config, espeak_voice=voice_name)
-            fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
-            fields["config"] = config
-            _engines[voice_name] = dataclasses.replace(engine, voice=_foreign_voice_class()(**fields))
-        return _engines[voice_name]
-
-
-@functools.lru_cache(maxsize=1)
-def _foreign_voice_class():
-    """PiperVoice subclass, made on first use so that importing this module does not import piper."""
-    from piper import PiperVoice
-
-    @dataclass
-    class ForeignVoice(PiperVoice):
-        """A Piper voice phonemizing another language, with symbols its id map lacks replaced or dropped.
-
-        espeak spells some sounds of other languages with symbols the English
-        voice never learnt (Czech "r̝", Japanese "o̞"). Piper would skip them with
-        a warning and its alignments would no longer line up, so they are
-        mapped here: a symbol with a known base letter (NFD) becomes that letter,
-        anything else is dropped. The result only guides the alignment; the
-        sounds need not be perfect, only in the right order.
-        """
-
-        def phonemize(self, text: str) -> list[list[str]]:
-            id_map = self.config.phoneme_id_map
-            return [
-                [kept for symbol in sentence for kept in _known_symbols(symbol, id_map)]
-                for sentence in super().phonemize(text)
-            ]
-
-    return ForeignVoice
-
-
-def _known_symbols(symbol: str, id_map: dict) -> list[str]:
-    if symbol in id_map:
-        return [symbol]
-    decomposed = [ch for ch in unicodedata.normalize("NFD", symbol) if ch in id_map]
-    return decomposed
-
-
 def reference_speech(text: str, language: str = "en", *, rate: float = 1.0, seed: int = 0) -> Speech:
     """`text` spoken by the bundled Piper voice with espeak reading it as `language`.
 
     The phoneme timeline and written words come with it, exact to the sample: this
     is the template the target audio is warped onto.
     """
-    from avatar.speech import piper_voice
+    from avatar.speech.piper_voice import synthesize
 
-    voice_name = espeak_voice(language)
-    text = check_text(text)
-    engine = _language_engine(voice_name)
-    chunks = list(piper_voice._stream(engine, text, piper_voice.check_rate(rate), seed, None))
-    samples = np.concatenate([chunk.samples for chunk in chunks])
-    phonemes = None
-    if all(chunk.phonemes is not None for chunk in chunks):
-        phonemes = piper_voice.join_timelines(chunk.phonemes for chunk in chunks)
-    words = [word for chunk in chunks for word in chunk.words]
-    return Speech(np.ascontiguousarray(samples), chunks[0].sample_rate, phonemes, words)
+    return synthesize(text, rate, seed=seed, espeak_voice=espeak_voice(language))
 
 
 # --- features ----------------------------------------------------------------------

@@ -43,8 +43,10 @@ class ModelSpec:
 
     `kind` says how the registry loads it: "diffusers" (a pipeline of class
     `pipeline_class`), "clipseg" (processor + segmentation model), "weights"
-    (PyTorch/safetensors checkpoint files for the talking-head engines) or
-    "bundled" (a file a pip package ships; `use` yields its path).
+    (PyTorch/safetensors checkpoint files for the talking-head engines), "coqui"
+    (a Coqui TTS model folder: config.json beside its checkpoints, built by
+    `builder` with the optional `coqui-tts` package) or "bundled" (a file a pip
+    package ships; `use` yields its path).
     """
 
     id: str
@@ -91,7 +93,7 @@ class ModelSpec:
         """The file whose presence says an install of this model is complete."""
         if self.kind == "diffusers":
             return "model_index.json"
-        if self.kind == "clipseg":
+        if self.kind in ("clipseg", "coqui"):
             return "config.json"
         return self.filename or ""
 
@@ -307,6 +309,36 @@ CATALOG: dict[str, ModelSpec] = {
             builder="avatar.talk.sadtalker.networks:build_networks",
             parts=("256-crop", "256-full", "512-crop", "512-full"),
             notes="a job loads one size (256 or 512) and one mapping network (crop or full)",
+        ),
+        ModelSpec(
+            id="xtts-v2",
+            name="Coqui XTTS-v2 (voice cloning, 17 languages)",
+            task="voice cloning",
+            feature="Talking Avatar: speak typed text in a cloned voice",
+            kind="coqui",
+            license="Coqui Public Model License 1.0.0 (non-commercial use only)",
+            download_size=int(1.87 * GB),
+            repo_id="coqui/XTTS-v2",
+            revision=None,
+            allow_patterns=("config.json", "model.pth", "vocab.json"),
+            builder="avatar.speech.coqui_models:build_xtts",
+            notes="revision not pinned yet: pull takes the current main and records the commit it got; "
+                  "needs `pip install -e .[voices]`",
+        ),
+        ModelSpec(
+            id="your-tts",
+            name="Coqui YourTTS (voice cloning: English, French, Portuguese)",
+            task="voice cloning",
+            feature="Talking Avatar: speak typed text in a cloned voice",
+            kind="coqui",
+            license="CC-BY-NC-ND-4.0",
+            download_size=int(0.4 * GB),
+            url="https://github.com/coqui-ai/TTS/releases/download/v0.10.1_models/"
+                "tts_models--multilingual--multi-dataset--your_tts.zip",
+            sha256=None,
+            builder="avatar.speech.coqui_models:build_your_tts",
+            notes="a zip without a pinned SHA-256: unzip a copy you trust and import the folder; "
+                  "size approximate; needs `pip install -e .[voices]`",
         ),
     )
 }

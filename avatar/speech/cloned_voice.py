@@ -1,0 +1,180 @@
+"""Speaking typed text in a cloned voice: sample -> latents (cached) -> sentences -> aligned Speech.
+
+`synthesize_cloned(text, sample, model_id=..., language=...)` is what the pipeline
+calls for a cloning voice. The model comes from the registry (loaded once, shared);
+the speaker's latents are computed once per (model, sample hash) and kept in a
+small in-process cache, so a second sentence or a second video in the same voice
+costs no re-encoding. Text is spoken piece by piece (sentences grouped up to
+`PIECE_CHARS`, well inside XTTS's per-language limits), each piece seeded from
+(seed, piece index), paragraphs separated by the same pause as the bundled voice.
+
+Cloned speech has no phoneme alignments of its own, so each piece is aligned to
+its text (`text_alignment.align_to_text`) and the timelines are joined: the mouth
+stays phoneme-driven. If any piece cannot be aligned the whole speech is animated
+from loudness, as a recording would be, and the manifest says why.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Optional
+
+import numpy as np
+
+from avatar.errors import InputError, ModelNotInstalled
+from avatar.progress import Progress, report, scaled
+from avatar.speech.piper_voice import PARAGRAPH_PAUSE_S, PAUSE, check_rate, check_seed, join_timelines
+from avatar.speech.text import check_text, split_paragraphs, split_sentences
+from avatar.speech.timeline import Phoneme, Speech, Word
+
+if TYPE_CHECKING:
+    from avatar.speech.voice_sample import VoiceSample
+
+CLONING_MODELS = ("xtts-v2", "your-tts")
+INSTALL_CODE = "pip install -e .[voices]"
+"""Installs the optional Coqui TTS package the cloning models run on."""
+DEFAULT_CLONING_MODEL = "xtts-v2"
+PIECE_CHARS = 180
+"""Longest piece spoken at once: under XTTS's shortest per-language limit (it warns past ~180-250)."""
+
+
+@dataclass
+class LatentsCache:
+    """Speaker latents per (model install, sample hash), least recently used dropped first."""
+
+    max_entries: int = 32
+    hits: int = 0
+    misses: int = 0
+    _items: OrderedDict = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, key: tuple, compute: Callable[[], object]) -> object:
+        with self._lock:
+            if key in self._items:
+                self.hits += 1
+                self._items.move_to_end(key)
+                return self._items[key]
+            self.misses += 1
+        value = compute()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.hits = self.misses = 0
+
+
+LATENTS = LatentsCache()
+
+
+@dataclass
+class ClonedSpeech:
+    """The cloned voice's speech and how its mouth timing was found."""
+
+    speech: Speech
+    language: str
+    method: str  # the alignment method of the pieces, or "loudness"
+    detail: str = ""
+
+
+def coqui_installed() -> bool:
+    """Is the optional Coqui package there (found without importing it: that takes seconds)?"""
+    return importlib.util.find_spec("TTS") is not None
+
+
+def require_cloning(model_id: str, registry=None):
+    """Fail in a moment, naming the command, when the cloning model or the Coqui package is missing; return the registry."""
+    if model_id not in CLONING_MODELS:
+        raise InputError(f"Unknown cloning model {model_id!r}; choose one of: {', '.join(CLONING_MODELS)}.")
+    if not coqui_installed():
+        raise ModelNotInstalled(f"Voice cloning needs the optional Coqui TTS package; install it with `{INSTALL_CODE}`.")
+    if registry is None:
+        from avatar.registry import get_registry
+
+        registry = get_registry()
+    registry.require(model_id)
+    return registry
+
+
+def synthesize_cloned(
+    text: str,
+    sample: "VoiceSample",
+    *,
+    model_id: str = DEFAULT_CLONING_MODEL,
+    language: str = "en",
+    rate: float = 1.0,
+    seed: int = 0,
+    registry=None,
+    progress: Optional[Progress] = None,
+) -> ClonedSpeech:
+    """Speak `text` in the voice of `sample` with a cloning model from the registry.
+
+    Raises InputError for bad text, rate, seed or language, ModelNotInstalled (with
+    the command) when the model or Coqui is missing. Same inputs and seed, same samples.
+    """
+    from avatar.speech.text_alignment import align_to_text
+
+    text, rate, seed = check_text(text), check_rate(rate), check_seed(seed)
+    registry = require_cloning(model_id, registry)
+    pieces = [(p, piece) for p, paragraph in enumerate(split_paragraphs(text))
+              for piece in split_sentences(paragraph, PIECE_CHARS)]
+    report(progress, "voice: loading the cloning model", 0.0)
+    with registry.use(model_id) as model:
+        model.check_language(language)
+        report(progress, "voice: reading the sample", 0.05)
+        key = (model_id, str(registry.require(model_id)), sample.sha256)
+        latents = LATENTS.get(key, lambda: model.voice_latents(sample.samples, sample.sample_rate))
+        sample_rate = int(model.sample_rate)
+        gap = np.zeros(int(round(PARAGRAPH_PAUSE_S * sample_rate)), np.float32)
+        audio: list[np.ndarray] = []
+        phonemes: Optional[list[Phoneme]] = []
+        words: list[Word] = []
+        methods: set[str] = set()
+        detail = ""
+        position = 0
+        previous = 0
+        for index, (paragraph, piece) in enumerate(pieces):
+            if paragraph != previous and position:
+                audio.append(gap)
+                if phonemes is not None:
+                    phonemes.append(Phoneme(PAUSE, position / sample_rate, (position + len(gap)) / sample_rate))
+                position += len(gap)
+            previous = paragraph
+            span = scaled(progress, 0.1 + 0.9 * index / len(pieces), 0.1 + 0.9 * (index + 1) / len(pieces))
+            report(span, f"voice: sentence {index + 1}/{len(pieces)}", 0.0)
+            samples = model.speak(piece, language, latents, seed=_piece_seed(seed, index), rate=rate)
+            report(span, f"voice: aligning sentence {index + 1}/{len(pieces)}", 0.7)
+            aligned = align_to_text(Speech(samples, sample_rate), piece, language=_alignment_language(language))
+            offset = position / sample_rate
+            methods.add(aligned.method)
+            words.extend(Word(w.text, w.start + offset, w.end + offset) for w in aligned.words)
+            if aligned.phonemes is None:
+                phonemes, detail = None, aligned.detail or detail
+            elif phonemes is not None:
+                phonemes.extend(Phoneme(p.ipa, p.start + offset, p.end + offset) for p in aligned.phonemes)
+            audio.append(samples)
+            position += len(samples)
+    report(progress, "voice", 1.0)
+    timeline = None if phonemes is None else join_timelines([phonemes])
+    speech = Speech(np.concatenate(audio), sample_rate, timeline, words)
+    method = "loudness" if phonemes is None else "+".join(sorted(methods))
+    return ClonedSpeech(speech=speech, language=language, method=method, detail=detail)
+
+
+def _piece_seed(seed: int, index: int) -> int:
+    """A torch seed for piece `index` that depends on both numbers and nothing else."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def _alignment_language(language: str) -> str:
+    """XTTS codes go to the aligner as they are; YourTTS's "fr-fr", "pt-br" by their language part."""
+    from avatar.speech.text_alignment import ESPEAK_VOICES
+
+    return language if language in ESPEAK_VOICES else language.split("-")[0]

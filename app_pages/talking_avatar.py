@@ -16,6 +16,7 @@ from ui.portrait_generation import generated_portrait_input
 from avatar.video.io import VIDEO_EXTENSIONS
 from ui.session import saved_upload, session_id
 from ui.sidebar import registry_resource
+from ui.voice_picker import VoicePick, remember, voice_picker
 
 st.title("Talking Avatar")
 st.caption("Pick a portrait, give it a voice, and download a lip-synced MP4.")
@@ -63,18 +64,23 @@ else:
 # 2. Voice --------------------------------------------------------------------
 st.subheader("2. Voice")
 voice_source = st.radio("Voice source", ["Type text", "Upload a recording"], horizontal=True, label_visibility="collapsed")
-text, audio, transcript, rate = None, None, None, 1.0
+text, audio, transcript, rate, pick = None, None, None, 1.0, VoicePick()
 if voice_source == "Type text":
     text = st.text_area(
         "What should the avatar say?", max_chars=MAX_TEXT_CHARS, height=120,
         placeholder="Hello! I am your avatar.", key="talk_text",
     )
+    pick = voice_picker(registry_resource())
     rate = st.slider("Speaking rate", 0.5, 2.0, 1.0, 0.05)
     if st.button("Listen", help="Hear the voice before rendering the video"):
         try:
+            if pick.problem:
+                raise AvatarError(pick.problem)
             with st.spinner("Speaking..."):
-                preview, _ = prepare_speech(text=text, rate=rate)
+                preview, _ = prepare_speech(text=text, rate=rate, voice=pick.voice, voice_sample=pick.sample,
+                                            language=pick.language)
             st.audio(preview.samples, sample_rate=preview.sample_rate)
+            remember(pick)
         except AvatarError as exc:
             st.error(str(exc))
 else:
@@ -124,12 +130,14 @@ if st.button("Generate", type="primary"):
         st.error("Choose a portrait first: pick a default avatar, upload one, or generate one.")
     elif voice_source == "Upload a recording" and audio is None:
         st.error("Upload a recording first, or switch to typed text.")
+    elif pick.problem:
+        st.error(pick.problem)
     else:
         with job_progress("talk_result") as report:
             with st.status("Making your video...", expanded=False) as status:
                 result = make_talking_video(
                     portrait, text=text if audio is None else None, audio=audio, transcript=transcript, rate=rate,
-                    engine=engine,
+                    voice=pick.voice, voice_sample=pick.sample, language=pick.language, engine=engine,
                     options=TalkOptions(still=still, expression_scale=expression, seed=int(seed), max_size=size,
                                         **engine_options),
                     face_index=face_index, landmarks_path=landmarks_path, session=session_id(),
@@ -137,6 +145,7 @@ if st.button("Generate", type="primary"):
                 )
                 status.update(label=f"Done in {result.seconds:.1f} s", state="complete")
             st.session_state["talk_result"] = result
+            remember(pick)
 
 result = st.session_state.get("talk_result")
 if result is not None and result.video_path.is_file():

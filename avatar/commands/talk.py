@@ -11,7 +11,8 @@ from avatar.commands.progress_bar import progress_bar
 from avatar.errors import InputError
 from avatar.talk.engine import DEFAULT_MAX_SIZE, ENGINES, TalkOptions
 from avatar.talk.wav2lip.engine import DEFAULT_PADS
-from avatar.talk.pipeline import MOUTH_METHODS, make_talking_video
+from avatar.speech.cloned_voice import DEFAULT_CLONING_MODEL
+from avatar.talk.pipeline import BUNDLED_VOICE, MOUTH_METHODS, VOICES, make_talking_video
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +32,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     transcript = parser.add_mutually_exclusive_group()
     transcript.add_argument("--transcript", metavar="TEXT", help="what the --audio recording says (exact word timing)")
     transcript.add_argument("--transcript-file", type=Path, metavar="F", help="read the transcript from a UTF-8 file")
+    parser.add_argument("--voice", choices=VOICES, metavar="NAME",
+                        help=f"who speaks typed text: {BUNDLED_VOICE} (bundled, English) or a cloning model "
+                             f"({', '.join(VOICES[1:])}; default {DEFAULT_CLONING_MODEL} when --voice-sample is given); "
+                             "see `avatar voices list`")
+    parser.add_argument("--voice-sample", type=Path, metavar="PATH",
+                        help="6-30 s of one person speaking, whose voice speaks the text (you must have their consent)")
+    parser.add_argument("--language", default="en", metavar="CODE",
+                        help="language of the text for a cloning voice, e.g. en, es, fr, de (default en)")
     parser.add_argument("--engine", choices=sorted(ENGINES), default="builtin",
                         help="animation engine: builtin (no download), wav2lip (needs `avatar models import wav2lip-gan PATH`) "
                              "or sadtalker (needs `avatar models pull sadtalker`)")
@@ -63,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if args.text is None and args.text_file is None and args.audio is None:
         raise InputError("Say what the avatar should speak: give --text, --text-file or --audio.")
     text = args.text if args.text_file is None else _read_text(args.text_file, "text")
+    voice = args.voice or (DEFAULT_CLONING_MODEL if args.voice_sample is not None else BUNDLED_VOICE)
     transcript = args.transcript if args.transcript_file is None else _read_text(args.transcript_file, "transcript")
     if args.avatar is not None:
         avatar = get_default_avatar(args.avatar)
@@ -81,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
             audio=args.audio,
             transcript=transcript,
             rate=args.rate,
+            voice=voice,
+            voice_sample=args.voice_sample,
+            language=args.language,
             engine=args.engine,
             options=options,
             face_index=args.face_index,

@@ -296,7 +296,7 @@ def build_your_tts(path: Path, policy: DevicePolicy, part: Optional[str] = None)
         config.model_args.speakers_file = config.speakers_file = None
         config.model_args.d_vector_file = config.d_vector_file = None
         config.model_args.language_ids_file = config.language_ids_file = str(folder / "language_ids.json")
-        network = Vits.init_from_config(config)
+        network = Vits(config)
         encoder_config = load_config(str(folder / "config_se.json"))
         encoder = setup_encoder_model(encoder_config)
     except Exception as exc:  # coqpit and Coqui's builders raise plain Exceptions for a wrong config

@@ -29,10 +29,12 @@ from avatar.face.sidecar import sidecar_path_for
 from avatar.memory import limit_malloc_arenas
 from avatar.media import load_audio, load_image, read_source, resize_long_side, write_wav
 from avatar.progress import Progress, report, scaled
+from avatar.speech.cloned_voice import CLONING_MODELS, require_cloning, synthesize_cloned
 from avatar.speech.piper_voice import load_voice, synthesize, synthesize_stream
 from avatar.speech.recognize import align_recording, check_transcript, load_recognizer
 from avatar.speech.text import check_text
 from avatar.speech.timeline import Phoneme, Speech, Word
+from avatar.speech.voice_sample import VoiceSample, check_voice_sample, sample_report
 from avatar.talk.engine import BuiltinEngine, TalkOptions, get_engine
 from avatar.talk.life import activity_margin
 from avatar.talk.mouth_track import LOOKAHEAD, frame_count, is_silent
@@ -42,9 +44,14 @@ limit_malloc_arenas()  # before the job threads exist: see avatar/memory.py
 
 PortraitSource = Union[str, Path, bytes, BinaryIO, np.ndarray]
 AudioSource = Union[str, Path, bytes, BinaryIO, Speech]
-VOICES = ("joe",)
+SampleSource = Union[str, Path, bytes, BinaryIO, VoiceSample]
+BUNDLED_VOICE = "joe"
+VOICES = (BUNDLED_VOICE, *CLONING_MODELS)
+"""The bundled Piper voice, then the models that speak in a cloned voice (with a voice sample)."""
 MOUTH_METHODS = {
     "voice": "phonemes from the voice",
+    "dtw": "phonemes of the text, aligned to the cloned voice",
+    "forced": "phonemes of the text, force-aligned to the cloned voice",
     "recognized": "phonemes of the recognised words",
     "transcript": "phonemes of the transcript, aligned to the recording",
     "loudness": "loudness only",
@@ -109,14 +116,16 @@ def prepare_speech(
     text: Optional[str] = None,
     audio: Optional[AudioSource] = None,
     rate: float = 1.0,
-    voice: str = "joe",
+    voice: str = BUNDLED_VOICE,
     audio_name: Optional[str] = None,
     progress: Optional[Progress] = None,
     *,
     transcript: Optional[str] = None,
     seed: int = 0,
+    voice_sample: Optional[SampleSource] = None,
+    language: str = "en",
 ) -> tuple[Speech, dict[str, Any]]:
-    """Speech from typed text (Piper) or a recording, plus its manifest entry.
+    """Speech from typed text (Piper, or a cloning model with `voice_sample`) or a recording, plus its manifest entry.
 
     A recording gets phoneme and word timings from speech recognition, aligned to
     `transcript` when one is given, or none (mouth from loudness) when recognition
@@ -125,11 +134,21 @@ def prepare_speech(
     it is, phoneme timeline included.
     """
     _check_sources(text, audio, transcript)
+    sample = check_voice(voice, voice_sample, language, typed=text is not None)
     if text is not None:
         text = check_text(text)
-        _check_voice(voice)
-        speech = synthesize(text, rate=rate, seed=seed, progress=progress)
-        return speech, _text_entry(text, voice, rate)
+        if sample is None:
+            speech = synthesize(text, rate=rate, seed=seed, progress=progress)
+            return speech, _text_entry(text, voice, rate)
+        cloned = synthesize_cloned(text, sample, model_id=voice, language=language, rate=rate, seed=seed,
+                                   progress=progress)
+        entry = {**_text_entry(text, voice, rate), "language": cloned.language,
+                 "voice_sample": {"name": sample.name, "sha256": sample.sha256,
+                                  "duration_s": round(sample.duration, 3), "checks": sample_report(sample)},
+                 "mouth": {"method": cloned.method}}
+        if cloned.detail:
+            entry["mouth"]["reason"] = cloned.detail
+        return cloned.speech, entry
     if isinstance(audio, Speech):
         speech, data, name = audio, audio.samples.tobytes(), audio_name or "speech"
     else:
@@ -163,9 +182,26 @@ def _check_sources(text: Optional[str], audio: Optional[AudioSource], transcript
         check_transcript(transcript)
 
 
-def _check_voice(voice: str) -> None:
+def check_voice(voice: str, voice_sample: Optional[SampleSource] = None, language: str = "en", *,
+                typed: bool = True) -> Optional[VoiceSample]:
+    """Check the voice choice before any work; return the checked sample of a cloning voice (None for the bundled one)."""
     if voice not in VOICES:
         raise InputError(f"Unknown voice {voice!r}; choose one of: {', '.join(VOICES)}.")
+    if not typed:
+        if voice_sample is not None:
+            raise InputError("A voice sample is only used to speak typed text; leave it out for an uploaded recording.")
+        return None
+    if voice == BUNDLED_VOICE:
+        if voice_sample is not None:
+            raise InputError(f"A voice sample needs a cloning voice ({', '.join(CLONING_MODELS)}); "
+                             "choose one, or leave the sample out for the bundled voice.")
+        if language != "en":
+            raise InputError(f"The bundled voice speaks English only; choose a cloning voice "
+                             f"({', '.join(CLONING_MODELS)}) for {language!r}.")
+        return None
+    if voice_sample is None:
+        raise InputError(f"The {voice} voice copies a speaker: give a voice sample of 6 to 30 s of their speech.")
+    return voice_sample if isinstance(voice_sample, VoiceSample) else check_voice_sample(voice_sample)
 
 
 def _text_entry(text: str, voice: str, rate: float) -> dict[str, Any]:
@@ -180,7 +216,9 @@ def make_talking_video(
     *,
     transcript: Optional[str] = None,
     rate: float = 1.0,
-    voice: str = "joe",
+    voice: str = BUNDLED_VOICE,
+    voice_sample: Optional[SampleSource] = None,
+    language: str = "en",
     engine: str = "builtin",
     options: Optional[TalkOptions] = None,
     face_index: Optional[int] = None,
@@ -190,12 +228,14 @@ def make_talking_video(
     session: Optional[str] = None,
     progress: Optional[Progress] = None,
 ) -> TalkResult:
-    """Animate `portrait` speaking `text` (bundled Piper voice) or the `audio` recording.
+    """Animate `portrait` speaking `text` (bundled Piper voice, or a cloned one) or the `audio` recording.
 
     `portrait` is a path (a `<stem>.landmarks.json` beside it is used instead of
     detection), raw bytes, an upload, or an RGB array. `transcript` is what an
     uploaded recording says, to align its words exactly instead of recognising
-    them. The result is written to `job_dir` (default: a new folder under outputs/,
+    them. `voice` is "joe" (bundled) or a cloning model ("xtts-v2", "your-tts")
+    speaking `language` in the voice of `voice_sample` (6-30 s of one speaker,
+    checked before any work). The result is written to `job_dir` (default: a new folder under outputs/,
     per `session` if given) as `video.mp4` (with a caption track), `audio.wav`,
     `captions.srt` and `manifest.json`. The same inputs, options and seed give the
     same files. Raises `InputError`/`NoFaceError` with a user-facing sentence on
@@ -205,14 +245,15 @@ def make_talking_video(
     animator = get_engine(engine)
     _check_sources(text, audio, transcript)
     animator.check_ready(options)
-    if text is not None:
-        _check_voice(voice)
+    sample = check_voice(voice, voice_sample, language, typed=text is not None)
+    if sample is not None:
+        require_cloning(voice)  # a missing model or package is named with its command before any work
     timer = jobs.StageTimer()
     started = time.perf_counter()
     report(progress, "face", 0.0)
     with ThreadPoolExecutor(max_workers=1) as loader:
         # The voice (or recogniser) loads while dlib finds the face.
-        models = loader.submit(load_voice if text is not None else load_recognizer)
+        models = loader.submit(_speech_model(text is not None, voice))
         with timer.stage("face"):
             picture = prepare_portrait(portrait, options.max_size, face_index, landmarks_path)
             models.result()
@@ -222,7 +263,7 @@ def make_talking_video(
     job_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: job_dir / name for name in ("video.mp4", "audio.wav", "captions.srt", "manifest.json")}
     try:
-        if text is not None and isinstance(animator, BuiltinEngine):
+        if text is not None and sample is None and isinstance(animator, BuiltinEngine):
             speech, frames, cues = _speak_and_render(animator, picture, text, rate, options, paths["video.mp4"], timer,
                                                      progress)
             speech_entry = _text_entry(check_text(text), voice, rate)
@@ -231,7 +272,7 @@ def make_talking_video(
             with timer.stage("voice"):
                 speech, speech_entry = prepare_speech(
                     text, audio, rate, voice, audio_name, scaled(progress, _FACE_END, _VOICE_END),
-                    transcript=transcript, seed=options.seed,
+                    transcript=transcript, seed=options.seed, voice_sample=sample, language=language,
                 )
             cues = cues_from_words(speech.words or [])
             frames = _render(animator, picture, speech, cues, options, paths["video.mp4"], timer, progress)
@@ -266,6 +307,22 @@ def make_talking_video(
         height=height, timings=timer.seconds, seconds=manifest["wall_s"], manifest=manifest,
         mouth=speech_entry["mouth"]["method"],
     )
+
+
+def _speech_model(typed: bool, voice: str):
+    """What to load while the face is found: the Piper voice, the cloning model, or the recogniser."""
+    if not typed:
+        return load_recognizer
+    if voice == BUNDLED_VOICE:
+        return load_voice
+
+    def load_cloning_model() -> None:
+        from avatar.registry import get_registry
+
+        with get_registry().use(voice):
+            pass
+
+    return load_cloning_model
 
 
 def _speak_and_render(engine: BuiltinEngine, picture: Portrait, text: str, rate: float, options: TalkOptions,

@@ -68,20 +68,19 @@ def voice_picker(registry) -> VoicePick:
                               key="talk_voice_sample")
     recording = st.audio_input("...or record it here", key="talk_voice_recording") if upload is None else None
     given = upload or recording
+    if given is not None:
+        path = saved_upload(given, f"voice-{sha256_of(given.getvalue())[:12]}")
+        try:
+            pick.sample = check_voice_sample(path, name=getattr(given, "name", None) or "recording.wav")
+            pick.sample_path = path
+            st.caption(f"Sample: {pick.sample.name}, {pick.sample.duration:.1f} s.")
+        except AvatarError as exc:
+            st.error(str(exc))
+            pick.problem = pick.problem or str(exc)
     consent = st.checkbox(CONSENT, key="talk_consent")
     if given is None:
         pick.problem = pick.problem or "Upload or record a voice sample to clone, or choose the bundled voice."
-        return pick
-    path = saved_upload(given, f"voice-{sha256_of(given.getvalue())[:12]}")
-    try:
-        pick.sample = check_voice_sample(path, name=getattr(given, "name", None) or "recording.wav")
-    except AvatarError as exc:
-        st.error(str(exc))
-        pick.problem = str(exc)
-        return pick
-    pick.sample_path = path
-    st.caption(f"Sample: {pick.sample.name}, {pick.sample.duration:.1f} s.")
-    if not consent:
+    elif not consent:
         pick.problem = pick.problem or "Tick the box confirming the speaker agreed to have their voice cloned."
     return pick
 

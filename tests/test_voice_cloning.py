@@ -204,3 +204,10 @@ def test_cloned_speech_is_aligned_piece_by_piece(sample, tmp_path):
     assert any(p.ipa == " " and p.start <= follows.end + 0.05 and p.end >= new.start - 0.05 for p in speech.phonemes)
     again = synthesize_cloned(text, sample, model_id="xtts-v2", registry=registry, seed=5)
     assert np.array_equal(again.speech.samples, speech.samples) and type(speaker.model).encoded == 1
+
+
+def test_a_language_the_installed_model_lacks_fails_before_any_work(installed, fixtures, tmp_path):
+    with pytest.raises(InputError, match="xtts-v2 does not speak 'ja'; choose one of: en, es, fr, de"):
+        make_talking_video(fixtures / "no_face.png", text=TEXT, voice="xtts-v2", language="ja",
+                           voice_sample=fixtures / "RD_Radio31_000.wav", options=OPTIONS, job_dir=tmp_path / "job")
+    assert not (tmp_path / "job").exists()

@@ -17,9 +17,11 @@ from loudness, as a recording would be, and the manifest says why.
 from __future__ import annotations
 
 import importlib.util
+import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
@@ -89,8 +91,20 @@ def coqui_installed() -> bool:
     return importlib.util.find_spec("TTS") is not None
 
 
-def require_cloning(model_id: str, registry=None):
-    """Fail in a moment, naming the command, when the cloning model or the Coqui package is missing; return the registry."""
+def read_languages(folder: Path, model_id: str) -> tuple[str, ...]:
+    """The languages an installed model speaks, from its small config files (no weights read)."""
+    folder = Path(folder)
+    try:
+        if model_id == "your-tts":
+            return tuple(json.loads((folder / "language_ids.json").read_text(encoding="utf-8")))
+        return tuple(json.loads((folder / "config.json").read_text(encoding="utf-8")).get("languages") or ())
+    except (OSError, ValueError, AttributeError):
+        return ()
+
+
+def require_cloning(model_id: str, registry=None, language: Optional[str] = None):
+    """Fail in a moment, naming the command, when the cloning model or the Coqui package is missing, or
+    the installed model does not speak `language` (read from its config, no weights loaded); return the registry."""
     if model_id not in CLONING_MODELS:
         raise InputError(f"Unknown cloning model {model_id!r}; choose one of: {', '.join(CLONING_MODELS)}.")
     if not coqui_installed():
@@ -99,8 +113,16 @@ def require_cloning(model_id: str, registry=None):
         from avatar.registry import get_registry
 
         registry = get_registry()
-    registry.require(model_id)
+    languages = read_languages(registry.require(model_id), model_id)
+    if language is not None and languages:
+        check_language(model_id, language, languages)
     return registry
+
+
+def check_language(model_id: str, language: str, languages: tuple[str, ...]) -> str:
+    if language not in languages:
+        raise InputError(f"{model_id} does not speak {language!r}; choose one of: {', '.join(languages)}.")
+    return language
 
 
 def synthesize_cloned(
@@ -122,7 +144,7 @@ def synthesize_cloned(
     from avatar.speech.text_alignment import align_to_text
 
     text, rate, seed = check_text(text), check_rate(rate), check_seed(seed)
-    registry = require_cloning(model_id, registry)
+    registry = require_cloning(model_id, registry, language)
     pieces = [(p, piece) for p, paragraph in enumerate(split_paragraphs(text))
               for piece in split_sentences(paragraph, PIECE_CHARS)]
     report(progress, "voice: loading the cloning model", 0.0)

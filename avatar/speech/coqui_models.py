@@ -38,7 +38,7 @@ import torch
 from avatar.devices import DevicePolicy
 from avatar.errors import AvatarError, InputError, ModelNotInstalled
 from avatar.loaders import load_weights_file
-from avatar.speech.cloned_voice import INSTALL_CODE
+from avatar.speech.cloned_voice import INSTALL_CODE, check_language
 
 CPU_TORCHAUDIO = (
     "pip install --force-reinstall --no-deps torchaudio==2.11.0 --index-url https://download.pytorch.org/whl/cpu"
@@ -123,11 +123,7 @@ class CloningModel(torch.nn.Module):
         return next(self.parameters()).device
 
     def check_language(self, language: str) -> str:
-        if language not in self.languages:
-            raise InputError(
-                f"{self.model_id} does not speak {language!r}; choose one of: {', '.join(self.languages)}."
-            )
-        return language
+        return check_language(self.model_id, language, self.languages)
 
     def voice_latents(self, samples: np.ndarray, sample_rate: int) -> VoiceLatents:
         raise NotImplementedError

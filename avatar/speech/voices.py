@@ -6,12 +6,10 @@ list` and the page's voice picker can call it on every run.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from avatar.catalog import get_spec
-from avatar.speech.cloned_voice import CLONING_MODELS, INSTALL_CODE, coqui_installed
+from avatar.speech.cloned_voice import CLONING_MODELS, INSTALL_CODE, coqui_installed, read_languages
 PUBLISHED_LANGUAGES = {
     "xtts-v2": ("en", "es", "fr", "de", "it", "pt", "pl", "tr", "ru", "nl", "cs", "ar", "zh-cn", "ja", "hu", "ko", "hi"),
     "your-tts": ("en", "fr-fr", "pt-br"),
@@ -37,17 +35,6 @@ class VoiceInfo:
     @property
     def ready(self) -> bool:
         return self.state in ("bundled", "installed")
-
-
-def read_languages(folder: Path, model_id: str) -> tuple[str, ...]:
-    """The languages an installed model speaks, from its small config files (no weights read)."""
-    folder = Path(folder)
-    try:
-        if model_id == "your-tts":
-            return tuple(json.loads((folder / "language_ids.json").read_text(encoding="utf-8")))
-        return tuple(json.loads((folder / "config.json").read_text(encoding="utf-8")).get("languages") or ())
-    except (OSError, ValueError, AttributeError):
-        return ()
 
 
 def list_voices(registry=None) -> list[VoiceInfo]:

@@ -34,7 +34,7 @@ from avatar.speech.piper_voice import load_voice, synthesize, synthesize_stream
 from avatar.speech.recognize import align_recording, check_transcript, load_recognizer
 from avatar.speech.text import check_text
 from avatar.speech.timeline import Phoneme, Speech, Word
-from avatar.speech.voice_sample import VoiceSample, check_voice_sample, sample_report
+from avatar.speech.voice_sample import MAX_SAMPLE_S, MIN_SAMPLE_S, VoiceSample, check_voice_sample, sample_report
 from avatar.talk.engine import BuiltinEngine, TalkOptions, get_engine
 from avatar.talk.life import activity_margin
 from avatar.talk.mouth_track import LOOKAHEAD, frame_count, is_silent
@@ -51,7 +51,6 @@ VOICES = (BUNDLED_VOICE, *CLONING_MODELS)
 MOUTH_METHODS = {
     "voice": "phonemes from the voice",
     "dtw": "phonemes of the text, aligned to the cloned voice",
-    "forced": "phonemes of the text, force-aligned to the cloned voice",
     "recognized": "phonemes of the recognised words",
     "transcript": "phonemes of the transcript, aligned to the recording",
     "loudness": "loudness only",
@@ -200,7 +199,8 @@ def check_voice(voice: str, voice_sample: Optional[SampleSource] = None, languag
                              f"({', '.join(CLONING_MODELS)}) for {language!r}.")
         return None
     if voice_sample is None:
-        raise InputError(f"The {voice} voice copies a speaker: give a voice sample of 6 to 30 s of their speech.")
+        raise InputError(f"The {voice} voice copies a speaker: give a voice sample of "
+                         f"{MIN_SAMPLE_S:.0f} to {MAX_SAMPLE_S:.0f} s of their speech.")
     return voice_sample if isinstance(voice_sample, VoiceSample) else check_voice_sample(voice_sample)
 
 
@@ -247,7 +247,7 @@ def make_talking_video(
     animator.check_ready(options)
     sample = check_voice(voice, voice_sample, language, typed=text is not None)
     if sample is not None:
-        require_cloning(voice)  # a missing model or package is named with its command before any work
+        require_cloning(voice, language=language)  # a missing model or package is named before any work
     timer = jobs.StageTimer()
     started = time.perf_counter()
     report(progress, "face", 0.0)

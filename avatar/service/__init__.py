@@ -1,0 +1,1 @@
+"""Jobs that outlive a page: a job store, executors (in-process or Celery workers) and the HTTP API."""

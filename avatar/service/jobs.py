@@ -1,0 +1,203 @@
+"""The one job interface for the pages, the CLI and the API: submit, status, cancel, results, list, delete.
+
+A job lives in `outputs/jobs/<id>/`: `inputs/` (the uploaded files, under the
+field names of their kind, never the client's file names) and, once it is done,
+`results/`. A run writes into a private `.work-<attempt>` folder that becomes
+`results/` by one rename at the very end, so a half-written file is never visible;
+a failed, cancelled or re-run attempt leaves no `.work-*` behind.
+
+Who runs the jobs is the executor's business: `EmbeddedExecutor` (threads in this
+process, the default, nothing else to start) or `CeleryExecutor` (workers on other
+processes or machines, when `AVATAR_BROKER` is set). Both call `run_job`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Optional
+
+from avatar import config
+from avatar.errors import AvatarError, InputError
+from avatar.service.kinds import get_kind
+from avatar.service.store import JobRecord, JobStore
+
+_LOGGER = logging.getLogger(__name__)
+MAX_INPUT_BYTES = 200 * 1024**2
+PROGRESS_EVERY_S = 0.25
+"""Progress is written to the store at most this often (a video reports every few frames)."""
+
+
+class JobCancelled(Exception):
+    """Raised inside a running job when its record says it was cancelled."""
+
+
+def jobs_root() -> Path:
+    return config.outputs_dir() / "jobs"
+
+
+def job_folder(job_id: str, root: Optional[Path] = None) -> Path:
+    if not job_id.isalnum():
+        raise InputError("That is not a job id.")
+    return (root or jobs_root()) / job_id
+
+
+def run_job(store: JobStore, job_id: str, worker: str, root: Optional[Path] = None) -> Optional[JobRecord]:
+    """Run one queued job to its end (done, failed or cancelled); None when another runner has it."""
+    if not store.claim(job_id, worker):
+        return None
+    job = store.get(job_id)
+    folder = job_folder(job_id, root)
+    work = folder / f".work-{job.attempts}"
+    shutil.rmtree(work, ignore_errors=True)
+    inputs = {name: folder / "inputs" / name for name in job.inputs}
+    last = [0.0]
+
+    def progress(stage: str, fraction: float) -> None:
+        now = time.monotonic()
+        if now - last[0] < PROGRESS_EVERY_S and fraction < 1.0:
+            return
+        last[0] = now
+        if not store.progress(job_id, stage, fraction):
+            raise JobCancelled()
+
+    try:
+        names = get_kind(job.kind).run(job.params, inputs, work, progress)
+        if not store.progress(job_id, "finishing", 1.0):
+            raise JobCancelled()
+        results = folder / "results"
+        shutil.rmtree(results, ignore_errors=True)
+        work.rename(results)
+        if not store.finish(job_id, names):
+            raise JobCancelled()
+    except JobCancelled:
+        shutil.rmtree(folder, ignore_errors=True)
+    except AvatarError as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        store.fail(job_id, str(exc))
+    except Exception as exc:  # a bug: the user gets one sentence, the log keeps the traceback
+        _LOGGER.exception("job %s failed", job_id)
+        shutil.rmtree(work, ignore_errors=True)
+        store.fail(job_id, f"The job failed unexpectedly ({type(exc).__name__}); try again, or report it if it recurs.")
+    for leftover in folder.glob(".work-*") if folder.is_dir() else ():
+        shutil.rmtree(leftover, ignore_errors=True)
+    return store.get(job_id)
+
+
+class EmbeddedExecutor:
+    """Jobs run on threads of this process: one for CPU-only jobs, one (or AVATAR_MAX_JOBS) for the GPU queue."""
+
+    def __init__(self, store: JobStore, root: Optional[Path] = None) -> None:
+        self.store, self.root = store, root
+        gpu_lanes = int(os.environ.get("AVATAR_MAX_JOBS", "1") or 1)
+        self._pools = {"cpu": ThreadPoolExecutor(1, "avatar-cpu"), "gpu": ThreadPoolExecutor(gpu_lanes, "avatar-gpu")}
+        self.name = f"embedded-{os.getpid()}"
+
+    def submit(self, job: JobRecord) -> None:
+        self._pools[job.queue].submit(run_job, self.store, job.id, self.name, self.root)
+
+    def resume(self) -> int:
+        """After a restart: jobs this kind of executor left running go back in line; all queued ones are submitted."""
+        count = 0
+        for job in self.store.unfinished():
+            if job.status == "running" and job.worker.startswith("embedded-") and job.worker != self.name:
+                self.store.requeue(job.id)
+            if self.store.get(job.id).status == "queued":
+                self.submit(job)
+                count += 1
+        return count
+
+
+class JobService:
+    """Submit and follow jobs for one owner at a time (an API key's hash, or a browser session)."""
+
+    def __init__(self, store: Optional[JobStore] = None, executor=None, root: Optional[Path] = None) -> None:
+        self.store = store or JobStore()
+        self.root = root
+        self.executor = executor if executor is not None else EmbeddedExecutor(self.store, root)
+
+    def submit(self, owner: str, kind: str, params: dict[str, Any], files: dict[str, bytes]) -> JobRecord:
+        """Check everything cheap, store the inputs, queue the job; InputError (nothing stored) when unusable."""
+        job_kind = get_kind(kind)
+        unknown = sorted(set(files) - set(job_kind.files))
+        if unknown:
+            raise InputError(f"Unknown file field {unknown[0]!r}; a {kind} job takes: {', '.join(job_kind.files)}.")
+        if sum(len(data) for data in files.values()) > MAX_INPUT_BYTES:
+            raise InputError(f"The files are larger than {MAX_INPUT_BYTES // 1024**2} MB together; send smaller ones.")
+        job_id = os.urandom(16).hex()
+        folder = job_folder(job_id, self.root)
+        inputs = folder / "inputs"
+        inputs.mkdir(parents=True)
+        try:
+            for name, data in files.items():
+                (inputs / name).write_bytes(data)
+            queue = job_kind.check(params, {name: inputs / name for name in files})
+            job = self.store.create(owner, kind, queue, params, sorted(files), job_id=job_id)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        self.executor.submit(job)
+        return job
+
+    def get(self, owner: str, job_id: str) -> Optional[JobRecord]:
+        return self.store.get(job_id, owner=owner) if job_id.isalnum() else None
+
+    def list(self, owner: str, limit: int = 100) -> list[JobRecord]:
+        return self.store.list(owner, limit)
+
+    def place_in_line(self, job: JobRecord) -> int:
+        return self.store.place_in_line(job)
+
+    def cancel(self, owner: str, job_id: str) -> Optional[JobRecord]:
+        """Cancel a queued or running job; a queued one's folder goes now, a running one's when it notices."""
+        job = self.get(owner, job_id)
+        if job is None:
+            return None
+        if self.store.cancel(job_id) and job.status == "queued":
+            shutil.rmtree(job_folder(job_id, self.root), ignore_errors=True)
+        return self.store.get(job_id)
+
+    def delete(self, owner: str, job_id: str) -> bool:
+        """Forget a job and its files (a running one is cancelled first)."""
+        job = self.get(owner, job_id)
+        if job is None:
+            return False
+        self.store.cancel(job_id)
+        self.store.delete(job_id)
+        shutil.rmtree(job_folder(job_id, self.root), ignore_errors=True)
+        return True
+
+    def result_file(self, owner: str, job_id: str, name: str) -> Optional[Path]:
+        """The path of one result of the owner's finished job, or None (unknown job, other owner, no such file)."""
+        job = self.get(owner, job_id)
+        if job is None or job.status != "done" or name not in job.results:
+            return None
+        path = job_folder(job_id, self.root) / "results" / name
+        return path if path.is_file() else None
+
+
+_service: Optional[JobService] = None
+_service_lock = threading.Lock()
+
+
+def get_service() -> JobService:
+    """The process's job service: Celery workers when AVATAR_BROKER is set, threads here otherwise."""
+    global _service
+    with _service_lock:
+        if _service is None:
+            store = JobStore()
+            broker = os.environ.get("AVATAR_BROKER")
+            if broker:
+                from avatar.service.celery_app import CeleryExecutor
+
+                _service = JobService(store, CeleryExecutor(broker))
+            else:
+                executor = EmbeddedExecutor(store)
+                _service = JobService(store, executor)
+                executor.resume()
+        return _service

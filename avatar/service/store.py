@@ -1,0 +1,199 @@
+"""The job records: one table in a real database, shared by every process that runs or shows jobs.
+
+SQLite by default (`outputs/jobs.sqlite3`, WAL mode so readers never wait for the
+one writer, a busy timeout so several processes take turns); any SQLAlchemy URL
+(`AVATAR_DATABASE_URL=postgresql://...`) when several machines share the jobs.
+
+State changes that two processes could race on are single conditional UPDATEs
+(`claim` takes a queued job, `cancel` stops a queued or running one), so exactly
+one process wins them; everything else is written by the job's one runner.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, create_engine, event, func, select,
+                        update, delete)
+
+from avatar import config
+
+STATES = ("queued", "running", "done", "failed", "cancelled")
+FINISHED = ("done", "failed", "cancelled")
+
+_metadata = MetaData()
+JOBS = Table(
+    "jobs", _metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner", String(64), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("queue", String(16), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("inputs", Text, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("stage", String(200), nullable=False, default=""),
+    Column("progress", Float, nullable=False, default=0.0),
+    Column("message", Text, nullable=False, default=""),
+    Column("results", Text, nullable=False, default="[]"),
+    Column("worker", String(200), nullable=False, default=""),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created", Float, nullable=False),
+    Column("started", Float),
+    Column("finished", Float),
+)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One job as stored: what was asked, where it is, and what came out."""
+
+    id: str
+    owner: str
+    kind: str
+    queue: str
+    params: dict[str, Any]
+    inputs: list[str]
+    status: str
+    stage: str = ""
+    progress: float = 0.0
+    message: str = ""
+    results: list[str] = field(default_factory=list)
+    worker: str = ""
+    attempts: int = 0
+    created: float = 0.0
+    started: Optional[float] = None
+    finished: Optional[float] = None
+
+    @property
+    def finished_state(self) -> bool:
+        return self.status in FINISHED
+
+    def public(self) -> dict[str, Any]:
+        """What an API client or a page may see (no worker names, no owner)."""
+        return {"id": self.id, "kind": self.kind, "status": self.status, "stage": self.stage,
+                "progress": round(self.progress, 4), "message": self.message, "results": self.results,
+                "params": self.params, "created": self.created, "started": self.started, "finished": self.finished}
+
+
+def default_url() -> str:
+    return os.environ.get("AVATAR_DATABASE_URL") or f"sqlite:///{config.outputs_dir() / 'jobs.sqlite3'}"
+
+
+class JobStore:
+    """Create, read and change job records (see the module docstring)."""
+
+    def __init__(self, url: Optional[str] = None) -> None:
+        self.url = url or default_url()
+        if self.url.startswith("sqlite:///"):
+            Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_engine(self.url, connect_args={"timeout": 30, "check_same_thread": False})
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_engine(self.url, pool_pre_ping=True)
+        _metadata.create_all(self.engine)
+
+    def create(self, owner: str, kind: str, queue: str, params: dict, inputs: list[str],
+               job_id: Optional[str] = None) -> JobRecord:
+        row = {"id": job_id or secrets.token_hex(16), "owner": owner, "kind": kind, "queue": queue,
+               "params": json.dumps(params), "inputs": json.dumps(inputs), "status": "queued", "stage": "queued",
+               "progress": 0.0, "message": "", "results": "[]", "worker": "", "attempts": 0, "created": time.time()}
+        with self.engine.begin() as db:
+            db.execute(JOBS.insert().values(**row))
+        return self.get(row["id"])
+
+    def get(self, job_id: str, owner: Optional[str] = None) -> Optional[JobRecord]:
+        query = select(JOBS).where(JOBS.c.id == job_id)
+        if owner is not None:
+            query = query.where(JOBS.c.owner == owner)
+        with self.engine.connect() as db:
+            row = db.execute(query).mappings().first()
+        return _record(row) if row else None
+
+    def list(self, owner: str, limit: int = 100) -> list[JobRecord]:
+        query = select(JOBS).where(JOBS.c.owner == owner).order_by(JOBS.c.created.desc()).limit(limit)
+        with self.engine.connect() as db:
+            return [_record(row) for row in db.execute(query).mappings()]
+
+    def unfinished(self) -> list[JobRecord]:
+        """Queued and running jobs of every owner, oldest first (to resume after a restart)."""
+        query = select(JOBS).where(JOBS.c.status.in_(("queued", "running"))).order_by(JOBS.c.created)
+        with self.engine.connect() as db:
+            return [_record(row) for row in db.execute(query).mappings()]
+
+    def count_active(self, owner: str) -> int:
+        query = select(func.count()).select_from(JOBS).where(JOBS.c.owner == owner,
+                                                              JOBS.c.status.in_(("queued", "running")))
+        with self.engine.connect() as db:
+            return int(db.execute(query).scalar_one())
+
+    def place_in_line(self, job: JobRecord) -> int:
+        """1 for the next queued job of its queue, 0 when it is not waiting."""
+        if job.status != "queued":
+            return 0
+        query = select(func.count()).select_from(JOBS).where(
+            JOBS.c.queue == job.queue, JOBS.c.status == "queued", JOBS.c.created <= job.created)
+        with self.engine.connect() as db:
+            return int(db.execute(query).scalar_one())
+
+    def claim(self, job_id: str, worker: str) -> bool:
+        """Queued (or re-queued) -> running for exactly one caller."""
+        with self.engine.begin() as db:
+            done = db.execute(update(JOBS).where(JOBS.c.id == job_id, JOBS.c.status == "queued").values(
+                status="running", worker=worker, started=time.time(), stage="starting", progress=0.0,
+                attempts=JOBS.c.attempts + 1))
+        return done.rowcount == 1
+
+    def progress(self, job_id: str, stage: str, fraction: float) -> bool:
+        """Record progress of a running job; False when the job is no longer running (cancelled)."""
+        with self.engine.begin() as db:
+            done = db.execute(update(JOBS).where(JOBS.c.id == job_id, JOBS.c.status == "running").values(
+                stage=stage[:200], progress=float(fraction)))
+        return done.rowcount == 1
+
+    def finish(self, job_id: str, results: list[str]) -> bool:
+        return self._end(job_id, "done", results=json.dumps(results), stage="done", progress=1.0)
+
+    def fail(self, job_id: str, message: str) -> bool:
+        return self._end(job_id, "failed", message=message, stage="failed")
+
+    def requeue(self, job_id: str) -> bool:
+        """A running job whose worker died goes back in line (late acknowledgement re-delivers it)."""
+        with self.engine.begin() as db:
+            done = db.execute(update(JOBS).where(JOBS.c.id == job_id, JOBS.c.status == "running").values(
+                status="queued", stage="queued again: its worker stopped", progress=0.0, worker=""))
+        return done.rowcount == 1
+
+    def cancel(self, job_id: str) -> bool:
+        return self._end(job_id, "cancelled", stage="cancelled", only=("queued", "running"))
+
+    def delete(self, job_id: str) -> None:
+        with self.engine.begin() as db:
+            db.execute(delete(JOBS).where(JOBS.c.id == job_id))
+
+    def _end(self, job_id: str, status: str, only: tuple[str, ...] = ("running",), **values) -> bool:
+        with self.engine.begin() as db:
+            done = db.execute(update(JOBS).where(JOBS.c.id == job_id, JOBS.c.status.in_(only)).values(
+                status=status, finished=time.time(), **values))
+        return done.rowcount == 1
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _record(row) -> JobRecord:
+    data = dict(row)
+    data["params"] = json.loads(data["params"])
+    data["inputs"] = json.loads(data["inputs"])
+    data["results"] = json.loads(data["results"])
+    return JobRecord(**data)

@@ -1,0 +1,90 @@
+"""The job store and the in-process job service: records in SQLite, results appear whole, cancel and delete clean up."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from avatar.errors import InputError
+from avatar.service.jobs import JobService, job_folder, run_job
+from avatar.service.store import JobStore
+
+
+def _wait(service: JobService, owner: str, job_id: str, timeout: float = 120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = service.get(owner, job_id)
+        if job.finished_state:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+@pytest.fixture
+def service(tmp_path) -> JobService:
+    return JobService(JobStore(f"sqlite:///{tmp_path / 'jobs.sqlite3'}"), root=tmp_path / "jobs")
+
+
+def test_a_talk_job_runs_and_only_its_owner_sees_it(service, tmp_path):
+    job = service.submit("alice", "talk", {"text": "Hello from the queue.", "avatar": "maya", "size": 256}, {})
+    assert job.status == "queued" and job.queue == "cpu"
+    done = _wait(service, "alice", job.id)
+    assert done.status == "done" and done.progress == 1.0
+    assert done.results == ["video.mp4", "audio.wav", "captions.srt", "manifest.json"]
+    assert service.result_file("alice", job.id, "video.mp4").stat().st_size > 0
+    assert service.get("bob", job.id) is None and service.result_file("bob", job.id, "video.mp4") is None
+    assert service.result_file("alice", job.id, "../inputs") is None
+    assert [j.id for j in service.list("alice")] == [job.id] and service.list("bob") == []
+    assert not list(job_folder(job.id, tmp_path / "jobs").glob(".work-*"))
+
+    reopened = JobStore(service.store.url)  # another process, or the server after a restart
+    assert reopened.get(job.id).status == "done"
+    assert reopened.engine.connect().exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+    assert service.delete("alice", job.id) and service.get("alice", job.id) is None
+    assert not job_folder(job.id, tmp_path / "jobs").exists()
+
+
+def test_bad_input_is_refused_before_anything_is_stored(service, tmp_path):
+    with pytest.raises(InputError, match="text is empty"):
+        service.submit("alice", "talk", {"text": " ", "avatar": "maya"}, {})
+    with pytest.raises(InputError, match="Unknown parameter 'colour'"):
+        service.submit("alice", "talk", {"text": "Hi.", "avatar": "maya", "colour": "red"}, {})
+    with pytest.raises(InputError, match="Unknown job kind"):
+        service.submit("alice", "dance", {}, {})
+    with pytest.raises(InputError, match="Unknown file field"):
+        service.submit("alice", "inpaint", {}, {"../../etc/passwd": b"x"})
+    assert service.list("alice") == [] and not any((tmp_path / "jobs").iterdir())
+
+
+def test_cancelling_a_running_job_removes_its_folder(service, tmp_path):
+    job = service.submit("alice", "talk", {"text": "This sentence is long enough to take a while. " * 25,
+                                           "avatar": "maya", "size": 256}, {})
+    deadline = time.monotonic() + 60
+    while service.get("alice", job.id).status != "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert service.cancel("alice", job.id).status == "cancelled"
+    deadline = time.monotonic() + 60
+    while job_folder(job.id, tmp_path / "jobs").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not job_folder(job.id, tmp_path / "jobs").exists()
+    assert service.get("alice", job.id).status == "cancelled"
+
+
+def test_a_failed_job_keeps_the_message_and_no_files(service, tmp_path, fixtures):
+    job = service.submit("alice", "talk", {"text": "Hello."}, {"portrait": (fixtures / "no_face.png").read_bytes()})
+    done = _wait(service, "alice", job.id)
+    assert done.status == "failed" and "face" in done.message.lower() and done.results == []
+    assert not (job_folder(job.id, tmp_path / "jobs") / "results").exists()
+
+
+def test_only_one_runner_claims_a_job(tmp_path):
+    store = JobStore(f"sqlite:///{tmp_path / 'jobs.sqlite3'}")
+    job = store.create("alice", "talk", "cpu", {"text": "Hi.", "avatar": "maya", "size": 256}, [])
+    (tmp_path / "jobs" / job.id / "inputs").mkdir(parents=True)
+    assert store.claim(job.id, "w1") and not store.claim(job.id, "w2")
+    assert run_job(store, job.id, "w3", tmp_path / "jobs") is None  # already running elsewhere
+    assert store.requeue(job.id) and store.get(job.id).status == "queued"
+    done = run_job(store, job.id, "w2", tmp_path / "jobs")
+    assert done.status == "done" and done.worker == "w2" and done.attempts == 2

@@ -37,18 +37,33 @@ def _allowed(params: dict[str, Any], names: tuple[str, ...]) -> None:
 # -- talking video ---------------------------------------------------------------------------
 
 _TALK_PARAMS = ("text", "avatar", "voice", "language", "rate", "engine", "seed", "still", "size", "transcript",
-                "expression_scale")
+                "expression_scale", "face_index", "pads", "pose_style", "preprocess", "face_size")
 
 
-def _talk_options(params: dict[str, Any]):
+def _talk_options(params: dict[str, Any], inputs: Inputs):
     from avatar.talk.engine import TalkOptions
+    from avatar.talk.wav2lip.engine import DEFAULT_PADS
 
     try:
-        return TalkOptions(max_size=int(params.get("size", 768)), still=bool(params.get("still", False)),
-                           seed=int(params.get("seed", 0)),
-                           expression_scale=float(params.get("expression_scale", 1.0))).validate()
+        return TalkOptions(
+            max_size=int(params.get("size", 768)), still=bool(params.get("still", False)),
+            seed=int(params.get("seed", 0)), expression_scale=float(params.get("expression_scale", 1.0)),
+            pads=tuple(int(p) for p in params.get("pads", DEFAULT_PADS)), pose_style=int(params.get("pose_style", 0)),
+            preprocess=str(params.get("preprocess", "full")), face_size=int(params.get("face_size", 256)),
+            blink_video=str(inputs["blink_video"]) if "blink_video" in inputs else None,
+        ).validate()
     except (TypeError, ValueError):
-        raise InputError("size and seed must be whole numbers and expression_scale a number.") from None
+        raise InputError("size, seed, pads, pose_style and face_size must be whole numbers and "
+                         "expression_scale a number.") from None
+
+
+def _face_index(params: dict[str, Any]) -> Optional[int]:
+    value = params.get("face_index")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError("face_index must be a whole number (0 = the largest face).")
+    return value
 
 
 def _check_talk(params: dict[str, Any], inputs: Inputs) -> str:
@@ -66,7 +81,8 @@ def _check_talk(params: dict[str, Any], inputs: Inputs) -> str:
         raise InputError("Give either text to speak or an audio recording, not both and not neither.")
     if "text" in params:
         check_text(params["text"])
-    options = _talk_options(params)
+    _face_index(params)
+    options = _talk_options(params, inputs)
     engine = str(params.get("engine", "builtin"))
     get_engine(engine).check_ready(options)
     voice = str(params.get("voice", "joe"))
@@ -89,8 +105,8 @@ def _run_talk(params: dict[str, Any], inputs: Inputs, out: Path, progress: Optio
         portrait, text=params.get("text"), audio=inputs.get("audio"), transcript=params.get("transcript"),
         rate=float(params.get("rate", 1.0)), voice=str(params.get("voice", "joe")),
         voice_sample=inputs.get("voice_sample"), language=str(params.get("language", "en")),
-        engine=str(params.get("engine", "builtin")), options=_talk_options(params), landmarks_path=landmarks,
-        job_dir=out, progress=progress)
+        engine=str(params.get("engine", "builtin")), options=_talk_options(params, inputs),
+        face_index=_face_index(params), landmarks_path=landmarks, job_dir=out, progress=progress)
     return [p.name for p in (result.video_path, result.audio_path, result.captions_path, result.manifest_path) if p]
 
 
@@ -141,7 +157,7 @@ def _run_upscale(params: dict[str, Any], inputs: Inputs, out: Path, progress: Op
 
 KINDS: dict[str, JobKind] = {
     kind.name: kind for kind in (
-        JobKind("talk", ("portrait", "audio", "voice_sample"), _check_talk, _run_talk),
+        JobKind("talk", ("portrait", "audio", "voice_sample", "blink_video"), _check_talk, _run_talk),
         JobKind("inpaint", ("image", "mask"), _check_inpaint, _run_inpaint),
         JobKind("upscale", ("video",), _check_upscale, _run_upscale),
     )

@@ -25,7 +25,7 @@ from typing import Any, Optional
 from avatar import config
 from avatar.errors import AvatarError, InputError
 from avatar.service.kinds import get_kind
-from avatar.service.store import JobRecord, JobStore
+from avatar.service.store import JobRecord, JobStore, default_url
 
 _LOGGER = logging.getLogger(__name__)
 MAX_INPUT_BYTES = 200 * 1024**2
@@ -181,23 +181,23 @@ class JobService:
         return path if path.is_file() else None
 
 
-_service: Optional[JobService] = None
-_service_lock = threading.Lock()
+_services: dict[tuple[str, str], JobService] = {}
+_services_lock = threading.Lock()
 
 
 def get_service() -> JobService:
-    """The process's job service: Celery workers when AVATAR_BROKER is set, threads here otherwise."""
-    global _service
-    with _service_lock:
-        if _service is None:
-            store = JobStore()
-            broker = os.environ.get("AVATAR_BROKER")
-            if broker:
+    """The job service for the current database and broker: Celery workers when AVATAR_BROKER is set, threads here
+    otherwise. One per (database, broker), so changing AVATAR_OUTPUTS or AVATAR_DATABASE_URL (tests do) takes effect."""
+    key = (default_url(), os.environ.get("AVATAR_BROKER", ""))
+    with _services_lock:
+        if key not in _services:
+            store = JobStore(key[0])
+            if key[1]:
                 from avatar.service.celery_app import CeleryExecutor
 
-                _service = JobService(store, CeleryExecutor(broker))
+                _services[key] = JobService(store, CeleryExecutor(key[1]))
             else:
                 executor = EmbeddedExecutor(store)
-                _service = JobService(store, executor)
+                _services[key] = JobService(store, executor)
                 executor.resume()
-        return _service
+        return _services[key]

@@ -181,23 +181,23 @@ class JobService:
         return path if path.is_file() else None
 
 
-_services: dict[tuple[str, str], JobService] = {}
+_services: dict[tuple[str, str, str], JobService] = {}
 _services_lock = threading.Lock()
 
 
 def get_service() -> JobService:
     """The job service for the current database and broker: Celery workers when AVATAR_BROKER is set, threads here
     otherwise. One per (database, broker), so changing AVATAR_OUTPUTS or AVATAR_DATABASE_URL (tests do) takes effect."""
-    key = (default_url(), os.environ.get("AVATAR_BROKER", ""))
+    key = (default_url(), os.environ.get("AVATAR_BROKER", ""), str(jobs_root()))
     with _services_lock:
         if key not in _services:
-            store = JobStore(key[0])
+            store, root = JobStore(key[0]), Path(key[2])
             if key[1]:
                 from avatar.service.celery_app import CeleryExecutor
 
-                _services[key] = JobService(store, CeleryExecutor(key[1]))
+                _services[key] = JobService(store, CeleryExecutor(key[1]), root)
             else:
-                executor = EmbeddedExecutor(store)
-                _services[key] = JobService(store, executor)
+                executor = EmbeddedExecutor(store, root)
+                _services[key] = JobService(store, executor, root)
                 executor.resume()
         return _services[key]

@@ -2,21 +2,108 @@
 
 from __future__ import annotations
 
+import io
+import json
+from typing import Any, Optional
+
+import numpy as np
 import streamlit as st
+from PIL import Image
 
 from avatar.avatars import list_default_avatars, thumbnail
 from avatar.errors import AvatarError
 from avatar.face.picker import face_choices
 from avatar.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, load_image
+from avatar.service.jobs import JobService, get_service
 from avatar.speech.text import MAX_TEXT_CHARS
-from avatar.talk.engine import TalkOptions, engine_choices
-from avatar.talk.pipeline import MOUTH_METHODS, make_talking_video, prepare_speech
-from ui.job_progress import job_progress
-from ui.portrait_generation import generated_portrait_input
+from avatar.talk.engine import engine_choices
+from avatar.talk.pipeline import MOUTH_METHODS, prepare_speech
 from avatar.video.io import VIDEO_EXTENSIONS
-from ui.session import saved_upload, session_id
+from ui.history import follow_job, result_download
+from ui.portrait_generation import generated_portrait_input
+from ui.session import job_owner
 from ui.sidebar import registry_resource
 from ui.voice_picker import VoicePick, remember, voice_picker
+
+JOB_KEY, PICK_KEY = "talk_job", "talk_job_voice"  # the job this page follows, and the voice it was given
+
+
+def _talk_request(avatar_name: Optional[str], portrait, face_index: Optional[int], text: Optional[str], audio,
+                  transcript: Optional[str], rate: float, pick: VoicePick, engine: str,
+                  options: dict[str, Any], blink_upload) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The talk job's parameters and input files, from what the form holds."""
+    params: dict[str, Any] = {"voice": pick.voice, "language": pick.language, "engine": engine, **options}
+    files: dict[str, bytes] = {}
+    if avatar_name is not None:
+        params["avatar"] = avatar_name
+    elif isinstance(portrait, np.ndarray):  # a generated portrait
+        buffer = io.BytesIO()
+        Image.fromarray(portrait).save(buffer, format="PNG")
+        files["portrait"] = buffer.getvalue()
+    else:
+        files["portrait"] = portrait.getvalue()
+    if face_index is not None:
+        params["face_index"] = int(face_index)
+    if audio is None:
+        params.update(text=text or "", rate=float(rate))
+    else:
+        files["audio"] = audio.getvalue()
+        if transcript:
+            params["transcript"] = transcript
+    if pick.sample_path is not None:
+        files["voice_sample"] = pick.sample_path.read_bytes()
+    if blink_upload is not None:
+        files["blink_video"] = blink_upload.getvalue()
+    return params, files
+
+
+def _show_video(service: JobService, owner: str, submitted: bool) -> None:
+    """Follow the job (just `submitted`, or still running from an earlier run) to its end, then show its video,
+    or its one-sentence error."""
+    job_id = st.session_state.get(JOB_KEY)
+    if job_id is None:
+        return
+    job = service.get(owner, job_id)
+    if job is not None and (submitted or not job.finished_state):
+        bar = st.progress(0.0, text="Starting...")
+        with st.status("Making your video...", expanded=False) as status:
+            job = follow_job(service, owner, job_id, bar)
+            if job is not None and job.status == "done":
+                bar.progress(1.0, text="Done")
+                status.update(label=f"Done in {job.finished - job.created:.1f} s", state="complete")
+            else:
+                bar.empty()
+                status.update(label="No video was made", state="error")
+    if job is None or job.status != "done":
+        st.session_state.pop(JOB_KEY, None)  # a stale result is never shown as the answer to this request
+        st.session_state.pop(PICK_KEY, None)
+        if job is not None and job.status == "failed":
+            st.error(job.message)
+        elif job is not None:
+            st.warning("The video was cancelled; press Generate to make it again.")
+        return
+    if PICK_KEY in st.session_state:
+        remember(st.session_state.pop(PICK_KEY))
+    video = service.result_file(owner, job.id, "video.mp4")
+    manifest_path = service.result_file(owner, job.id, "manifest.json")
+    if video is None or manifest_path is None:
+        st.session_state.pop(JOB_KEY, None)
+        return
+    manifest = json.loads(manifest_path.read_text())
+    player, _ = st.columns([3, 2])
+    player.video(str(video), subtitles=service.result_file(owner, job.id, "captions.srt"))
+    video_button, captions_button = player.columns(2)
+    result_download(video_button, service, owner, job, "video.mp4", "Download MP4", "talking_avatar.mp4")
+    result_download(captions_button, service, owner, job, "captions.srt", "Download captions (SRT)",
+                    "talking_avatar.srt")
+    player.caption(
+        f"{manifest['speech']['duration_s']:.1f} s, {manifest['video']['width']}x{manifest['video']['height']}, "
+        + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in manifest["timings_s"].items())
+    )
+    mouth = manifest["speech"]["mouth"]
+    if mouth["method"] != "voice":
+        player.caption(f"Lip timing: {MOUTH_METHODS[mouth['method']]}" + (f" ({mouth['reason']})." if mouth.get("reason") else "."))
+
 
 st.title("Talking Avatar")
 st.caption("Pick a portrait, give it a voice, and download a lip-synced MP4.")
@@ -29,7 +116,7 @@ source = st.radio(
     horizontal=True,
     label_visibility="collapsed",
 )
-portrait, landmarks_path, face_index = None, None, None
+portrait, avatar_name, face_index = None, None, None
 if source == "Default avatar":
     avatars = list_default_avatars()
     columns = st.columns(len(avatars))
@@ -37,7 +124,7 @@ if source == "Default avatar":
         column.image(thumbnail(avatar), caption=avatar.title, width="stretch")
     titles = {avatar.title: avatar for avatar in avatars}
     chosen = titles[st.radio("Avatar", list(titles), horizontal=True, key="avatar_choice")]
-    portrait, landmarks_path = chosen.image_path, chosen.landmarks_path
+    portrait, avatar_name = chosen.image_path, chosen.name
 elif source == "Upload a portrait":
     upload = st.file_uploader("Portrait (PNG, JPEG or WebP)", type=[e.lstrip(".") for e in IMAGE_EXTENSIONS])
     if upload is not None:
@@ -105,7 +192,7 @@ with st.expander("Options"):
     expression = st.slider("Expression scale", 0.0, 2.0, 1.0, 0.1)
     size = st.select_slider("Video size (long side)", [256, 384, 512, 768, 1024], value=768)
     seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0)
-    engine_options = {}
+    engine_options, blink_upload = {}, None
     if engine == "sadtalker":
         left, middle, right = st.columns(3)
         engine_options["pose_style"] = int(left.number_input(
@@ -120,12 +207,13 @@ with st.expander("Options"):
         blink_upload = st.file_uploader(
             "Blink like the face in this video (optional)", type=[e.lstrip(".") for e in VIDEO_EXTENSIONS],
             help="Without it, blinks are drawn at random from the seed.")
-        if blink_upload is not None:
-            engine_options["blink_video"] = str(saved_upload(blink_upload, "blink"))
 
 # 3. Generate -----------------------------------------------------------------
 st.subheader("3. Video")
+service, owner = get_service(), job_owner()
+submitted = False
 if st.button("Generate", type="primary"):
+    st.session_state.pop(JOB_KEY, None)
     if portrait is None:
         st.error("Choose a portrait first: pick a default avatar, upload one, or generate one.")
     elif voice_source == "Upload a recording" and audio is None:
@@ -133,38 +221,14 @@ if st.button("Generate", type="primary"):
     elif pick.problem:
         st.error(pick.problem)
     else:
-        with job_progress("talk_result") as report:
-            with st.status("Making your video...", expanded=False) as status:
-                result = make_talking_video(
-                    portrait, text=text if audio is None else None, audio=audio, transcript=transcript, rate=rate,
-                    voice=pick.voice, voice_sample=pick.sample, language=pick.language, engine=engine,
-                    options=TalkOptions(still=still, expression_scale=expression, seed=int(seed), max_size=size,
-                                        **engine_options),
-                    face_index=face_index, landmarks_path=landmarks_path, session=session_id(),
-                    progress=report,
-                )
-                status.update(label=f"Done in {result.seconds:.1f} s", state="complete")
-            st.session_state["talk_result"] = result
-            remember(pick)
-
-result = st.session_state.get("talk_result")
-if result is not None and result.video_path.is_file():
-    player, _ = st.columns([3, 2])
-    subtitles = result.captions_path if result.captions_path and result.captions_path.is_file() else None
-    player.video(str(result.video_path), subtitles=subtitles)
-    video_button, captions_button = player.columns(2)
-    video_button.download_button(
-        "Download MP4", data=result.video_path.read_bytes(), file_name="talking_avatar.mp4", mime="video/mp4"
-    )
-    if subtitles is not None:
-        captions_button.download_button(
-            "Download captions (SRT)", data=subtitles.read_bytes(), file_name="talking_avatar.srt",
-            mime="application/x-subrip",
-        )
-    player.caption(
-        f"{result.duration:.1f} s, {result.width}x{result.height}, "
-        + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in result.timings.items())
-    )
-    mouth = result.manifest["speech"]["mouth"]
-    if mouth["method"] != "voice":
-        player.caption(f"Lip timing: {MOUTH_METHODS[mouth['method']]}" + (f" ({mouth['reason']})." if mouth.get("reason") else "."))
+        try:
+            params, files = _talk_request(
+                avatar_name, portrait, face_index, text, audio, transcript, rate, pick, engine,
+                {"still": still, "expression_scale": float(expression), "seed": int(seed), "size": int(size),
+                 **engine_options}, blink_upload)
+            job = service.submit(owner, "talk", params, files)
+        except AvatarError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state[JOB_KEY], st.session_state[PICK_KEY], submitted = job.id, pick, True
+_show_video(service, owner, submitted)

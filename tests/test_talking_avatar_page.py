@@ -1,13 +1,15 @@
-"""The Talking Avatar page through Streamlit's AppTest (no browser)."""
+"""The Talking Avatar page through Streamlit's AppTest (no browser): Generate submits a job and follows it."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from avatar.cli import main
+from avatar.service.jobs import get_service, job_folder
 from tests.conftest import PROJECT_DIR, coqui_missing
 
 PAGE = str(PROJECT_DIR / "app_pages" / "talking_avatar.py")
@@ -25,6 +27,18 @@ def _button(at: AppTest, label: str):
     return next(b for b in at.button if b.label == label)
 
 
+def _owner(at: AppTest) -> str:
+    return f"session:{at.session_state['session_id']}"
+
+
+def _finished_job(at: AppTest):
+    """The job the page followed, as the store has it, and its manifest."""
+    job = get_service().get(_owner(at), at.session_state["talk_job"])
+    assert job is not None and job.status == "done", job
+    manifest = get_service().result_file(_owner(at), job.id, "manifest.json")
+    return job, json.loads(manifest.read_text())
+
+
 def test_default_avatar_text_generate_shows_video(app):
     assert app.radio[0].value == "Default avatar"
     app.radio(key="avatar_choice").set_value("Astronaut")
@@ -35,8 +49,36 @@ def test_default_avatar_text_generate_shows_video(app):
     videos = app.get("video")
     assert len(videos) == 1
     assert {"Download MP4", "Download captions (SRT)"} <= {b.label for b in app.get("download_button")}
-    result = app.session_state["talk_result"]
-    assert result.video_path.is_file() and result.job_dir.parent.name == app.session_state["session_id"]
+    job, manifest = _finished_job(app)
+    assert job.kind == "talk" and job.params["avatar"] == "astronaut" and job.params["size"] == 256
+    assert job.params["text"] == "Hello, I am an astronaut." and manifest["video"]["width"] == 256
+    assert get_service().result_file(_owner(app), job.id, "video.mp4").stat().st_size > 0
+    assert app.query_params["s"] == app.session_state["session_id"]  # a reload finds the session again
+    assert get_service().get("session:someone-else", job.id) is None
+    assert [s.label[:8] for s in app.status] == ["Done in "] and app.status[0].state == "complete"
+
+
+def test_a_failed_job_shows_its_message_and_no_stale_video(app, fixtures, monkeypatch):
+    app.text_area(key="talk_text").input("First a good one.")
+    app.select_slider[0].set_value(256)
+    _button(app, "Generate").click().run()
+    assert len(app.get("video")) == 1
+    _patch_upload(monkeypatch, fixtures / "no_face.png", "image/png")
+    app.radio[0].set_value("Upload a portrait").run()
+    _button(app, "Generate").click().run()
+    assert not app.exception and not app.get("video") and "talk_job" not in app.session_state
+    failed = get_service().list(_owner(app))[0]
+    assert failed.status == "failed" and failed.message in [e.value for e in app.error]
+    assert not (job_folder(failed.id) / "results").exists()
+
+
+def test_a_job_still_running_is_followed_again_on_the_next_run(app):
+    """A click during the wait stops the script, not the job: the next run follows it to its video."""
+    job = get_service().submit(_owner(app), "talk", {"text": "Picked up again, a little later. " * 12, "avatar": "noor", "size": 256}, {})
+    app.session_state["talk_job"] = job.id
+    app.run()
+    assert not app.exception and not app.error and len(app.get("video")) == 1
+    assert app.status[0].state == "complete" and get_service().get(_owner(app), job.id).status == "done"
 
 
 def test_empty_text_shows_error_not_traceback(app):
@@ -53,7 +95,9 @@ def test_upload_without_face_shows_error(app, fixtures, monkeypatch):
     _button(app, "Generate").click().run()
     assert not app.exception
     assert any("No face was found" in e.value for e in app.error)
-    assert "talk_result" not in app.session_state
+    assert "talk_job" not in app.session_state
+    [job] = get_service().list(_owner(app))
+    assert job.status == "failed" and job.message.startswith("No face was found") and "portrait" in job.inputs
 
 
 def test_generate_from_prompt_explains_missing_model(app):
@@ -100,8 +144,9 @@ def test_recording_is_recognised_and_captioned(app, fixtures, monkeypatch):
     app.select_slider[0].set_value(256)
     _button(app, "Generate").click().run()
     assert not app.exception and not app.error
-    result = app.session_state["talk_result"]
-    assert result.mouth == "recognized" and result.captions_path.is_file()
+    job, manifest = _finished_job(app)
+    assert job.inputs == ["audio"] and "text" not in job.params
+    assert manifest["speech"]["mouth"]["method"] == "recognized" and "captions.srt" in job.results
     assert any("Lip timing: phonemes of the recognised words" in c.value for c in app.caption)
     assert "Download captions (SRT)" in {b.label for b in app.get("download_button")}
 
@@ -116,7 +161,7 @@ def test_engine_picker_explains_a_missing_wav2lip(app):
     _button(app, "Generate").click().run()
     assert not app.exception
     assert any("avatar models import wav2lip-gan PATH" in e.value for e in app.error)
-    assert "talk_result" not in app.session_state
+    assert "talk_job" not in app.session_state and get_service().list(_owner(app)) == []  # refused before queueing
 
 
 def test_sadtalker_options_appear_and_a_missing_model_is_explained(app):
@@ -130,7 +175,7 @@ def test_sadtalker_options_appear_and_a_missing_model_is_explained(app):
     _button(app, "Generate").click().run()
     assert not app.exception
     assert any("avatar models pull sadtalker" in e.value for e in app.error)
-    assert "talk_result" not in app.session_state
+    assert "talk_job" not in app.session_state and get_service().list(_owner(app)) == []
 
 
 def test_uploads_for_path_options_are_kept_in_the_session_folder(tmp_path, monkeypatch):
@@ -168,7 +213,7 @@ def test_a_missing_cloning_model_is_explained(app):
     _clone(app)
     assert any("avatar models pull xtts-v2" in w.value for w in app.warning)
     _button(app, "Generate").click().run()
-    assert not app.exception and "talk_result" not in app.session_state
+    assert not app.exception and "talk_job" not in app.session_state
     assert any("avatar models pull xtts-v2" in e.value for e in app.error)
 
 
@@ -189,15 +234,16 @@ def test_cloning_needs_consent_then_the_voice_is_saved_for_the_session(app, fixt
     assert not app.warning
     assert app.selectbox(key="talk_language").options == ["en", "es", "fr", "de"]
     _button(app, "Generate").click().run()
-    assert not app.exception and "talk_result" not in app.session_state
+    assert not app.exception and "talk_job" not in app.session_state
     assert any("consent" in e.value or "agreed" in e.value for e in app.error)
 
     app.checkbox(key="talk_consent").check()
     app.selectbox(key="talk_language").set_value("es")
     _button(app, "Generate").click().run()
     assert not app.exception and not app.error
-    result = app.session_state["talk_result"]
-    assert result.manifest["speech"]["voice"] == "xtts-v2" and result.manifest["speech"]["language"] == "es"
+    job, manifest = _finished_job(app)
+    assert manifest["speech"]["voice"] == "xtts-v2" and manifest["speech"]["language"] == "es"
+    assert "voice_sample" in job.inputs and job.params["voice"] == "xtts-v2" and job.queue == "gpu"
     assert len(app.get("video")) == 1
 
     saved = "RD_Radio31_000.wav (xtts-v2, es)"

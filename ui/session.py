@@ -1,11 +1,15 @@
-"""Per-browser-session state shared by the pages: the session's own job folder root.
+"""Per-browser-session state shared by the pages: who this session is, and its own upload folder.
 
-Each browser session gets a random id; its jobs go to outputs/<id>/..., so one user
-never sees another's uploads or results.
+Each browser session gets a random id, kept in the page address (`?s=<id>`), so a
+reload or a restarted server finds the same session again: its jobs (owner
+`session:<id>`) and its folder outputs/<id>/. One user never sees another's
+uploads or results unless given the address; the id is 128 random bits, so it
+cannot be guessed.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 
@@ -13,12 +17,32 @@ import streamlit as st
 
 from avatar import config
 
+URL_KEY = "s"
+_STATE_KEY = "session_id"
+_VALID_ID = re.compile(r"[0-9a-f]{16,64}")  # also a safe folder name: no dots, no slashes
+
 
 def session_id() -> str:
-    """A random id for this browser session, created on first use."""
-    if "session_id" not in st.session_state:
-        st.session_state["session_id"] = secrets.token_hex(8)
-    return st.session_state["session_id"]
+    """This browser session's id: from the address first, then the session state, else a new one.
+
+    The id is written back to the address whenever it is missing there (a first
+    visit, or a page switch that dropped the query string), so the address the user
+    reloads or bookmarks always carries it.
+    """
+    given = st.query_params.get(URL_KEY)
+    if isinstance(given, str) and _VALID_ID.fullmatch(given):
+        current = given
+    else:
+        current = st.session_state.get(_STATE_KEY) or secrets.token_hex(16)
+    st.session_state[_STATE_KEY] = current
+    if given != current:
+        st.query_params[URL_KEY] = current
+    return current
+
+
+def job_owner() -> str:
+    """The owner of this session's jobs in the job store (API keys own theirs as "key:<hash>")."""
+    return f"session:{session_id()}"
 
 
 def saved_upload(upload, stem: str) -> Path:

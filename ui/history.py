@@ -1,0 +1,175 @@
+"""This browser session's jobs on a page: following one to its end, and the History list.
+
+Pages never run a job themselves: they submit it to the job service and read its
+record back from the store, so a job outlives the page (and the server) that
+started it, and the same page works with in-process threads or Celery workers.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import streamlit as st
+from PIL import Image, ImageOps
+
+from avatar.media import IMAGE_EXTENSIONS
+from avatar.service.jobs import JobService, job_folder
+from avatar.service.store import JobRecord
+from avatar.video.io import VIDEO_EXTENSIONS
+
+POLL_S = 0.2
+"""How often a page that follows a job reads its record (the runner writes progress every 0.25 s)."""
+THUMBNAIL_PX = 240
+KIND_TITLES = {"talk": "Talking video", "inpaint": "Inpainting", "upscale": "Upscaling"}
+STATUS_BADGES = {"queued": ":blue-badge[Queued]", "running": ":orange-badge[Running]", "done": ":green-badge[Done]",
+                 "failed": ":red-badge[Failed]", "cancelled": ":gray-badge[Cancelled]"}
+_MIME = {".mp4": "video/mp4", ".wav": "audio/wav", ".srt": "application/x-subrip", ".json": "application/json",
+         ".png": "image/png"}
+
+
+# -- following one job -----------------------------------------------------------------------
+
+def progress_text(service: JobService, job: JobRecord) -> str:
+    """What a progress bar says: the place in line while queued, the stage while running."""
+    if job.status == "queued":
+        place = service.place_in_line(job)
+        return f"Waiting for a free worker: number {place} in line" if place else "Waiting for a free worker"
+    return (job.stage or "starting").capitalize()
+
+
+def follow_job(service: JobService, owner: str, job_id: str, bar) -> Optional[JobRecord]:
+    """Poll the job's record until it is finished, drawing its progress on `bar`; None when it was deleted.
+
+    The page's script waits here; a click elsewhere stops the wait (Streamlit
+    reruns the script), not the job, and the next run picks the job up again.
+    """
+    while True:
+        job = service.get(owner, job_id)
+        if job is None or job.finished_state:
+            return job
+        bar.progress(min(max(job.progress, 0.0), 1.0), text=progress_text(service, job))
+        time.sleep(POLL_S)
+
+
+def result_download(container, service: JobService, owner: str, job: JobRecord, name: str, label: str,
+                    file_name: str, key: Optional[str] = None, icon: Optional[str] = None) -> bool:
+    """A download button for one result file, read only when clicked (a video is not copied on every rerun)."""
+    path = service.result_file(owner, job.id, name)
+    if path is None:
+        return False
+    container.download_button(label, data=lambda: path.read_bytes(), file_name=file_name, key=key,
+                              mime=_MIME.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0],
+                              on_click="ignore", icon=icon)
+    return True
+
+
+# -- the History list ------------------------------------------------------------------------
+
+def draw_job(service: JobService, owner: str, job: JobRecord) -> None:
+    """One job in a bordered box; a queued or running one redraws itself every second until it ends."""
+    with st.container(border=True):
+        if job.finished_state:
+            _job_row(service, owner, job)
+        else:
+            _live_job_row(service, owner, job.id)
+
+
+@st.fragment(run_every=1.0)
+def _live_job_row(service: JobService, owner: str, job_id: str) -> None:
+    job = service.get(owner, job_id)
+    if job is None or job.finished_state:
+        st.rerun()  # the whole page: the row gets its downloads, and this timer stops
+    _job_row(service, owner, job)
+
+
+def _job_row(service: JobService, owner: str, job: JobRecord) -> None:
+    picture, body, actions = st.columns([1, 4, 2], vertical_alignment="center")
+    image = job_thumbnail(service, job)
+    if image is not None:
+        picture.image(image, width="stretch")
+    body.markdown(f"**{KIND_TITLES.get(job.kind, job.kind)}** {STATUS_BADGES.get(job.status, job.status)}")
+    body.caption(f"{_when(job.created)} · {summary(job)}")
+    if job.status in ("queued", "running"):
+        body.progress(min(max(job.progress, 0.0), 1.0), text=progress_text(service, job))
+        actions.button("Cancel", key=f"cancel-{job.id}", icon=":material/stop:", on_click=service.cancel,
+                       args=(owner, job.id))
+    elif job.status == "failed":
+        body.error(job.message)
+    for name in job.results:
+        result_download(actions, service, owner, job, name, name, f"{job.kind}-{job.id[:8]}-{name}",
+                        key=f"download-{job.id}-{name}", icon=":material/download:")
+    actions.button("Delete", key=f"delete-{job.id}", icon=":material/delete:", on_click=service.delete,
+                   args=(owner, job.id), help="Remove this job and its files for good.")
+
+
+def summary(job: JobRecord) -> str:
+    """A few words saying what the job was asked to do."""
+    params = job.params
+    if job.kind == "talk":
+        who = str(params["avatar"]).replace("_", " ").title() if "avatar" in params else "Your portrait"
+        said = f"“{_shorten(str(params['text']))}”" if "text" in params else "a recording"
+        return f"{who} says {said}"
+    if job.kind == "inpaint":
+        return f"method {params.get('method', 'auto')}"
+    if job.kind == "upscale":
+        return f"to {params.get('target_height', 720)} px high"
+    return ""
+
+
+def job_thumbnail(service: JobService, job: JobRecord) -> Optional[np.ndarray]:
+    """The first frame of the result video, or the result image, or else the portrait the job was given."""
+    candidates = [job_folder(job.id, service.root) / "results" / name for name in job.results]
+    candidates += [job_folder(job.id, service.root) / "inputs" / name for name in ("portrait", "image", "video")
+                   if name in job.inputs]
+    if job.kind == "talk" and "avatar" in job.params:
+        from avatar.avatars import get_default_avatar
+        from avatar.errors import InputError
+
+        try:
+            candidates.append(get_default_avatar(str(job.params["avatar"])).image_path)
+        except InputError:
+            pass
+    for path in candidates:
+        if path.suffix.lower() in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS or path.parent.name == "inputs":
+            try:
+                image = _thumbnail(str(path), path.stat().st_mtime_ns)
+            except OSError:
+                continue
+            if image is not None:
+                return image
+    return None
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _thumbnail(path: str, modified_ns: int) -> Optional[np.ndarray]:
+    """A small RGB copy of an image or of a video's first frame (cached per file version); None if unreadable."""
+    try:
+        image = _open_picture(Path(path))
+    except Exception:  # any undecodable file simply has no thumbnail
+        return None
+    image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX), Image.Resampling.LANCZOS)
+    return np.asarray(image.convert("RGB"))
+
+
+def _open_picture(path: Path) -> Image.Image:
+    if path.suffix.lower() in IMAGE_EXTENSIONS or path.name in ("portrait", "image"):
+        with Image.open(path) as image:
+            return ImageOps.exif_transpose(image).convert("RGB")
+    import av
+
+    with av.open(str(path)) as container:
+        return next(container.decode(video=0)).to_image()
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

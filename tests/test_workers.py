@@ -1,0 +1,226 @@
+"""Scale-out on Celery + Redis: a real redis-server and two real `avatar worker` processes, started here.
+
+Worker "a" takes cpu and gpu jobs, worker "b" cpu jobs only. Jobs go in through
+`JobService(JobStore, CeleryExecutor)`, as the API and the pages submit them.
+Without /usr/bin/redis-server these tests are skipped, except under CI=true,
+where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from avatar.service.jobs import JobService, job_folder
+from avatar.service.store import JobRecord, JobStore
+
+OWNER = "key:workers-test"
+LONG_TEXT = "This sentence is long enough to take a while. " * 40  # about 9 s of work on this machine
+QUEUES = {"a": "cpu,gpu", "b": "cpu"}
+
+
+def redis_server() -> str:
+    path = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if Path(path).exists():
+        return path
+    if os.environ.get("CI") == "true":
+        pytest.fail("redis-server is missing; install Debian's redis-server package (.ci/run does).")
+    pytest.skip("redis-server is not installed (apt-get install redis-server)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, every: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Cluster:
+    """Redis, the workers, and the job service the tests submit through."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.outputs = folder / "outputs"
+        self.broker = f"redis://127.0.0.1:{free_port()}/0"
+        self.database = f"sqlite:///{self.outputs / 'jobs.sqlite3'}"
+        port = self.broker.rsplit(":", 1)[1].split("/")[0]
+        self.redis = subprocess.Popen([redis_server(), "--port", port, "--bind", "127.0.0.1", "--save", "",
+                                       "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        import redis
+
+        self.client = redis.Redis.from_url(self.broker)
+        wait_for(self._redis_up, 10, "redis-server")
+        self.env = {**os.environ, "AVATAR_BROKER": self.broker, "AVATAR_OUTPUTS": str(self.outputs),
+                    "AVATAR_DATABASE_URL": self.database}
+        self.workers: dict[str, subprocess.Popen] = {}
+        from avatar.service.celery_app import CeleryExecutor
+
+        self.store = JobStore(self.database)
+        self.service = JobService(self.store, CeleryExecutor(self.broker), root=self.outputs / "jobs")
+
+    def _redis_up(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except Exception:
+            return False
+
+    def ensure_workers(self) -> None:
+        """Start the workers that are not running (the kill test leaves one dead), and wait until they listen."""
+        started = []
+        for name, queues in QUEUES.items():
+            if name not in self.workers or self.workers[name].poll() is not None:
+                log = self.folder / f"worker-{name}.log"
+                log.write_text("")
+                self.workers[name] = subprocess.Popen(
+                    [sys.executable, "-m", "avatar.commands.worker", "--queues", queues, "--name", name],
+                    env=self.env, stdout=log.open("a"), stderr=subprocess.STDOUT)
+                started.append(name)
+        for name in started:
+            log = self.folder / f"worker-{name}.log"
+            wait_for(lambda: f"{name}@" in log.read_text() and "ready." in log.read_text(), 30, f"worker {name}")
+
+    def worker_name(self, job: JobRecord) -> str:
+        """Which of our workers runs the job: its record names `celery/<name>@<host>/<pid>/<token>`."""
+        hostname, pid = job.worker.split("/")[1:3]
+        name = hostname.split("@")[0]
+        assert self.workers[name].pid == int(pid)
+        return name
+
+    def wait(self, job_id: str, condition: Callable[[JobRecord], bool], timeout: float, what: str) -> JobRecord:
+        return wait_for(lambda: (lambda job: job if condition(job) else None)(self.store.get(job_id)), timeout, what)
+
+    def folder_of(self, job_id: str) -> Path:
+        return job_folder(job_id, self.outputs / "jobs")
+
+    def stop(self) -> None:
+        for process in [*self.workers.values(), self.redis]:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Cluster:
+    redis_server()
+    cluster = Cluster(tmp_path_factory.mktemp("workers"))
+    try:
+        cluster.ensure_workers()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def test_a_talk_job_runs_on_a_worker(cluster):
+    cluster.ensure_workers()
+    job = cluster.service.submit(OWNER, "talk", {"text": "Hello from a worker.", "avatar": "maya", "size": 256}, {})
+    assert job.queue == "cpu"
+    done = cluster.wait(job.id, lambda j: j.finished_state, 60, "the talk job")
+    assert done.status == "done" and done.attempts == 1 and done.progress == 1.0
+    assert done.results == ["video.mp4", "audio.wav", "captions.srt", "manifest.json"]
+    assert cluster.service.result_file(OWNER, job.id, "video.mp4").stat().st_size > 0
+    assert cluster.worker_name(done) in QUEUES
+    assert sorted(p.name for p in cluster.folder_of(job.id).iterdir()) == ["inputs", "results"]
+    state, info = cluster.service.executor.task_state(job.id)  # the Celery task state mirrors the record
+    assert state == "DONE" and info["progress"] == 1.0
+
+
+def test_cpu_jobs_do_not_wait_behind_gpu_jobs(cluster):
+    """Two long GPU jobs (talk records put on the gpu queue directly: no GPU model is installed here to make one
+    for real) occupy worker a, the only gpu listener; a CPU job goes to worker b and is done while the second GPU
+    job is still queued, which it would not be if both shared one line."""
+    cluster.ensure_workers()
+    gpu = []
+    for _ in range(2):
+        record = cluster.store.create(OWNER, "talk", "gpu", {"text": LONG_TEXT, "avatar": "maya", "size": 256}, [])
+        (cluster.folder_of(record.id) / "inputs").mkdir(parents=True)
+        cluster.service.executor.submit(record)
+        gpu.append(record)
+    first = cluster.wait(gpu[0].id, lambda j: j.status == "running", 30, "the first GPU job to start")
+    assert cluster.worker_name(first) == "a"
+
+    cpu = cluster.service.submit(OWNER, "talk", {"text": "Not waiting.", "avatar": "maya", "size": 256}, {})
+    done = cluster.wait(cpu.id, lambda j: j.finished_state, 30, "the CPU job")
+    assert done.status == "done" and cluster.worker_name(done) == "b"
+    assert cluster.store.get(gpu[0].id).status == "running"
+    assert cluster.store.get(gpu[1].id).status == "queued"
+
+    for record in gpu:
+        assert cluster.service.cancel(OWNER, record.id).status == "cancelled"
+    for record in gpu:
+        wait_for(lambda: not cluster.folder_of(record.id).exists(), 30, "the cancelled job's folder to go")
+
+
+def test_cancelling_a_running_job_removes_its_folder(cluster):
+    cluster.ensure_workers()
+    job = cluster.service.submit(OWNER, "talk", {"text": LONG_TEXT, "avatar": "maya", "size": 256}, {})
+    cluster.wait(job.id, lambda j: j.status == "running" and j.progress > 0, 30, "the job to run")
+    assert cluster.service.cancel(OWNER, job.id).status == "cancelled"
+    wait_for(lambda: not cluster.folder_of(job.id).exists(), 30, "the cancelled job's folder to go")
+    assert cluster.store.get(job.id).status == "cancelled"
+
+
+def test_a_job_whose_worker_is_killed_completes_on_the_other_worker(cluster):
+    cluster.ensure_workers()
+    job = cluster.service.submit(OWNER, "talk", {"text": LONG_TEXT, "avatar": "maya", "size": 256}, {})
+    running = cluster.wait(job.id, lambda j: j.status == "running" and j.progress >= 0.2, 30, "the job to be mid-way")
+    victim = cluster.worker_name(running)
+    os.kill(cluster.workers[victim].pid, signal.SIGKILL)
+    cluster.workers[victim].wait(timeout=10)
+    assert list(cluster.folder_of(job.id).glob(".work-1"))  # the dead run's half-written folder
+
+    done = cluster.wait(job.id, lambda j: j.finished_state, 60, "the job to finish on the other worker")
+    assert done.status == "done" and done.attempts == 2
+    assert cluster.worker_name(done) != victim
+    assert sorted(p.name for p in cluster.folder_of(job.id).iterdir()) == ["inputs", "results"]
+    assert sorted(p.name for p in (cluster.folder_of(job.id) / "results").iterdir()) == sorted(done.results)
+
+
+def test_the_reaper_requeues_only_runs_without_a_lease(cluster, tmp_path):
+    """The recovery rule on its own, against the real Redis (and a store of its own, out of the workers' sight): a
+    run whose lease is gone is re-queued after the grace period, once; a run that still heartbeats is left alone,
+    and so is a job that a new run has claimed since the reaper read it."""
+    from avatar.service.celery_app import Lease, Reaper, requeue_if_still
+
+    store = JobStore(f"sqlite:///{tmp_path / 'jobs.sqlite3'}")
+    sent = []
+    reaper = Reaper(store, cluster.client, lambda job_id, queue: sent.append((job_id, queue)), missing_for=3.0)
+    alive, dead = (store.create("key:reaper", "talk", "gpu", {}, []) for _ in range(2))
+    with Lease(cluster.client, "celery/x@h/1/alive", ttl=0.5, every=0.1):
+        assert store.claim(alive.id, "celery/x@h/1/alive") and store.claim(dead.id, "celery/y@h/2/dead")
+        assert reaper.sweep(now=100.0) == []  # first seen without a lease: not yet
+        time.sleep(1.0)  # longer than the lease's ttl: only the heartbeat keeps it
+        assert reaper.sweep(now=102.0) == []
+        assert reaper.sweep(now=103.5) == [dead.id] and sent == [(dead.id, "gpu")]
+        assert store.get(dead.id).status == "queued" and store.get(alive.id).status == "running"
+        assert reaper.sweep(now=110.0) == [] and len(sent) == 1
+    assert not cluster.client.exists("avatar:lease:celery/x@h/1/alive")  # released when the run ends
+
+    assert store.claim(dead.id, "celery/z@h/3/new")  # a new run took the job meanwhile
+    assert not requeue_if_still(store, dead.id, "celery/y@h/2/dead")
+    assert store.get(dead.id).worker == "celery/z@h/3/new" and store.get(dead.id).attempts == 2
+
+
+def test_the_worker_needs_a_broker(tmp_path):
+    env = {key: value for key, value in os.environ.items() if key != "AVATAR_BROKER"}
+    result = subprocess.run([sys.executable, "-m", "avatar.commands.worker"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: AVATAR_BROKER is not set; start Redis and set AVATAR_BROKER=redis://localhost:6379/0."]

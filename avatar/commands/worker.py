@@ -5,9 +5,9 @@ solo pool: the process you start is the one that runs the job. Killing it (even
 with -9) kills the job with it, its lease stops, and another worker's reaper puts
 the job back in line within seconds. There is no second process whose fate could
 differ from the job's (a prefork pool splits the consumer from the job process).
-`--concurrency N` (several CPU jobs
-on a many-core machine) uses a prefork pool of N processes; each run there holds its
-own lease too, so a killed child is recovered the same way.
+`--concurrency N` (several CPU jobs on a many-core machine) uses a prefork pool of
+N processes; each run there holds its own lease too, so a killed child is recovered
+the same way.
 
 The worker needs the same outputs folder (AVATAR_OUTPUTS) as the server, on a
 shared filesystem when they are on different machines, and the same job database

@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 
 from avatar.errors import AvatarError
 
-COMMAND_MODULES = ("talk", "voices", "models", "generate", "edit", "video", "serve")
+COMMAND_MODULES = ("talk", "voices", "models", "generate", "edit", "video", "serve", "worker")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -25,28 +26,34 @@ def _port() -> int:
 
 
 class Server:
-    """One `python -m avatar serve` process with its own outputs folder and database."""
+    """One `python -m avatar.commands.serve` process with its own outputs folder and database."""
 
-    def __init__(self, folder: Path, **env: str) -> None:
-        self.folder, self.env = folder, env
+    def __init__(self, folder: Path, *args: str, **env: str) -> None:
+        self.folder, self.args, self.env = folder, args, env
         self.port = _port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
+        self.log = folder / f"serve-{self.port}.log"  # a file, not a pipe nobody reads (a full pipe would stall it)
 
     def start(self) -> "Server":
         env = {**os.environ, "AVATAR_OUTPUTS": str(self.folder / "outputs"),
+               "AVATAR_DATABASE_URL": f"sqlite:///{self.folder / 'db' / 'jobs.sqlite3'}",
                "AVATAR_CHECKPOINTS": str(self.folder / "checkpoints"), "AVATAR_API_KEYS": f"{KEY_A},{KEY_B}",
                **self.env}
-        self.process = subprocess.Popen([sys.executable, "-m", "avatar", "serve", "--port", str(self.port)], env=env,
-                                        stderr=subprocess.PIPE, text=True)
+        env.pop("AVATAR_BROKER", None)
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "avatar.commands.serve", "--port", str(self.port), *self.args], env=env,
+                stdout=log, stderr=log)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.process.poll() is None:
             try:
                 if httpx.get(f"{self.url}/v1/health", timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.2)
-        raise AssertionError(f"the server did not start: {self.process.stderr.read() if self.process.poll() else ''}")
+        self.stop()
+        raise AssertionError(f"the server did not start: {self.log.read_text()}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -67,6 +74,16 @@ def server(tmp_path):
 
 def _submit(client: httpx.Client, params: dict, files: dict | None = None, kind: str = "talk") -> httpx.Response:
     return client.post(f"/v1/jobs/{kind}", data={"params": json.dumps(params)}, files=files or {})
+
+
+def _raw_get(server: Server, path: str, key: str = KEY_A) -> int:
+    """GET with the path sent byte for byte (httpx would resolve `..` segments before sending them)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.request("GET", path, headers={"Authorization": f"Bearer {key}"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
 
 
 def _follow(client: httpx.Client, job_id: str) -> list[dict]:
@@ -93,6 +110,8 @@ def test_a_job_is_submitted_followed_and_downloaded_and_survives_a_restart(tmp_p
             assert video.status_code == 200 and video.content[4:8] == b"ftyp"
             assert [job["id"] for job in client.get("/v1/jobs").json()] == [job_id]
             assert client.get("/docs").status_code == 200
+            schema = client.get("/openapi.json").json()["paths"]["/v1/jobs/{kind}"]["post"]["requestBody"]
+            assert "params" in schema["content"]["multipart/form-data"]["schema"]["properties"]
             assert any(model["id"] == "xtts-v2" for model in client.get("/v1/models").json())
     finally:
         first.stop()
@@ -117,8 +136,12 @@ def test_keys_see_only_their_own_jobs(server):
                         bob.delete(f"/v1/jobs/{job_id}"), bob.get("/v1/jobs/0123456789abcdef0123456789abcdef")):
             assert request.status_code == 404, request.url
         assert bob.get("/v1/jobs").json() == []
-        for name in ("../inputs", "..%2Fmanifest.json", "%2e%2e", "%2e%2e%2finputs", "results"):
-            assert alice.get(f"/v1/jobs/{job_id}/files/{name}").status_code == 404, name
+        for name in ("../inputs", "../inputs/", "../../jobs.sqlite3", "../results/video.mp4", "..%2Fmanifest.json",
+                     "%2e%2e", "%2e%2e%2finputs", "%2e%2e/%2e%2e/jobs.sqlite3", "results", ".", "video.mp4%00"):
+            assert _raw_get(server, f"/v1/jobs/{job_id}/files/{name}") == 404, name
+        assert _raw_get(server, f"/v1/jobs/{job_id}/files/video.mp4") == 200
+        assert _raw_get(server, f"/v1/jobs/{job_id}/files/video.mp4", KEY_B) == 404
+        assert httpx.get(f"{server.url}/v1/jobs/{job_id}", headers={"X-API-Key": KEY_A}).status_code == 200
         assert alice.get(f"/v1/jobs/{job_id}/files/video.mp4").status_code == 200
         assert alice.delete(f"/v1/jobs/{job_id}").status_code == 204
         assert alice.get(f"/v1/jobs/{job_id}").status_code == 404
@@ -133,7 +156,15 @@ def test_bad_input_too_large_and_too_many(tmp_path, fixtures):
                 "The text is empty; type what the avatar should say.")
             assert _submit(client, TALK, kind="dance").status_code == 404
             big = _submit(client, {"text": "Hi."}, files={"portrait": ("big.png", b"\0" * (2 * 1024**2), "image/png")})
-            assert big.status_code == 413
+            assert big.status_code == 413 and "1 MB" in big.json()["detail"]
+
+            def chunks():  # no Content-Length: the server counts while it reads
+                yield b"--b\r\nContent-Disposition: form-data; name=\"portrait\"; filename=\"a.png\"\r\n\r\n"
+                for _ in range(24):
+                    yield b"\0" * 65536
+            chunked = client.post("/v1/jobs/talk", content=chunks(),
+                                  headers={"Content-Type": "multipart/form-data; boundary=b"})
+            assert chunked.status_code == 413 and "content-length" not in chunked.request.headers
             assert client.get("/v1/jobs").json() == []
 
             first = _submit(client, LONG_TALK)
@@ -151,9 +182,16 @@ def test_bad_input_too_large_and_too_many(tmp_path, fixtures):
         server.stop()
 
 
-def test_no_keys_means_no_server(tmp_path):
+def test_no_keys_means_no_server_unless_no_auth(tmp_path):
     env = {**os.environ, "AVATAR_OUTPUTS": str(tmp_path)}
     env.pop("AVATAR_API_KEYS", None)
-    done = subprocess.run([sys.executable, "-m", "avatar", "serve", "--port", str(_port())], env=env,
+    done = subprocess.run([sys.executable, "-m", "avatar.commands.serve", "--port", str(_port())], env=env,
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2 and "AVATAR_API_KEYS" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1 and "AVATAR_API_KEYS" in done.stderr and "--no-auth" in done.stderr
+
+    local = Server(tmp_path, "--no-auth", AVATAR_API_KEYS="").start()
+    try:
+        assert httpx.get(f"{local.url}/v1/jobs").json() == []
+    finally:
+        local.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -10,8 +11,11 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from avatar.service.api import create_app
+    from avatar.service.jobs import get_service
 
     app = create_app(auth=not args.no_auth)  # AvatarError (no keys) -> one line, exit 2
+    os.environ.pop("AVATAR_API_KEYS", None)  # the app keeps only their hashes; nothing below needs the keys
+    get_service()  # now, not at the first request: jobs left queued by a stopped server start again
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 

@@ -31,9 +31,11 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from avatar.errors import AvatarError
 from avatar.service.jobs import JobService, get_service
 from avatar.service.kinds import KINDS
-from avatar.service.store import JobRecord
+from avatar.service.store import FINISHED, JobRecord
 
 LOCAL_OWNER = "local"
+EVENTS_EVERY_S = 0.2
+"""How often the event stream looks at the job record (a store read is cheap; SQLite in WAL mode never waits)."""
 
 
 def hash_key(key: str) -> str:
@@ -46,6 +48,19 @@ def keys_from_env() -> list[str]:
 
 class _TooLarge(Exception):
     pass
+
+
+_SUBMIT_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object",
+    "properties": {
+        "params": {"type": "string", "description": 'The parameters as one JSON object, e.g. {"text": "Hello!", '
+                                                    '"avatar": "maya"}.'},
+        **{field: {"type": "string", "format": "binary",
+                   "description": "A file for " + " and ".join(k.name for k in KINDS.values() if field in k.files)
+                   + " jobs."}
+           for field in dict.fromkeys(f for k in KINDS.values() for f in k.files)},
+    }}}}}}
+"""The submit endpoint reads its body itself (to enforce the size limit while reading), so /docs learns its shape here."""
 
 
 def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] = None, auth: bool = True) -> FastAPI:
@@ -93,72 +108,85 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
         return {"status": "ok"}
 
     @app.get("/v1/models")
-    async def models(who: str = Depends(owner)) -> list[dict[str, Any]]:
+    def models(who: str = Depends(owner)) -> list[dict[str, Any]]:
         from avatar.registry import get_registry
 
         return [{"id": s.id, "name": s.name, "task": s.task, "state": s.state, "install": s.install_command,
                  "license": s.license} for s in get_registry().statuses()]
 
-    @app.post("/v1/jobs/{kind}", status_code=202)
+    submitting: dict[str, asyncio.Lock] = {}
+
+    @app.post("/v1/jobs/{kind}", status_code=202, openapi_extra=_SUBMIT_BODY)
     async def submit(kind: str, request: Request, who: str = Depends(owner)) -> dict[str, Any]:
+        """Multipart: `params` (one JSON object) and files under the kind's field names; 202 with the job id."""
         if kind not in KINDS:
             raise HTTPException(404, f"There is no job kind {kind!r}; use one of: {', '.join(KINDS)}.")
+        too_large = f"The upload is larger than {max_upload / 1024**2:g} MB; send smaller files."
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_upload:
-            raise HTTPException(413, f"The upload is larger than {max_upload // 1024**2} MB; send smaller files.")
+            raise HTTPException(413, too_large)  # refused before a byte of the body is read
         try:
             body = await _read_limited(request, max_upload)
         except _TooLarge:
-            raise HTTPException(413, f"The upload is larger than {max_upload // 1024**2} MB; send smaller files.")
+            raise HTTPException(413, too_large) from None
         params, files = await _form(request, body)
-        if jobs().store.count_active(who) >= max_active:
-            raise HTTPException(429, f"This key already has {max_active} jobs queued or running; "
-                                     "wait for one to finish.")
-        job = await asyncio.to_thread(jobs().submit, who, kind, params, files)
-        return described(job)
+        # One submission per key at a time in this process, so two quick requests cannot both pass the count.
+        async with submitting.setdefault(who, asyncio.Lock()):
+            active = await asyncio.to_thread(jobs().store.count_active, who)
+            if active >= max_active:
+                raise HTTPException(429, f"This key already has {max_active} job{'s' if max_active != 1 else ''} "
+                                         "queued or running; wait for one to finish.")
+            job = await asyncio.to_thread(jobs().submit, who, kind, params, files)
+        return await asyncio.to_thread(described, job)
 
     @app.get("/v1/jobs")
-    async def listing(who: str = Depends(owner)) -> list[dict[str, Any]]:
+    def listing(who: str = Depends(owner)) -> list[dict[str, Any]]:
         return [described(job) for job in jobs().list(who)]
 
     @app.get("/v1/jobs/{job_id}")
-    async def status(job_id: str, who: str = Depends(owner)) -> dict[str, Any]:
+    def status(job_id: str, who: str = Depends(owner)) -> dict[str, Any]:
         return described(found(jobs().get(who, job_id)))
 
     @app.get("/v1/jobs/{job_id}/events")
     async def events(job_id: str, who: str = Depends(owner)) -> StreamingResponse:
-        found(jobs().get(who, job_id))
+        """Server-sent events: one `data: {job}` per change of status, stage or progress, until the job ends."""
+        await asyncio.to_thread(lambda: found(jobs().get(who, job_id)))
+
+        def snapshot() -> Optional[dict[str, Any]]:
+            job = jobs().get(who, job_id)
+            return None if job is None else described(job)
 
         async def stream():
             last = None
             while True:
-                job = jobs().get(who, job_id)
-                if job is None:
+                record = await asyncio.to_thread(snapshot)
+                if record is None:  # deleted meanwhile
                     yield f"event: gone\ndata: {json.dumps({'id': job_id})}\n\n"
                     return
-                state = (job.status, job.stage, round(job.progress, 3))
+                state = (record["status"], record["stage"], record["progress"], record["place_in_line"])
                 if state != last:
                     last = state
-                    yield f"data: {json.dumps(described(job))}\n\n"
-                if job.finished_state:
+                    yield f"data: {json.dumps(record)}\n\n"
+                if record["status"] in FINISHED:
                     return
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(EVENTS_EVERY_S)
 
-        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @app.get("/v1/jobs/{job_id}/files/{name}")
-    async def result(job_id: str, name: str, who: str = Depends(owner)) -> FileResponse:
+    def result(job_id: str, name: str, who: str = Depends(owner)) -> FileResponse:
         path = jobs().result_file(who, job_id, name)
         if path is None:
             raise HTTPException(404, "There is no such result for this key.")
         return FileResponse(path, filename=name)
 
     @app.post("/v1/jobs/{job_id}/cancel")
-    async def cancel(job_id: str, who: str = Depends(owner)) -> dict[str, Any]:
+    def cancel(job_id: str, who: str = Depends(owner)) -> dict[str, Any]:
         return described(found(jobs().cancel(who, job_id)))
 
     @app.delete("/v1/jobs/{job_id}", status_code=204)
-    async def remove(job_id: str, who: str = Depends(owner)) -> None:
+    def remove(job_id: str, who: str = Depends(owner)) -> None:
         if not jobs().delete(who, job_id):
             raise HTTPException(404, "There is no such job for this key.")
 

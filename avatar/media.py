@@ -157,6 +157,10 @@ def save_image(path: Union[str, Path], image: np.ndarray) -> Path:
     return path
 
 
+class AudioTooLong(InputError):
+    """A recording longer than the caller's limit (raised while decoding, so it is not decoded in full)."""
+
+
 def load_audio(source: AudioSource, max_seconds: float = MAX_AUDIO_SECONDS, name: Optional[str] = None) -> Speech:
     """Decode a wav, mp3, m4a, ogg or flac recording to mono float32 at its own rate.
 
@@ -199,7 +203,7 @@ def decode_sound(container, max_seconds: float = float("inf"), name: Optional[st
             chunks.append(out.to_ndarray().reshape(-1))
             total += len(chunks[-1])
         if total > max_seconds * rate:
-            raise InputError(
+            raise AudioTooLong(
                 f"The recording{_called(name)} is longer than {max_seconds / 60:g} minutes; trim it and try again."
             )
     chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]

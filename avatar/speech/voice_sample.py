@@ -97,7 +97,6 @@ samples: the same file always gives the same verdict.
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
@@ -105,7 +104,7 @@ from typing import Optional
 import numpy as np
 
 from avatar.errors import InputError
-from avatar.media import AUDIO_EXTENSIONS, AudioSource, decode_sound, read_source
+from avatar.media import AudioSource, AudioTooLong, load_audio, read_source
 from avatar.speech.timeline import Speech
 
 __all__ = [
@@ -212,28 +211,13 @@ def _audio_key(samples: np.ndarray, sample_rate: int) -> str:
 
 
 def _decode(data: bytes, name: str) -> Speech:
-    """`media.load_audio`'s decoding (same formats, same messages), but a file longer
-    than `DECODE_LIMIT_S` is refused with the voice-sample sentence, not the app-wide one."""
-    import av
-
-    suffix = Path(name).suffix.lower()
-    if suffix and suffix not in AUDIO_EXTENSIONS:
-        raise InputError(f"The file {name} is not a supported audio type; use one of {', '.join(AUDIO_EXTENSIONS)}.")
-    called = f" {name}" if name else ""
+    """`media.load_audio` (same formats, same messages), except that a file longer than
+    `DECODE_LIMIT_S` is refused with the voice-sample sentence, not the app-wide one."""
     try:
-        with av.open(io.BytesIO(data), mode="r") as container:
-            if not container.streams.audio:
-                raise InputError(f"The file{called} has no audio track; upload a voice recording.")
-            try:
-                return decode_sound(container, DECODE_LIMIT_S, name)
-            except InputError:  # decode_sound raises it only for length
-                raise InputError(
-                    f"The voice sample{called} is longer than {DECODE_LIMIT_S:.0f} s; {_RECORD}."
-                ) from None
-    except InputError:
-        raise
-    except Exception:
-        raise InputError(f"Cannot read audio{called}: the file is corrupt or not audio; try another recording.") from None
+        return load_audio(data, max_seconds=DECODE_LIMIT_S, name=name or None)
+    except AudioTooLong:
+        called = f" {name}" if name else ""
+        raise InputError(f"The voice sample{called} is longer than {DECODE_LIMIT_S:.0f} s; {_RECORD}.") from None
 
 
 def _analyse(samples: np.ndarray, sample_rate: int) -> _Features:

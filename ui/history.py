@@ -19,13 +19,14 @@ from PIL import Image, ImageOps
 
 from avatar.media import IMAGE_EXTENSIONS
 from avatar.service.jobs import JobService, job_folder
+from avatar.service.kinds import KINDS
 from avatar.service.store import JobRecord
 from avatar.video.io import VIDEO_EXTENSIONS
 
 POLL_S = 0.2
 """How often a page that follows a job reads its record (the runner writes progress every 0.25 s)."""
 THUMBNAIL_PX = 240
-KIND_TITLES = {"talk": "Talking video", "inpaint": "Inpainting", "upscale": "Upscaling"}
+KIND_TITLES = {name: kind.title for name, kind in KINDS.items()}
 STATUS_BADGES = {"queued": ":blue-badge[Queued]", "running": ":orange-badge[Running]", "done": ":green-badge[Done]",
                  "failed": ":red-badge[Failed]", "cancelled": ":gray-badge[Cancelled]"}
 _MIME = {".mp4": "video/mp4", ".wav": "audio/wav", ".srt": "application/x-subrip", ".json": "application/json",

@@ -1,0 +1,36 @@
+"""What a job kind is: a name, the file fields it accepts, a cheap check that picks the queue, and a run.
+
+`check(params, inputs)` runs when the job is submitted (an `InputError` there is the
+API's 422 and the page's `st.error`, before anything is queued) and returns the
+queue: "cpu" for work that needs no accelerator (the built-in engine, classical
+inpainting, Lanczos upscaling), so it never waits behind GPU jobs, "gpu" otherwise.
+`run(params, inputs, out, progress)` writes the results into `out` and returns
+their file names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from avatar.errors import InputError
+from avatar.progress import Progress
+
+Inputs = dict[str, Path]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    title: str  # how the pages name it ("Talking video")
+    files: tuple[str, ...]  # the input file fields it accepts
+    check: Callable[[dict[str, Any], Inputs], str]
+    run: Callable[[dict[str, Any], Inputs, Path, Optional[Progress]], list[str]]
+
+
+def allowed(params: dict[str, Any], names: tuple[str, ...]) -> None:
+    """Refuse a parameter the kind does not take (a typo would otherwise be ignored silently)."""
+    unknown = sorted(set(params) - set(names))
+    if unknown:
+        raise InputError(f"Unknown parameter {unknown[0]!r}; this job takes: {', '.join(names)}.")

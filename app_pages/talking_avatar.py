@@ -19,7 +19,7 @@ from avatar.speech.text import MAX_TEXT_CHARS
 from avatar.talk.engine import engine_choices
 from avatar.talk.pipeline import MOUTH_METHODS, prepare_speech
 from avatar.video.io import VIDEO_EXTENSIONS
-from ui.history import follow_job, result_download
+from ui.history import page_job, result_download
 from ui.portrait_generation import generated_portrait_input
 from ui.session import job_owner
 from ui.sidebar import registry_resource
@@ -60,27 +60,9 @@ def _talk_request(avatar_name: Optional[str], portrait, face_index: Optional[int
 def _show_video(service: JobService, owner: str, submitted: bool) -> None:
     """Follow the job (just `submitted`, or still running from an earlier run) to its end, then show its video,
     or its one-sentence error."""
-    job_id = st.session_state.get(JOB_KEY)
-    if job_id is None:
-        return
-    job = service.get(owner, job_id)
-    if job is not None and (submitted or not job.finished_state):
-        bar = st.progress(0.0, text="Starting...")
-        with st.status("Making your video...", expanded=False) as status:
-            job = follow_job(service, owner, job_id, bar)
-            if job is not None and job.status == "done":
-                bar.progress(1.0, text="Done")
-                status.update(label=f"Done in {job.finished - job.created:.1f} s", state="complete")
-            else:
-                bar.empty()
-                status.update(label="No video was made", state="error")
-    if job is None or job.status != "done":
-        st.session_state.pop(JOB_KEY, None)  # a stale result is never shown as the answer to this request
+    job = page_job(service, owner, JOB_KEY, submitted, "Making your video...", "No video was made")
+    if job is None:
         st.session_state.pop(PICK_KEY, None)
-        if job is not None and job.status == "failed":
-            st.error(job.message)
-        elif job is not None:
-            st.warning("The video was cancelled; press Generate to make it again.")
         return
     if PICK_KEY in st.session_state:
         remember(st.session_state.pop(PICK_KEY))

@@ -57,6 +57,40 @@ def follow_job(service: JobService, owner: str, job_id: str, bar) -> Optional[Jo
         time.sleep(POLL_S)
 
 
+def page_job(service: JobService, owner: str, key: str, submitted: bool, working: str,
+             nothing: str) -> Optional[JobRecord]:
+    """The finished job a page shows under `st.session_state[key]`, following it to its end first; else None.
+
+    While the job is queued or running (just `submitted`, or still going after a
+    rerun or a reload), a bar shows its place in line or stage under the label
+    `working`. A failed job shows its one-sentence message, a cancelled one a
+    warning, and either is forgotten, so a stale result is never shown as the
+    answer to the last request; `nothing` labels the status box then.
+    """
+    job_id = st.session_state.get(key)
+    if job_id is None:
+        return None
+    job = service.get(owner, job_id)
+    if job is not None and (submitted or not job.finished_state):
+        bar = st.progress(0.0, text="Starting...")
+        with st.status(working, expanded=False) as status:
+            job = follow_job(service, owner, job_id, bar)
+            if job is not None and job.status == "done":
+                bar.progress(1.0, text="Done")
+                status.update(label=f"Done in {job.finished - job.created:.1f} s", state="complete")
+            else:
+                bar.empty()
+                status.update(label=nothing, state="error")
+    if job is None or job.status != "done":
+        st.session_state.pop(key, None)
+        if job is not None and job.status == "failed":
+            st.error(job.message)
+        elif job is not None:
+            st.warning("The job was cancelled; start it again when you are ready.")
+        return None
+    return job
+
+
 def result_download(container, service: JobService, owner: str, job: JobRecord, name: str, label: str,
                     file_name: str, key: Optional[str] = None, icon: Optional[str] = None) -> bool:
     """A download button for one result file, read only when clicked (a video is not copied on every rerun)."""
@@ -110,16 +144,7 @@ def _job_row(service: JobService, owner: str, job: JobRecord) -> None:
 
 def summary(job: JobRecord) -> str:
     """A few words saying what the job was asked to do."""
-    params = job.params
-    if job.kind == "talk":
-        who = str(params["avatar"]).replace("_", " ").title() if "avatar" in params else "Your portrait"
-        said = f"“{_shorten(str(params['text']))}”" if "text" in params else "a recording"
-        return f"{who} says {said}"
-    if job.kind == "inpaint":
-        return f"method {params.get('method', 'auto')}"
-    if job.kind == "upscale":
-        return f"to {params.get('target_height', 720)} px high"
-    return ""
+    return KINDS[job.kind].describe(job.params) if job.kind in KINDS else ""
 
 
 def job_thumbnail(service: JobService, job: JobRecord) -> Optional[np.ndarray]:
@@ -169,8 +194,3 @@ def _open_picture(path: Path) -> Image.Image:
 
 def _when(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _shorten(text: str, limit: int = 80) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

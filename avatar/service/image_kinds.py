@@ -32,5 +32,6 @@ def _run_inpaint(params: dict[str, Any], inputs: Inputs, out: Path, progress: Op
     return ["result.png"]
 
 
-INPAINT = JobKind("inpaint", "Inpainting", ("image", "mask"), _check_inpaint, _run_inpaint)
+INPAINT = JobKind("inpaint", "Inpainting", ("image", "mask"), _check_inpaint, _run_inpaint,
+                  lambda params: f"method {params.get('method', 'auto')}")
 IMAGE_KINDS = (INPAINT,)

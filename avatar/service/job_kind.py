@@ -27,6 +27,7 @@ class JobKind:
     files: tuple[str, ...]  # the input file fields it accepts
     check: Callable[[dict[str, Any], Inputs], str]
     run: Callable[[dict[str, Any], Inputs, Path, Optional[Progress]], list[str]]
+    describe: Callable[[dict[str, Any]], str] = lambda params: ""  # a few words for the History list
 
 
 def allowed(params: dict[str, Any], names: tuple[str, ...]) -> None:
@@ -34,3 +35,9 @@ def allowed(params: dict[str, Any], names: tuple[str, ...]) -> None:
     unknown = sorted(set(params) - set(names))
     if unknown:
         raise InputError(f"Unknown parameter {unknown[0]!r}; this job takes: {', '.join(names)}.")
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """One line of at most `limit` characters, for describing a job by its text."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 from avatar.errors import InputError
 from avatar.progress import Progress
-from avatar.service.job_kind import Inputs, JobKind, allowed
+from avatar.service.job_kind import Inputs, JobKind, allowed, shorten
 
 _TALK_PARAMS = ("text", "avatar", "voice", "language", "rate", "engine", "seed", "still", "size", "transcript",
                 "expression_scale", "face_index", "pads", "pose_style", "preprocess", "face_size")
@@ -83,4 +83,11 @@ def _run_talk(params: dict[str, Any], inputs: Inputs, out: Path, progress: Optio
     return [p.name for p in (result.video_path, result.audio_path, result.captions_path, result.manifest_path) if p]
 
 
-TALK = JobKind("talk", "Talking video", ("portrait", "audio", "voice_sample", "blink_video"), _check_talk, _run_talk)
+def _describe_talk(params: dict[str, Any]) -> str:
+    who = str(params["avatar"]).replace("_", " ").title() if "avatar" in params else "Your portrait"
+    said = f"“{shorten(str(params['text']))}”" if "text" in params else "a recording"
+    return f"{who} says {said}"
+
+
+TALK = JobKind("talk", "Talking video", ("portrait", "audio", "voice_sample", "blink_video"), _check_talk, _run_talk,
+               _describe_talk)

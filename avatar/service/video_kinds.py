@@ -29,5 +29,6 @@ def _run_upscale(params: dict[str, Any], inputs: Inputs, out: Path, progress: Op
     return sorted(p.name for p in Path(result.job_dir).iterdir() if p.is_file())
 
 
-UPSCALE = JobKind("upscale", "Upscaling", ("video",), _check_upscale, _run_upscale)
+UPSCALE = JobKind("upscale", "Upscaling", ("video",), _check_upscale, _run_upscale,
+                  lambda params: f"to {params.get('target_height', 720)} px high")
 VIDEO_KINDS = (UPSCALE,)

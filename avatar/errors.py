@@ -21,3 +21,7 @@ class NoFaceError(InputError):
 
 class ModelNotInstalled(AvatarError):
     """A model the task needs is not installed; the message says how to install it."""
+
+
+class ServiceUnavailable(AvatarError):
+    """A service the studio needs (the job broker) cannot be reached now; trying again later may work."""

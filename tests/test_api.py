@@ -36,11 +36,11 @@ class Server:
         self.log = folder / f"serve-{self.port}.log"  # a file, not a pipe nobody reads (a full pipe would stall it)
 
     def start(self) -> "Server":
-        env = {**os.environ, "AVATAR_OUTPUTS": str(self.folder / "outputs"),
-               "AVATAR_DATABASE_URL": f"sqlite:///{self.folder / 'db' / 'jobs.sqlite3'}",
-               "AVATAR_CHECKPOINTS": str(self.folder / "checkpoints"), "AVATAR_API_KEYS": f"{KEY_A},{KEY_B}",
-               **self.env}
-        env.pop("AVATAR_BROKER", None)
+        env = {key: value for key, value in os.environ.items() if key != "AVATAR_BROKER"}  # embedded unless given
+        env.update({"AVATAR_OUTPUTS": str(self.folder / "outputs"),
+                    "AVATAR_DATABASE_URL": f"sqlite:///{self.folder / 'db' / 'jobs.sqlite3'}",
+                    "AVATAR_CHECKPOINTS": str(self.folder / "checkpoints"), "AVATAR_API_KEYS": f"{KEY_A},{KEY_B}",
+                    **self.env})
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "avatar.commands.serve", "--port", str(self.port), *self.args], env=env,

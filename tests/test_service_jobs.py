@@ -88,3 +88,51 @@ def test_only_one_runner_claims_a_job(tmp_path):
     assert store.requeue(job.id) and store.get(job.id).status == "queued"
     done = run_job(store, job.id, "w2", tmp_path / "jobs")
     assert done.status == "done" and done.worker == "w2" and done.attempts == 2
+
+
+class _Refused:
+    """An executor whose queue cannot be reached (as CeleryExecutor raises when Redis is down)."""
+
+    def submit(self, job) -> None:
+        from avatar.errors import ServiceUnavailable
+
+        raise ServiceUnavailable("The job queue cannot be reached, so nothing was queued.")
+
+
+def test_a_job_the_queue_cannot_take_is_not_stored(tmp_path):
+    from avatar.errors import ServiceUnavailable
+
+    store = JobStore(f"sqlite:///{tmp_path / 'jobs.sqlite3'}")
+    service = JobService(store, _Refused(), root=tmp_path / "jobs")
+    with pytest.raises(ServiceUnavailable):
+        service.submit("alice", "talk", {"text": "Hi.", "avatar": "maya", "size": 256}, {})
+    assert store.list("alice") == [] and list((tmp_path / "jobs").iterdir()) == []
+
+
+def test_a_run_given_up_for_dead_leaves_the_job_to_the_run_that_took_it(tmp_path):
+    """Run w1 is still going when its job is re-queued (as a reaper does when w1's lease is lost) and taken by w2:
+    w1 stops at its next progress report without writing the record or touching w2's folder, and w2 finishes."""
+    import threading
+
+    store, root = JobStore(f"sqlite:///{tmp_path / 'jobs.sqlite3'}"), tmp_path / "jobs"
+    job = store.create("alice", "talk", "cpu", {"text": "This takes a while to animate. " * 12, "avatar": "maya",
+                                                "size": 256}, [])
+    (root / job.id / "inputs").mkdir(parents=True)
+    first: list = []
+    runner = threading.Thread(target=lambda: first.append(run_job(store, job.id, "w1", root)))
+    runner.start()
+    deadline = time.monotonic() + 60
+    while not (store.get(job.id).status == "running" and store.get(job.id).progress > 0):
+        assert time.monotonic() < deadline, "w1 did not start"
+        time.sleep(0.02)
+    assert store.requeue(job.id, worker="w1") and store.claim(job.id, "w2")
+    (root / job.id / ".work-2").mkdir()  # w2's work folder, as its run would make it
+    runner.join(timeout=120)
+    assert first[0].worker == "w2" and first[0].status == "running"  # w1 wrote nothing
+    assert sorted(p.name for p in (root / job.id).iterdir()) == [".work-2", "inputs"]  # and took only its own folder
+    assert not store.progress(job.id, "late", 0.5, worker="w1") and not store.finish(job.id, [], worker="w1")
+
+    store.requeue(job.id, worker="w2")
+    done = run_job(store, job.id, "w3", root)
+    assert done.status == "done" and done.attempts == 3
+    assert sorted(p.name for p in (root / job.id).iterdir()) == ["inputs", "results"]

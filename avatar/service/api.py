@@ -7,7 +7,7 @@
 - Submitting: `POST /v1/jobs/{kind}` (talk, inpaint, upscale), multipart, with the
   parameters as one JSON form field `params` and the files under the kind's field
   names. 202 with the job id; 422 with the one-sentence message for bad input (the
-  same checks as the CLI); 413 for a body over `AVATAR_MAX_UPLOAD_MB` (checked on
+  same checks as the CLI); 503 when the job queue (Redis) cannot be reached; 413 for a body over `AVATAR_MAX_UPLOAD_MB` (checked on
   Content-Length and while reading); 429 when the key already has
   `AVATAR_MAX_ACTIVE_JOBS` queued or running.
 - Following: `GET /v1/jobs`, `GET /v1/jobs/{id}` (with the place in line),
@@ -28,7 +28,7 @@ from typing import Any, Optional
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
-from avatar.errors import AvatarError
+from avatar.errors import AvatarError, ServiceUnavailable
 from avatar.service.jobs import JobService, get_service
 from avatar.service.kinds import KINDS
 from avatar.service.store import FINISHED, JobRecord
@@ -101,7 +101,7 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
 
     @app.exception_handler(AvatarError)
     async def _avatar_error(request: Request, exc: AvatarError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        return JSONResponse({"detail": str(exc)}, status_code=503 if isinstance(exc, ServiceUnavailable) else 422)
 
     @app.get("/v1/health")
     async def health() -> dict[str, str]:

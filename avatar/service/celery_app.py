@@ -21,7 +21,15 @@ that same runner still holds it, so exactly one reaper wins) and sends its task
 again. Duplicates are harmless: `JobStore.claim` only takes a queued job, so a
 second delivery of a running or finished job does nothing. Results appear only by
 `run_job`'s final rename, and the next successful run removes the dead run's
-`.work-<attempt>` folder.
+`.work-<attempt>` folder. A run that was given up for dead but is still going
+(its worker was cut off from Redis, not stopped) notices at its next progress
+report that the record names another run, and leaves without touching the job.
+
+A Redis restart without persistence loses the messages of queued jobs (their
+records stay queued in the store). Redis holds a marker key, `avatar:broker-epoch`,
+that the first reaper to see Redis without it sets; a missing marker means this
+Redis lost what it held (or never held it), so that reaper sends every queued job
+again.
 """
 
 from __future__ import annotations
@@ -38,11 +46,10 @@ from celery import Celery
 from celery.signals import worker_ready
 from kombu import Exchange, Queue
 from kombu.utils.url import maybe_sanitize_url
-from sqlalchemy import update
 
-from avatar.errors import AvatarError
+from avatar.errors import AvatarError, ServiceUnavailable
 from avatar.service.jobs import jobs_root, run_job
-from avatar.service.store import JOBS, JobRecord, JobStore
+from avatar.service.store import JobRecord, JobStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -57,6 +64,8 @@ HEARTBEAT_S = 1.0
 """How often a running job refreshes its lease."""
 REAP_EVERY_S = 1.0
 """How often each worker's reaper looks for runs that lost their lease."""
+EPOCH_KEY = "avatar:broker-epoch"
+"""Set by the first reaper that finds it missing: a Redis without it has lost (or never had) the queued messages."""
 MISSING_FOR_S = 3.0
 """A lease must be seen missing this long by a reaper before its job is re-queued, so a Redis restart (which drops
 every lease until the next heartbeat) never re-runs a healthy job."""
@@ -121,7 +130,12 @@ class CeleryExecutor:
         self.app = make_app(broker_url)
 
     def submit(self, job: JobRecord) -> None:
-        send(self.app, job.id, job.queue)
+        try:
+            send(self.app, job.id, job.queue)
+        except Exception:  # kombu's connection errors, after its own retries
+            _LOGGER.warning("could not send job %s to the broker", job.id, exc_info=True)
+            raise ServiceUnavailable(f"The job queue at {maybe_sanitize_url(self.broker_url)} cannot be reached, so "
+                                     "nothing was queued; start Redis (or wait for it) and try again.") from None
 
     def task_state(self, job_id: str) -> tuple[str, Any]:
         """Celery's view of the job ("PROGRESS" with {stage, progress}, or "PENDING"); the store has the truth."""
@@ -164,16 +178,6 @@ class Lease:
                 _LOGGER.warning("could not refresh %s", self.key, exc_info=True)
 
 
-def requeue_if_still(store: JobStore, job_id: str, runner: str) -> bool:
-    """`store.requeue`, but only while `runner` still holds the job: a reaper that read the record before another
-    reaper re-queued it (and a new run claimed it) must not take the job from the new run."""
-    with store.engine.begin() as db:
-        done = db.execute(update(JOBS).where(JOBS.c.id == job_id, JOBS.c.status == "running",
-                                             JOBS.c.worker == runner).values(
-            status="queued", stage="queued again: its worker stopped", progress=0.0, worker=""))
-    return done.rowcount == 1
-
-
 class Reaper:
     """Finds running jobs whose run lost its lease, puts them back in line and sends their task again."""
 
@@ -184,10 +188,14 @@ class Reaper:
         self._unsent: dict[str, str] = {}  # re-queued jobs whose task could not be sent yet -> queue
 
     def sweep(self, now: Optional[float] = None) -> list[str]:
-        """One look at the running jobs; returns the ids it re-queued."""
+        """One look at the unfinished jobs; returns the ids of the running ones it re-queued."""
         now = time.monotonic() if now is None else now
         requeued, seen = [], set()
+        fresh_broker = bool(self.client.set(EPOCH_KEY, secrets.token_hex(8), nx=True))
         for job in self.store.unfinished():
+            if job.status == "queued" and fresh_broker:
+                _LOGGER.warning("the broker lost its messages (a restart?); sending job %s again", job.id)
+                self._unsent[job.id] = job.queue
             if job.status != "running" or not job.worker.startswith(RUNNER_PREFIX):
                 continue  # queued, or run by an embedded executor (no lease to judge it by)
             key = (job.id, job.worker)
@@ -195,7 +203,7 @@ class Reaper:
             if self.client.exists(lease_key(job.worker)):
                 self._missing.pop(key, None)
             elif now - self._missing.setdefault(key, now) >= self.missing_for:
-                if requeue_if_still(self.store, job.id, job.worker):
+                if self.store.requeue(job.id, worker=job.worker):
                     _LOGGER.warning("job %s lost its runner %s; queued again", job.id, job.worker)
                     self._unsent[job.id] = job.queue
                     requeued.append(job.id)
@@ -247,8 +255,8 @@ class _ReportingStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    def progress(self, job_id: str, stage: str, fraction: float) -> bool:
-        running = self._store.progress(job_id, stage, fraction)
+    def progress(self, job_id: str, stage: str, fraction: float, worker: Optional[str] = None) -> bool:
+        running = self._store.progress(job_id, stage, fraction, worker)
         if running:
             self._report(stage, fraction)
         return running

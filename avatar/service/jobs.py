@@ -34,7 +34,18 @@ PROGRESS_EVERY_S = 0.25
 
 
 class JobCancelled(Exception):
-    """Raised inside a running job when its record says it was cancelled."""
+    """Raised inside a running job when its record says it was cancelled (or it was deleted)."""
+
+
+class RunSuperseded(Exception):
+    """Raised inside a run that no longer holds its job: it was given up for dead, re-queued, and another run took
+    it. This run leaves quietly, removing only its own work folder."""
+
+
+def _stopped(store: JobStore, job_id: str) -> Exception:
+    """Why a run may not go on: its job was cancelled or deleted, or another run holds it now."""
+    job = store.get(job_id)
+    return JobCancelled() if job is None or job.status == "cancelled" else RunSuperseded()
 
 
 def jobs_root() -> Path:
@@ -63,27 +74,32 @@ def run_job(store: JobStore, job_id: str, worker: str, root: Optional[Path] = No
         if now - last[0] < PROGRESS_EVERY_S and fraction < 1.0:
             return
         last[0] = now
-        if not store.progress(job_id, stage, fraction):
-            raise JobCancelled()
+        if not store.progress(job_id, stage, fraction, worker):
+            raise _stopped(store, job_id)
 
     try:
         names = get_kind(job.kind).run(job.params, inputs, work, progress)
-        if not store.progress(job_id, "finishing", 1.0):
-            raise JobCancelled()
+        if not store.progress(job_id, "finishing", 1.0, worker):
+            raise _stopped(store, job_id)
         results = folder / "results"
         shutil.rmtree(results, ignore_errors=True)
         work.rename(results)
-        if not store.finish(job_id, names):
-            raise JobCancelled()
+        if not store.finish(job_id, names, worker):
+            raise _stopped(store, job_id)
     except JobCancelled:
         shutil.rmtree(folder, ignore_errors=True)
+    except RunSuperseded:
+        _LOGGER.warning("job %s is held by another run now; %s leaves it", job_id, worker)
+        shutil.rmtree(work, ignore_errors=True)
+        return store.get(job_id)  # the other run's work folder is not this run's to clean
     except AvatarError as exc:
         shutil.rmtree(work, ignore_errors=True)
-        store.fail(job_id, str(exc))
+        store.fail(job_id, str(exc), worker)
     except Exception as exc:  # a bug: the user gets one sentence, the log keeps the traceback
         _LOGGER.exception("job %s failed", job_id)
         shutil.rmtree(work, ignore_errors=True)
-        store.fail(job_id, f"The job failed unexpectedly ({type(exc).__name__}); try again, or report it if it recurs.")
+        store.fail(job_id, f"The job failed unexpectedly ({type(exc).__name__}); try again, or report it if it recurs.",
+                   worker)
     for leftover in folder.glob(".work-*") if folder.is_dir() else ():
         shutil.rmtree(leftover, ignore_errors=True)
     return store.get(job_id)
@@ -106,7 +122,7 @@ class EmbeddedExecutor:
         count = 0
         for job in self.store.unfinished():
             if job.status == "running" and job.worker.startswith("embedded-") and job.worker != self.name:
-                self.store.requeue(job.id)
+                self.store.requeue(job.id, worker=job.worker)
             if self.store.get(job.id).status == "queued":
                 self.submit(job)
                 count += 1
@@ -138,10 +154,11 @@ class JobService:
                 (inputs / name).write_bytes(data)
             queue = job_kind.check(params, {name: inputs / name for name in files})
             job = self.store.create(owner, kind, queue, params, sorted(files), job_id=job_id)
-        except BaseException:
+            self.executor.submit(job)
+        except BaseException:  # nothing half-stored: no record without its message, no folder without a record
+            self.store.delete(job_id)
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        self.executor.submit(job)
         return job
 
     def get(self, owner: str, job_id: str) -> Optional[JobRecord]:

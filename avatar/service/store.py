@@ -6,7 +6,10 @@ one writer, a busy timeout so several processes take turns); any SQLAlchemy URL
 
 State changes that two processes could race on are single conditional UPDATEs
 (`claim` takes a queued job, `cancel` stops a queued or running one), so exactly
-one process wins them; everything else is written by the job's one runner.
+one process wins them. Everything else is written by the job's runner, and only
+while the record still names it (`worker=`): a run that was given up for dead
+(its worker cut off from Redis, not stopped) and re-queued can no longer report,
+finish or fail the job the new run now holds.
 """
 
 from __future__ import annotations
@@ -149,23 +152,25 @@ class JobStore:
                 attempts=JOBS.c.attempts + 1))
         return done.rowcount == 1
 
-    def progress(self, job_id: str, stage: str, fraction: float) -> bool:
-        """Record progress of a running job; False when the job is no longer running (cancelled)."""
+    def progress(self, job_id: str, stage: str, fraction: float, worker: Optional[str] = None) -> bool:
+        """Record progress of a running job (held by `worker`, when given); False when it is not any more
+        (cancelled, deleted, or re-queued and taken by another run)."""
         with self.engine.begin() as db:
-            done = db.execute(update(JOBS).where(JOBS.c.id == job_id, JOBS.c.status == "running").values(
+            done = db.execute(update(JOBS).where(*self._held(job_id, worker)).values(
                 stage=stage[:200], progress=float(fraction)))
         return done.rowcount == 1
 
-    def finish(self, job_id: str, results: list[str]) -> bool:
-        return self._end(job_id, "done", results=json.dumps(results), stage="done", progress=1.0)
+    def finish(self, job_id: str, results: list[str], worker: Optional[str] = None) -> bool:
+        return self._end(job_id, "done", worker=worker, results=json.dumps(results), stage="done", progress=1.0)
 
-    def fail(self, job_id: str, message: str) -> bool:
-        return self._end(job_id, "failed", message=message, stage="failed")
+    def fail(self, job_id: str, message: str, worker: Optional[str] = None) -> bool:
+        return self._end(job_id, "failed", worker=worker, message=message, stage="failed")
 
-    def requeue(self, job_id: str) -> bool:
-        """A running job whose worker died goes back in line (late acknowledgement re-delivers it)."""
+    def requeue(self, job_id: str, worker: Optional[str] = None) -> bool:
+        """A running job whose worker died goes back in line; with `worker`, only while that worker still holds it
+        (a reaper that read the record before another one re-queued it must not take it from the new run)."""
         with self.engine.begin() as db:
-            done = db.execute(update(JOBS).where(JOBS.c.id == job_id, JOBS.c.status == "running").values(
+            done = db.execute(update(JOBS).where(*self._held(job_id, worker)).values(
                 status="queued", stage="queued again: its worker stopped", progress=0.0, worker=""))
         return done.rowcount == 1
 
@@ -176,11 +181,17 @@ class JobStore:
         with self.engine.begin() as db:
             db.execute(delete(JOBS).where(JOBS.c.id == job_id))
 
-    def _end(self, job_id: str, status: str, only: tuple[str, ...] = ("running",), **values) -> bool:
+    def _end(self, job_id: str, status: str, only: tuple[str, ...] = ("running",), worker: Optional[str] = None,
+             **values) -> bool:
+        where = [JOBS.c.id == job_id, JOBS.c.status.in_(only)] + ([JOBS.c.worker == worker] if worker else [])
         with self.engine.begin() as db:
-            done = db.execute(update(JOBS).where(JOBS.c.id == job_id, JOBS.c.status.in_(only)).values(
-                status=status, finished=time.time(), **values))
+            done = db.execute(update(JOBS).where(*where).values(status=status, finished=time.time(), **values))
         return done.rowcount == 1
+
+    @staticmethod
+    def _held(job_id: str, worker: Optional[str]) -> list:
+        """The condition "this job is running (on `worker`, when given)"."""
+        return [JOBS.c.id == job_id, JOBS.c.status == "running"] + ([JOBS.c.worker == worker] if worker else [])
 
 
 def _sqlite_pragmas(connection, _record) -> None:

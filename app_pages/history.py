@@ -1,7 +1,10 @@
-"""History page: this browser session's jobs, newest first, with progress, downloads, cancel and delete.
+"""History page: this browser session's jobs (or a signed-in API key's), newest first, with progress, downloads,
+cancel and delete.
 
 The jobs are read from the job store, so they are still here after a reload (the
-session id is in the address) and after a server restart.
+session id is in the address) and after a server restart. Signing in with one of
+the studio's API keys shows that key's jobs, those a script sent to the HTTP API
+included, and the pages make new jobs for it until sign-out or a reload.
 """
 
 from __future__ import annotations
@@ -9,11 +12,25 @@ from __future__ import annotations
 import streamlit as st
 
 from avatar.service.jobs import get_service
+from avatar.service.keys import keys_from_env
 from ui.history import draw_job
-from ui.session import job_owner
+from ui.session import job_owner, sign_in, sign_out, signed_in
 
 st.title("History")
-st.caption("Your jobs in this browser session, newest first. Bookmark this address to come back to them.")
+if signed_in():
+    st.caption("The jobs of the API key you signed in with, newest first: those sent to the HTTP API and those made "
+               "on these pages since you signed in.")
+    st.button("Sign out", key="history_sign_out", on_click=sign_out, help="Back to this browser session's own jobs.")
+else:
+    st.caption("Your jobs in this browser session, newest first. Bookmark this address to come back to them.")
+    if keys_from_env():
+        with st.expander("Sign in with an API key"):
+            with st.form("history_sign_in", border=False, clear_on_submit=True):
+                key = st.text_input("API key", type="password", key="history_key")
+                if st.form_submit_button("Sign in"):
+                    if sign_in(key):
+                        st.rerun()
+                    st.error("That is not one of this studio's API keys; check it, or ask whoever runs the studio.")
 
 service, owner = get_service(), job_owner()
 jobs = service.list(owner)

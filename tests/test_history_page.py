@@ -139,3 +139,39 @@ def test_the_app_lists_the_history_page_and_keeps_the_session_in_the_address():
     assert not at.exception
     assert [t.value for t in at.title] == ["History"] and at.query_params["s"] == SESSION
     assert len(at.get("download_button")) == len(done.results)
+
+
+def test_signing_in_with_an_api_key_shows_that_keys_jobs(monkeypatch):
+    """A job a script sent with an API key is listed once the browser signs in with the same key, and the pages'
+    new jobs belong to the key then; a wrong key is refused in one sentence and the key is never kept."""
+    from avatar.service.keys import hashes_from_env, key_owner
+
+    monkeypatch.setenv("AVATAR_API_KEYS", "team-key,other-key")
+    team = key_owner("team-key", hashes_from_env())
+    scripted = _wait(team, _talk(owner=team, text="Sent by a script.").id)
+    _wait(OWNER, _talk().id)
+
+    at = _open()
+    assert [m.value for m in at.markdown if m.value.startswith("**")] == ["**Talking video** :green-badge[Done]"]
+    at.text_input(key="history_key").input("not-a-key")
+    at.button[0].click().run()
+    assert [e.value for e in at.error] == [
+        "That is not one of this studio's API keys; check it, or ask whoever runs the studio."]
+
+    at.text_input(key="history_key").input("team-key")
+    at.button[0].click().run()
+    assert not at.exception and at.session_state["signed_in_owner"] == team
+    assert "history_key" not in at.session_state or at.session_state["history_key"] == ""  # the key is not kept
+    captions = [c.value for c in at.caption if "·" in c.value]
+    assert len(captions) == 1 and "Sent by a script." in captions[0]
+    assert len(at.get("download_button")) == len(scripted.results)
+
+    _button(at, "history_sign_out").click().run()
+    captions = [c.value for c in at.caption if "·" in c.value]
+    assert len(captions) == 1 and "Hello from the history." in captions[0]
+
+
+def test_without_api_keys_there_is_no_sign_in(monkeypatch):
+    monkeypatch.delenv("AVATAR_API_KEYS", raising=False)
+    at = _open()
+    assert not at.text_input and not at.expander

@@ -40,9 +40,34 @@ def session_id() -> str:
     return current
 
 
+SIGNED_IN_KEY = "signed_in_owner"
+
+
 def job_owner() -> str:
-    """The owner of this session's jobs in the job store (API keys own theirs as "key:<hash>")."""
-    return f"session:{session_id()}"
+    """Who owns the jobs this session makes and sees: the API key it signed in with on the History page (its
+    owner "key:<hash>", shared with the key's API jobs), else the session itself ("session:<id>")."""
+    return st.session_state.get(SIGNED_IN_KEY) or f"session:{session_id()}"
+
+
+def sign_in(key: str) -> bool:
+    """Use an API key's jobs from now on in this browser session; False when it is not one of AVATAR_API_KEYS.
+
+    Only the owner name derived from the key's hash is kept, never the key; a reload forgets it (the session's own
+    jobs stay reachable through the address)."""
+    from avatar.service.keys import hashes_from_env, key_owner
+
+    owner = key_owner(key, hashes_from_env())
+    if owner is not None:
+        st.session_state[SIGNED_IN_KEY] = owner
+    return owner is not None
+
+
+def sign_out() -> None:
+    st.session_state.pop(SIGNED_IN_KEY, None)
+
+
+def signed_in() -> bool:
+    return bool(st.session_state.get(SIGNED_IN_KEY))
 
 
 def saved_upload(upload, stem: str) -> Path:

@@ -19,8 +19,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import os
 from typing import Any, Optional
@@ -30,20 +28,13 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from avatar.errors import AvatarError, ServiceUnavailable
 from avatar.service.jobs import JobService, get_service
+from avatar.service.keys import hash_key, key_owner, keys_from_env
 from avatar.service.kinds import KINDS
 from avatar.service.store import FINISHED, JobRecord
 
 LOCAL_OWNER = "local"
 EVENTS_EVERY_S = 0.2
 """How often the event stream looks at the job record (a store read is cheap; SQLite in WAL mode never waits)."""
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def keys_from_env() -> list[str]:
-    return [key.strip() for key in os.environ.get("AVATAR_API_KEYS", "").split(",") if key.strip()]
 
 
 class _TooLarge(Exception):
@@ -82,10 +73,10 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
             return LOCAL_OWNER
         header = request.headers.get("authorization", "")
         key = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
-        digest = hash_key(key) if key else ""
-        if not digest or not any(hmac.compare_digest(digest, known) for known in hashes):
+        who = key_owner(key, hashes)
+        if who is None:
             raise HTTPException(401, "A valid API key is needed: send it as 'Authorization: Bearer KEY'.")
-        return f"key:{digest[:16]}"
+        return who
 
     def found(job: Optional[JobRecord]) -> JobRecord:
         if job is None:

@@ -112,7 +112,12 @@ def test_a_job_is_submitted_followed_and_downloaded_and_survives_a_restart(tmp_p
             assert client.get("/docs").status_code == 200
             schema = client.get("/openapi.json").json()["paths"]["/v1/jobs/{kind}"]["post"]["requestBody"]
             assert "params" in schema["content"]["multipart/form-data"]["schema"]["properties"]
-            assert any(model["id"] == "xtts-v2" for model in client.get("/v1/models").json())
+            listed = {model["id"]: model for model in client.get("/v1/models").json()}
+            assert listed["xtts-v2"]["state"] == "missing" and listed["xtts-v2"]["install"]
+            assert listed["piper-joe"]["state"] == "bundled" and listed["piper-joe"]["installed"]
+            assert client.get("/v1/models/piper-joe").json() == listed["piper-joe"]
+            missing = client.get("/v1/models/no-such-model")
+            assert missing.status_code == 404 and "GET /v1/models" in missing.json()["detail"]
     finally:
         first.stop()
     second = Server(tmp_path).start()  # same database and outputs

@@ -4,16 +4,18 @@
   made and only the hashes are kept; a request sends `Authorization: Bearer KEY`
   (or `X-API-Key: KEY`). A key sees only its own jobs: another key's job id is a
   404, exactly like an id that does not exist.
-- Submitting: `POST /v1/jobs/{kind}` (talk, inpaint, upscale), multipart, with the
+- Submitting: `POST /v1/jobs/{kind}` (any kind of `avatar.service.kinds`), multipart, with the
   parameters as one JSON form field `params` and the files under the kind's field
   names. 202 with the job id; 422 with the one-sentence message for bad input (the
-  same checks as the CLI); 503 when the job queue (Redis) cannot be reached; 413 for a body over `AVATAR_MAX_UPLOAD_MB` (checked on
+  same checks as the CLI); 503 when the job queue (Redis) cannot be reached;
+  413 for a body over `AVATAR_MAX_UPLOAD_MB` (checked on
   Content-Length and while reading); 429 when the key already has
   `AVATAR_MAX_ACTIVE_JOBS` queued or running.
 - Following: `GET /v1/jobs`, `GET /v1/jobs/{id}` (with the place in line),
   `GET /v1/jobs/{id}/events` (server-sent events until the job ends),
   `GET /v1/jobs/{id}/files/{name}` (only a listed result), `POST .../cancel`, `DELETE`.
-- `GET /v1/models`, `GET /v1/health`; OpenAPI documentation at `/docs`.
+- `GET /v1/models`, `GET /v1/models/{id}` (state, size, install command),
+  `GET /v1/health`; OpenAPI documentation at `/docs`.
 """
 
 from __future__ import annotations
@@ -98,12 +100,28 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    def model_record(status) -> dict[str, Any]:
+        return {"id": status.id, "name": status.name, "task": status.task, "state": status.state,
+                "installed": status.installed, "size_bytes": status.size_bytes,
+                "download_size": status.download_size, "install": status.install_command, "license": status.license,
+                "loaded": status.loaded, "device": status.device}
+
     @app.get("/v1/models")
     def models(who: str = Depends(owner)) -> list[dict[str, Any]]:
+        """Every model the studio knows, with its state: bundled, installed or missing (and how to install it)."""
         from avatar.registry import get_registry
 
-        return [{"id": s.id, "name": s.name, "task": s.task, "state": s.state, "install": s.install_command,
-                 "license": s.license} for s in get_registry().statuses()]
+        return [model_record(status) for status in get_registry().statuses()]
+
+    @app.get("/v1/models/{model_id}")
+    def model(model_id: str, who: str = Depends(owner)) -> dict[str, Any]:
+        """One model's state; whether it is loaded and where is this server's view (workers load their own)."""
+        from avatar.catalog import CATALOG
+        from avatar.registry import get_registry
+
+        if model_id not in CATALOG:
+            raise HTTPException(404, f"There is no model {model_id!r}; GET /v1/models lists them.")
+        return model_record(get_registry().status(model_id))
 
     submitting: dict[str, asyncio.Lock] = {}
 

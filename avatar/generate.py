@@ -55,7 +55,8 @@ def _usable_face(image: np.ndarray) -> Optional[Face]:
     return face if face.width >= MIN_FACE_FRACTION * min(image.shape[:2]) else None
 
 
-def _check_options(prompt: str, seed: int, steps: int, guidance: float, size: int, max_attempts: int) -> None:
+def check_options(prompt: str, seed: int, steps: int, guidance: float, size: int, max_attempts: int) -> None:
+    """One-sentence InputError for options that cannot work (before the model is loaded or a job is queued)."""
     if not prompt or not prompt.strip():
         raise InputError("The prompt is empty; describe the portrait, e.g. 'portrait photo of a smiling woman, looking at the camera'.")
     if not 64 <= size <= 1024 or size % 8:
@@ -91,7 +92,7 @@ def generate_portrait(
 
     from avatar.registry import get_registry
 
-    _check_options(prompt, seed, steps, guidance, size, max_attempts)
+    check_options(prompt, seed, steps, guidance, size, max_attempts)
     registry = registry or get_registry()
     registry.require(MODEL_ID)  # fail before queueing when the model is missing
     share = 1.0 / max_attempts

@@ -109,3 +109,57 @@ def test_cli_generate_avatar_missing_model(tmp_path, capsys):
     assert main(["generate-avatar", "--prompt", "a face", "-o", str(tmp_path / "f.png")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "avatar models pull sd21-base" in err
+
+
+def test_a_portrait_job_runs_through_the_job_service(tmp_path, tiny_sd, face_from_seed):
+    """The page's way: a `portrait` job; bad options and a missing model are refused at submit, nothing stored."""
+    import json
+    import os
+    import time
+
+    from avatar.service.jobs import JobService
+    from avatar.service.store import JobStore
+
+    service = JobService(JobStore(f"sqlite:///{tmp_path / 'jobs.sqlite3'}"), root=tmp_path / "jobs")
+    with pytest.raises(ModelNotInstalled, match="avatar models pull sd21-base"):
+        service.submit("alice", "portrait", {"prompt": "a face"}, {})
+    (Path(os.environ["AVATAR_CHECKPOINTS"]) / "sd21-base").symlink_to(tiny_sd, target_is_directory=True)
+    with pytest.raises(InputError, match="prompt is empty"):
+        service.submit("alice", "portrait", {"prompt": " "}, {})
+    with pytest.raises(InputError, match="whole numbers"):
+        service.submit("alice", "portrait", {"prompt": "a face", "steps": "many"}, {})
+    assert service.list("alice") == [] and not list((tmp_path / "jobs").glob("*/inputs"))
+
+    face_from_seed(8)
+    job = service.submit("alice", "portrait", {"prompt": "a face", "seed": 7, "steps": 2, "size": 64}, {})
+    assert job.queue == "gpu"
+    deadline = time.monotonic() + 120
+    while not (job := service.get("alice", job.id)).finished_state:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert job.status == "done" and job.results == ["portrait.png", "manifest.json"], job.message
+    manifest = json.loads(service.result_file("alice", job.id, "manifest.json").read_text())
+    assert (manifest["seed"], manifest["attempts"], manifest["options"]["steps"]) == (8, 2, 2)
+    assert Image.open(service.result_file("alice", job.id, "portrait.png")).size[0] > 64  # the photo that has a face
+
+
+def test_the_page_generates_a_portrait_as_a_job_and_shows_it(tiny_sd, face_from_seed, monkeypatch):
+    import os
+
+    from streamlit.testing.v1 import AppTest
+
+    from avatar.service import jobs
+    from tests.test_models_page import _widget_app
+
+    monkeypatch.setattr(jobs, "_services", {})
+    (Path(os.environ["AVATAR_CHECKPOINTS"]) / "sd21-base").symlink_to(tiny_sd, target_is_directory=True)
+    face_from_seed(1)
+    at = AppTest.from_function(_widget_app, default_timeout=120).run()
+    at.slider[0].set_value(1)  # steps
+    at.select_slider[0].set_value(256)  # size
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    assert at.image[0].proto.imgs[0].caption == "Generated portrait (seed 1, attempt 2)"
+    assert at.markdown[-1].value.startswith("portrait ")
+    made = jobs.get_service().list(f"session:{at.session_state['session_id']}")
+    assert [(job.kind, job.status) for job in made] == [("portrait", "done")]  # on the History page too

@@ -1,17 +1,27 @@
-"""The "Generate from a prompt" portrait input of the Talking Avatar page."""
+"""The "Generate from a prompt" portrait input of the Talking Avatar page.
+
+The portrait is made by a `portrait` job, like every heavy task of the pages, so it
+waits its turn for the GPU and appears on the History page with its prompt.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Optional
 
 import numpy as np
 import streamlit as st
 
 from avatar.errors import AvatarError, ModelNotInstalled
-from avatar.generate import MODEL_ID as PORTRAIT_MODEL, generate_portrait
+from avatar.generate import MODEL_ID as PORTRAIT_MODEL
+from avatar.media import load_image
+from avatar.service.jobs import get_service
+from ui.history import page_job
+from ui.session import job_owner
 from ui.sidebar import registry_resource
 
-STATE_KEY = "generated_portrait"
+STATE_KEY = "generated_portrait"  # the portrait (an RGB array) the other inputs use
+JOB_KEY, CAPTION_KEY = "portrait_job", "generated_portrait_caption"
 
 
 def generated_portrait_input() -> Optional[np.ndarray]:
@@ -33,19 +43,27 @@ def generated_portrait_input() -> Optional[np.ndarray]:
     steps = columns[1].slider("Steps", 1, 50, 25)
     guidance = columns[2].slider("Guidance", 1.0, 15.0, 7.5, 0.5)
     size = columns[3].select_slider("Size", [256, 384, 512, 768], value=512)
+    service, owner = get_service(), job_owner()
+    submitted = False
     if st.button("Generate portrait"):
-        bar = st.progress(0.0, text="Generating...")
+        st.session_state.pop(STATE_KEY, None)  # a failed attempt leaves no older portrait posing as its result
+        st.session_state.pop(JOB_KEY, None)
         try:
-            result = generate_portrait(
-                prompt, negative_prompt=negative, seed=int(seed), steps=steps, guidance=guidance, size=size,
-                registry=registry, progress=lambda stage, fraction: bar.progress(fraction, text=stage),
-            )
-            st.session_state[STATE_KEY] = result.image
-            bar.progress(1.0, text=f"Portrait ready (seed {result.seed}, {result.attempts} attempt(s))")
+            job = service.submit(owner, "portrait", {"prompt": prompt, "negative_prompt": negative, "seed": int(seed),
+                                                     "steps": int(steps), "guidance": float(guidance),
+                                                     "size": int(size)}, {})
         except AvatarError as exc:
-            bar.empty()
             st.error(str(exc))
+        else:
+            st.session_state[JOB_KEY], submitted = job.id, True
+    job = page_job(service, owner, JOB_KEY, submitted, "Generating a portrait...", "No portrait was made")
+    if job is not None and (submitted or STATE_KEY not in st.session_state):
+        path = service.result_file(owner, job.id, "portrait.png")
+        if path is not None:
+            st.session_state[STATE_KEY] = load_image(path)
+            made = json.loads(service.result_file(owner, job.id, "manifest.json").read_text())
+            st.session_state[CAPTION_KEY] = f"Generated portrait (seed {made['seed']}, attempt {made['attempts']})"
     image = st.session_state.get(STATE_KEY)
     if image is not None:
-        st.image(image, caption="Generated portrait", width=240)
+        st.image(image, caption=st.session_state.get(CAPTION_KEY, "Generated portrait"), width=240)
     return image

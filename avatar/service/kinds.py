@@ -1,14 +1,15 @@
-"""Every job kind, by name: the talking video, the image tools and the video tools."""
+"""Every job kind, by name: the talking video, the portrait, the image tools and the video tools."""
 
 from __future__ import annotations
 
 from avatar.errors import InputError
 from avatar.service.image_kinds import IMAGE_KINDS
 from avatar.service.job_kind import JobKind
+from avatar.service.portrait_kind import PORTRAIT
 from avatar.service.talk_kind import TALK
 from avatar.service.video_kinds import VIDEO_KINDS
 
-KINDS: dict[str, JobKind] = {kind.name: kind for kind in (TALK, *IMAGE_KINDS, *VIDEO_KINDS)}
+KINDS: dict[str, JobKind] = {kind.name: kind for kind in (TALK, PORTRAIT, *IMAGE_KINDS, *VIDEO_KINDS)}
 
 
 def get_kind(name: str) -> JobKind:

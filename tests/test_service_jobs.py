@@ -136,3 +136,37 @@ def test_a_run_given_up_for_dead_leaves_the_job_to_the_run_that_took_it(tmp_path
     done = run_job(store, job.id, "w3", root)
     assert done.status == "done" and done.attempts == 3
     assert sorted(p.name for p in (root / job.id).iterdir()) == ["inputs", "results"]
+
+
+def test_a_restart_takes_back_only_the_jobs_of_dead_processes(tmp_path):
+    """Records left running by a process that is gone go back in line and run; one held by a live process (the
+    app beside `avatar serve` on one database) or by a Celery worker (its lease decides) is left alone."""
+    import socket
+    import subprocess
+    import sys
+
+    from avatar.service.jobs import EmbeddedExecutor
+
+    store, root = JobStore(f"sqlite:///{tmp_path / 'jobs.sqlite3'}"), tmp_path / "jobs"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    host = socket.gethostname()
+    runners = {"dead": f"embedded-{host}-{gone.pid}", "alive": f"embedded-{host}-{alive.pid}",
+               "elsewhere": f"embedded-other-host-{gone.pid}", "celery": "celery/a@h/1/x"}
+    try:
+        records = {}
+        for name, runner in runners.items():
+            record = store.create("alice", "talk", "cpu", {"text": "Hi.", "avatar": "maya", "size": 256}, [])
+            (root / record.id / "inputs").mkdir(parents=True)
+            assert store.claim(record.id, runner)
+            records[name] = record.id
+        executor = EmbeddedExecutor(store, root)
+        assert executor.resume() == 1
+        done = _wait(JobService(store, executor, root), "alice", records["dead"])
+        assert done.status == "done" and done.attempts == 2 and done.worker == executor.name
+        for name in ("alive", "elsewhere", "celery"):
+            assert store.get(records[name]).status == "running" and store.get(records[name]).worker == runners[name]
+    finally:
+        alive.kill()
+        alive.wait()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -106,27 +107,47 @@ def run_job(store: JobStore, job_id: str, worker: str, root: Optional[Path] = No
 
 
 class EmbeddedExecutor:
-    """Jobs run on threads of this process: one for CPU-only jobs, one (or AVATAR_MAX_JOBS) for the GPU queue."""
+    """Jobs run on threads of this process: one for CPU-only jobs, one (or AVATAR_MAX_JOBS) for the GPU queue.
+
+    Its runs are named `embedded-<host>-<pid>`, so a process that starts (a server
+    restart, or the app beside `avatar serve` on one database) knows which running
+    records were left by a process that is gone, and never takes a job from a live one.
+    """
+
+    PREFIX = "embedded-"
 
     def __init__(self, store: JobStore, root: Optional[Path] = None) -> None:
         self.store, self.root = store, root
         gpu_lanes = int(os.environ.get("AVATAR_MAX_JOBS", "1") or 1)
         self._pools = {"cpu": ThreadPoolExecutor(1, "avatar-cpu"), "gpu": ThreadPoolExecutor(gpu_lanes, "avatar-gpu")}
-        self.name = f"embedded-{os.getpid()}"
+        self.name = f"{self.PREFIX}{socket.gethostname()}-{os.getpid()}"
 
     def submit(self, job: JobRecord) -> None:
         self._pools[job.queue].submit(run_job, self.store, job.id, self.name, self.root)
 
     def resume(self) -> int:
-        """After a restart: jobs this kind of executor left running go back in line; all queued ones are submitted."""
+        """After a restart: jobs left running by a dead process of this machine go back in line, then every queued
+        job is submitted (a job another live process runs, or takes first, is skipped by `run_job`'s claim)."""
         count = 0
         for job in self.store.unfinished():
-            if job.status == "running" and job.worker.startswith("embedded-") and job.worker != self.name:
+            if job.status == "running" and self._left_by_dead_process(job.worker):
                 self.store.requeue(job.id, worker=job.worker)
             if self.store.get(job.id).status == "queued":
                 self.submit(job)
                 count += 1
         return count
+
+    def _left_by_dead_process(self, worker: str) -> bool:
+        host, _, pid = worker[len(self.PREFIX):].rpartition("-")
+        if not worker.startswith(self.PREFIX) or worker == self.name or host != socket.gethostname():
+            return False  # a Celery run (its lease decides), this process, or another machine's process
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except (ValueError, PermissionError):  # not a pid of ours to judge, or alive under another user
+            return False
+        return False
 
 
 class JobService:

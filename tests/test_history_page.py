@@ -166,6 +166,12 @@ def test_signing_in_with_an_api_key_shows_that_keys_jobs(monkeypatch):
     assert len(captions) == 1 and "Sent by a script." in captions[0]
     assert len(at.get("download_button")) == len(scripted.results)
 
+    app = _open(path=APP)
+    app.session_state["signed_in_owner"] = team
+    app.run()
+    assert any(c.value.endswith("Signed in with an API key: new jobs are the key's (History signs out).")
+               for c in app.sidebar.caption)
+
     _button(at, "history_sign_out").click().run()
     captions = [c.value for c in at.caption if "·" in c.value]
     assert len(captions) == 1 and "Hello from the history." in captions[0]

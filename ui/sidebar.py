@@ -1,4 +1,4 @@
-"""The sidebar every page shows: device, memory budget and use, loaded models."""
+"""The sidebar every page shows: device, memory budget and use, loaded models, and an API key signed in with."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import streamlit as st
 
 from avatar.devices import format_bytes
 from avatar.registry import Registry, get_registry
+from ui.session import signed_in
 
 
 @st.cache_resource
@@ -31,4 +32,6 @@ def render_sidebar() -> Registry:
             st.caption("No model loaded yet.")
         if stats.queue_waiting:
             st.caption(f"{stats.queue_waiting} job(s) waiting for the {stats.device.upper()}.")
+        if signed_in():
+            st.caption(":material/key: Signed in with an API key: new jobs are the key's (History signs out).")
     return registry

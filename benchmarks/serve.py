@@ -8,12 +8,16 @@ short sentence each, 256 px). It follows every job to its end and reports:
 - lost jobs (submitted but not done): must be 0;
 - queue wait (job started - job created) p50 / p95, in seconds;
 - time to the result (done - created) p50 / p95;
-- throughput: jobs per minute from the first submission to the last result.
+- throughput: jobs per minute from the first job created to the last one finished.
+
+Each of --runs runs starts its cluster from scratch; the table gives every run and
+the medians.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -53,26 +57,21 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
+def run_once(jobs: int, workers: int) -> dict[str, float]:
+    """One cluster from scratch, `jobs` submissions at once; the figures of that run."""
     import httpx
 
-    if shutil.which("redis-server") is None:
-        sys.exit("redis-server is not installed; apt-get install redis-server")
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         redis_port, api_port = free_port(), free_port()
         env = {**os.environ, "AVATAR_OUTPUTS": str(root / "outputs"), "AVATAR_CHECKPOINTS": str(root / "checkpoints"),
                "AVATAR_BROKER": f"redis://127.0.0.1:{redis_port}/0", "AVATAR_API_KEYS": KEY,
-               "AVATAR_MAX_ACTIVE_JOBS": str(args.jobs)}
+               "AVATAR_MAX_ACTIVE_JOBS": str(jobs)}
         processes = [subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
                                       stdout=subprocess.DEVNULL)]
         try:
             time.sleep(0.5)
-            for index in range(args.workers):
+            for index in range(workers):
                 processes.append(subprocess.Popen(
                     [sys.executable, "-m", "avatar.commands.worker", "--queues", "cpu,gpu", "--name", f"w{index}"],
                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
@@ -85,24 +84,24 @@ def main() -> None:
 
             def submit(index: int) -> str:
                 params = {"text": f"Hello, this is job number {index + 1}.", "avatar": "maya", "size": 256}
-                response = httpx.post(f"{base}/v1/jobs/talk", data={"params": __import__("json").dumps(params)},
+                response = httpx.post(f"{base}/v1/jobs/talk", data={"params": json.dumps(params)},
                                       headers=headers, timeout=60)
                 response.raise_for_status()
                 return response.json()["id"]
 
-            started = time.monotonic()
-            with ThreadPoolExecutor(args.jobs) as pool:
-                ids = list(pool.map(submit, range(args.jobs)))
-            records = {}
-            deadline = time.monotonic() + 60 * args.jobs
+            with ThreadPoolExecutor(jobs) as pool:
+                ids = list(pool.map(submit, range(jobs)))
+            records: dict[str, dict] = {}
+            deadline = time.monotonic() + 60 * jobs
             while len(records) < len(ids) and time.monotonic() < deadline:
                 for job_id in ids:
                     if job_id not in records:
                         record = httpx.get(f"{base}/v1/jobs/{job_id}", headers=headers, timeout=10).json()
                         if record["status"] in ("done", "failed", "cancelled"):
                             records[job_id] = record
-                time.sleep(0.5)
-            elapsed = time.monotonic() - started
+                time.sleep(0.1)
+            last = max((r["finished"] for r in records.values()), default=time.time())
+            first = min(r["created"] for r in records.values()) if records else last
         finally:
             for process in reversed(processes):
                 process.terminate()
@@ -111,12 +110,28 @@ def main() -> None:
     done = [r for r in records.values() if r["status"] == "done"]
     waits = [r["started"] - r["created"] for r in done]
     totals = [r["finished"] - r["created"] for r in done]
-    print(f"{args.jobs} talking-video jobs submitted at once through the API, {args.workers} workers, 2 cores\n")
-    print("| jobs | done | lost | queue wait p50 / p95 s | to result p50 / p95 s | throughput jobs/min |")
+    return {"done": len(done), "lost": jobs - len(done), "wait_p50": statistics.median(waits),
+            "wait_p95": percentile(waits, 0.95), "total_p50": statistics.median(totals),
+            "total_p95": percentile(totals, 0.95), "per_min": 60 * len(done) / max(last - first, 1e-9)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=3, help="clusters started from scratch; medians are reported")
+    args = parser.parse_args()
+    if shutil.which("redis-server") is None:
+        sys.exit("redis-server is not installed; apt-get install redis-server")
+    runs = [run_once(args.jobs, args.workers) for _ in range(args.runs)]
+    print(f"{args.jobs} talking-video jobs submitted at once through the API, {args.workers} workers, "
+          f"{os.cpu_count()} cores, {args.runs} runs\n")
+    print("| run | done | lost | queue wait p50 / p95 s | to result p50 / p95 s | throughput jobs/min |")
     print("|---|---|---|---|---|---|")
-    print(f"| {args.jobs} | {len(done)} | {args.jobs - len(done)} | {statistics.median(waits):.1f} / "
-          f"{percentile(waits, 0.95):.1f} | {statistics.median(totals):.1f} / {percentile(totals, 0.95):.1f} | "
-          f"{60 * len(done) / elapsed:.1f} |")
+    median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+    for name, row in [*((str(i + 1), run) for i, run in enumerate(runs)), ("median", median)]:
+        print(f"| {name} | {row['done']:g} | {row['lost']:g} | {row['wait_p50']:.1f} / {row['wait_p95']:.1f} | "
+              f"{row['total_p50']:.1f} / {row['total_p95']:.1f} | {row['per_min']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -30,11 +30,10 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from avatar.errors import AvatarError, ServiceUnavailable
 from avatar.service.jobs import JobService, get_service
-from avatar.service.keys import hash_key, key_owner, keys_from_env
+from avatar.service.keys import LOCAL_OWNER, hash_key, key_owner, keys_from_env
 from avatar.service.kinds import KINDS
 from avatar.service.store import FINISHED, JobRecord
 
-LOCAL_OWNER = "local"
 EVENTS_EVERY_S = 0.2
 """How often the event stream looks at the job record (a store read is cheap; SQLite in WAL mode never waits)."""
 

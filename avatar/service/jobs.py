@@ -121,6 +121,7 @@ class EmbeddedExecutor:
         gpu_lanes = int(os.environ.get("AVATAR_MAX_JOBS", "1") or 1)
         self._pools = {"cpu": ThreadPoolExecutor(1, "avatar-cpu"), "gpu": ThreadPoolExecutor(gpu_lanes, "avatar-gpu")}
         self.name = f"{self.PREFIX}{socket.gethostname()}-{os.getpid()}"
+        self.resumed = False
 
     def submit(self, job: JobRecord) -> None:
         self._pools[job.queue].submit(run_job, self.store, job.id, self.name, self.root)
@@ -128,7 +129,7 @@ class EmbeddedExecutor:
     def resume(self) -> int:
         """After a restart: jobs left running by a dead process of this machine go back in line, then every queued
         job is submitted (a job another live process runs, or takes first, is skipped by `run_job`'s claim)."""
-        count = 0
+        self.resumed, count = True, 0
         for job in self.store.unfinished():
             if job.status == "running" and self._left_by_dead_process(job.worker):
                 self.store.requeue(job.id, worker=job.worker)
@@ -223,9 +224,15 @@ _services: dict[tuple[str, str, str], JobService] = {}
 _services_lock = threading.Lock()
 
 
-def get_service() -> JobService:
+def get_service(resume: bool = True) -> JobService:
     """The job service for the current database and broker: Celery workers when AVATAR_BROKER is set, threads here
-    otherwise. One per (database, broker), so changing AVATAR_OUTPUTS or AVATAR_DATABASE_URL (tests do) takes effect."""
+    otherwise. One per (database, broker, jobs folder), so changing AVATAR_OUTPUTS or AVATAR_DATABASE_URL (tests
+    do) takes effect.
+
+    A server (the app, `avatar serve`) resumes: without a broker, the jobs a stopped server left queued or running
+    start again in this process. A short-lived command (`avatar jobs list`) passes resume=False, or it would take
+    the server's queued jobs and die with them.
+    """
     key = (default_url(), os.environ.get("AVATAR_BROKER", ""), str(jobs_root()))
     with _services_lock:
         if key not in _services:
@@ -235,7 +242,8 @@ def get_service() -> JobService:
 
                 _services[key] = JobService(store, CeleryExecutor(key[1]), root)
             else:
-                executor = EmbeddedExecutor(store, root)
-                _services[key] = JobService(store, executor, root)
-                executor.resume()
-        return _services[key]
+                _services[key] = JobService(store, EmbeddedExecutor(store, root), root)
+        service = _services[key]
+        if resume and isinstance(service.executor, EmbeddedExecutor) and not service.executor.resumed:
+            service.executor.resume()
+        return service

@@ -14,6 +14,10 @@ import os
 from typing import Optional
 
 
+LOCAL_OWNER = "local"
+"""The owner of jobs sent without a key: `avatar serve --no-auth` and `avatar jobs` on this machine."""
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 

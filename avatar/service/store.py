@@ -118,8 +118,13 @@ class JobStore:
             row = db.execute(query).mappings().first()
         return _record(row) if row else None
 
-    def list(self, owner: str, limit: int = 100) -> list[JobRecord]:
-        query = select(JOBS).where(JOBS.c.owner == owner).order_by(JOBS.c.created.desc()).limit(limit)
+    def list(self, owner: Optional[str], limit: int = 100, status: Optional[str] = None) -> list[JobRecord]:
+        """The owner's jobs (every owner's with None), newest first; only those in `status` when given."""
+        query = select(JOBS).order_by(JOBS.c.created.desc()).limit(limit)
+        if owner is not None:
+            query = query.where(JOBS.c.owner == owner)
+        if status is not None:
+            query = query.where(JOBS.c.status == status)
         with self.engine.connect() as db:
             return [_record(row) for row in db.execute(query).mappings()]
 

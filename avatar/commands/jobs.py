@@ -1,0 +1,246 @@
+"""`avatar jobs ...`: the job interface on the command line (submit, list, show, wait, cancel, delete, download).
+
+These are the same jobs as the pages' and the API's, in the same store. Jobs made
+here belong to the owner "local" (as with `avatar serve --no-auth`); `--key KEY`
+acts as an API key's owner instead, and `--all` looks at every owner's jobs (the
+command reads the job database directly, so it is for whoever runs the studio).
+
+Without AVATAR_BROKER a job runs inside the process that submitted it, so `submit`
+waits for it; with a broker, workers run it and `submit --no-wait` returns at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Optional
+
+from avatar.errors import AvatarError, InputError
+
+POLL_S = 0.2
+
+
+def _service():
+    from avatar.service.jobs import get_service
+
+    return get_service(resume=False)  # a command must not take (and die with) the jobs a server has queued
+
+
+def _owner(args: argparse.Namespace) -> str:
+    from avatar.service.keys import LOCAL_OWNER, hashes_from_env, key_owner
+
+    if not args.key:
+        return LOCAL_OWNER
+    owner = key_owner(args.key, hashes_from_env())
+    if owner is None:
+        raise InputError("That is not one of the keys in AVATAR_API_KEYS; check the key, or leave out --key.")
+    return owner
+
+
+def _find(args: argparse.Namespace, job_id: str):
+    """The job and its owner: the caller's own job, or any owner's with --all; InputError when there is none."""
+    service = _service()
+    job = service.store.get(job_id) if args.all and job_id.isalnum() else service.get(_owner(args), job_id)
+    if job is None:
+        raise InputError(f"There is no job {job_id!r}" + ("" if args.all else " of yours")
+                         + "; `avatar jobs list` shows the ids.")
+    return service, job
+
+
+def parse_params(pairs: list[str], as_json: Optional[str]) -> dict[str, Any]:
+    """--params-json first, then each --param name=value; a value is read as JSON when it is JSON (5, true, [1, 2],
+    "text"), as text otherwise."""
+    params: dict[str, Any] = {}
+    if as_json:
+        try:
+            params = json.loads(as_json)
+        except json.JSONDecodeError:
+            raise InputError("--params-json is not valid JSON; give one object, e.g. '{\"text\": \"Hello\"}'.") from None
+        if not isinstance(params, dict):
+            raise InputError("--params-json must be one JSON object, e.g. '{\"text\": \"Hello\"}'.")
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"--param {pair!r} is not name=value; e.g. --param text=Hello --param size=256.")
+        try:
+            params[name.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[name.strip()] = value
+    return params
+
+
+def read_files(pairs: list[str]) -> dict[str, bytes]:
+    files = {}
+    for pair in pairs:
+        field, sep, path = pair.partition("=")
+        if not sep or not field.strip() or not path:
+            raise InputError(f"--file {pair!r} is not field=path; e.g. --file portrait=me.jpg.")
+        if not Path(path).is_file():
+            raise InputError(f"{path} is not a file; check the path given for {field}.")
+        files[field.strip()] = Path(path).read_bytes()
+    return files
+
+
+def _follow(service, job) -> Any:
+    """Draw the job's progress until it ends; the finished record."""
+    from avatar.commands.progress_bar import progress_bar
+
+    with progress_bar(f"{job.kind} {job.id[:8]}") as report:
+        while not job.finished_state:
+            if job.status == "queued":
+                place = service.place_in_line(job)
+                report(f"queued, number {place} in line" if place else "queued", 0.0)
+            else:
+                report(job.stage or "running", job.progress)
+            time.sleep(POLL_S)
+            job = service.store.get(job.id)
+            if job is None:
+                raise AvatarError("The job was deleted while it ran.")
+    return job
+
+
+def _wait(service, job, output: Optional[str]) -> int:
+    """Follow the job to its end; print its results (copied into `output` if given) or raise its message."""
+    embedded = not os.environ.get("AVATAR_BROKER")
+    try:
+        job = _follow(service, job)
+    except KeyboardInterrupt:
+        if embedded:  # its thread dies with this process: stop it cleanly instead
+            service.cancel(job.owner, job.id)
+            raise AvatarError(f"Interrupted; job {job.id} was cancelled (it runs in this process).") from None
+        raise AvatarError(f"Stopped waiting; job {job.id} goes on: `avatar jobs wait {job.id}`.") from None
+    if job.status == "failed":
+        raise AvatarError(job.message)
+    if job.status == "cancelled":
+        raise AvatarError(f"Job {job.id} was cancelled.")
+    _print_results(service, job, output)
+    return 0
+
+
+def _print_results(service, job, output: Optional[str]) -> None:
+    paths = [service.result_file(job.owner, job.id, name) for name in job.results]
+    if output:
+        folder = Path(output)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = [Path(shutil.copy2(path, folder / path.name)) for path in paths if path is not None]
+    print(f"job {job.id} done in {job.finished - job.created:.1f} s:")
+    for path in paths:
+        print(f"  {path}")
+
+
+def _submit(args: argparse.Namespace) -> int:
+    service = _service()
+    job = service.submit(_owner(args), args.kind, parse_params(args.param, args.params_json), read_files(args.file))
+    print(f"job {job.id} ({job.kind}, {job.queue} queue)")
+    if args.no_wait:
+        if not os.environ.get("AVATAR_BROKER"):
+            print("It runs in this process without AVATAR_BROKER, so this command waits for it.")
+        else:
+            return 0
+    return _wait(service, job, args.output)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from avatar.service.kinds import KINDS
+    from avatar.service.store import STATES
+
+    if args.status and args.status not in STATES:
+        raise InputError(f"Unknown status {args.status!r}; use one of: {', '.join(STATES)}.")
+    service = _service()
+    jobs = service.store.list(None if args.all else _owner(args), args.limit, args.status)
+    if not jobs:
+        print("No jobs.")
+        return 0
+    print(f"{'id':32}  {'kind':14} {'status':9} {'progress':24} {'created':19}  what")
+    for job in jobs:
+        state = (f"{100 * job.progress:3.0f}% {job.stage}" if job.status == "running" else
+                 f"number {service.place_in_line(job)} in line" if job.status == "queued" else "")
+        what = KINDS[job.kind].describe(job.params) if job.kind in KINDS else ""
+        created = datetime.fromtimestamp(job.created).strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{job.id:32}  {job.kind:14} {job.status:9} {state[:24]:24} {created}  "
+              + (f"[{job.owner}] " if args.all else "") + what)
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    service, job = _find(args, args.id)
+    record = asdict(job)  # all of it: the owner, the worker and the attempts too (this is the studio's own machine)
+    record["place_in_line"] = service.place_in_line(job)
+    record["results"] = {name: str(service.result_file(job.owner, job.id, name)) for name in job.results}
+    print(json.dumps(record, indent=2))
+    return 0
+
+
+def _wait_command(args: argparse.Namespace) -> int:
+    service, job = _find(args, args.id)
+    return _wait(service, job, args.output)
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    service, job = _find(args, args.id)
+    if job.finished_state:
+        raise InputError(f"Job {job.id} has already ended ({job.status}); `avatar jobs delete` removes it.")
+    service.cancel(job.owner, job.id)
+    print(f"job {job.id} cancelled")
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    service, job = _find(args, args.id)
+    service.delete(job.owner, job.id)
+    print(f"job {job.id} deleted, with its files")
+    return 0
+
+
+def _download(args: argparse.Namespace) -> int:
+    service, job = _find(args, args.id)
+    if job.status != "done":
+        raise InputError(f"Job {job.id} has no results: it is {job.status}"
+                         + (f" ({job.message})" if job.message else "") + ".")
+    _print_results(service, job, args.output or ".")
+    return 0
+
+
+def register(subparsers) -> None:
+    from avatar.service.kinds import KINDS
+
+    parser = subparsers.add_parser(
+        "jobs", help="submit and follow jobs (the same jobs as the pages and the HTTP API)",
+        description="The studio's jobs: submit one, list them, follow, cancel, delete or download their results.")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def action(name: str, func, help_text: str, with_id: bool = True, any_owner: bool = True) -> argparse.ArgumentParser:
+        sub = actions.add_parser(name, help=help_text, description=help_text)
+        if with_id:
+            sub.add_argument("id", help="the job id (`avatar jobs list` shows them)")
+        sub.add_argument("--key", help="act as this API key's owner (one of AVATAR_API_KEYS) instead of 'local'")
+        if any_owner:
+            sub.add_argument("--all", action="store_true", help="any owner's jobs (for whoever runs the studio)")
+        sub.set_defaults(func=func)
+        return sub
+
+    submit = action("submit", _submit, "submit a job and wait for its results", with_id=False, any_owner=False)
+    submit.add_argument("kind", choices=list(KINDS), help="what to make")
+    submit.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a parameter (repeat); JSON values are read as such: size=256, still=true")
+    submit.add_argument("--params-json", metavar="JSON", help="all parameters as one JSON object")
+    submit.add_argument("--file", action="append", default=[], metavar="FIELD=PATH",
+                        help="an input file under the kind's field name (repeat), e.g. portrait=me.jpg")
+    submit.add_argument("--no-wait", action="store_true", help="return once queued (workers only: AVATAR_BROKER)")
+    submit.add_argument("-o", "--output", help="copy the results into this folder")
+    listing = action("list", _list, "list jobs, newest first", with_id=False)
+    listing.add_argument("--status", help="only jobs in this state (queued, running, done, failed, cancelled)")
+    listing.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    action("show", _show, "one job's record and result paths, as JSON")
+    action("wait", _wait_command, "follow a job to its end").add_argument(
+        "-o", "--output", help="copy the results into this folder")
+    action("cancel", _cancel, "cancel a queued or running job")
+    action("delete", _delete, "forget a job and remove its files")
+    action("download", _download, "copy a finished job's results into a folder").add_argument(
+        "-o", "--output", help="the folder (default: the current one)")

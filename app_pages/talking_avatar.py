@@ -30,31 +30,32 @@ JOB_KEY, PICK_KEY = "talk_job", "talk_job_voice"  # the job this page follows, a
 
 def _talk_request(avatar_name: Optional[str], portrait, face_index: Optional[int], text: Optional[str], audio,
                   transcript: Optional[str], rate: float, pick: VoicePick, engine: str,
-                  options: dict[str, Any], blink_upload) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """The talk job's parameters and input files, from what the form holds."""
+                  options: dict[str, Any], blink_upload) -> tuple[dict[str, Any], dict[str, bytes], dict[str, str]]:
+    """The talk job's parameters, input files and their names, from what the form holds."""
     params: dict[str, Any] = {"voice": pick.voice, "language": pick.language, "engine": engine, **options}
     files: dict[str, bytes] = {}
+    names: dict[str, str] = {}
     if avatar_name is not None:
         params["avatar"] = avatar_name
     elif isinstance(portrait, np.ndarray):  # a generated portrait
         buffer = io.BytesIO()
         Image.fromarray(portrait).save(buffer, format="PNG")
-        files["portrait"] = buffer.getvalue()
+        files["portrait"], names["portrait"] = buffer.getvalue(), "generated_portrait.png"
     else:
-        files["portrait"] = portrait.getvalue()
+        files["portrait"], names["portrait"] = portrait.getvalue(), portrait.name
     if face_index is not None:
         params["face_index"] = int(face_index)
     if audio is None:
         params.update(text=text or "", rate=float(rate))
     else:
-        files["audio"] = audio.getvalue()
+        files["audio"], names["audio"] = audio.getvalue(), audio.name
         if transcript:
             params["transcript"] = transcript
     if pick.sample_path is not None:
-        files["voice_sample"] = pick.sample_path.read_bytes()
+        files["voice_sample"], names["voice_sample"] = pick.sample_path.read_bytes(), pick.sample_path.name
     if blink_upload is not None:
-        files["blink_video"] = blink_upload.getvalue()
-    return params, files
+        files["blink_video"], names["blink_video"] = blink_upload.getvalue(), blink_upload.name
+    return params, files, names
 
 
 def _show_video(service: JobService, owner: str, submitted: bool) -> None:
@@ -204,11 +205,11 @@ if st.button("Generate", type="primary"):
         st.error(pick.problem)
     else:
         try:
-            params, files = _talk_request(
+            params, files, names = _talk_request(
                 avatar_name, portrait, face_index, text, audio, transcript, rate, pick, engine,
                 {"still": still, "expression_scale": float(expression), "seed": int(seed), "size": int(size),
                  **engine_options}, blink_upload)
-            job = service.submit(owner, "talk", params, files)
+            job = service.submit(owner, "talk", params, files, names)
         except AvatarError as exc:
             st.error(str(exc))
         else:

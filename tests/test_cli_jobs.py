@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -61,7 +62,7 @@ def test_bad_input_is_one_line_and_stores_nothing(tmp_path):
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0] and "Traceback" not in done.stderr, (args, done.stderr)
     assert run_cli("jobs", "list").stdout.strip() == "No jobs."
-    assert not list((tmp_path.parent).glob("**/jobs/*/inputs"))
+    assert not list(Path(os.environ["AVATAR_OUTPUTS"]).glob("jobs/*"))
 
 
 def test_a_portrait_file_and_a_failed_job(fixtures):

@@ -18,7 +18,7 @@ import streamlit as st
 from PIL import Image, ImageOps
 
 from avatar.media import IMAGE_EXTENSIONS
-from avatar.service.jobs import JobService, job_folder
+from avatar.service.jobs import JobService, input_paths, job_folder
 from avatar.service.kinds import KINDS
 from avatar.service.store import JobRecord
 from avatar.video.io import VIDEO_EXTENSIONS
@@ -148,11 +148,13 @@ def summary(job: JobRecord) -> str:
 
 
 def job_thumbnail(service: JobService, job: JobRecord) -> Optional[np.ndarray]:
-    """The first frame of the result video, or the result image, or else the portrait the job was given."""
-    candidates = [job_folder(job.id, service.root) / "results" / name for name in job.results]
-    candidates += [job_folder(job.id, service.root) / "inputs" / name for name in ("portrait", "image", "video")
-                   if name in job.inputs]
-    if job.kind == "talk" and "avatar" in job.params:
+    """The first frame of the result video, or the result image, or else the picture or video the job was given."""
+    folder = job_folder(job.id, service.root)
+    candidates = [folder / "results" / name for name in job.results
+                  if Path(name).suffix.lower() in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS]
+    given = input_paths(folder, [name for name in ("portrait", "image", "video") if name in job.inputs])
+    candidates += list(given.values())
+    if "avatar" in job.params:
         from avatar.avatars import get_default_avatar
         from avatar.errors import InputError
 
@@ -161,13 +163,12 @@ def job_thumbnail(service: JobService, job: JobRecord) -> Optional[np.ndarray]:
         except InputError:
             pass
     for path in candidates:
-        if path.suffix.lower() in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS or path.parent.name == "inputs":
-            try:
-                image = _thumbnail(str(path), path.stat().st_mtime_ns)
-            except OSError:
-                continue
-            if image is not None:
-                return image
+        try:
+            image = _thumbnail(str(path), path.stat().st_mtime_ns)
+        except OSError:
+            continue
+        if image is not None:
+            return image
     return None
 
 
@@ -183,7 +184,7 @@ def _thumbnail(path: str, modified_ns: int) -> Optional[np.ndarray]:
 
 
 def _open_picture(path: Path) -> Image.Image:
-    if path.suffix.lower() in IMAGE_EXTENSIONS or path.name in ("portrait", "image"):
+    if path.suffix.lower() not in VIDEO_EXTENSIONS and path.parent.name != "video":
         with Image.open(path) as image:
             return ImageOps.exif_transpose(image).convert("RGB")
     import av

@@ -75,16 +75,17 @@ def parse_params(pairs: list[str], as_json: Optional[str]) -> dict[str, Any]:
     return params
 
 
-def read_files(pairs: list[str]) -> dict[str, bytes]:
-    files = {}
+def read_files(pairs: list[str]) -> tuple[dict[str, bytes], dict[str, str]]:
+    """--file field=path pairs: the files' bytes and names, by field."""
+    files, names = {}, {}
     for pair in pairs:
         field, sep, path = pair.partition("=")
         if not sep or not field.strip() or not path:
             raise InputError(f"--file {pair!r} is not field=path; e.g. --file portrait=me.jpg.")
         if not Path(path).is_file():
             raise InputError(f"{path} is not a file; check the path given for {field}.")
-        files[field.strip()] = Path(path).read_bytes()
-    return files
+        files[field.strip()], names[field.strip()] = Path(path).read_bytes(), Path(path).name
+    return files, names
 
 
 def _follow(service, job) -> Any:
@@ -136,7 +137,7 @@ def _print_results(service, job, output: Optional[str]) -> None:
 
 def _submit(args: argparse.Namespace) -> int:
     service = _service()
-    job = service.submit(_owner(args), args.kind, parse_params(args.param, args.params_json), read_files(args.file))
+    job = service.submit(_owner(args), args.kind, parse_params(args.param, args.params_json), *read_files(args.file))
     print(f"job {job.id} ({job.kind}, {job.queue} queue)")
     if args.no_wait:
         if not os.environ.get("AVATAR_BROKER"):

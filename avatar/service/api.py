@@ -137,14 +137,14 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
             body = await _read_limited(request, max_upload)
         except _TooLarge:
             raise HTTPException(413, too_large) from None
-        params, files = await _form(request, body)
+        params, files, names = await _form(request, body)
         # One submission per key at a time in this process, so two quick requests cannot both pass the count.
         async with submitting.setdefault(who, asyncio.Lock()):
             active = await asyncio.to_thread(jobs().store.count_active, who)
             if active >= max_active:
                 raise HTTPException(429, f"This key already has {max_active} job{'s' if max_active != 1 else ''} "
                                          "queued or running; wait for one to finish.")
-            job = await asyncio.to_thread(jobs().submit, who, kind, params, files)
+            job = await asyncio.to_thread(jobs().submit, who, kind, params, files, names)
         return await asyncio.to_thread(described, job)
 
     @app.get("/v1/jobs")
@@ -212,8 +212,8 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _form(request: Request, body: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """Parse the multipart body already read: `params` (JSON) and the files, by field name."""
+async def _form(request: Request, body: bytes) -> tuple[dict[str, Any], dict[str, bytes], dict[str, str]]:
+    """Parse the multipart body already read: `params` (JSON), the files by field name, and their file names."""
     from starlette.datastructures import UploadFile
     from starlette.requests import Request as BodyRequest
 
@@ -227,8 +227,8 @@ async def _form(request: Request, body: bytes) -> tuple[dict[str, Any], dict[str
         raise HTTPException(422, "The params field must be a JSON object, e.g. {\"text\": \"Hello\"}.") from None
     if not isinstance(params, dict):
         raise HTTPException(422, "The params field must be a JSON object, e.g. {\"text\": \"Hello\"}.")
-    files = {}
+    files, names = {}, {}
     for field, value in form.multi_items():
         if isinstance(value, UploadFile):
-            files[field] = await value.read()
-    return params, files
+            files[field], names[field] = await value.read(), value.filename or field
+    return params, files, names

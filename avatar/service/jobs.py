@@ -1,8 +1,9 @@
 """The one job interface for the pages, the CLI and the API: submit, status, cancel, results, list, delete.
 
-A job lives in `outputs/jobs/<id>/`: `inputs/` (the uploaded files, under the
-field names of their kind, never the client's file names) and, once it is done,
-`results/`. A run writes into a private `.work-<attempt>` folder that becomes
+A job lives in `outputs/jobs/<id>/`: `inputs/<field>/<name>` (each uploaded file
+under its field, named after the client's file name stripped of any folder part
+and of unusual characters, so messages and manifests say "me.jpg", never a path
+the client chose) and, once it is done, `results/`. A run writes into a private `.work-<attempt>` folder that becomes
 `results/` by one rename at the very end, so a half-written file is never visible;
 a failed, cancelled or re-run attempt leaves no `.work-*` behind.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import socket
 import threading
@@ -59,6 +61,24 @@ def job_folder(job_id: str, root: Optional[Path] = None) -> Path:
     return (root or jobs_root()) / job_id
 
 
+def upload_name(name: Optional[str], field: str) -> str:
+    """A safe file name for an upload: the client's name without folders ("../../x.jpg" -> "x.jpg"), letters,
+    digits, spaces, dots, dashes and underscores only, no leading dot; the field name when nothing is left."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = re.sub(r"[^A-Za-z0-9 ._-]", "_", base).strip(" .")[:100]
+    return base or field
+
+
+def input_paths(folder: Path, fields: list[str]) -> dict[str, Path]:
+    """Each input field's file in a job folder (`inputs/<field>/<name>`)."""
+    paths = {}
+    for field in fields:
+        stored = sorted((folder / "inputs" / field).glob("*"))
+        if stored:
+            paths[field] = stored[0]
+    return paths
+
+
 def run_job(store: JobStore, job_id: str, worker: str, root: Optional[Path] = None) -> Optional[JobRecord]:
     """Run one queued job to its end (done, failed or cancelled); None when another runner has it."""
     if not store.claim(job_id, worker):
@@ -67,7 +87,7 @@ def run_job(store: JobStore, job_id: str, worker: str, root: Optional[Path] = No
     folder = job_folder(job_id, root)
     work = folder / f".work-{job.attempts}"
     shutil.rmtree(work, ignore_errors=True)
-    inputs = {name: folder / "inputs" / name for name in job.inputs}
+    inputs = input_paths(folder, job.inputs)
     last = [0.0]
 
     def progress(stage: str, fraction: float) -> None:
@@ -159,8 +179,12 @@ class JobService:
         self.root = root
         self.executor = executor if executor is not None else EmbeddedExecutor(self.store, root)
 
-    def submit(self, owner: str, kind: str, params: dict[str, Any], files: dict[str, bytes]) -> JobRecord:
-        """Check everything cheap, store the inputs, queue the job; InputError (nothing stored) when unusable."""
+    def submit(self, owner: str, kind: str, params: dict[str, Any], files: dict[str, bytes],
+               names: Optional[dict[str, str]] = None) -> JobRecord:
+        """Check everything cheap, store the inputs, queue the job; InputError (nothing stored) when unusable.
+
+        `files` maps the kind's file fields to their bytes; `names` gives the client's file names, for messages
+        and manifests (made safe by `upload_name`)."""
         job_kind = get_kind(kind)
         unknown = sorted(set(files) - set(job_kind.files))
         if unknown:
@@ -169,12 +193,13 @@ class JobService:
             raise InputError(f"The files are larger than {MAX_INPUT_BYTES // 1024**2} MB together; send smaller ones.")
         job_id = os.urandom(16).hex()
         folder = job_folder(job_id, self.root)
-        inputs = folder / "inputs"
-        inputs.mkdir(parents=True)
+        folder.mkdir(parents=True)
         try:
-            for name, data in files.items():
-                (inputs / name).write_bytes(data)
-            queue = job_kind.check(params, {name: inputs / name for name in files})
+            for field, data in files.items():
+                path = folder / "inputs" / field / upload_name((names or {}).get(field), field)
+                path.parent.mkdir(parents=True)
+                path.write_bytes(data)
+            queue = job_kind.check(params, input_paths(folder, sorted(files)))
             job = self.store.create(owner, kind, queue, params, sorted(files), job_id=job_id)
             self.executor.submit(job)
         except BaseException:  # nothing half-stored: no record without its message, no folder without a record

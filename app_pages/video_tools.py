@@ -1,20 +1,29 @@
-"""Video Tools page: text-to-video, image-to-video, video inpainting and upscaling (thin layer over avatar.video)."""
+"""Video Tools page: text-to-video, image-to-video, video inpainting and upscaling.
+
+Each tool's button submits a job (kinds in avatar/service/video_kinds.py) and its tab
+follows the job and shows the video it made; a reload finds the result again, and
+every run is on the History page.
+"""
 
 from __future__ import annotations
 
+import io
+import json
+from typing import Any
+
 import streamlit as st
+from PIL import Image
 
 from avatar.avatars import list_default_avatars
 from avatar.catalog import get_spec
+from avatar.errors import AvatarError
 from avatar.media import IMAGE_EXTENSIONS
-from avatar.video.generate import (image_to_video, image_to_video_seconds_estimate, text_to_video,
-                                   text_to_video_seconds_estimate)
-from avatar.video.inpaint import inpaint_video
+from avatar.service.jobs import get_service
+from avatar.video.generate import image_to_video_seconds_estimate, text_to_video_seconds_estimate
 from avatar.video.io import VIDEO_EXTENSIONS
-from avatar.video.upscale import upscale_video
-from ui.job_progress import job_progress
+from ui.history import page_job, result_download
 from ui.portrait_generation import STATE_KEY as GENERATED_PORTRAIT
-from ui.session import session_id
+from ui.session import job_owner
 from ui.sidebar import registry_resource
 
 VIDEO_TYPES = [e.lstrip(".") for e in VIDEO_EXTENSIONS]
@@ -24,6 +33,7 @@ INPAINT_MODELS = ("sd2-inpaint", "dreamshaper8-inpaint")
 st.title("Video Tools")
 st.caption("Generate short clips, fill a region of a video, or bring an SD video to HD.")
 registry = registry_resource()
+service, owner = get_service(), job_owner()
 
 
 def installed(model_id: str, needed: bool = True) -> bool:
@@ -48,17 +58,37 @@ def rough_time(seconds: float) -> None:
     (st.warning if seconds > 600 else st.caption)(f"A run takes roughly {text} on {where} (a rough estimate).")
 
 
-def show_result(key: str, file_name: str) -> None:
-    """The last result of a tool: player, download and what made it."""
-    result = st.session_state.get(key)
-    if result is None or not result.video_path.is_file():
+def submit(key: str, kind: str, params: dict[str, Any], files: dict[str, bytes] | None = None,
+           names: dict[str, str] | None = None) -> bool:
+    """Submit a tool's job and remember it under `key`; a refused request shows its sentence. True when queued."""
+    st.session_state.pop(key, None)
+    try:
+        job = service.submit(owner, kind, params, files or {}, names)
+    except AvatarError as exc:
+        st.error(str(exc))
+        return False
+    st.session_state[key] = job.id
+    return True
+
+
+def show_result(key: str, submitted: bool, file_name: str) -> None:
+    """Follow the tool's job to its end, then its video: player, download and what made it."""
+    job = page_job(service, owner, key, submitted, "Working on the video...", "No video was made")
+    if job is None:
         return
-    st.video(str(result.video_path))
-    st.download_button("Download MP4", data=result.video_path.read_bytes(), file_name=file_name, mime="video/mp4",
-                       key=f"{key}_download")
-    timings = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in result.timings.items())
-    st.caption(f"{result.frames} frames, {result.width}x{result.height} at {result.fps:g} fps; "
-               f"made with {result.method}; {timings}")
+    video = service.result_file(owner, job.id, "video.mp4")
+    manifest_path = service.result_file(owner, job.id, "manifest.json")
+    if video is None or manifest_path is None:
+        return
+    manifest = json.loads(manifest_path.read_text())
+    for notice in manifest.get("inputs", {}).get("notices", []):
+        st.info(notice)
+    st.video(str(video))
+    result_download(st, service, owner, job, "video.mp4", "Download MP4", file_name, key=f"{key}_download")
+    shape = manifest["video"]
+    timings = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in manifest["timings_s"].items())
+    st.caption(f"{shape['frames']} frames, {shape['width']}x{shape['height']} at {shape['fps']:g} fps; "
+               f"made with {manifest['method']}; {timings}")
 
 
 text_tab, image_tab, inpaint_tab, upscale_tab = st.tabs(["Text to video", "Image to video", "Video inpainting", "Upscaling"])
@@ -75,12 +105,10 @@ with text_tab:
         size = st.select_slider("Size", [128, 192, 256, 320, 384, 512], value=256, key="t2v_size")
         fps = st.slider("Frames per second", 4, 30, 8, key="t2v_fps")
         rough_time(text_to_video_seconds_estimate(frames, steps, size, size, guidance, device=registry.device))
-        if st.button("Generate clip", type="primary", key="t2v_run"):
-            with job_progress("t2v_result") as report:
-                st.session_state["t2v_result"] = text_to_video(
-                    prompt, negative_prompt=negative, frames=frames, steps=steps, guidance=guidance, seed=int(seed),
-                    width=size, height=size, fps=fps, session=session_id(), progress=report)
-        show_result("t2v_result", "text_to_video.mp4")
+        submitted = st.button("Generate clip", type="primary", key="t2v_run") and submit("t2v_job", "text_to_video", {
+            "prompt": prompt, "negative_prompt": negative, "frames": frames, "steps": steps, "guidance": guidance,
+            "seed": int(seed), "width": size, "height": size, "fps": fps})
+        show_result("t2v_job", submitted, "text_to_video.mp4")
 
 with image_tab:
     if installed("svd-xt"):
@@ -88,15 +116,22 @@ with image_tab:
         if st.session_state.get(GENERATED_PORTRAIT) is not None:
             sources.append("The portrait generated on the Talking Avatar page")
         source = st.radio("Still", sources, horizontal=True, key="i2v_source")
-        still = None
+        still_params: dict[str, Any] = {}
+        still_files: dict[str, bytes] = {}
+        still_names: dict[str, str] = {}
         if source == sources[-1] and len(sources) == 3:
             still = st.session_state[GENERATED_PORTRAIT]
             st.image(still, width=240)
+            buffer = io.BytesIO()
+            Image.fromarray(still).save(buffer, format="PNG")
+            still_files["image"], still_names["image"] = buffer.getvalue(), "generated_portrait.png"
         elif source == "Default avatar":
             avatars = {avatar.title: avatar for avatar in list_default_avatars()}
-            still = avatars[st.radio("Avatar", list(avatars), horizontal=True, key="i2v_avatar")].image_path
+            still_params["avatar"] = avatars[st.radio("Avatar", list(avatars), horizontal=True, key="i2v_avatar")].name
         else:
-            still = st.file_uploader("Picture", type=IMAGE_TYPES, key="i2v_upload")
+            upload = st.file_uploader("Picture", type=IMAGE_TYPES, key="i2v_upload")
+            if upload is not None:
+                still_files["image"], still_names["image"] = upload.getvalue(), upload.name
         columns = st.columns(4)
         orientation = columns[0].radio("Shape", ["landscape", "portrait"], key="i2v_orientation",
                                        format_func=lambda o: "1024x576" if o == "landscape" else "576x1024")
@@ -111,16 +146,16 @@ with image_tab:
                                   help="Lower fits a smaller GPU; slower.")
         steps = st.slider("Steps", 1, 50, 25, key="i2v_steps")
         rough_time(image_to_video_seconds_estimate(frames, steps, orientation, device=registry.device))
+        submitted = False
         if st.button("Animate the still", type="primary", key="i2v_run"):
-            if still is None:
+            if not still_params and not still_files:
                 st.error("Choose a default avatar or upload a picture first.")
             else:
-                with job_progress("i2v_result") as report:
-                    st.session_state["i2v_result"] = image_to_video(
-                        still, frames=frames, motion_bucket=motion, noise_aug=noise, fps=fps, seed=int(seed),
-                        steps=steps, decode_chunk_size=chunk, orientation=orientation, fit=fit, session=session_id(),
-                        progress=report)
-        show_result("i2v_result", "image_to_video.mp4")
+                submitted = submit("i2v_job", "image_to_video", {
+                    **still_params, "frames": frames, "motion_bucket": motion, "noise_aug": noise, "fps": fps,
+                    "seed": int(seed), "steps": steps, "decode_chunk_size": chunk, "orientation": orientation,
+                    "fit": fit}, still_files, still_names)
+        show_result("i2v_job", submitted, "image_to_video.mp4")
 
 with inpaint_tab:
     video = st.file_uploader("Video (up to 60 s)", type=VIDEO_TYPES, key="vinpaint_video")
@@ -144,15 +179,18 @@ with inpaint_tab:
     if method != "propagation":
         prompt = st.text_input("What to paint in (optional)", key="vinpaint_prompt")
     seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="vinpaint_seed")
+    submitted = False
     if st.button("Fill the video", type="primary", key="vinpaint_run"):
         if video is None:
             st.error("Upload a video first.")
         else:
-            with job_progress("vinpaint_result") as report:
-                st.session_state["vinpaint_result"] = inpaint_video(
-                    video, mask=mask, box=box, mask_prompt=described or None, prompt=prompt, method=method,
-                    seed=int(seed), session=session_id(), progress=report)
-    show_result("vinpaint_result", "inpainted.mp4")
+            files, names = {"video": video.getvalue()}, {"video": video.name}
+            area: dict[str, Any] = {"box": list(box)} if box else {"mask_prompt": described} if described else {}
+            if mask is not None:
+                files["mask"], names["mask"] = mask.getvalue(), mask.name
+            submitted = submit("vinpaint_job", "video_inpaint", {**area, "prompt": prompt, "method": method,
+                                                                 "seed": int(seed)}, files, names)
+    show_result("vinpaint_job", submitted, "inpainted.mp4")
 
 with upscale_tab:
     video = st.file_uploader("Video (up to 60 s)", type=VIDEO_TYPES, key="upscale_video")
@@ -165,12 +203,12 @@ with upscale_tab:
     noise_level = 20
     if method == "sd-x4-upscaler":
         noise_level = st.slider("Noise level", 0, 350, 20, key="upscale_noise")
+    submitted = False
     if st.button("Upscale", type="primary", key="upscale_run"):
         if video is None:
             st.error("Upload a video first.")
         else:
-            with job_progress("upscale_result") as report:
-                st.session_state["upscale_result"] = upscale_video(
-                    video, target_height=height, method=method, noise_level=noise_level, session=session_id(),
-                    progress=report)
-    show_result("upscale_result", "upscaled.mp4")
+            submitted = submit("upscale_job", "upscale", {"target_height": height, "method": method,
+                                                          "noise_level": noise_level},
+                               {"video": video.getvalue()}, {"video": video.name})
+    show_result("upscale_job", submitted, "upscaled.mp4")

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from avatar.service import jobs
+from avatar.service.jobs import get_service, job_folder
 from avatar.video_writer import Mp4Writer
 from tests.conftest import PROJECT_DIR
 from tests.test_talking_avatar_page import _patch_upload
 
 PAGE = str(PROJECT_DIR / "app_pages" / "video_tools.py")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_services(monkeypatch):
+    """The page's jobs go to a job service on this test's outputs folder (get_service keeps one per process)."""
+    monkeypatch.setattr(jobs, "_services", {})
+
+
+def _job(at: AppTest, key: str):
+    """The finished job the tab shows, from the store, as its owner sees it."""
+    job = get_service().get(f"session:{at.session_state['session_id']}", at.session_state[key])
+    assert job is not None and job.status == "done", job
+    return job, json.loads((job_folder(job.id) / "results" / "manifest.json").read_text())
 
 
 @pytest.fixture
@@ -46,10 +63,18 @@ def test_upscaling_tab_upscales_an_uploaded_video(app, clip, monkeypatch):
     app.radio(key="upscale_height").set_value(720)
     _button(app, "Upscale").click().run()
     assert not app.exception and not app.error
-    result = app.session_state["upscale_result"]
-    assert (result.width, result.height, result.frames) == (1280, 720, 8)
-    assert result.method == "lanczos+unsharp" and result.job_dir.parent.name == app.session_state["session_id"]
+    job, manifest = _job(app, "upscale_job")
+    assert manifest["video"] == {"width": 1280, "height": 720, "fps": 10.0, "frames": 8}
+    assert manifest["method"] == "lanczos+unsharp" and manifest["inputs"]["video"]["name"] == "clip.mp4"
+    assert job.kind == "upscale" and job.queue == "cpu"
     assert any(b.label == "Download MP4" for b in app.get("download_button"))
+    assert any(c.value.startswith("8 frames, 1280x720 at 10 fps; made with lanczos+unsharp") for c in app.caption)
+
+    reloaded = AppTest.from_file(PAGE, default_timeout=240)  # the same session after a reload: the result is back
+    reloaded.query_params["s"] = app.session_state["session_id"]
+    reloaded.session_state["upscale_job"] = job.id
+    reloaded.run()
+    assert any(b.label == "Download MP4" for b in reloaded.get("download_button"))
 
 
 def test_inpainting_tab_fills_a_box_without_a_model(app, clip, monkeypatch):
@@ -60,8 +85,9 @@ def test_inpainting_tab_fills_a_box_without_a_model(app, clip, monkeypatch):
         app.number_input(key=key).set_value(value)
     _button(app, "Fill the video").click().run()
     assert not app.exception and not app.error
-    result = app.session_state["vinpaint_result"]
-    assert result.method == "propagation" and result.frames == 8
+    job, manifest = _job(app, "vinpaint_job")
+    assert manifest["method"] == "propagation" and manifest["video"]["frames"] == 8 and job.queue == "cpu"
+    assert job.params["box"] == [40, 20, 80, 50]
 
 
 def test_a_corrupt_video_shows_one_clear_error(app, fixtures, monkeypatch):
@@ -69,8 +95,10 @@ def test_a_corrupt_video_shows_one_clear_error(app, fixtures, monkeypatch):
     app.run()
     _button(app, "Upscale").click().run()
     assert not app.exception
-    assert any("Cannot read video" in e.value or "not a supported video type" in e.value for e in app.error)
-    assert "upscale_result" not in app.session_state
+    assert [e.value for e in app.error] == ["corrupt.wav is not a supported video type; use one of: .mp4, .mov, "
+                                            ".webm, .mkv, .avi."]
+    assert "upscale_job" not in app.session_state
+    assert get_service().list(f"session:{app.session_state['session_id']}") == []  # refused at submit
 
 
 def test_text_to_video_tab_estimates_the_time_then_runs_the_installed_model(tmp_path, monkeypatch):
@@ -90,5 +118,6 @@ def test_text_to_video_tab_estimates_the_time_then_runs_the_installed_model(tmp_
     at.select_slider(key="t2v_size").set_value(128)
     _button(at, "Generate clip").click().run()
     assert not at.exception and not at.error
-    result = at.session_state["t2v_result"]
-    assert result.frames == 8 and (result.width, result.height) == (128, 128) and result.method == "text2video-ms"
+    job, manifest = _job(at, "t2v_job")
+    assert manifest["video"]["frames"] == 8 and (manifest["video"]["width"], manifest["video"]["height"]) == (128, 128)
+    assert manifest["method"] == "text2video-ms" and job.queue == "gpu"

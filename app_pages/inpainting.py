@@ -1,4 +1,8 @@
-"""Inpainting page: mark an area (brush, mask file, text or box) and fill it (thin layer over avatar.edit.inpaint)."""
+"""Inpainting page: mark an area (brush, mask file, text or box) and fill it.
+
+The mask is made here, as a preview; the fill is an `inpaint` job (it waits its
+turn for the GPU, is found again after a reload and is listed on History).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,14 @@ import streamlit as st
 from PIL import Image
 
 from avatar.edit.classical import CLASSICAL_ALGORITHMS
-from avatar.edit.inpaint import InpaintOptions, inpaint, inpaint_methods
-from avatar.edit.job_files import save_edit_job
+from avatar.edit.inpaint import InpaintOptions, inpaint_methods
 from avatar.edit.masks import fit_mask, load_mask, mask_from_box, mask_from_brush, mask_overlay
 from avatar.edit.text_mask import DEFAULT_THRESHOLD, mask_from_text
 from avatar.errors import AvatarError
 from avatar.media import IMAGE_EXTENSIONS, load_image
-from ui.job_progress import job_progress
-from ui.results import show_before_after
-from ui.session import session_id
+from avatar.service.jobs import get_service
+from ui.results import edit_result, show_before_after, submit_edit
+from ui.session import job_owner
 
 CANVAS_WIDTH = 640
 IMAGE_TYPES = [e.lstrip(".") for e in IMAGE_EXTENSIONS]
@@ -133,18 +136,19 @@ else:
                                                help="Paint a padded crop around the mask at full model resolution.")
         options.masked_padding = int(cols[2].number_input("Padding (px)", 0, 256, options.masked_padding, key="inpaint_padding"))
 
+service, owner = get_service(), job_owner()
+submitted = False
 if st.button("Fill", type="primary", disabled=mask is None or not choice.installed):
-    with job_progress("inpaint_result") as report:
-        result = inpaint(image, mask, method=choice.id, options=options, progress=report)
-        path = save_edit_job("inpaint", image, result.image, result.mask, options,
-                             {"engine": result.engine, "seconds": round(result.seconds, 3)}, session=session_id())
-        st.session_state["inpaint_result"] = {"upload": upload_id, "path": path, "engine": result.engine,
-                                              "seconds": result.seconds, "notices": result.notices}
+    params = {"method": choice.id, **{name: getattr(options, name) for name in (
+        "prompt", "negative_prompt", "seed", "steps", "guidance", "strength", "mask_blur", "only_masked",
+        "masked_padding", "classical_algorithm")}}
+    submitted = submit_edit(service, owner, "inpaint_job", upload, "inpaint", params, mask)
 
 # 3. Result ---------------------------------------------------------------------
-shown = st.session_state.get("inpaint_result")
-if shown is not None and shown["upload"] == upload_id and shown["path"].is_file():
+shown = edit_result(service, owner, "inpaint_job", submitted, upload_id, "Filling...")
+if shown is not None:
     show_before_after(
-        "3. Before and after", image, "Before", shown["path"],
-        f"After ({shown['engine']}, {shown['seconds']:.1f} s)", "inpainted.png", shown["notices"],
+        "3. Before and after", image, "Before", shown.path,
+        f"After ({shown.manifest['engine']}, {shown.manifest['seconds']:.1f} s)", "inpainted.png",
+        shown.manifest["notices"],
     )

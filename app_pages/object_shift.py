@@ -1,20 +1,23 @@
-"""Object Shift page: select an object, move it by (dx, dy) or remove it (thin layer over avatar.edit)."""
+"""Object Shift page: select an object, move it by (dx, dy) or remove it.
+
+The selection is made here, as a preview; moving or removing is a `shift` job (it
+waits its turn for the GPU, is found again after a reload and is listed on History).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
-from avatar.edit.inpaint import InpaintOptions, inpaint_methods
-from avatar.edit.job_files import save_edit_job
+from avatar.edit.inpaint import inpaint_methods
 from avatar.edit.masks import mask_from_box, mask_overlay
-from avatar.edit.shift import DEFAULT_PAD, remove_object, shift_object
+from avatar.edit.shift import DEFAULT_PAD
 from avatar.edit.text_mask import DEFAULT_THRESHOLD, mask_from_text
 from avatar.errors import AvatarError
 from avatar.media import IMAGE_EXTENSIONS, load_image
-from ui.job_progress import job_progress
-from ui.results import show_before_after
-from ui.session import session_id
+from avatar.service.jobs import get_service
+from ui.results import edit_result, show_before_after, submit_edit
+from ui.session import job_owner
 
 st.title("Object Shift")
 st.caption("Select an object, move it by (x, y) pixels or take it out; the hole it leaves is filled.")
@@ -88,28 +91,21 @@ with st.expander("Fill options"):
     seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="shift_seed")
     steps = st.slider("Diffusion steps", 5, 50, 25, key="shift_steps")
 
+service, owner = get_service(), job_owner()
 buttons = st.columns(2)
 do_shift = buttons[0].button("Shift object", type="primary", disabled=mask is None)
 do_remove = buttons[1].button("Remove object", disabled=mask is None)
+submitted = False
 if do_shift or do_remove:
-    options = InpaintOptions(seed=int(seed), steps=int(steps))
-    with job_progress("shift_result") as report:
-        if do_shift:
-            result = shift_object(image, mask, int(dx), int(dy), pad=pad, method=method, options=options, progress=report)
-        else:
-            result = remove_object(image, mask, pad=pad, method=method, options=options, progress=report)
-        engine, notices = result.fill.engine, result.notices
-        kind = "shift" if do_shift else "remove"
-        path = save_edit_job(
-            kind, image, result.image, mask, options,
-            {"engine": engine, "dx": int(dx), "dy": int(dy), "pad": pad}, session=session_id(),
-        )
-        st.session_state["shift_result"] = {"upload": upload_id, "path": path, "kind": kind, "engine": engine, "notices": notices}
+    params = {"dx": int(dx), "dy": int(dy), "remove": bool(do_remove), "pad": int(pad), "method": method,
+              "seed": int(seed), "steps": int(steps)}
+    submitted = submit_edit(service, owner, "shift_job", upload, "shift", params, mask)
 
 # 3. Result ---------------------------------------------------------------------
-shown = st.session_state.get("shift_result")
-if shown is not None and shown["upload"] == upload_id and shown["path"].is_file():
+shown = edit_result(service, owner, "shift_job", submitted, upload_id, "Moving the object...")
+if shown is not None:
+    kind = shown.manifest["task"]
     show_before_after(
-        "3. Result", image, "Original", shown["path"],
-        f"{shown['kind'].capitalize()} (filled with {shown['engine']})", f"{shown['kind']}.png", shown["notices"],
+        "3. Result", image, "Original", shown.path,
+        f"{kind.capitalize()} (filled with {shown.manifest['engine']})", f"{kind}.png", shown.manifest["notices"],
     )

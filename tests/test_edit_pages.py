@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ from streamlit.testing.v1 import AppTest
 
 from avatar.edit.masks import mask_pad
 from avatar.media import load_image
+from avatar.service import jobs
+from avatar.service.jobs import get_service, job_folder
 from tests.test_edit_scenes import centroid, disk_scene, red_pixels
 from tests.tiny_models import save_tiny_sd_inpaint
 
@@ -26,6 +29,21 @@ def _png(array: np.ndarray) -> bytes:
 
 def _no_exceptions(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_services(monkeypatch):
+    """The pages' jobs go to a job service on this test's outputs folder (get_service keeps one per process)."""
+    monkeypatch.setattr(jobs, "_services", {})
+
+
+def _shown(at: AppTest, key: str):
+    """The page's finished job, its manifest and its result picture, read back from the job store."""
+    job = get_service().get(f"session:{at.session_state['session_id']}", at.session_state[key])
+    assert job is not None and job.status == "done", job
+    results = job_folder(job.id) / "results"
+    assert job.results == ["result.png", "mask.png", "manifest.json"]
+    return job, json.loads((results / "manifest.json").read_text()), results / "result.png"
 
 
 @pytest.fixture
@@ -56,12 +74,12 @@ def test_object_shift_page_moves_the_object(scene):
     at.button[0].click().run()
     _no_exceptions(at)
     assert not at.error
-    shown = at.session_state["shift_result"]
-    assert shown["kind"] == "shift" and shown["engine"] == "classical:telea"
-    result = load_image(shown["path"])
+    job, manifest, path = _shown(at, "shift_job")
+    assert manifest["task"] == "shift" and manifest["engine"] == "classical:telea" and job.queue == "cpu"
+    assert (manifest["dx"], manifest["dy"]) == (60, -30) and job.kind == "shift"
+    result = load_image(path)
     cx, cy = centroid(red_pixels(result))
     assert abs(cx - 210) <= 2 and abs(cy - 90) <= 2
-    assert (shown["path"].parent / "manifest.json").is_file()
     assert at.get("download_button")
     captions = [caption for element in at.image for caption in element.captions]
     assert "Original" in captions and any(c.startswith("Shift (filled with") for c in captions)
@@ -74,8 +92,9 @@ def test_object_shift_page_removes_the_object(scene):
     at.run()
     at.button[1].click().run()
     _no_exceptions(at)
-    result = load_image(at.session_state["shift_result"]["path"])
-    assert not red_pixels(result).any()
+    job, manifest, path = _shown(at, "shift_job")
+    assert manifest["task"] == "remove" and job.params["remove"] is True
+    assert not red_pixels(load_image(path)).any()
 
 
 def test_object_shift_page_explains_bad_input(scene, fixtures):
@@ -118,9 +137,10 @@ def test_inpainting_page_with_an_uploaded_mask_of_another_size(scene):
     at.selectbox(key="inpaint_classical").set_value("Navier-Stokes (fluid-style; fast, smooth)").run()
     at.button[0].click().run()
     _no_exceptions(at)
-    shown = at.session_state["inpaint_result"]
-    assert shown["engine"] == "classical:ns"
-    assert not red_pixels(load_image(shown["path"])).any()
+    job, manifest, path = _shown(at, "inpaint_job")
+    assert manifest["engine"] == "classical:ns" and job.params["classical_algorithm"] == "ns" and job.queue == "cpu"
+    assert not red_pixels(load_image(path)).any()
+    assert any(c.startswith("After (classical:ns") for e in at.image for c in e.captions)
 
 
 def test_inpainting_page_missing_model_is_explained_and_cannot_run(scene):
@@ -144,9 +164,9 @@ def test_inpainting_page_with_a_diffusion_model(scene, tmp_path, monkeypatch):
     at.run()
     at.button[0].click().run()
     _no_exceptions(at)
-    shown = at.session_state["inpaint_result"]
-    assert shown["engine"] == "dreamshaper8-inpaint"
-    assert load_image(shown["path"]).shape == image.shape
+    job, manifest, path = _shown(at, "inpaint_job")
+    assert manifest["engine"] == "dreamshaper8-inpaint" and job.queue == "gpu" and job.params["prompt"] == "a blue sky"
+    assert load_image(path).shape == image.shape
 
 
 def test_inpainting_page_empty_mask(scene):

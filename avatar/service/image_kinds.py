@@ -28,7 +28,7 @@ def _picture(inputs: Inputs, what: str):
 
     for name in ("image", "mask"):
         if name not in inputs:
-            raise InputError(f"The {what} job needs an {name} file.")
+            raise InputError(f"The {what} job needs {'an' if name == 'image' else 'a'} {name} file.")
     return load_image(inputs["image"]), load_mask(inputs["mask"])
 
 

@@ -1,0 +1,141 @@
+"""The image tools as jobs: inpainting, moving or removing an object, and object masks, through the job service
+(and one through the real API server)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avatar.errors import InputError, ModelNotInstalled
+from avatar.media import load_image
+from avatar.service.jobs import JobService
+from avatar.service.store import JobStore
+from tests.test_edit_pages import _png
+from tests.test_edit_scenes import centroid, disk_scene, iou, red_pixels
+from tests.tiny_models import save_tiny_clipseg
+
+OBJECT_BOX = [110, 80, 190, 160]
+
+
+@pytest.fixture
+def service(tmp_path) -> JobService:
+    return JobService(JobStore(f"sqlite:///{tmp_path / 'jobs.sqlite3'}"), root=tmp_path / "jobs")
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return disk_scene(center=(150, 120), radius=30)
+
+
+@pytest.fixture
+def files(scene) -> dict[str, bytes]:
+    image, _, mask = scene
+    return {"image": _png(image), "mask": _png(mask.astype(np.uint8) * 255)}
+
+
+def _done(service: JobService, job, timeout: float = 120.0):
+    deadline = time.monotonic() + timeout
+    while not (job := service.get("alice", job.id)).finished_state:
+        assert time.monotonic() < deadline, f"{job.kind} did not finish"
+        time.sleep(0.05)
+    assert job.status == "done", job.message
+    return job, json.loads(service.result_file("alice", job.id, "manifest.json").read_text())
+
+
+def test_inpainting_fills_the_object_with_the_chosen_algorithm(service, files):
+    job = service.submit("alice", "inpaint", {"method": "classical", "classical_algorithm": "ns"}, files)
+    assert job.queue == "cpu"
+    job, manifest = _done(service, job)
+    assert job.results == ["result.png", "mask.png", "manifest.json"]
+    assert manifest["engine"] == "classical:ns" and manifest["options"]["classical_algorithm"] == "ns"
+    assert not red_pixels(load_image(service.result_file("alice", job.id, "result.png"))).any()
+
+
+def test_shift_moves_and_remove_takes_out(service, files):
+    moved = service.submit("alice", "shift", {"dx": 60, "dy": -30}, files)
+    removed = service.submit("alice", "shift", {"remove": True}, files)
+    moved, manifest = _done(service, moved)
+    assert manifest["task"] == "shift" and (manifest["dx"], manifest["dy"]) == (60, -30)
+    cx, cy = centroid(red_pixels(load_image(service.result_file("alice", moved.id, "result.png"))))
+    assert abs(cx - 210) <= 2 and abs(cy - 90) <= 2
+    removed, manifest = _done(service, removed)
+    assert manifest["task"] == "remove"
+    assert not red_pixels(load_image(service.result_file("alice", removed.id, "result.png"))).any()
+
+
+def test_masks_from_a_box_and_from_clicks(service, scene):
+    image, _, truth = scene
+    by_box = service.submit("alice", "mask", {"box": OBJECT_BOX}, {"image": _png(image)})
+    by_clicks = service.submit("alice", "mask", {"points": [[150, 120]], "background_points": [[20, 20]]},
+                               {"image": _png(image)})
+    for job in (by_box, by_clicks):
+        assert job.queue == "cpu"
+        job, manifest = _done(service, job)
+        assert job.results == ["mask.png", "manifest.json"] and manifest["task"] == "mask"
+        mask = load_image(service.result_file("alice", job.id, "mask.png"))[..., 0] > 127
+        assert iou(mask, truth) > 0.8
+
+
+def test_a_mask_from_text_runs_the_installed_segmenter(service, scene, tmp_path):
+    """A tiny untrained CLIPSeg runs through the job; the manifest says whether its scores passed the threshold and,
+    when none did, that the mask is the best guess."""
+    save_tiny_clipseg(Path(os.environ["AVATAR_CHECKPOINTS"]) / "clipseg")
+    job = service.submit("alice", "mask", {"prompt": "the red disk", "threshold": 0.99}, {"image": _png(scene[0])})
+    assert job.queue == "gpu"
+    job, manifest = _done(service, job)
+    assert manifest["matched"] == (manifest["best_score"] >= 0.99)
+    assert [n.startswith("Nothing in the image matched") for n in manifest["notices"]] == (
+        [] if manifest["matched"] else [True])
+    assert job.results == ["mask.png", "manifest.json"]
+
+
+def test_bad_requests_are_refused_at_submit_and_store_nothing(service, files, fixtures, tmp_path):
+    empty = _png(np.zeros((240, 320), np.uint8))
+    for kind, params, given, message in [
+        ("inpaint", {"method": "magic"}, files, "Unknown inpainting method 'magic'"),
+        ("inpaint", {"steps": "many"}, files, "steps must be a whole number"),
+        ("inpaint", {"strength": 2}, files, "Strength must be above 0 and at most 1."),
+        ("inpaint", {}, {"image": files["image"]}, "needs a mask file"),
+        ("inpaint", {}, {**files, "mask": empty}, "empty"),
+        ("inpaint", {}, {**files, "image": (fixtures / "corrupt.jpg").read_bytes()}, "Cannot read image"),
+        ("shift", {}, files, "a move by (0, 0) changes nothing"),
+        ("shift", {"dx": 5, "pad": 999}, files, "pad must be 0 to 200 pixels"),
+        ("shift", {"remove": "yes"}, files, "remove must be true or false"),
+        ("mask", {}, {"image": files["image"]}, "exactly one way to select"),
+        ("mask", {"box": [1, 2]}, {"image": files["image"]}, "four numbers"),
+        ("mask", {"points": [5, 6]}, {"image": files["image"]}, "a list of [x, y] pixel positions"),
+        ("mask", {"prompt": " "}, {"image": files["image"]}, "Describe the object to select"),
+    ]:
+        with pytest.raises(InputError) as caught:
+            service.submit("alice", kind, params, given)
+        assert message in str(caught.value), (kind, params, str(caught.value))
+    with pytest.raises(ModelNotInstalled, match="avatar models pull sd2-inpaint"):
+        service.submit("alice", "inpaint", {"method": "sd2-inpaint"}, files)
+    with pytest.raises(ModelNotInstalled, match="avatar models pull clipseg"):
+        service.submit("alice", "mask", {"prompt": "the cup"}, {"image": files["image"]})
+    assert service.list("alice") == [] and not list((tmp_path / "jobs").glob("*"))
+
+
+def test_an_inpainting_job_through_the_api(tmp_path, files):
+    from tests.test_api import Server, _follow, _submit
+
+    server = Server(tmp_path).start()
+    try:
+        with server.client() as client:
+            bad = _submit(client, {"method": "classical"}, files={"image": ("photo.png", files["image"], "image/png")},
+                          kind="inpaint")
+            assert bad.status_code == 422 and bad.json()["detail"] == "The inpainting job needs a mask file."
+            response = _submit(client, {"method": "classical"}, kind="inpaint", files={
+                "image": ("photo.png", files["image"], "image/png"), "mask": ("mask.png", files["mask"], "image/png")})
+            assert response.status_code == 202
+            job_id = response.json()["id"]
+            assert _follow(client, job_id)[-1]["status"] == "done"
+            result = client.get(f"/v1/jobs/{job_id}/files/result.png")
+            assert result.status_code == 200 and result.content.startswith(b"\x89PNG")
+    finally:
+        server.stop()

@@ -126,7 +126,7 @@ def test_a_portrait_job_runs_through_the_job_service(tmp_path, tiny_sd, face_fro
     (Path(os.environ["AVATAR_CHECKPOINTS"]) / "sd21-base").symlink_to(tiny_sd, target_is_directory=True)
     with pytest.raises(InputError, match="prompt is empty"):
         service.submit("alice", "portrait", {"prompt": " "}, {})
-    with pytest.raises(InputError, match="whole numbers"):
+    with pytest.raises(InputError, match="steps must be a whole number"):
         service.submit("alice", "portrait", {"prompt": "a face", "steps": "many"}, {})
     assert service.list("alice") == [] and not list((tmp_path / "jobs").glob("*/inputs"))
 

@@ -5,31 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from avatar.errors import InputError
 from avatar.progress import Progress
-from avatar.service.job_kind import Inputs, JobKind, allowed, shorten
+from avatar.service.job_kind import Inputs, JobKind, shorten, typed
 
-_PARAMS = ("prompt", "negative_prompt", "seed", "steps", "guidance", "size", "max_attempts")
-_DEFAULTS = {"negative_prompt": "", "seed": 0, "steps": 25, "guidance": 7.5, "size": 512, "max_attempts": 4}
-
-
-def _options(params: dict[str, Any]) -> dict[str, Any]:
-    """The options of `generate_portrait`, typed; defaults for the ones not given."""
-    options = {**_DEFAULTS, **params}
-    try:
-        return {"prompt": str(options.get("prompt", "")), "negative_prompt": str(options["negative_prompt"]),
-                "seed": int(options["seed"]), "steps": int(options["steps"]), "guidance": float(options["guidance"]),
-                "size": int(options["size"]), "max_attempts": int(options["max_attempts"])}
-    except (TypeError, ValueError):
-        raise InputError("seed, steps, size and max_attempts must be whole numbers and guidance a number.") from None
+_PORTRAIT = {"prompt": (str, ""), "negative_prompt": (str, ""), "seed": (int, 0), "steps": (int, 25),
+             "guidance": (float, 7.5), "size": (int, 512), "max_attempts": (int, 4)}
 
 
 def _check_portrait(params: dict[str, Any], inputs: Inputs) -> str:
     from avatar.generate import MODEL_ID, check_options
     from avatar.registry import get_registry
 
-    allowed(params, _PARAMS)
-    options = _options(params)
+    options = typed(params, _PORTRAIT)
     check_options(options["prompt"], options["seed"], options["steps"], options["guidance"], options["size"],
                   options["max_attempts"])
     get_registry().require(MODEL_ID)
@@ -41,7 +28,7 @@ def _run_portrait(params: dict[str, Any], inputs: Inputs, out: Path, progress: O
     from avatar.jobs import write_manifest
     from avatar.media import save_image
 
-    options = _options(params)
+    options = typed(params, _PORTRAIT)
     portrait = generate_portrait(**options, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     save_image(out / "portrait.png", portrait.image)

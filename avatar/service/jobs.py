@@ -193,11 +193,11 @@ class JobService:
             raise InputError(f"The files are larger than {MAX_INPUT_BYTES // 1024**2} MB together; send smaller ones.")
         job_id = os.urandom(16).hex()
         folder = job_folder(job_id, self.root)
-        folder.mkdir(parents=True)
+        (folder / "inputs").mkdir(parents=True)  # always there, even for a job without files
         try:
             for field, data in files.items():
                 path = folder / "inputs" / field / upload_name((names or {}).get(field), field)
-                path.parent.mkdir(parents=True)
+                path.parent.mkdir()
                 path.write_bytes(data)
             queue = job_kind.check(params, input_paths(folder, sorted(files)))
             job = self.store.create(owner, kind, queue, params, sorted(files), job_id=job_id)

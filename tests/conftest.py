@@ -18,6 +18,37 @@ def fixtures() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_job_services(monkeypatch):
+    """Each test gets its own job services (get_service keeps one per database and folder, with its threads)."""
+    from avatar.service import jobs
+
+    monkeypatch.setattr(jobs, "_services", {})
+
+
+def wait_finished(service, owner: str, job_id: str, timeout: float = 120.0):
+    """Poll the job service until the job has ended; its record."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (job := service.get(owner, job_id)).finished_state:
+        assert time.monotonic() < deadline, f"job {job_id} did not finish: {job}"
+        time.sleep(0.05)
+    return job
+
+
+def page_job_record(at, key: str):
+    """The finished job a page (AppTest) followed under `st.session_state[key]`, and its manifest."""
+    import json
+
+    from avatar.service.jobs import get_service
+
+    owner = f"session:{at.session_state['session_id']}"
+    job = get_service().get(owner, at.session_state[key])
+    assert job is not None and job.status == "done", job
+    return job, json.loads(get_service().result_file(owner, job.id, "manifest.json").read_text())
+
+
+@pytest.fixture(autouse=True)
 def _isolated_outputs(tmp_path_factory, monkeypatch):
     """Every test writes its jobs and looks for checkpoints in its own temp folders."""
     monkeypatch.setenv("AVATAR_OUTPUTS", str(tmp_path_factory.mktemp("outputs")))

@@ -6,20 +6,12 @@ import json
 import os
 from pathlib import Path
 
-import pytest
 
-from avatar.service import jobs
 from avatar.service.jobs import get_service
 from avatar.service.keys import LOCAL_OWNER, hashes_from_env, key_owner
 from tests.test_cli_talk import run_cli
 
 TALK = ["--param", "avatar=maya", "--param", "text=Hello from the command line.", "--param", "size=256"]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_services(monkeypatch):
-    monkeypatch.delenv("AVATAR_BROKER", raising=False)
-    monkeypatch.setattr(jobs, "_services", {})
 
 
 def test_submit_waits_then_list_show_download_and_delete(tmp_path):

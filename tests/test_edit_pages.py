@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from avatar.edit.masks import mask_pad
 from avatar.media import load_image
-from avatar.service import jobs
-from avatar.service.jobs import get_service, job_folder
+from avatar.service.jobs import job_folder
+from tests.conftest import page_job_record
 from tests.test_edit_scenes import centroid, disk_scene, red_pixels
 from tests.tiny_models import save_tiny_sd_inpaint
 
@@ -31,19 +30,11 @@ def _no_exceptions(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_services(monkeypatch):
-    """The pages' jobs go to a job service on this test's outputs folder (get_service keeps one per process)."""
-    monkeypatch.setattr(jobs, "_services", {})
-
-
 def _shown(at: AppTest, key: str):
-    """The page's finished job, its manifest and its result picture, read back from the job store."""
-    job = get_service().get(f"session:{at.session_state['session_id']}", at.session_state[key])
-    assert job is not None and job.status == "done", job
-    results = job_folder(job.id) / "results"
+    """The page's finished job, its manifest and its result picture."""
+    job, manifest = page_job_record(at, key)
     assert job.results == ["result.png", "mask.png", "manifest.json"]
-    return job, json.loads((results / "manifest.json").read_text()), results / "result.png"
+    return job, manifest, job_folder(job.id) / "results" / "result.png"
 
 
 @pytest.fixture

@@ -143,7 +143,7 @@ def test_a_portrait_job_runs_through_the_job_service(tmp_path, tiny_sd, face_fro
     assert Image.open(service.result_file("alice", job.id, "portrait.png")).size[0] > 64  # the photo that has a face
 
 
-def test_the_page_generates_a_portrait_as_a_job_and_shows_it(tiny_sd, face_from_seed, monkeypatch):
+def test_the_page_generates_a_portrait_as_a_job_and_shows_it(tiny_sd, face_from_seed):
     import os
 
     from streamlit.testing.v1 import AppTest
@@ -151,7 +151,6 @@ def test_the_page_generates_a_portrait_as_a_job_and_shows_it(tiny_sd, face_from_
     from avatar.service import jobs
     from tests.test_models_page import _widget_app
 
-    monkeypatch.setattr(jobs, "_services", {})
     (Path(os.environ["AVATAR_CHECKPOINTS"]) / "sd21-base").symlink_to(tiny_sd, target_is_directory=True)
     face_from_seed(1)
     at = AppTest.from_function(_widget_app, default_timeout=120).run()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from avatar.service import jobs
@@ -20,12 +19,6 @@ APP = str(PROJECT_DIR / "streamlit_app.py")
 SESSION = "0123456789abcdef0123456789abcdef"
 OWNER = f"session:{SESSION}"
 LONG_TEXT = "This sentence is long enough to take a while to speak and animate. " * 60
-
-
-@pytest.fixture(autouse=True)
-def _fresh_services(monkeypatch):
-    """Each test starts without job services made by earlier tests (get_service keeps one per process)."""
-    monkeypatch.setattr(jobs, "_services", {})
 
 
 def _open(session: str = SESSION, path: str = PAGE) -> AppTest:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from avatar.errors import InputError, ModelNotInstalled
 from avatar.media import load_image
 from avatar.service.jobs import JobService
 from avatar.service.store import JobStore
+from tests.conftest import wait_finished
 from tests.test_edit_pages import _png
 from tests.test_edit_scenes import centroid, disk_scene, iou, red_pixels
 from tests.tiny_models import save_tiny_clipseg
@@ -39,10 +39,7 @@ def files(scene) -> dict[str, bytes]:
 
 
 def _done(service: JobService, job, timeout: float = 120.0):
-    deadline = time.monotonic() + timeout
-    while not (job := service.get("alice", job.id)).finished_state:
-        assert time.monotonic() < deadline, f"{job.kind} did not finish"
-        time.sleep(0.05)
+    job = wait_finished(service, "alice", job.id, timeout)
     assert job.status == "done", job.message
     return job, json.loads(service.result_file("alice", job.id, "manifest.json").read_text())
 

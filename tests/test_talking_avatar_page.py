@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
@@ -10,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from avatar.cli import main
 from avatar.service.jobs import get_service, job_folder
-from tests.conftest import PROJECT_DIR, coqui_missing
+from tests.conftest import PROJECT_DIR, coqui_missing, page_job_record
 
 PAGE = str(PROJECT_DIR / "app_pages" / "talking_avatar.py")
 
@@ -33,10 +32,7 @@ def _owner(at: AppTest) -> str:
 
 def _finished_job(at: AppTest):
     """The job the page followed, as the store has it, and its manifest."""
-    job = get_service().get(_owner(at), at.session_state["talk_job"])
-    assert job is not None and job.status == "done", job
-    manifest = get_service().result_file(_owner(at), job.id, "manifest.json")
-    return job, json.loads(manifest.read_text())
+    return page_job_record(at, "talk_job")
 
 
 def test_default_avatar_text_generate_shows_video(app):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from avatar.errors import InputError, ModelNotInstalled
 from avatar.service.jobs import JobService
 from avatar.service.store import JobStore
+from tests.conftest import wait_finished
 from avatar.video import generate
 from tests.test_video_generate import SMALL_SIZES, read_video
 from tests.test_video_io import tone, write_clip
@@ -49,10 +49,7 @@ def clip(tmp_path) -> bytes:
 
 
 def _done(service: JobService, job, timeout: float = 180.0):
-    deadline = time.monotonic() + timeout
-    while not (job := service.get("alice", job.id)).finished_state:
-        assert time.monotonic() < deadline, f"{job.kind} did not finish"
-        time.sleep(0.1)
+    job = wait_finished(service, "alice", job.id, timeout)
     assert job.status == "done", job.message
     assert job.results == ["manifest.json", "video.mp4"]
     return job, json.loads(service.result_file("alice", job.id, "manifest.json").read_text())

@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from avatar.service import jobs
-from avatar.service.jobs import get_service, job_folder
+from avatar.service.jobs import get_service
 from avatar.video_writer import Mp4Writer
-from tests.conftest import PROJECT_DIR
+from tests.conftest import PROJECT_DIR, page_job_record
 from tests.test_talking_avatar_page import _patch_upload
 
 PAGE = str(PROJECT_DIR / "app_pages" / "video_tools.py")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_services(monkeypatch):
-    """The page's jobs go to a job service on this test's outputs folder (get_service keeps one per process)."""
-    monkeypatch.setattr(jobs, "_services", {})
-
-
-def _job(at: AppTest, key: str):
-    """The finished job the tab shows, from the store, as its owner sees it."""
-    job = get_service().get(f"session:{at.session_state['session_id']}", at.session_state[key])
-    assert job is not None and job.status == "done", job
-    return job, json.loads((job_folder(job.id) / "results" / "manifest.json").read_text())
 
 
 @pytest.fixture
@@ -63,7 +47,7 @@ def test_upscaling_tab_upscales_an_uploaded_video(app, clip, monkeypatch):
     app.radio(key="upscale_height").set_value(720)
     _button(app, "Upscale").click().run()
     assert not app.exception and not app.error
-    job, manifest = _job(app, "upscale_job")
+    job, manifest = page_job_record(app, "upscale_job")
     assert manifest["video"] == {"width": 1280, "height": 720, "fps": 10.0, "frames": 8}
     assert manifest["method"] == "lanczos+unsharp" and manifest["inputs"]["video"]["name"] == "clip.mp4"
     assert job.kind == "upscale" and job.queue == "cpu"
@@ -85,7 +69,7 @@ def test_inpainting_tab_fills_a_box_without_a_model(app, clip, monkeypatch):
         app.number_input(key=key).set_value(value)
     _button(app, "Fill the video").click().run()
     assert not app.exception and not app.error
-    job, manifest = _job(app, "vinpaint_job")
+    job, manifest = page_job_record(app, "vinpaint_job")
     assert manifest["method"] == "propagation" and manifest["video"]["frames"] == 8 and job.queue == "cpu"
     assert job.params["box"] == [40, 20, 80, 50]
 
@@ -118,6 +102,6 @@ def test_text_to_video_tab_estimates_the_time_then_runs_the_installed_model(tmp_
     at.select_slider(key="t2v_size").set_value(128)
     _button(at, "Generate clip").click().run()
     assert not at.exception and not at.error
-    job, manifest = _job(at, "t2v_job")
+    job, manifest = page_job_record(at, "t2v_job")
     assert manifest["video"]["frames"] == 8 and (manifest["video"]["width"], manifest["video"]["height"]) == (128, 128)
     assert manifest["method"] == "text2video-ms" and job.queue == "gpu"

@@ -3,9 +3,10 @@
 A job lives in `outputs/jobs/<id>/`: `inputs/<field>/<name>` (each uploaded file
 under its field, named after the client's file name stripped of any folder part
 and of unusual characters, so messages and manifests say "me.jpg", never a path
-the client chose) and, once it is done, `results/`. A run writes into a private `.work-<attempt>` folder that becomes
-`results/` by one rename at the very end, so a half-written file is never visible;
-a failed, cancelled or re-run attempt leaves no `.work-*` behind.
+the client chose) and, once it is done, `results/`. A run writes into a private
+`.work-<attempt>` folder that becomes `results/` by one rename at the very end, so
+a half-written file is never visible; a failed, cancelled or re-run attempt leaves
+no `.work-*` behind.
 
 Who runs the jobs is the executor's business: `EmbeddedExecutor` (threads in this
 process, the default, nothing else to start) or `CeleryExecutor` (workers on other
@@ -160,8 +161,9 @@ class EmbeddedExecutor:
 
     def _left_by_dead_process(self, worker: str) -> bool:
         host, _, pid = worker[len(self.PREFIX):].rpartition("-")
-        if not worker.startswith(self.PREFIX) or worker == self.name or host != socket.gethostname():
+        if not worker.startswith(self.PREFIX) or worker == self.name or host not in ("", socket.gethostname()):
             return False  # a Celery run (its lease decides), this process, or another machine's process
+        # (no host: a record from before runs were named by host, so from a server on this machine)
         try:
             os.kill(int(pid), 0)
         except ProcessLookupError:

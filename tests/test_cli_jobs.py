@@ -43,8 +43,10 @@ def test_submit_waits_then_list_show_download_and_delete(tmp_path):
 def test_bad_input_is_one_line_and_stores_nothing(tmp_path):
     for args, message in [
         (["--param", "avatar=maya", "--param", "text= "], "The text is empty; type what the avatar should say."),
-        ([*TALK, "--param", "size=big"], "size, seed, pads, pose_style and face_size must be whole numbers"),
+        ([*TALK, "--param", "size=big"], "size must be a whole number, not 'big'."),
         ([*TALK, "--param", "colour=red"], "Unknown parameter 'colour'"),
+        ([*TALK, "--param", "still=maybe"], "still must be true or false, not 'maybe'."),
+        ([*TALK, "--param", "pads=[1, 2]"], "pads must be four whole numbers of pixels"),
         ([*TALK, "--param", "nonsense"], "is not name=value"),
         ([*TALK, "--file", f"portrait={tmp_path / 'missing.jpg'}"], "is not a file"),
         (["--params-json", "[1, 2]"], "must be one JSON object"),

@@ -7,36 +7,28 @@ from typing import Any, Optional
 
 from avatar.errors import InputError
 from avatar.progress import Progress
-from avatar.service.job_kind import Inputs, JobKind, allowed, shorten
+from avatar.service.job_kind import Inputs, JobKind, shorten, typed
 
-_TALK_PARAMS = ("text", "avatar", "voice", "language", "rate", "engine", "seed", "still", "size", "transcript",
-                "expression_scale", "face_index", "pads", "pose_style", "preprocess", "face_size")
+_TALK = {"text": (str, None), "avatar": (str, None), "voice": (str, "joe"), "language": (str, "en"),
+         "rate": (float, 1.0), "engine": (str, "builtin"), "seed": (int, 0), "still": (bool, False),
+         "size": (int, 768), "transcript": (str, None), "expression_scale": (float, 1.0), "face_index": (int, None),
+         "pads": (list, None), "pose_style": (int, 0), "preprocess": (str, "full"), "face_size": (int, 256)}
 
 
-def _talk_options(params: dict[str, Any], inputs: Inputs):
+def _talk_options(values: dict[str, Any], inputs: Inputs):
+    """The engine options of the job's (typed) parameters, validated."""
     from avatar.talk.engine import TalkOptions
     from avatar.talk.wav2lip.engine import DEFAULT_PADS
 
-    try:
-        return TalkOptions(
-            max_size=int(params.get("size", 768)), still=bool(params.get("still", False)),
-            seed=int(params.get("seed", 0)), expression_scale=float(params.get("expression_scale", 1.0)),
-            pads=tuple(int(p) for p in params.get("pads", DEFAULT_PADS)), pose_style=int(params.get("pose_style", 0)),
-            preprocess=str(params.get("preprocess", "full")), face_size=int(params.get("face_size", 256)),
-            blink_video=str(inputs["blink_video"]) if "blink_video" in inputs else None,
-        ).validate()
-    except (TypeError, ValueError):
-        raise InputError("size, seed, pads, pose_style and face_size must be whole numbers and "
-                         "expression_scale a number.") from None
-
-
-def _face_index(params: dict[str, Any]) -> Optional[int]:
-    value = params.get("face_index")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError("face_index must be a whole number (0 = the largest face).")
-    return value
+    pads = values["pads"] if values["pads"] is not None else list(DEFAULT_PADS)
+    if len(pads) != 4 or not all(isinstance(p, int) and not isinstance(p, bool) for p in pads):
+        raise InputError("pads must be four whole numbers of pixels: top, bottom, left, right.")
+    return TalkOptions(
+        max_size=values["size"], still=values["still"], seed=values["seed"],
+        expression_scale=values["expression_scale"], pads=tuple(pads), pose_style=values["pose_style"],
+        preprocess=values["preprocess"], face_size=values["face_size"],
+        blink_video=str(inputs["blink_video"]) if "blink_video" in inputs else None,
+    ).validate()
 
 
 def _check_talk(params: dict[str, Any], inputs: Inputs) -> str:
@@ -45,41 +37,38 @@ def _check_talk(params: dict[str, Any], inputs: Inputs) -> str:
     from avatar.talk.engine import get_engine
     from avatar.talk.pipeline import check_voice
 
-    allowed(params, _TALK_PARAMS)
-    if ("portrait" in inputs) == ("avatar" in params):
+    values = typed(params, _TALK)
+    if ("portrait" in inputs) == (values["avatar"] is not None):
         raise InputError("Give either a portrait file or the name of a default avatar, not both and not neither.")
-    if "avatar" in params:
-        get_default_avatar(str(params["avatar"]))
-    if ("text" in params) == ("audio" in inputs):
+    if values["avatar"] is not None:
+        get_default_avatar(values["avatar"])
+    if (values["text"] is not None) == ("audio" in inputs):
         raise InputError("Give either text to speak or an audio recording, not both and not neither.")
-    if "text" in params:
-        check_text(params["text"])
-    _face_index(params)
-    options = _talk_options(params, inputs)
-    engine = str(params.get("engine", "builtin"))
-    get_engine(engine).check_ready(options)
-    voice = str(params.get("voice", "joe"))
-    sample = check_voice(voice, inputs.get("voice_sample"), str(params.get("language", "en")),
-                         typed="text" in params)
-    return "cpu" if engine == "builtin" and sample is None else "gpu"
+    if values["text"] is not None:
+        check_text(values["text"])
+    options = _talk_options(values, inputs)
+    get_engine(values["engine"]).check_ready(options)
+    sample = check_voice(values["voice"], inputs.get("voice_sample"), values["language"],
+                         typed=values["text"] is not None)
+    return "cpu" if values["engine"] == "builtin" and sample is None else "gpu"
 
 
 def _run_talk(params: dict[str, Any], inputs: Inputs, out: Path, progress: Optional[Progress]) -> list[str]:
     from avatar.avatars import get_default_avatar
     from avatar.talk.pipeline import make_talking_video
 
+    values = typed(params, _TALK)
     landmarks = None
-    if "avatar" in params:
-        avatar = get_default_avatar(str(params["avatar"]))
+    if values["avatar"] is not None:
+        avatar = get_default_avatar(values["avatar"])
         portrait, landmarks = avatar.image_path, avatar.landmarks_path
     else:
         portrait = inputs["portrait"]
     result = make_talking_video(
-        portrait, text=params.get("text"), audio=inputs.get("audio"), transcript=params.get("transcript"),
-        rate=float(params.get("rate", 1.0)), voice=str(params.get("voice", "joe")),
-        voice_sample=inputs.get("voice_sample"), language=str(params.get("language", "en")),
-        engine=str(params.get("engine", "builtin")), options=_talk_options(params, inputs),
-        face_index=_face_index(params), landmarks_path=landmarks, job_dir=out, progress=progress)
+        portrait, text=values["text"], audio=inputs.get("audio"), transcript=values["transcript"],
+        rate=values["rate"], voice=values["voice"], voice_sample=inputs.get("voice_sample"),
+        language=values["language"], engine=values["engine"], options=_talk_options(values, inputs),
+        face_index=values["face_index"], landmarks_path=landmarks, job_dir=out, progress=progress)
     return [p.name for p in (result.video_path, result.audio_path, result.captions_path, result.manifest_path) if p]
 
 

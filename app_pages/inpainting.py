@@ -1,7 +1,7 @@
 """Inpainting page: mark an area (brush, mask file, text or box) and fill it.
 
 The mask is made here, as a preview; the fill is an `inpaint` job (it waits its
-turn for the GPU, is found again after a reload and is listed on History).
+turn for the GPU, is found again when the page is opened again and is listed on History).
 """
 
 from __future__ import annotations
@@ -17,18 +17,29 @@ from avatar.edit.text_mask import DEFAULT_THRESHOLD, mask_from_text
 from avatar.errors import AvatarError
 from avatar.media import IMAGE_EXTENSIONS, load_image
 from avatar.service.jobs import get_service
-from ui.results import edit_result, show_before_after, submit_edit
+from ui.results import EditResult, edit_result, show_before_after, submit_edit
 from ui.session import job_owner
 
 CANVAS_WIDTH = 640
 IMAGE_TYPES = [e.lstrip(".") for e in IMAGE_EXTENSIONS]
+JOB_KEY = "inpaint_job"
+WORKING = "Filling..."
+
+
+def _show(shown: EditResult, title: str) -> None:
+    show_before_after(service, owner, shown, title, "Before",
+                      f"After ({shown.manifest['engine']}, {shown.manifest['seconds']:.1f} s)", "inpainted.png")
+
 
 st.title("Inpainting")
 st.caption("Mark an area of a picture and fill it: Stable Diffusion when installed, OpenCV always.")
 
+service, owner = get_service(), job_owner()
 upload = st.file_uploader("Picture (PNG, JPEG or WebP)", type=IMAGE_TYPES, key="inpaint_upload")
 if upload is None:
     st.info("Upload a picture to start.")
+    if (earlier := edit_result(service, owner, JOB_KEY, False, None, WORKING)) is not None:
+        _show(earlier, "Your last result")
     st.stop()
 try:
     image = load_image(upload)
@@ -136,19 +147,13 @@ else:
                                                help="Paint a padded crop around the mask at full model resolution.")
         options.masked_padding = int(cols[2].number_input("Padding (px)", 0, 256, options.masked_padding, key="inpaint_padding"))
 
-service, owner = get_service(), job_owner()
 submitted = False
 if st.button("Fill", type="primary", disabled=mask is None or not choice.installed):
     params = {"method": choice.id, **{name: getattr(options, name) for name in (
         "prompt", "negative_prompt", "seed", "steps", "guidance", "strength", "mask_blur", "only_masked",
         "masked_padding", "classical_algorithm")}}
-    submitted = submit_edit(service, owner, "inpaint_job", upload, "inpaint", params, mask)
+    submitted = submit_edit(service, owner, JOB_KEY, upload, "inpaint", params, mask)
 
 # 3. Result ---------------------------------------------------------------------
-shown = edit_result(service, owner, "inpaint_job", submitted, upload_id, "Filling...")
-if shown is not None:
-    show_before_after(
-        "3. Before and after", image, "Before", shown.path,
-        f"After ({shown.manifest['engine']}, {shown.manifest['seconds']:.1f} s)", "inpainted.png",
-        shown.manifest["notices"],
-    )
+if (shown := edit_result(service, owner, JOB_KEY, submitted, upload_id, WORKING)) is not None:
+    _show(shown, "3. Before and after")

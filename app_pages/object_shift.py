@@ -1,7 +1,8 @@
 """Object Shift page: select an object, move it by (dx, dy) or remove it.
 
 The selection is made here, as a preview; moving or removing is a `shift` job (it
-waits its turn for the GPU, is found again after a reload and is listed on History).
+waits its turn for the GPU, is found again when the page is opened again and is listed
+on History).
 """
 
 from __future__ import annotations
@@ -16,15 +17,28 @@ from avatar.edit.text_mask import DEFAULT_THRESHOLD, mask_from_text
 from avatar.errors import AvatarError
 from avatar.media import IMAGE_EXTENSIONS, load_image
 from avatar.service.jobs import get_service
-from ui.results import edit_result, show_before_after, submit_edit
+from ui.results import EditResult, edit_result, show_before_after, submit_edit
 from ui.session import job_owner
+
+JOB_KEY = "shift_job"
+WORKING = "Moving the object..."
+
+
+def _show(shown: EditResult, title: str) -> None:
+    kind = shown.manifest["task"]
+    show_before_after(service, owner, shown, title, "Original",
+                      f"{kind.capitalize()} (filled with {shown.manifest['engine']})", f"{kind}.png")
+
 
 st.title("Object Shift")
 st.caption("Select an object, move it by (x, y) pixels or take it out; the hole it leaves is filled.")
 
+service, owner = get_service(), job_owner()
 upload = st.file_uploader("Picture (PNG, JPEG or WebP)", type=[e.lstrip(".") for e in IMAGE_EXTENSIONS], key="shift_upload")
 if upload is None:
     st.info("Upload a picture to start.")
+    if (earlier := edit_result(service, owner, JOB_KEY, False, None, WORKING)) is not None:
+        _show(earlier, "Your last result")
     st.stop()
 try:
     image = load_image(upload)
@@ -91,7 +105,6 @@ with st.expander("Fill options"):
     seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="shift_seed")
     steps = st.slider("Diffusion steps", 5, 50, 25, key="shift_steps")
 
-service, owner = get_service(), job_owner()
 buttons = st.columns(2)
 do_shift = buttons[0].button("Shift object", type="primary", disabled=mask is None)
 do_remove = buttons[1].button("Remove object", disabled=mask is None)
@@ -99,13 +112,8 @@ submitted = False
 if do_shift or do_remove:
     params = {"dx": int(dx), "dy": int(dy), "remove": bool(do_remove), "pad": int(pad), "method": method,
               "seed": int(seed), "steps": int(steps)}
-    submitted = submit_edit(service, owner, "shift_job", upload, "shift", params, mask)
+    submitted = submit_edit(service, owner, JOB_KEY, upload, "shift", params, mask)
 
 # 3. Result ---------------------------------------------------------------------
-shown = edit_result(service, owner, "shift_job", submitted, upload_id, "Moving the object...")
-if shown is not None:
-    kind = shown.manifest["task"]
-    show_before_after(
-        "3. Result", image, "Original", shown.path,
-        f"{kind.capitalize()} (filled with {shown.manifest['engine']})", f"{kind}.png", shown.manifest["notices"],
-    )
+if (shown := edit_result(service, owner, JOB_KEY, submitted, upload_id, WORKING)) is not None:
+    _show(shown, "3. Result")

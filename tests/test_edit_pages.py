@@ -37,6 +37,17 @@ def _shown(at: AppTest, key: str):
     return job, manifest, job_folder(job.id) / "results" / "result.png"
 
 
+def _opened_again(page: str, key: str, at: AppTest, session: str | None = None) -> AppTest:
+    """The page opened again in the same browser session (the upload box is empty, the session state is kept)."""
+    again = AppTest.from_file(str(PAGES / page), default_timeout=60)
+    again.query_params["s"] = session or at.session_state["session_id"]
+    again.session_state[key] = at.session_state[key]
+    again.run()
+    _no_exceptions(again)
+    assert again.info[0].value == "Upload a picture to start."
+    return again
+
+
 @pytest.fixture
 def scene():
     return disk_scene(center=(150, 120), radius=30)
@@ -74,6 +85,15 @@ def test_object_shift_page_moves_the_object(scene):
     assert at.get("download_button")
     captions = [caption for element in at.image for caption in element.captions]
     assert "Original" in captions and any(c.startswith("Shift (filled with") for c in captions)
+
+    # Back on the page later: the same result, drawn from the job (its picture, its result, its download).
+    again = _opened_again("object_shift.py", "shift_job", at)
+    assert [h.value for h in again.subheader] == ["Your last result"] and not again.error
+    assert [c for e in again.image for c in e.captions] == captions[-2:]
+    assert again.get("download_button")
+    # Another browser session holding the id sees nothing of it.
+    stranger = _opened_again("object_shift.py", "shift_job", at, session="f" * 32)
+    assert not stranger.subheader and not stranger.get("download_button") and not stranger.error
 
 
 def test_object_shift_page_removes_the_object(scene):
@@ -132,6 +152,9 @@ def test_inpainting_page_with_an_uploaded_mask_of_another_size(scene):
     assert manifest["engine"] == "classical:ns" and job.params["classical_algorithm"] == "ns" and job.queue == "cpu"
     assert not red_pixels(load_image(path)).any()
     assert any(c.startswith("After (classical:ns") for e in at.image for c in e.captions)
+    again = _opened_again("inpainting.py", "inpaint_job", at)
+    assert [h.value for h in again.subheader] == ["Your last result"] and again.get("download_button")
+    assert [c for e in again.image for c in e.captions][:1] == ["Before"]
 
 
 def test_inpainting_page_missing_model_is_explained_and_cannot_run(scene):

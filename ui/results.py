@@ -1,4 +1,9 @@
-"""Showing an image tool's result: the job that made it, notices, before and after side by side, download."""
+"""An image tool's result on its page: the job that made it, notices, before and after side by side, download.
+
+The block is drawn from the job alone (its result, its manifest and the picture it
+was given), so it is the same after the person leaves the page and comes back,
+when the upload box is empty again.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +18,18 @@ import streamlit as st
 from PIL import Image
 
 from avatar.errors import AvatarError
-from avatar.service.jobs import JobService
-from ui.history import page_job
+from avatar.media import load_image
+from avatar.service.jobs import JobService, input_paths, job_folder
+from avatar.service.store import JobRecord
+from ui.history import page_job, result_download
 
 
 @dataclass
 class EditResult:
-    """A finished image-tool job: its picture and its manifest."""
+    """A finished image-tool job: the picture it was given, its result picture and its manifest."""
 
+    job: JobRecord
+    before: np.ndarray
     path: Path
     manifest: dict[str, Any]
 
@@ -33,8 +42,8 @@ def png_bytes(array: np.ndarray) -> bytes:
 
 def submit_edit(service: JobService, owner: str, key: str, upload, kind: str, params: dict[str, Any],
                 mask: np.ndarray) -> bool:
-    """Submit an image tool's job for the uploaded picture and a selected mask; remember it under `key` with the
-    upload it was made for. A refused request shows its sentence. True when queued."""
+    """Submit an image tool's job for the uploaded picture and a selected mask (sent as a PNG); remember it under
+    `key` with the upload it was made for. A refused request shows its sentence. True when queued."""
     st.session_state.pop(key, None)
     try:
         job = service.submit(owner, kind, params, {"image": upload.getvalue(), "mask": png_bytes(mask.astype(np.uint8) * 255)},
@@ -46,29 +55,33 @@ def submit_edit(service: JobService, owner: str, key: str, upload, kind: str, pa
     return True
 
 
-def edit_result(service: JobService, owner: str, key: str, submitted: bool, upload_id: str,
+def edit_result(service: JobService, owner: str, key: str, submitted: bool, upload_id: Optional[str],
                 working: str) -> Optional[EditResult]:
-    """The finished job under `key` for this upload (followed to its end first), or None."""
-    if st.session_state.get(f"{key}_upload") != upload_id:
-        return None  # made for another picture
+    """The finished job under `key` (followed to its end first), or None.
+
+    `upload_id` is the picture now on the page: a job made for another picture is not
+    shown under it; with no picture (the page was opened again) the last job is shown.
+    """
+    if upload_id is not None and st.session_state.get(f"{key}_upload") != upload_id:
+        return None
     job = page_job(service, owner, key, submitted, working, "Nothing was made")
     if job is None:
         return None
     path, manifest = service.result_file(owner, job.id, "result.png"), service.result_file(owner, job.id, "manifest.json")
-    if path is None or manifest is None:
+    given = input_paths(job_folder(job.id, service.root), ["image"]).get("image")
+    if path is None or manifest is None or given is None:
         return None
-    return EditResult(path, json.loads(manifest.read_text()))
+    return EditResult(job, load_image(given), path, json.loads(manifest.read_text()))
 
 
-def show_before_after(
-    title: str, before: np.ndarray, before_caption: str, after_path: Path, after_caption: str,
-    file_name: str, notices: list[str],
-) -> None:
-    """The result block shared by the image pages."""
+def show_before_after(service: JobService, owner: str, shown: EditResult, title: str, before_caption: str,
+                      after_caption: str, file_name: str) -> None:
+    """The result block shared by the image pages: the manifest's notices, both pictures, the download."""
     st.subheader(title)
-    for notice in notices:
+    for notice in shown.manifest.get("notices", []):
         st.info(notice)
     left, right = st.columns(2)
-    left.image(before, caption=before_caption, width="stretch")
-    right.image(str(after_path), caption=after_caption, width="stretch")
-    st.download_button("Download result (PNG)", data=after_path.read_bytes(), file_name=file_name, mime="image/png")
+    left.image(shown.before, caption=before_caption, width="stretch")
+    right.image(str(shown.path), caption=after_caption, width="stretch")
+    result_download(st, service, owner, shown.job, "result.png", "Download result (PNG)", file_name,
+                    key=f"{shown.job.kind}_download")

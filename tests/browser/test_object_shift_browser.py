@@ -1,4 +1,5 @@
-"""The Object Shift page in a real browser: upload, box, move, download, with the classical fill."""
+"""The Object Shift page in a real browser: upload, box, move as a job, find it on History, come back to the
+result, download it (classical fill)."""
 
 from __future__ import annotations
 
@@ -48,11 +49,31 @@ def test_object_shift_page_moves_an_object(page, streamlit_server, tmp_path):
     _set_number(page, "Move down by (y, pixels; negative = up)", -20)
 
     page.get_by_role("button", name="Shift object").click()
-    download_button = page.get_by_role("button", name="Download result (PNG)")
-    download_button.wait_for()
+    page.get_by_role("button", name="Download result (PNG)").wait_for()
     assert page.get_by_text("Original").first.is_visible()
     assert page.get_by_text("filled with classical:telea").first.is_visible()
     page.screenshot(path=str(tmp_path / "object_shift.png"), full_page=True)
+
+    # The move was a job: History lists it with a thumbnail and its downloads.
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="History").click()
+    page.get_by_role("heading", name="History").wait_for()
+    page.get_by_text("move the object by (50, -20) px").wait_for()
+    # The job's box: the innermost block holding both its description and its downloads.
+    row = page.get_by_test_id("stVerticalBlock").filter(
+        has_text="move the object by (50, -20) px", has=page.get_by_role("button", name="result.png")).last
+    row.get_by_role("button", name="mask.png").wait_for()
+    row.get_by_test_id("stImage").locator("img").wait_for()  # the thumbnail
+    assert row.get_by_text("Object shift").is_visible() and row.get_by_text("Done", exact=True).is_visible()
+    page.screenshot(path=str(tmp_path / "history.png"), full_page=True)
+
+    # Back on the page, the upload box is empty but the result is still there.
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Object Shift").click()
+    page.get_by_text("Your last result").wait_for()
+    page.get_by_text("Upload a picture to start.").wait_for()
+    download_button = page.get_by_role("button", name="Download result (PNG)")
+    download_button.wait_for()
+    page.get_by_text("filled with classical:telea").first.wait_for()
+    page.screenshot(path=str(tmp_path / "object_shift_again.png"), full_page=True)
 
     with page.expect_download() as download_info:
         download_button.click()

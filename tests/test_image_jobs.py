@@ -17,7 +17,7 @@ from avatar.service.store import JobStore
 from tests.conftest import wait_finished
 from tests.test_edit_pages import _png
 from tests.test_edit_scenes import centroid, disk_scene, iou, red_pixels
-from tests.tiny_models import save_tiny_clipseg
+from tests.tiny_models import save_tiny_clipseg, save_tiny_sd_inpaint
 
 OBJECT_BOX = [110, 80, 190, 160]
 
@@ -51,6 +51,25 @@ def test_inpainting_fills_the_object_with_the_chosen_algorithm(service, files):
     assert job.results == ["result.png", "mask.png", "manifest.json"]
     assert manifest["engine"] == "classical:ns" and manifest["options"]["classical_algorithm"] == "ns"
     assert not red_pixels(load_image(service.result_file("alice", job.id, "result.png"))).any()
+
+
+def test_diffusion_fills_go_to_the_gpu_queue_with_every_option(service, files, scene):
+    """With a (tiny, untrained) diffusion inpainting model installed, "auto" picks it: the jobs wait for the gpu
+    queue, and the manifest records the options the run was given."""
+    save_tiny_sd_inpaint(Path(os.environ["AVATAR_CHECKPOINTS"]) / "dreamshaper8-inpaint")
+    options = {"prompt": "a blue sky", "negative_prompt": "a cup", "seed": 7, "steps": 2, "guidance": 3.0,
+               "strength": 0.9, "mask_blur": 0, "only_masked": True, "masked_padding": 8}
+    fill = service.submit("alice", "inpaint", options, files)
+    removed = service.submit("alice", "shift", {"remove": True, "steps": 2, "seed": 3}, files)
+    assert (fill.queue, removed.queue) == ("gpu", "gpu")
+    fill, manifest = _done(service, fill)
+    assert manifest["engine"] == "dreamshaper8-inpaint" and manifest["task"] == "inpaint"
+    assert {name: manifest["options"][name] for name in options} == options
+    removed, manifest = _done(service, removed)
+    assert manifest["engine"] == "dreamshaper8-inpaint" and manifest["task"] == "remove"
+    assert (manifest["options"]["steps"], manifest["options"]["seed"]) == (2, 3)
+    for job in (fill, removed):
+        assert load_image(service.result_file("alice", job.id, "result.png")).shape == scene[0].shape
 
 
 def test_shift_moves_and_remove_takes_out(service, files):

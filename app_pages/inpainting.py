@@ -38,7 +38,7 @@ service, owner = get_service(), job_owner()
 upload = st.file_uploader("Picture (PNG, JPEG or WebP)", type=IMAGE_TYPES, key="inpaint_upload")
 if upload is None:
     st.info("Upload a picture to start.")
-    if (earlier := edit_result(service, owner, JOB_KEY, False, None, WORKING)) is not None:
+    if (earlier := edit_result(service, owner, JOB_KEY, "inpaint", False, None, WORKING)) is not None:
         _show(earlier, "Your last result")
     st.stop()
 try:
@@ -155,5 +155,5 @@ if st.button("Fill", type="primary", disabled=mask is None or not choice.install
     submitted = submit_edit(service, owner, JOB_KEY, upload, "inpaint", params, mask)
 
 # 3. Result ---------------------------------------------------------------------
-if (shown := edit_result(service, owner, JOB_KEY, submitted, upload_id, WORKING)) is not None:
+if (shown := edit_result(service, owner, JOB_KEY, "inpaint", submitted, upload_id, WORKING)) is not None:
     _show(shown, "3. Before and after")

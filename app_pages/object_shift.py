@@ -37,7 +37,7 @@ service, owner = get_service(), job_owner()
 upload = st.file_uploader("Picture (PNG, JPEG or WebP)", type=[e.lstrip(".") for e in IMAGE_EXTENSIONS], key="shift_upload")
 if upload is None:
     st.info("Upload a picture to start.")
-    if (earlier := edit_result(service, owner, JOB_KEY, False, None, WORKING)) is not None:
+    if (earlier := edit_result(service, owner, JOB_KEY, "shift", False, None, WORKING)) is not None:
         _show(earlier, "Your last result")
     st.stop()
 try:
@@ -106,14 +106,15 @@ with st.expander("Fill options"):
     steps = st.slider("Diffusion steps", 5, 50, 25, key="shift_steps")
 
 buttons = st.columns(2)
-do_shift = buttons[0].button("Shift object", type="primary", disabled=mask is None)
+do_shift = buttons[0].button("Shift object", type="primary", disabled=mask is None or dx == dy == 0,
+                             help="Set how far to move it first." if dx == dy == 0 else None)
 do_remove = buttons[1].button("Remove object", disabled=mask is None)
 submitted = False
 if do_shift or do_remove:
-    params = {"dx": int(dx), "dy": int(dy), "remove": bool(do_remove), "pad": int(pad), "method": method,
-              "seed": int(seed), "steps": int(steps)}
+    move = {"remove": True} if do_remove else {"dx": int(dx), "dy": int(dy)}
+    params = {**move, "pad": int(pad), "method": method, "seed": int(seed), "steps": int(steps)}
     submitted = submit_edit(service, owner, JOB_KEY, upload, "shift", params, mask)
 
 # 3. Result ---------------------------------------------------------------------
-if (shown := edit_result(service, owner, JOB_KEY, submitted, upload_id, WORKING)) is not None:
+if (shown := edit_result(service, owner, JOB_KEY, "shift", submitted, upload_id, WORKING)) is not None:
     _show(shown, "3. Result")

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from avatar.edit.masks import mask_pad
 from avatar.media import load_image
 from avatar.service.jobs import job_folder
-from tests.conftest import page_job_record
+from tests.conftest import page_job_record, wait_finished
 from tests.test_edit_scenes import centroid, disk_scene, red_pixels
 from tests.tiny_models import save_tiny_sd_inpaint
 
@@ -101,11 +101,47 @@ def test_object_shift_page_removes_the_object(scene):
     at = _shift_page(image)
     _select_box(at, (110, 80, 190, 160))
     at.run()
+    assert at.button[0].disabled and not at.button[1].disabled  # no move set: only removal
+    at.number_input(key="shift_dx").set_value(40).run()  # a move set on the page is not part of a removal
     at.button[1].click().run()
     _no_exceptions(at)
     job, manifest, path = _shown(at, "shift_job")
-    assert manifest["task"] == "remove" and job.params["remove"] is True
+    assert manifest["task"] == "remove" and job.params["remove"] is True and "dx" not in job.params
     assert not red_pixels(load_image(path)).any()
+
+
+def test_image_pages_find_their_last_job_again_after_a_reload(scene):
+    """A reload is a new browser session on the same address: the page remembers nothing, and finds the session's
+    newest job of its kind (not a failed one) to show again."""
+    from avatar.service.jobs import get_service
+
+    image, _, mask = scene
+    at = _shift_page(image)
+    _select_box(at, (110, 80, 190, 160))
+    at.number_input(key="shift_dx").set_value(60).run()
+    at.button[0].click().run()
+    job, _, _ = _shown(at, "shift_job")
+    session = at.session_state["session_id"]
+    owner = f"session:{session}"
+    files = {"image": _png(image), "mask": _png(mask.astype(np.uint8) * 255)}
+    inpainted = wait_finished(get_service(), owner, get_service().submit(
+        owner, "inpaint", {"method": "classical"}, files).id)
+    failed = wait_finished(get_service(), owner, get_service().submit(  # newer, but failed: not shown
+        owner, "shift", {"dx": 320}, files).id)
+    assert failed.status == "failed"
+
+    for page, key, found in (("object_shift.py", "shift_job", job), ("inpainting.py", "inpaint_job", inpainted)):
+        reloaded = AppTest.from_file(str(PAGES / page), default_timeout=60)
+        reloaded.query_params["s"] = session
+        reloaded.run()
+        _no_exceptions(reloaded)
+        assert reloaded.session_state[key] == found.id and not reloaded.error
+        assert [h.value for h in reloaded.subheader] == ["Your last result"] and reloaded.get("download_button")
+    # Another session's address finds none of them.
+    stranger = AppTest.from_file(str(PAGES / "object_shift.py"), default_timeout=60)
+    stranger.query_params["s"] = "f" * 32
+    stranger.run()
+    assert not stranger.subheader and not stranger.get("download_button")
 
 
 def test_object_shift_page_explains_bad_input(scene, fixtures):

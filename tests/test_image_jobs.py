@@ -13,6 +13,7 @@ import pytest
 from avatar.errors import InputError, ModelNotInstalled
 from avatar.media import load_image
 from avatar.service.jobs import JobService
+from avatar.service.kinds import KINDS
 from avatar.service.store import JobStore
 from tests.conftest import wait_finished
 from tests.test_edit_pages import _png
@@ -82,6 +83,11 @@ def test_shift_moves_and_remove_takes_out(service, files):
     removed, manifest = _done(service, removed)
     assert manifest["task"] == "remove"
     assert not red_pixels(load_image(service.result_file("alice", removed.id, "result.png"))).any()
+    # A move by (0, 0) is a removal: the object leaves its place and goes nowhere.
+    still, manifest = _done(service, service.submit("alice", "shift", {"dx": 0, "dy": 0}, files))
+    assert manifest["task"] == "remove" and not red_pixels(load_image(service.result_file("alice", still.id, "result.png"))).any()
+    assert [KINDS["shift"].describe(job.params) for job in (moved, removed, still)] == [
+        "move the object by (60, -30) px", "remove the object", "remove the object"]
 
 
 def test_masks_from_a_box_and_from_clicks(service, scene):
@@ -119,7 +125,7 @@ def test_bad_requests_are_refused_at_submit_and_store_nothing(service, files, fi
         ("inpaint", {}, {"image": files["image"]}, "needs a mask file"),
         ("inpaint", {}, {**files, "mask": empty}, "empty"),
         ("inpaint", {}, {**files, "image": (fixtures / "corrupt.jpg").read_bytes()}, "Cannot read image"),
-        ("shift", {}, files, "a move by (0, 0) changes nothing"),
+        ("shift", {"dx": 5, "remove": True}, files, "Give either a move (dx, dy) or remove: true, not both"),
         ("shift", {"dx": 5, "pad": 999}, files, "pad must be 0 to 200 pixels"),
         ("shift", {"remove": "yes"}, files, "remove must be true or false"),
         ("mask", {}, {"image": files["image"]}, "exactly one way to select"),

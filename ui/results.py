@@ -55,7 +55,7 @@ def submit_edit(service: JobService, owner: str, key: str, upload, kind: str, pa
     return True
 
 
-def edit_result(service: JobService, owner: str, key: str, submitted: bool, upload_id: Optional[str],
+def edit_result(service: JobService, owner: str, key: str, kind: str, submitted: bool, upload_id: Optional[str],
                 working: str) -> Optional[EditResult]:
     """The finished job under `key` (followed to its end first), or None.
 
@@ -64,6 +64,8 @@ def edit_result(service: JobService, owner: str, key: str, submitted: bool, uplo
     """
     if upload_id is not None and st.session_state.get(f"{key}_upload") != upload_id:
         return None
+    if upload_id is None:
+        _recall(service, owner, key, kind)
     job = page_job(service, owner, key, submitted, working, "Nothing was made")
     if job is None:
         return None
@@ -72,6 +74,18 @@ def edit_result(service: JobService, owner: str, key: str, submitted: bool, uplo
     if path is None or manifest is None or given is None:
         return None
     return EditResult(job, load_image(given), path, json.loads(manifest.read_text()))
+
+
+def _recall(service: JobService, owner: str, key: str, kind: str) -> None:
+    """After a reload (a new browser session on the same address) the page remembers no job: once per session,
+    take the newest of this kind that did not fail or get cancelled, so its result, or its progress, is back."""
+    if key in st.session_state or st.session_state.get(f"{key}_recalled"):
+        return
+    st.session_state[f"{key}_recalled"] = True
+    job = next((job for job in service.list(owner) if job.kind == kind and job.status in ("queued", "running", "done")),
+               None)
+    if job is not None:
+        st.session_state[key] = job.id
 
 
 def show_before_after(service: JobService, owner: str, shown: EditResult, title: str, before_caption: str,

@@ -73,9 +73,13 @@ _SHIFT = {"dx": (int, 0), "dy": (int, 0), "remove": (bool, False), "pad": (int, 
 
 
 def _shift_options(params: dict[str, Any]):
+    """The shift's options, its fill options and fill method; a move by (0, 0) is a removal (the object leaves its
+    place and goes nowhere), so `remove` is the same as leaving dx and dy out."""
     options = typed(params, _SHIFT)
-    if not options["remove"] and options["dx"] == 0 and options["dy"] == 0:
-        raise InputError("Give a move (dx or dy, in pixels) or remove: true; a move by (0, 0) changes nothing.")
+    moves = options["dx"] != 0 or options["dy"] != 0
+    if options["remove"] and moves:
+        raise InputError("Give either a move (dx, dy) or remove: true, not both; a removal leaves dx and dy at 0.")
+    options["remove"] = not moves
     if not 0 <= options["pad"] <= 200:
         raise InputError(f"pad must be 0 to 200 pixels (20 covers a soft edge), not {options['pad']}.")
     fill, method = _fill_options({**_defaults(_FILL), "method": options["method"], "seed": options["seed"],
@@ -114,9 +118,10 @@ def _run_shift(params: dict[str, Any], inputs: Inputs, out: Path, progress: Opti
 
 
 def _describe_shift(params: dict[str, Any]) -> str:
-    if params.get("remove"):
+    dx, dy = params.get("dx", 0), params.get("dy", 0)
+    if params.get("remove") or not (dx or dy):
         return "remove the object"
-    return f"move the object by ({params.get('dx', 0)}, {params.get('dy', 0)}) px"
+    return f"move the object by ({dx}, {dy}) px"
 
 
 # -- selecting an object ---------------------------------------------------------------------

@@ -19,7 +19,7 @@ from avatar.speech.text import MAX_TEXT_CHARS
 from avatar.talk.engine import engine_choices
 from avatar.talk.pipeline import MOUTH_METHODS, prepare_speech
 from avatar.video.io import VIDEO_EXTENSIONS
-from ui.history import page_job, result_download
+from ui.history import page_job, recall_last_job, result_download
 from ui.portrait_generation import generated_portrait_input
 from ui.session import job_owner
 from ui.sidebar import registry_resource
@@ -61,6 +61,7 @@ def _talk_request(avatar_name: Optional[str], portrait, face_index: Optional[int
 def _show_video(service: JobService, owner: str, submitted: bool) -> None:
     """Follow the job (just `submitted`, or still running from an earlier run) to its end, then show its video,
     or its one-sentence error."""
+    recall_last_job(service, owner, JOB_KEY, "talk")
     job = page_job(service, owner, JOB_KEY, submitted, "Making your video...", "No video was made")
     if job is None:
         st.session_state.pop(PICK_KEY, None)

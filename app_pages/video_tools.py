@@ -21,7 +21,7 @@ from avatar.media import IMAGE_EXTENSIONS
 from avatar.service.jobs import get_service
 from avatar.video.generate import image_to_video_seconds_estimate, text_to_video_seconds_estimate
 from avatar.video.io import VIDEO_EXTENSIONS
-from ui.history import page_job, result_download
+from ui.history import page_job, recall_last_job, result_download
 from ui.portrait_generation import STATE_KEY as GENERATED_PORTRAIT
 from ui.session import job_owner
 from ui.sidebar import registry_resource
@@ -71,8 +71,10 @@ def submit(key: str, kind: str, params: dict[str, Any], files: dict[str, bytes] 
     return True
 
 
-def show_result(key: str, submitted: bool, file_name: str) -> None:
-    """Follow the tool's job to its end, then its video: player, download and what made it."""
+def show_result(key: str, kind: str, submitted: bool, file_name: str) -> None:
+    """Follow the tool's job to its end (after a reload: the last one of its kind), then its video: player, download
+    and what made it."""
+    recall_last_job(service, owner, key, kind)
     job = page_job(service, owner, key, submitted, "Working on the video...", "No video was made")
     if job is None:
         return
@@ -108,7 +110,7 @@ with text_tab:
         submitted = st.button("Generate clip", type="primary", key="t2v_run") and submit("t2v_job", "text_to_video", {
             "prompt": prompt, "negative_prompt": negative, "frames": frames, "steps": steps, "guidance": guidance,
             "seed": int(seed), "width": size, "height": size, "fps": fps})
-        show_result("t2v_job", submitted, "text_to_video.mp4")
+        show_result("t2v_job", "text_to_video", submitted, "text_to_video.mp4")
 
 with image_tab:
     if installed("svd-xt"):
@@ -155,7 +157,7 @@ with image_tab:
                     **still_params, "frames": frames, "motion_bucket": motion, "noise_aug": noise, "fps": fps,
                     "seed": int(seed), "steps": steps, "decode_chunk_size": chunk, "orientation": orientation,
                     "fit": fit}, still_files, still_names)
-        show_result("i2v_job", submitted, "image_to_video.mp4")
+        show_result("i2v_job", "image_to_video", submitted, "image_to_video.mp4")
 
 with inpaint_tab:
     video = st.file_uploader("Video (up to 60 s)", type=VIDEO_TYPES, key="vinpaint_video")
@@ -190,7 +192,7 @@ with inpaint_tab:
                 files["mask"], names["mask"] = mask.getvalue(), mask.name
             submitted = submit("vinpaint_job", "video_inpaint", {**area, "prompt": prompt, "method": method,
                                                                  "seed": int(seed)}, files, names)
-    show_result("vinpaint_job", submitted, "inpainted.mp4")
+    show_result("vinpaint_job", "video_inpaint", submitted, "inpainted.mp4")
 
 with upscale_tab:
     video = st.file_uploader("Video (up to 60 s)", type=VIDEO_TYPES, key="upscale_video")
@@ -211,4 +213,4 @@ with upscale_tab:
             submitted = submit("upscale_job", "upscale", {"target_height": height, "method": method,
                                                           "noise_level": noise_level},
                                {"video": video.getvalue()}, {"video": video.name})
-    show_result("upscale_job", submitted, "upscaled.mp4")
+    show_result("upscale_job", "upscale", submitted, "upscaled.mp4")

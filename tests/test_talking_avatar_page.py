@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from avatar.cli import main
 from avatar.service.jobs import get_service, job_folder
-from tests.conftest import PROJECT_DIR, coqui_missing, page_job_record
+from tests.conftest import PROJECT_DIR, coqui_missing, page_job_record, wait_finished
 
 PAGE = str(PROJECT_DIR / "app_pages" / "talking_avatar.py")
 
@@ -75,6 +75,22 @@ def test_a_job_still_running_is_followed_again_on_the_next_run(app):
     app.run()
     assert not app.exception and not app.error and len(app.get("video")) == 1
     assert app.status[0].state == "complete" and get_service().get(_owner(app), job.id).status == "done"
+
+
+def test_a_reload_shows_the_sessions_last_video_again(app, fixtures):
+    """A reload is a new browser session on the same address: the page finds the session's newest talk job that
+    did not fail (a newer failed one is skipped), and shows its video."""
+    owner = _owner(app)
+    done = get_service().submit(owner, "talk", {"text": "Still here after a reload.", "avatar": "noor", "size": 256}, {})
+    assert wait_finished(get_service(), owner, done.id).status == "done"
+    failed = get_service().submit(owner, "talk", {"text": "Hi."}, {"portrait": (fixtures / "no_face.png").read_bytes()},
+                                  {"portrait": "no_face.png"})
+    assert wait_finished(get_service(), owner, failed.id).status == "failed"
+    reloaded = AppTest.from_file(PAGE, default_timeout=240)
+    reloaded.query_params["s"] = app.session_state["session_id"]
+    reloaded.run()
+    assert not reloaded.exception and not reloaded.error
+    assert reloaded.session_state["talk_job"] == done.id and len(reloaded.get("video")) == 1
 
 
 def test_empty_text_shows_error_not_traceback(app):

@@ -56,8 +56,8 @@ def test_upscaling_tab_upscales_an_uploaded_video(app, clip, monkeypatch):
 
     reloaded = AppTest.from_file(PAGE, default_timeout=240)  # the same session after a reload: the result is back
     reloaded.query_params["s"] = app.session_state["session_id"]
-    reloaded.session_state["upscale_job"] = job.id
     reloaded.run()
+    assert reloaded.session_state["upscale_job"] == job.id  # found again: the session's newest upscaling job
     assert any(b.label == "Download MP4" for b in reloaded.get("download_button"))
 
 

@@ -91,6 +91,18 @@ def page_job(service: JobService, owner: str, key: str, submitted: bool, working
     return job
 
 
+def recall_last_job(service: JobService, owner: str, key: str, kind: str) -> None:
+    """After a reload (a new browser session on the same address) a page remembers no job: once per session, take
+    the owner's newest job of `kind` that did not fail or get cancelled, so its result, or its progress, is back."""
+    if key in st.session_state or st.session_state.get(f"{key}_recalled"):
+        return
+    st.session_state[f"{key}_recalled"] = True
+    job = next((job for job in service.list(owner) if job.kind == kind and job.status in ("queued", "running", "done")),
+               None)
+    if job is not None:
+        st.session_state[key] = job.id
+
+
 def result_download(container, service: JobService, owner: str, job: JobRecord, name: str, label: str,
                     file_name: str, key: Optional[str] = None, icon: Optional[str] = None) -> bool:
     """A download button for one result file, read only when clicked (a video is not copied on every rerun)."""

@@ -16,7 +16,7 @@ from avatar.errors import AvatarError, ModelNotInstalled
 from avatar.generate import MODEL_ID as PORTRAIT_MODEL
 from avatar.media import load_image
 from avatar.service.jobs import get_service
-from ui.history import page_job
+from ui.history import page_job, recall_last_job
 from ui.session import job_owner
 from ui.sidebar import registry_resource
 
@@ -56,6 +56,7 @@ def generated_portrait_input() -> Optional[np.ndarray]:
             st.error(str(exc))
         else:
             st.session_state[JOB_KEY], submitted = job.id, True
+    recall_last_job(service, owner, JOB_KEY, "portrait")
     job = page_job(service, owner, JOB_KEY, submitted, "Generating a portrait...", "No portrait was made")
     if job is not None and (submitted or STATE_KEY not in st.session_state):
         path = service.result_file(owner, job.id, "portrait.png")

@@ -21,7 +21,7 @@ from avatar.errors import AvatarError
 from avatar.media import load_image
 from avatar.service.jobs import JobService, input_paths, job_folder
 from avatar.service.store import JobRecord
-from ui.history import page_job, result_download
+from ui.history import page_job, recall_last_job, result_download
 
 
 @dataclass
@@ -65,7 +65,7 @@ def edit_result(service: JobService, owner: str, key: str, kind: str, submitted:
     if upload_id is not None and st.session_state.get(f"{key}_upload") != upload_id:
         return None
     if upload_id is None:
-        _recall(service, owner, key, kind)
+        recall_last_job(service, owner, key, kind)
     job = page_job(service, owner, key, submitted, working, "Nothing was made")
     if job is None:
         return None
@@ -74,18 +74,6 @@ def edit_result(service: JobService, owner: str, key: str, kind: str, submitted:
     if path is None or manifest is None or given is None:
         return None
     return EditResult(job, load_image(given), path, json.loads(manifest.read_text()))
-
-
-def _recall(service: JobService, owner: str, key: str, kind: str) -> None:
-    """After a reload (a new browser session on the same address) the page remembers no job: once per session,
-    take the newest of this kind that did not fail or get cancelled, so its result, or its progress, is back."""
-    if key in st.session_state or st.session_state.get(f"{key}_recalled"):
-        return
-    st.session_state[f"{key}_recalled"] = True
-    job = next((job for job in service.list(owner) if job.kind == kind and job.status in ("queued", "running", "done")),
-               None)
-    if job is not None:
-        st.session_state[key] = job.id
 
 
 def show_before_after(service: JobService, owner: str, shown: EditResult, title: str, before_caption: str,

@@ -5,3 +5,7 @@ layers over the task functions it exports.
 """
 
 __version__ = "0.1.0"
+
+from avatar import torchaudio_guard as _torchaudio_guard
+
+_torchaudio_guard.install()

@@ -40,10 +40,6 @@ from avatar.errors import AvatarError, InputError, ModelNotInstalled
 from avatar.loaders import load_weights_file
 from avatar.speech.cloned_voice import INSTALL_CODE, check_language
 
-CPU_TORCHAUDIO = (
-    "pip install --force-reinstall --no-deps torchaudio==2.11.0 --index-url https://download.pytorch.org/whl/cpu"
-)
-
 XTTS_FILES = ("config.json", "model.pth", "vocab.json")
 YOUR_TTS_FILES = ("config.json", "config_se.json", "language_ids.json")
 YOUR_TTS_MODEL = ("model_file.pth", "model_file.pth.tar")  # either name has been published
@@ -55,9 +51,9 @@ _SPEAK_LOCK = threading.Lock()  # the seeded sentence owns torch's global genera
 def import_coqui() -> None:
     """Import Coqui TTS, or raise ModelNotInstalled with the one command that fixes it.
 
-    Coqui imports torchaudio at package import. PyPI's torchaudio wheels are CUDA
-    builds: beside a CPU-only torch their compiled extension fails to load
-    (libc10_cuda.so missing), which needs the CPU build from PyTorch's own index.
+    Coqui imports torchaudio at package import; a torchaudio whose compiled
+    extension cannot load (PyPI's CUDA build beside a CPU torch) imports without
+    it (`avatar.torchaudio_guard`), which is all cloning needs.
     """
     try:
         import TTS  # noqa: F401
@@ -67,14 +63,7 @@ def import_coqui() -> None:
             f"Voice cloning needs the optional Coqui TTS package ({missing} is not installed); "
             f"install it with `{INSTALL_CODE}`."
         ) from None
-    except OSError as exc:
-        if "cuda" in str(exc).lower():
-            raise ModelNotInstalled(
-                "Voice cloning needs a torchaudio built for this torch, but the installed one is a CUDA build "
-                f"and torch here is CPU-only; install the CPU build with `{CPU_TORCHAUDIO}`."
-            ) from None
-        raise ModelNotInstalled(f"Coqui TTS could not be imported ({_first_line(exc)}); reinstall it with `{INSTALL_CODE}`.") from None
-    except ImportError as exc:
+    except (ImportError, OSError) as exc:
         raise ModelNotInstalled(f"Coqui TTS could not be imported ({_first_line(exc)}); reinstall it with `{INSTALL_CODE}`.") from None
 
 

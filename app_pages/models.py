@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from avatar.devices import format_bytes
+from avatar.models.devices import format_bytes
 from avatar.errors import AvatarError
 from ui.sidebar import registry_resource
 

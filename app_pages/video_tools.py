@@ -15,7 +15,7 @@ import streamlit as st
 from PIL import Image
 
 from avatar.avatars import list_default_avatars
-from avatar.catalog import get_spec
+from avatar.models.catalog import get_spec
 from avatar.errors import AvatarError
 from avatar.media import IMAGE_EXTENSIONS
 from avatar.service.jobs import get_service

@@ -90,7 +90,7 @@ def generate_portrait(
     """
     import torch
 
-    from avatar.registry import get_registry
+    from avatar.models.registry import get_registry
 
     check_options(prompt, seed, steps, guidance, size, max_attempts)
     registry = registry or get_registry()

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from avatar.devices import DevicePolicy, format_bytes
-from avatar.registry import Registry
+from avatar.models.devices import DevicePolicy, format_bytes
+from avatar.models.registry import Registry
 from tests.tiny_models import save_tiny_sd, save_tiny_sd_inpaint
 
 GB = 1024**3

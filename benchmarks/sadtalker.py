@@ -100,7 +100,7 @@ def paste_seconds_per_second(runs: int, size: int = 256) -> float:
 def job_rtf(seconds: float, runs: int) -> float:
     """Median wall-clock seconds per audio second of whole "full" jobs at 256."""
     from avatar.avatars import get_default_avatar
-    from avatar.registry import Registry
+    from avatar.models.registry import Registry
     from avatar.speech.piper_voice import synthesize
     from avatar.talk.engine import TalkOptions
     from avatar.talk.pipeline import make_talking_video

@@ -44,7 +44,7 @@ def main() -> None:
 
     import torch
 
-    from avatar.registry import Registry
+    from avatar.models.registry import Registry
     from avatar.speech.cloned_voice import LATENTS, synthesize_cloned
     from avatar.speech.voice_sample import check_voice_sample
     from tests.coqui_models import write_tiny_xtts, write_tiny_your_tts

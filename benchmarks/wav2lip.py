@@ -65,7 +65,7 @@ def job_rtf(seconds: float = 10.0, size: int = 512, runs: int = 3) -> tuple[floa
     from pathlib import Path
 
     from avatar.avatars import get_default_avatar
-    from avatar.registry import Registry
+    from avatar.models.registry import Registry
     from avatar.speech.piper_voice import synthesize
     from avatar.talk.engine import TalkOptions
     from avatar.talk.pipeline import make_talking_video

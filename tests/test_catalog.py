@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from avatar.catalog import CATALOG, get_spec
+from avatar.models.catalog import CATALOG, get_spec
 from avatar.cli import main
 from avatar.errors import InputError
 from tests.tiny_models import save_tiny_sd, save_tiny_sd_inpaint
@@ -97,7 +97,7 @@ def test_models_pull_offline_fails_with_one_line(tmp_path):
 
 
 def test_unverifiable_download_is_offered_as_import_only():
-    from avatar.catalog import get_spec
+    from avatar.models.catalog import get_spec
 
     spec = get_spec("wav2lip-gan")
     assert spec.sha256 is None and spec.install_command == "avatar models import wav2lip-gan PATH"

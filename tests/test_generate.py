@@ -13,7 +13,7 @@ from PIL import Image
 from avatar.cli import main
 from avatar.errors import InputError, ModelNotInstalled, NoFaceError
 from avatar.generate import generate_portrait
-from avatar.registry import Registry
+from avatar.models.registry import Registry
 from tests.tiny_models import save_tiny_sd
 
 

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from avatar.memory import limit_malloc_arenas
+from avatar.models.memory import limit_malloc_arenas
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")

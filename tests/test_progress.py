@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from avatar.job_queue import JobQueue
+from avatar.models.job_queue import JobQueue
 from avatar.progress import report, scaled, waiting_in_line
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from avatar.catalog import CATALOG
-from avatar.devices import GB, DeviceCaps, DevicePolicy, choose_policy, parse_bytes
+from avatar.models.catalog import CATALOG
+from avatar.models.devices import GB, DeviceCaps, DevicePolicy, choose_policy, parse_bytes
 from avatar.errors import AvatarError, InputError, ModelNotInstalled
-from avatar.job_queue import JobQueue
-from avatar.loaders import SegmenterBundle, WeightFiles, load_model, load_weights_file
-from avatar.registry import Registry, get_registry
+from avatar.models.job_queue import JobQueue
+from avatar.models.loaders import SegmenterBundle, WeightFiles, load_model, load_weights_file
+from avatar.models.registry import Registry, get_registry
 from tests.tiny_models import save_tiny_clipseg, save_tiny_sd, save_tiny_sd_inpaint
 
 CPU = DevicePolicy("cpu", torch.float32, gpu_budget=0, cpu_budget=16 * GB)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from avatar.devices import GB, DevicePolicy
+from avatar.models.devices import GB, DevicePolicy
 from avatar.errors import InputError, ModelNotInstalled
-from avatar.registry import Registry
+from avatar.models.registry import Registry
 from avatar.talk.engine import TalkOptions, engine_choices
 from avatar.talk.sadtalker.engine import SadTalkerEngine, crop_output_size, paste_back
 from avatar.talk.sadtalker.files import MAPPING_FILES, renderer_file
@@ -81,7 +81,7 @@ def test_crop_videos_keep_the_crop_box_aspect_with_even_sides():
 def test_pull_fetches_exactly_the_files_the_port_reads():
     from fnmatch import fnmatch
 
-    from avatar.catalog import get_spec
+    from avatar.models.catalog import get_spec
     from avatar.talk.sadtalker.files import part_files
 
     spec = get_spec("sadtalker")

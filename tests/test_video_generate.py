@@ -11,10 +11,10 @@ import pytest
 from diffusers import StableVideoDiffusionPipeline
 
 from avatar import config
-from avatar.catalog import get_spec
+from avatar.models.catalog import get_spec
 from avatar.errors import InputError, ModelNotInstalled
 from avatar.jobs import sha256_of
-from avatar.registry import Registry
+from avatar.models.registry import Registry
 from avatar.video import generate
 from avatar.video.generate import (
     fit_image,

@@ -19,7 +19,7 @@ import pytest
 
 from avatar.edit.classical import inpaint_classical
 from avatar.errors import InputError, ModelNotInstalled
-from avatar.registry import Registry
+from avatar.models.registry import Registry
 from avatar.speech.timeline import Speech
 from avatar.video.inpaint import DiffusionFiller, VideoInpaintOptions, inpaint_video
 from avatar.video.io import open_video

@@ -12,7 +12,7 @@ import pytest
 
 from avatar import config
 from avatar.errors import InputError, ModelNotInstalled
-from avatar.registry import Registry
+from avatar.models.registry import Registry
 from avatar.video.io import open_video
 from avatar.video.upscale import (
     CLASSICAL,

@@ -17,7 +17,7 @@ import pytest
 
 from avatar.cli import main
 from avatar.errors import InputError
-from avatar.registry import get_registry
+from avatar.models.registry import get_registry
 from avatar.speech.cloned_voice import LATENTS, synthesize_cloned
 from avatar.speech.voice_sample import check_voice_sample
 from avatar.speech.voices import list_voices
@@ -181,7 +181,7 @@ class _PiperSpeaker:
 
 
 def test_cloned_speech_is_aligned_piece_by_piece(sample, tmp_path):
-    from avatar.registry import Registry
+    from avatar.models.registry import Registry
 
     folder = tmp_path / "checkpoints" / "xtts-v2"
     folder.mkdir(parents=True)

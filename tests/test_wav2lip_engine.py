@@ -10,7 +10,7 @@ import torch
 from avatar.cli import main
 from avatar.errors import InputError
 from avatar.media import load_audio
-from avatar.registry import Registry
+from avatar.models.registry import Registry
 from avatar.speech.timeline import Speech
 from avatar.talk.engine import BuiltinEngine, TalkOptions
 from avatar.talk.pipeline import make_talking_video, prepare_portrait

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from avatar.devices import format_bytes
-from avatar.registry import Registry, get_registry
+from avatar.models.devices import format_bytes
+from avatar.models.registry import Registry, get_registry
 from ui.session import signed_in
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 from avatar.commands.progress_bar import progress_bar
 from avatar.errors import InputError
 from avatar.generate import MODEL_ID, generate_portrait
-from avatar.registry import get_registry
+from avatar.models.registry import get_registry
 
 
 def _run(args: argparse.Namespace) -> int:

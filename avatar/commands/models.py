@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from avatar.devices import format_bytes
-from avatar.registry import ModelStatus, get_registry
+from avatar.models.devices import format_bytes
+from avatar.models.registry import ModelStatus, get_registry
 
 
 def _size(status: ModelStatus) -> str:

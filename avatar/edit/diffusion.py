@@ -57,7 +57,7 @@ def inpaint_diffusion(
     """Inpaint with the registry's pipeline `model_id`; raises ModelNotInstalled if it is missing."""
     import torch
 
-    from avatar.registry import get_registry
+    from avatar.models.registry import get_registry
 
     height, width = image.shape[:2]
     x0, y0, x1, y1 = masked_region(mask, options.masked_padding) if options.only_masked else (0, 0, width, height)

@@ -89,7 +89,7 @@ class MethodChoice:
 
 
 def _registry():
-    from avatar.registry import get_registry
+    from avatar.models.registry import get_registry
 
     return get_registry()
 

@@ -66,7 +66,7 @@ def mask_from_text(
     """Select what `prompt` describes; raises ModelNotInstalled if CLIPSeg is missing."""
     import torch
 
-    from avatar.registry import get_registry
+    from avatar.models.registry import get_registry
 
     prompt = prompt.strip()
     if not prompt:

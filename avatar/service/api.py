@@ -108,15 +108,15 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
     @app.get("/v1/models")
     def models(who: str = Depends(owner)) -> list[dict[str, Any]]:
         """Every model the studio knows, with its state: bundled, installed or missing (and how to install it)."""
-        from avatar.registry import get_registry
+        from avatar.models.registry import get_registry
 
         return [model_record(status) for status in get_registry().statuses()]
 
     @app.get("/v1/models/{model_id}")
     def model(model_id: str, who: str = Depends(owner)) -> dict[str, Any]:
         """One model's state; whether it is loaded and where is this server's view (workers load their own)."""
-        from avatar.catalog import CATALOG
-        from avatar.registry import get_registry
+        from avatar.models.catalog import CATALOG
+        from avatar.models.registry import get_registry
 
         if model_id not in CATALOG:
             raise HTTPException(404, f"There is no model {model_id!r}; GET /v1/models lists them.")

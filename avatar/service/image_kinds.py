@@ -35,7 +35,7 @@ def _picture(inputs: Inputs, what: str):
 def _fill_options(options: dict[str, Any]):
     """The inpainting options of a job's parameters, validated; and the method they resolve to."""
     from avatar.edit.inpaint import InpaintOptions, resolve_method
-    from avatar.registry import get_registry
+    from avatar.models.registry import get_registry
 
     values = dict(options)
     method = resolve_method(values.pop("method"))
@@ -154,7 +154,7 @@ def _numbers(values: list) -> bool:
 def _check_mask(params: dict[str, Any], inputs: Inputs) -> str:
     from avatar.edit.text_mask import CLIPSEG_ID
     from avatar.media import load_image
-    from avatar.registry import get_registry
+    from avatar.models.registry import get_registry
 
     options = _mask_request(params)
     if "image" not in inputs:

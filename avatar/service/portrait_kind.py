@@ -14,7 +14,7 @@ _PORTRAIT = {"prompt": (str, ""), "negative_prompt": (str, ""), "seed": (int, 0)
 
 def _check_portrait(params: dict[str, Any], inputs: Inputs) -> str:
     from avatar.generate import MODEL_ID, check_options
-    from avatar.registry import get_registry
+    from avatar.models.registry import get_registry
 
     options = typed(params, _PORTRAIT)
     check_options(options["prompt"], options["seed"], options["steps"], options["guidance"], options["size"],

@@ -38,7 +38,7 @@ _T2V = {"prompt": (str, ""), "negative_prompt": (str, ""), "frames": (int, 16), 
 
 
 def _check_t2v(params: dict[str, Any], inputs: Inputs) -> str:
-    from avatar.registry import get_registry
+    from avatar.models.registry import get_registry
     from avatar.video.generate import TEXT_TO_VIDEO_MODEL, TextToVideoOptions, check_text_to_video
 
     options = typed(params, _T2V)
@@ -75,7 +75,7 @@ def _still(options: dict[str, Any], inputs: Inputs) -> Path:
 
 def _check_i2v(params: dict[str, Any], inputs: Inputs) -> str:
     from avatar.media import load_image
-    from avatar.registry import get_registry
+    from avatar.models.registry import get_registry
     from avatar.video.generate import IMAGE_TO_VIDEO_MODEL, ImageToVideoOptions, check_image_to_video
 
     options = typed(params, _I2V)
@@ -107,7 +107,7 @@ _INPAINT = {"box": (list, None), "mask_prompt": (str, None), "prompt": (str, "")
 
 def _check_video_inpaint(params: dict[str, Any], inputs: Inputs) -> str:
     from avatar.edit.inpaint import InpaintOptions
-    from avatar.registry import get_registry
+    from avatar.models.registry import get_registry
     from avatar.video.inpaint import CLIPSEG_ID, PROPAGATION, resolve_video_method
 
     options = typed(params, _INPAINT)
@@ -152,7 +152,7 @@ _UPSCALE = {"target_height": (int, 720), "method": (str, "auto"), "noise_level":
 
 
 def _check_upscale(params: dict[str, Any], inputs: Inputs) -> str:
-    from avatar.registry import get_registry
+    from avatar.models.registry import get_registry
     from avatar.video.io import open_video
     from avatar.video.upscale import UpscaleOptions, check_options, resolve_method
 

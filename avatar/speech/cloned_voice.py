@@ -110,7 +110,7 @@ def require_cloning(model_id: str, registry=None, language: Optional[str] = None
     if not coqui_installed():
         raise ModelNotInstalled(f"Voice cloning needs the optional Coqui TTS package; install it with `{INSTALL_CODE}`.")
     if registry is None:
-        from avatar.registry import get_registry
+        from avatar.models.registry import get_registry
 
         registry = get_registry()
     languages = read_languages(registry.require(model_id), model_id)

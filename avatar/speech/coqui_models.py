@@ -35,9 +35,9 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from avatar.devices import DevicePolicy
+from avatar.models.devices import DevicePolicy
 from avatar.errors import AvatarError, InputError, ModelNotInstalled
-from avatar.loaders import load_weights_file
+from avatar.models.loaders import load_weights_file
 from avatar.speech.cloned_voice import INSTALL_CODE, check_language
 
 XTTS_FILES = ("config.json", "model.pth", "vocab.json")

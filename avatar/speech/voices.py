@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from avatar.catalog import get_spec
+from avatar.models.catalog import get_spec
 from avatar.speech.cloned_voice import CLONING_MODELS, INSTALL_CODE, coqui_installed, read_languages
 PUBLISHED_LANGUAGES = {
     "xtts-v2": ("en", "es", "fr", "de", "it", "pt", "pl", "tr", "ru", "nl", "cs", "ar", "zh-cn", "ja", "hu", "ko", "hi"),
@@ -40,7 +40,7 @@ class VoiceInfo:
 def list_voices(registry=None) -> list[VoiceInfo]:
     """The bundled voice, then each cloning model with its state and languages."""
     if registry is None:
-        from avatar.registry import get_registry
+        from avatar.models.registry import get_registry
 
         registry = get_registry()
     voices = [VoiceInfo("joe", "Joe (bundled Piper voice, US English)", False, "bundled", ("en",), "CC0-1.0")]

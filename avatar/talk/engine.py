@@ -187,8 +187,8 @@ class EngineChoice:
 
 def engine_choices(registry=None) -> list[EngineChoice]:
     """Every engine, with what it still needs."""
-    from avatar.catalog import get_spec
-    from avatar.registry import get_registry
+    from avatar.models.catalog import get_spec
+    from avatar.models.registry import get_registry
 
     registry = registry or get_registry()
     choices = []

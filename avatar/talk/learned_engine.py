@@ -17,7 +17,7 @@ class RegistryEngine:
     @property
     def registry(self):
         if self._registry is None:
-            from avatar.registry import get_registry
+            from avatar.models.registry import get_registry
 
             self._registry = get_registry()
         return self._registry

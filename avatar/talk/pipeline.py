@@ -26,7 +26,7 @@ from avatar.face.detect import find_face
 from avatar.face.face import Face
 from avatar.captions import Cue, cues_from_words, write_srt
 from avatar.face.sidecar import sidecar_path_for
-from avatar.memory import limit_malloc_arenas
+from avatar.models.memory import limit_malloc_arenas
 from avatar.media import load_audio, load_image, read_source, resize_long_side, write_wav
 from avatar.progress import Progress, report, scaled
 from avatar.speech.cloned_voice import CLONING_MODELS, require_cloning, synthesize_cloned
@@ -40,7 +40,7 @@ from avatar.talk.life import activity_margin
 from avatar.talk.mouth_track import LOOKAHEAD, frame_count, is_silent
 from avatar.video_writer import BackgroundWriter, Mp4Writer
 
-limit_malloc_arenas()  # before the job threads exist: see avatar/memory.py
+limit_malloc_arenas()  # before the job threads exist: see avatar/models/memory.py
 
 PortraitSource = Union[str, Path, bytes, BinaryIO, np.ndarray]
 AudioSource = Union[str, Path, bytes, BinaryIO, Speech]
@@ -317,7 +317,7 @@ def _speech_model(typed: bool, voice: str):
         return load_voice
 
     def load_cloning_model() -> None:
-        from avatar.registry import get_registry
+        from avatar.models.registry import get_registry
 
         with get_registry().use(voice):
             pass

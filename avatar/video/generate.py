@@ -27,7 +27,7 @@ from typing import Any, Optional
 import cv2
 import numpy as np
 
-from avatar.catalog import get_spec
+from avatar.models.catalog import get_spec
 from avatar.errors import InputError
 from avatar.jobs import sha256_of
 from avatar.media import ImageSource, load_image
@@ -276,7 +276,7 @@ def text_to_video(
     """
     import torch
 
-    from avatar.registry import get_registry
+    from avatar.models.registry import get_registry
 
     options = TextToVideoOptions(frames=frames, steps=steps, guidance=guidance, seed=seed, width=width,
                                  height=height, fps=fps)
@@ -341,7 +341,7 @@ def image_to_video(
     import torch
     from PIL import Image
 
-    from avatar.registry import get_registry
+    from avatar.models.registry import get_registry
 
     if orientation not in SVD_SIZES:
         raise InputError(f"Unknown orientation {orientation!r}; use one of: {', '.join(SVD_SIZES)}.")

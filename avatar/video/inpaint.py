@@ -81,7 +81,7 @@ class VideoInpaintOptions:
 def _registry(registry):
     if registry is not None:
         return registry
-    from avatar.registry import get_registry
+    from avatar.models.registry import get_registry
 
     return get_registry()
 
@@ -263,7 +263,7 @@ def inpaint_video(source: VideoSource, *, mask=None, box=None, mask_prompt: Opti
     if region == "text":
         if not mask_prompt.strip():
             raise InputError("Describe what to fill, for example 'the logo'.")
-        from avatar.registry import get_registry
+        from avatar.models.registry import get_registry
 
         get_registry().require(CLIPSEG_ID)  # text masks are made through the process registry
     report(progress, "checking the video", 0.0)
@@ -313,7 +313,7 @@ def _run(video: Video, still: Optional[np.ndarray], options: VideoInpaintOptions
                     notices.append("Part of the area is never shown by any frame; it was filled once by OpenCV "
                                    "inpainting and carried along.")
             else:
-                from avatar.catalog import get_spec
+                from avatar.models.catalog import get_spec
 
                 spec = get_spec(options.method)
                 model = {"id": spec.id, "revision": spec.revision, "path": str(registry.require(spec.id))}

@@ -39,7 +39,7 @@ from typing import Any, Callable, Optional
 import cv2
 import numpy as np
 
-from avatar.catalog import get_spec
+from avatar.models.catalog import get_spec
 from avatar.errors import InputError
 from avatar.progress import Progress, report, waiting_in_line
 from avatar.video.io import Video, VideoLimits, VideoSource, open_video
@@ -244,7 +244,7 @@ def upscale_video(source: VideoSource, *, target_height: int = 720, method: str 
     ModelNotInstalled when `method="sd-x4-upscaler"` and the model is missing.
     """
     if registry is None:
-        from avatar.registry import get_registry
+        from avatar.models.registry import get_registry
 
         registry = get_registry()
     options = UpscaleOptions(target_height=target_height, method=method, noise_level=noise_level, seed=seed,

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from avatar.errors import InputError
-from avatar.loaders import load_weights_file
+from avatar.models.loaders import load_weights_file
 
 PUBLISHED = "use the published SadTalker checkpoints (`avatar models pull sadtalker`)"
 # BatchNorm counters: absent from some old checkpoints, unused at inference.

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from avatar.errors import InputError
-from avatar.loaders import load_weights_file
+from avatar.models.loaders import load_weights_file
 from avatar.talk.wav2lip.model import Wav2Lip
 
 PUBLISHED = "use the published wav2lip_gan.pth or wav2lip.pth"

@@ -4,7 +4,7 @@ One `ModelSpec` per model: what it is for, where it comes from (a Hugging Face r
 at a pinned revision with only the files needed, a URL with its SHA-256, or a
 Python package that ships it), roughly how big the download is, its license, and
 how the registry loads it. Nothing here touches the disk or the network; the
-registry (`avatar/registry.py`) resolves, downloads and loads.
+registry (`avatar/models/registry.py`) resolves, downloads and loads.
 
 Revisions are commit hashes so a pull always gets the files this app was written
 for. Where no hash or checksum is pinned yet (`revision=None`, `sha256=None`), the

@@ -33,11 +33,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 from avatar import config
-from avatar.catalog import CATALOG, ModelSpec, bundled_path, get_spec
-from avatar.devices import DevicePolicy, choose_policy, format_bytes
+from avatar.models.catalog import CATALOG, ModelSpec, bundled_path, get_spec
+from avatar.models.devices import DevicePolicy, choose_policy, format_bytes
 from avatar.errors import AvatarError, InputError, ModelNotInstalled
-from avatar.job_queue import JobQueue, OnWait
-from avatar.loaders import load_model, memory_bytes, move, weight_files
+from avatar.models.job_queue import JobQueue, OnWait
+from avatar.models.installs import import_model, pull
+from avatar.models.loaders import is_complete, load_model, memory_bytes, move
 from avatar.progress import Progress
 
 if TYPE_CHECKING:
@@ -115,17 +116,6 @@ class _Entry:
     last_used: int = 0
     load_seconds: float = 0.0
     part: Optional[str] = None
-
-
-def is_complete(spec: ModelSpec, folder: Path) -> bool:
-    """Does this folder (or file) hold an install of `spec`?"""
-    if folder.is_file():
-        return spec.kind == "weights"
-    if not folder.is_dir():
-        return False
-    if spec.marker:
-        return (folder / spec.marker).is_file()
-    return bool(weight_files(folder, spec))
 
 
 def disk_size(path: Optional[Path]) -> int:
@@ -449,14 +439,10 @@ class Registry:
 
     def pull(self, model_id: str, progress: Optional[Progress] = None) -> Path:
         """Download the model's pinned files into `checkpoints/<id>/` (explicit, on request only)."""
-        from avatar.installs import pull
-
         return pull(get_spec(model_id), self.checkpoints_dir, progress=progress)
 
     def import_model(self, model_id: str, source: Path, copy: bool = False) -> Path:
         """Register a local folder or file as this model after checking that it loads."""
-        from avatar.installs import import_model
-
         spec = get_spec(model_id)
         if spec.kind == "bundled":
             raise InputError(f"{model_id} ships with the {spec.package} package and cannot be imported.")

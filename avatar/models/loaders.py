@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from avatar.catalog import ModelSpec
-from avatar.devices import DevicePolicy
+from avatar.models.catalog import ModelSpec
+from avatar.models.devices import DevicePolicy
 from avatar.errors import AvatarError, InputError
 
 
@@ -96,6 +96,17 @@ def load_weights_file(path: Path, advice: str = TRUSTED_COPY) -> dict:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+
+
+def is_complete(spec: ModelSpec, folder: Path) -> bool:
+    """Does this folder (or file) hold an install of `spec`?"""
+    if folder.is_file():
+        return spec.kind == "weights"
+    if not folder.is_dir():
+        return False
+    if spec.marker:
+        return (folder / spec.marker).is_file()
+    return bool(weight_files(folder, spec))
 
 
 def weight_files(folder: Path, spec: ModelSpec) -> list[Path]:

@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
@@ -88,11 +88,11 @@ def read_files(pairs: list[str]) -> tuple[dict[str, bytes], dict[str, str]]:
     return files, names
 
 
-def _follow(service, job) -> Any:
+def _follow(service, job, label: Optional[str] = None) -> Any:
     """Draw the job's progress until it ends; the finished record."""
     from avatar.commands.progress_bar import progress_bar
 
-    with progress_bar(f"{job.kind} {job.id[:8]}") as report:
+    with progress_bar(label or f"{job.kind} {job.id[:8]}") as report:
         while not job.finished_state:
             if job.status == "queued":
                 place = service.place_in_line(job)
@@ -133,6 +133,53 @@ def _print_results(service, job, output: Optional[str]) -> None:
     print(f"job {job.id} done in {job.finished - job.created:.1f} s:")
     for path in paths:
         print(f"  {path}")
+
+
+@dataclass
+class FinishedJob:
+    """A job a command ran to its end: its record and its result files by name."""
+
+    job: Any
+    files: dict[str, Path]
+    manifest: dict[str, Any]
+
+
+def run_job(kind: str, params: dict[str, Any], files: dict[str, Path], label: Optional[str] = None) -> FinishedJob:
+    """Run one job the way a page or the API does (same checks, same folder under outputs/jobs/, on History and in
+    `avatar jobs list`), following it with a progress bar; its failure is raised as its one sentence.
+
+    Task commands (`avatar talk`, `avatar shift`, `avatar video ...`) are this plus their own flags and output copy.
+    """
+    for field, path in files.items():
+        if not Path(path).is_file():
+            raise InputError(f"{path} is not a file; check the path given for {field.replace('_', ' ')}.")
+    from avatar.service.keys import LOCAL_OWNER
+
+    service = _service()
+    job = service.submit(LOCAL_OWNER, kind, params, {f: Path(p).read_bytes() for f, p in files.items()},
+                         {f: Path(p).name for f, p in files.items()})
+    try:
+        job = _follow(service, job, label or kind)
+    except KeyboardInterrupt:
+        if not os.environ.get("AVATAR_BROKER"):
+            service.cancel(job.owner, job.id)
+            raise AvatarError(f"Interrupted; job {job.id} was cancelled.") from None
+        raise AvatarError(f"Stopped waiting; job {job.id} goes on: `avatar jobs wait {job.id}`.") from None
+    if job.status == "failed":
+        raise AvatarError(job.message)
+    if job.status == "cancelled":
+        raise AvatarError(f"Job {job.id} was cancelled.")
+    results = {name: service.result_file(job.owner, job.id, name) for name in job.results}
+    found = {name: path for name, path in results.items() if path is not None}
+    manifest = json.loads(found["manifest.json"].read_text()) if "manifest.json" in found else {}
+    return FinishedJob(job=job, files=found, manifest=manifest)
+
+
+def copy_result(finished: FinishedJob, name: str, output: Path) -> Path:
+    """Copy one result file to where the user asked for it (folders made as needed)."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copyfile(finished.files[name], output))
 
 
 def _submit(args: argparse.Namespace) -> int:

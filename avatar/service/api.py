@@ -46,7 +46,8 @@ _SUBMIT_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
     "type": "object",
     "properties": {
         "params": {"type": "string", "description": 'The parameters as one JSON object, e.g. {"text": "Hello!", '
-                                                    '"avatar": "maya"}.'},
+                                                    '"avatar": "maya"}; each kind\'s are the schema '
+                                                    '`params_<kind>` below.'},
         **{field: {"type": "string", "format": "binary",
                    "description": "A file for " + " and ".join(k.name for k in KINDS.values() if field in k.files)
                    + " jobs."}
@@ -198,6 +199,23 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
         if not jobs().delete(who, job_id):
             raise HTTPException(404, "There is no such job for this key.")
 
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document, plus each kind's parameters (declared once, in the task's options) as a schema."""
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            document = get_openapi(title=app.title, version=app.version, description=app.description,
+                                   routes=app.routes)
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for name, kind in KINDS.items():
+                schema = kind.schema()
+                if schema:
+                    schemas[f"params_{name}"] = {**schema, "title": f"{kind.title}: params",
+                                                 "description": f"The `params` JSON of a {name} job."}
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

@@ -28,6 +28,7 @@ class JobKind:
     check: Callable[[dict[str, Any], Inputs], str]
     run: Callable[[dict[str, Any], Inputs, Path, Optional[Progress]], list[str]]
     describe: Callable[[dict[str, Any]], str] = lambda params: ""  # a few words for the History list
+    schema: Callable[[], dict[str, Any]] = lambda: {}  # its parameters as JSON Schema (from the task's options)
 
 
 def allowed(params: dict[str, Any], names: tuple[str, ...]) -> None:

@@ -48,7 +48,7 @@ from kombu import Exchange, Queue
 from kombu.utils.url import maybe_sanitize_url
 
 from avatar.errors import AvatarError, ServiceUnavailable
-from avatar.service.jobs import jobs_root, run_job
+from avatar.service.runs import jobs_root, run_job
 from avatar.service.store import JobRecord, JobStore
 
 _LOGGER = logging.getLogger(__name__)

@@ -17,116 +17,20 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import socket
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Optional
 
-from avatar import config
-from avatar.errors import AvatarError, InputError
+from avatar.errors import InputError
 from avatar.service.kinds import get_kind
+from avatar.service.runs import input_paths, job_folder, jobs_root, run_job, upload_name
 from avatar.service.store import JobRecord, JobStore, default_url
 
 _LOGGER = logging.getLogger(__name__)
 MAX_INPUT_BYTES = 200 * 1024**2
-PROGRESS_EVERY_S = 0.25
-"""Progress is written to the store at most this often (a video reports every few frames)."""
-
-
-class JobCancelled(Exception):
-    """Raised inside a running job when its record says it was cancelled (or it was deleted)."""
-
-
-class RunSuperseded(Exception):
-    """Raised inside a run that no longer holds its job: it was given up for dead, re-queued, and another run took
-    it. This run leaves quietly, removing only its own work folder."""
-
-
-def _stopped(store: JobStore, job_id: str) -> Exception:
-    """Why a run may not go on: its job was cancelled or deleted, or another run holds it now."""
-    job = store.get(job_id)
-    return JobCancelled() if job is None or job.status == "cancelled" else RunSuperseded()
-
-
-def jobs_root() -> Path:
-    return config.outputs_dir() / "jobs"
-
-
-def job_folder(job_id: str, root: Optional[Path] = None) -> Path:
-    if not job_id.isalnum():
-        raise InputError("That is not a job id.")
-    return (root or jobs_root()) / job_id
-
-
-def upload_name(name: Optional[str], field: str) -> str:
-    """A safe file name for an upload: the client's name without folders ("../../x.jpg" -> "x.jpg"), letters,
-    digits, spaces, dots, dashes and underscores only, no leading dot; the field name when nothing is left."""
-    base = re.split(r"[\\/]", name or "")[-1]
-    base = re.sub(r"[^A-Za-z0-9 ._-]", "_", base).strip(" .")[:100]
-    return base or field
-
-
-def input_paths(folder: Path, fields: list[str]) -> dict[str, Path]:
-    """Each input field's file in a job folder (`inputs/<field>/<name>`)."""
-    paths = {}
-    for field in fields:
-        stored = sorted((folder / "inputs" / field).glob("*"))
-        if stored:
-            paths[field] = stored[0]
-    return paths
-
-
-def run_job(store: JobStore, job_id: str, worker: str, root: Optional[Path] = None) -> Optional[JobRecord]:
-    """Run one queued job to its end (done, failed or cancelled); None when another runner has it."""
-    if not store.claim(job_id, worker):
-        return None
-    job = store.get(job_id)
-    folder = job_folder(job_id, root)
-    work = folder / f".work-{job.attempts}"
-    shutil.rmtree(work, ignore_errors=True)
-    inputs = input_paths(folder, job.inputs)
-    last = [0.0]
-
-    def progress(stage: str, fraction: float) -> None:
-        now = time.monotonic()
-        if now - last[0] < PROGRESS_EVERY_S and fraction < 1.0:
-            return
-        last[0] = now
-        if not store.progress(job_id, stage, fraction, worker):
-            raise _stopped(store, job_id)
-
-    try:
-        names = get_kind(job.kind).run(job.params, inputs, work, progress)
-        if not store.progress(job_id, "finishing", 1.0, worker):
-            raise _stopped(store, job_id)
-        results = folder / "results"
-        shutil.rmtree(results, ignore_errors=True)
-        work.rename(results)
-        if not store.finish(job_id, names, worker):
-            raise _stopped(store, job_id)
-    except JobCancelled:
-        shutil.rmtree(folder, ignore_errors=True)
-    except RunSuperseded:
-        _LOGGER.warning("job %s is held by another run now; %s leaves it", job_id, worker)
-        shutil.rmtree(work, ignore_errors=True)
-        return store.get(job_id)  # the other run's work folder is not this run's to clean
-    except AvatarError as exc:
-        shutil.rmtree(work, ignore_errors=True)
-        store.fail(job_id, str(exc), worker)
-    except Exception as exc:  # a bug: the user gets one sentence, the log keeps the traceback
-        _LOGGER.exception("job %s failed", job_id)
-        shutil.rmtree(work, ignore_errors=True)
-        store.fail(job_id, f"The job failed unexpectedly ({type(exc).__name__}); try again, or report it if it recurs.",
-                   worker)
-    for leftover in folder.glob(".work-*") if folder.is_dir() else ():
-        shutil.rmtree(leftover, ignore_errors=True)
-    return store.get(job_id)
-
-
 class EmbeddedExecutor:
     """Jobs run on threads of this process: one for CPU-only jobs, one (or AVATAR_MAX_JOBS) for the GPU queue.
 

@@ -16,21 +16,23 @@ from avatar.face.picker import face_choices
 from avatar.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, load_image
 from avatar.service.jobs import JobService, get_service
 from avatar.speech.text import MAX_TEXT_CHARS
-from avatar.talk.engine import engine_choices
+from avatar.talk.engine import TalkOptions, file_options
+from avatar.talk.engines import ENGINES, engine_choices
 from avatar.talk.pipeline import MOUTH_METHODS, prepare_speech
 from avatar.video.io import VIDEO_EXTENSIONS
 from ui.history import page_job, recall_last_job, result_download
+from ui.options import checkbox, number_input, option_widgets, slider, spec_of
 from ui.portrait_generation import generated_portrait_input
 from ui.session import job_owner
 from ui.sidebar import registry_resource
-from ui.voice_picker import VoicePick, remember, voice_picker
+from ui.voice_picker import VoicePick, remember, speaking_rate, voice_picker
 
 JOB_KEY, PICK_KEY = "talk_job", "talk_job_voice"  # the job this page follows, and the voice it was given
 
 
 def _talk_request(avatar_name: Optional[str], portrait, face_index: Optional[int], text: Optional[str], audio,
                   transcript: Optional[str], rate: float, pick: VoicePick, engine: str,
-                  options: dict[str, Any], blink_upload) -> tuple[dict[str, Any], dict[str, bytes], dict[str, str]]:
+                  options: dict[str, Any], uploads: dict[str, Any]) -> tuple[dict[str, Any], dict[str, bytes], dict[str, str]]:
     """The talk job's parameters, input files and their names, from what the form holds."""
     params: dict[str, Any] = {"voice": pick.voice, "language": pick.language, "engine": engine, **options}
     files: dict[str, bytes] = {}
@@ -53,8 +55,9 @@ def _talk_request(avatar_name: Optional[str], portrait, face_index: Optional[int
             params["transcript"] = transcript
     if pick.sample_path is not None:
         files["voice_sample"], names["voice_sample"] = pick.sample_path.read_bytes(), pick.sample_path.name
-    if blink_upload is not None:
-        files["blink_video"], names["blink_video"] = blink_upload.getvalue(), blink_upload.name
+    for field, upload in uploads.items():  # the engine's own files (e.g. a reference video)
+        if upload is not None:
+            files[field], names[field] = upload.getvalue(), upload.name
     return params, files, names
 
 
@@ -135,14 +138,14 @@ else:
 # 2. Voice --------------------------------------------------------------------
 st.subheader("2. Voice")
 voice_source = st.radio("Voice source", ["Type text", "Upload a recording"], horizontal=True, label_visibility="collapsed")
-text, audio, transcript, rate, pick = None, None, None, 1.0, VoicePick()
+text, audio, transcript, rate, pick = None, None, None, None, VoicePick()  # a rate only for typed text
 if voice_source == "Type text":
     text = st.text_area(
         "What should the avatar say?", max_chars=MAX_TEXT_CHARS, height=120,
         placeholder="Hello! I am your avatar.", key="talk_text",
     )
     pick = voice_picker(registry_resource())
-    rate = st.slider("Speaking rate", 0.5, 2.0, 1.0, 0.05)
+    rate = speaking_rate()
     if st.button("Listen", help="Hear the voice before rendering the video"):
         try:
             if pick.problem:
@@ -171,26 +174,25 @@ engine = st.radio(
 if choices[engine].install_command:
     st.warning(f"{choices[engine].title} is not installed; install it with `{choices[engine].install_command}`, "
                "or pick the built-in engine.")
+SIZES = (256, 384, 512, 768, 1024)
+UPLOAD_TYPES = {"video": VIDEO_EXTENSIONS, "audio": AUDIO_EXTENSIONS, "image": IMAGE_EXTENSIONS}
 with st.expander("Options"):
-    still = st.checkbox("Still head (only mouth, jaw and eyelids move)")
-    expression = st.slider("Expression scale", 0.0, 2.0, 1.0, 0.1)
-    size = st.select_slider("Video size (long side)", [256, 384, 512, 768, 1024], value=768)
-    seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0)
-    engine_options, blink_upload = {}, None
-    if engine == "sadtalker":
-        left, middle, right = st.columns(3)
-        engine_options["pose_style"] = int(left.number_input(
-            "Pose style", min_value=0, max_value=45, value=0, help="One of SadTalker's 46 learned head-motion styles."))
-        engine_options["preprocess"] = middle.radio(
-            "Framing", ["full", "crop"], horizontal=True,
-            format_func=lambda mode: {"full": "Whole portrait", "crop": "Face crop"}[mode],
-            help="Whole portrait: the animated face is blended back into your picture. Face crop: just the face.")
-        engine_options["face_size"] = right.radio(
-            "Face resolution", [256, 512], horizontal=True,
-            help="512 is sharper and about four times slower; each size is its own model file.")
-        blink_upload = st.file_uploader(
-            "Blink like the face in this video (optional)", type=[e.lstrip(".") for e in VIDEO_EXTENSIONS],
-            help="Without it, blinks are drawn at random from the seed.")
+    # Defaults, limits and help come from the declarations (TalkOptions, the engine's Options).
+    still = checkbox(TalkOptions, "still", "Still head (only mouth, jaw and eyelids move)", key="talk_option_still")
+    expression = slider(TalkOptions, "expression_scale", "Expression scale", step=0.1,
+                        key="talk_option_expression_scale")
+    size_spec = spec_of(TalkOptions, "size")
+    size = st.select_slider("Video size (long side)", sorted({*SIZES, size_spec.default}), value=size_spec.default,
+                            help=size_spec.help, key="talk_option_size")
+    seed = number_input(TalkOptions, "seed", "Seed", key="talk_option_seed")
+    options = {"still": still, "expression_scale": float(expression), "size": int(size), "seed": int(seed)}
+    options.update(option_widgets(TalkOptions, skip=tuple(options), key_prefix="talk_option_"))
+    # The chosen engine's own settings and files, whatever the engine.
+    engine_options = option_widgets(ENGINES[engine].Options, key_prefix="talk_option_")
+    engine_uploads = {
+        file.name: st.file_uploader(file.label or file.help, type=[e.lstrip(".") for e in UPLOAD_TYPES[file.kind]],
+                                    help=file.help, key=f"talk_file_{file.name}")
+        for file in file_options(ENGINES[engine].Options)}
 
 # 3. Generate -----------------------------------------------------------------
 st.subheader("3. Video")
@@ -208,8 +210,7 @@ if st.button("Generate", type="primary"):
         try:
             params, files, names = _talk_request(
                 avatar_name, portrait, face_index, text, audio, transcript, rate, pick, engine,
-                {"still": still, "expression_scale": float(expression), "seed": int(seed), "size": int(size),
-                 **engine_options}, blink_upload)
+                {**options, **engine_options}, engine_uploads)
             job = service.submit(owner, "talk", params, files, names)
         except AvatarError as exc:
             st.error(str(exc))

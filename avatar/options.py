@@ -251,7 +251,10 @@ def add_arguments(parser: argparse.ArgumentParser | Any, cls: type, *, skip: Ite
         if spec.default is not None and spec.default != "":
             text += f"; default {','.join(map(str, spec.default)) if isinstance(spec.default, (tuple, list)) else spec.default}"
         if spec.type in (tuple, list):
-            text += " (comma separated)"
+            text += " (separated by commas or spaces)"
+            parser.add_argument(spec.cli_flag, dest=spec.name, default=None, nargs="+", metavar=spec.name.upper(),
+                                help=text)
+            continue
         # Values stay text here and are converted and checked by `from_args`, exactly as job parameters are.
         parser.add_argument(spec.cli_flag, dest=spec.name, default=None, metavar=spec.name.upper(), help=text)
 
@@ -265,8 +268,9 @@ def from_args(cls: type, args: argparse.Namespace, **given: Any) -> Any:
         value = getattr(args, spec.name)
         if value is None or (spec.type is bool and value == spec.default):
             continue
-        if spec.type in (tuple, list) and isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
+        if spec.type in (tuple, list) and isinstance(value, (str, list, tuple)):
+            words = [value] if isinstance(value, str) else value
+            value = [part.strip() for word in words for part in str(word).split(",") if part.strip()]
         params[spec.name] = value
     return from_params(cls, params)
 

@@ -1,67 +1,120 @@
-"""`avatar talk`: portrait + text or audio -> lip-synced MP4."""
+"""`avatar talk`: portrait + text or audio -> lip-synced MP4, run as a talk job (the pages' and the API's).
+
+The flags for the video's options, the request's numbers and each engine's own
+settings come from their declarations (`TalkOptions`, `TalkRequest`, each engine's
+`Options`); an engine added to the table brings its flags.
+"""
 
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
+from typing import Any
 
 from avatar.avatars import get_default_avatar, list_default_avatars
-from avatar.commands.progress_bar import progress_bar
+from avatar.commands.jobs import copy_result, run_job
 from avatar.errors import InputError
-from avatar.talk.engine import DEFAULT_MAX_SIZE, ENGINES, TalkOptions
-from avatar.talk.wav2lip.engine import DEFAULT_PADS
-from avatar.speech.cloned_voice import DEFAULT_CLONING_MODEL
-from avatar.talk.pipeline import BUNDLED_VOICE, MOUTH_METHODS, VOICES, make_talking_video
+from avatar.options import add_arguments, args_params, specs
+from avatar.service.talk_kind import TalkRequest
+from avatar.speech.voices import DEFAULT_CLONING_VOICE, DEFAULT_VOICE, VOICE_SPECS, VOICES, VoiceOptions
+from avatar.talk.engine import TalkOptions, file_options
+from avatar.talk.engines import ENGINES
+from avatar.talk.pipeline import MOUTH_METHODS
+
+HAND_MADE = ("text", "avatar", "transcript", "engine", "voice")
+"""Request fields with flags of their own below (files, mutually exclusive choices, the voice's default)."""
+
+
+def _request_help(name: str) -> str:
+    return next(spec.help for spec in specs(TalkRequest) if spec.name == name)
+
+
+def _engine_help() -> str:
+    from avatar.models.catalog import get_spec
+
+    described = []
+    for name, engine in ENGINES.items():
+        need = f"needs `{get_spec(engine.model_id).install_command}`" if engine.model_id else "no download"
+        described.append(f"{name} ({need})")
+    return "animation engine: " + ", ".join(described)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "talk",
         help="make a talking video from a portrait and text or audio",
-        description="Animate a portrait speaking typed text (bundled Piper voice) or a recording.",
+        description="Animate a portrait speaking typed text (bundled Piper voice) or a recording. It runs as a job, "
+                    "listed by `avatar jobs list` and on the History page.",
     )
     portrait = parser.add_mutually_exclusive_group(required=True)
     portrait.add_argument("--avatar", metavar="NAME", help="a default avatar (see --list-avatars)")
-    portrait.add_argument("--image", type=Path, metavar="PATH", help="your own portrait (PNG, JPEG or WebP)")
+    portrait.add_argument("--image", type=Path, metavar="PATH",
+                          help="your own portrait (PNG, JPEG or WebP); a NAME.landmarks.json beside it is used")
     portrait.add_argument("--list-avatars", action="store_true", help="list the default avatars and exit")
     voice = parser.add_mutually_exclusive_group()
-    voice.add_argument("--text", help="what the avatar says")
+    voice.add_argument("--text", help=_request_help("text"))
     voice.add_argument("--text-file", type=Path, metavar="F", help="read the text from a UTF-8 file")
     voice.add_argument("--audio", type=Path, metavar="PATH", help="a recording (wav, mp3, m4a, ogg, flac)")
     transcript = parser.add_mutually_exclusive_group()
-    transcript.add_argument("--transcript", metavar="TEXT", help="what the --audio recording says (exact word timing)")
+    transcript.add_argument("--transcript", metavar="TEXT", help=_request_help("transcript"))
     transcript.add_argument("--transcript-file", type=Path, metavar="F", help="read the transcript from a UTF-8 file")
-    parser.add_argument("--voice", choices=VOICES, metavar="NAME",
-                        help=f"who speaks typed text: {BUNDLED_VOICE} (bundled, English) or a cloning model "
-                             f"({', '.join(VOICES[1:])}; default {DEFAULT_CLONING_MODEL} when --voice-sample is given); "
-                             "see `avatar voices list`")
-    parser.add_argument("--voice-sample", type=Path, metavar="PATH",
-                        help="6-30 s of one person speaking, whose voice speaks the text (you must have their consent)")
-    parser.add_argument("--language", default="en", metavar="CODE",
-                        help="language of the text for a cloning voice, e.g. en, es, fr, de (default en)")
-    parser.add_argument("--engine", choices=sorted(ENGINES), default="builtin",
-                        help="animation engine: builtin (no download), wav2lip (needs `avatar models import wav2lip-gan PATH`) "
-                             "or sadtalker (needs `avatar models pull sadtalker`)")
-    parser.add_argument("--pads", type=int, nargs=4, default=list(DEFAULT_PADS), metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
-                        help="wav2lip: pixels added to the face box (default 0 10 0 0)")
-    parser.add_argument("--pose-style", type=int, default=0, metavar="N",
-                        help="sadtalker: one of its 46 head-motion styles, 0-45 (default 0)")
-    parser.add_argument("--preprocess", choices=("full", "crop"), default="full",
-                        help="sadtalker: full = the whole portrait (default), crop = the face crop only")
-    parser.add_argument("--face-size", type=int, choices=(256, 512), default=256,
-                        help="sadtalker: the renderer's size and model file, 256 (default) or 512")
-    parser.add_argument("--ref-eyeblink", type=Path, metavar="VIDEO",
-                        help="sadtalker: blink as the face in this video does (instead of seeded blinks)")
-    parser.add_argument("--rate", type=float, default=1.0, help="speaking rate for text, 0.5-2.0 (default 1.0)")
-    parser.add_argument("--still", action="store_true", help="no head motion: only mouth, jaw and eyelids move")
-    parser.add_argument("--expression-scale", type=float, default=1.0, metavar="S", help="0-2 (default 1.0)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the voice, blinks and head motion (default 0)")
-    parser.add_argument("--face-index", type=int, metavar="K", help="which face, 0 = largest (default)")
-    parser.add_argument("--size", type=int, default=DEFAULT_MAX_SIZE, help=f"long side in pixels (default {DEFAULT_MAX_SIZE})")
+    parser.add_argument("--voice", choices=list(VOICES), metavar="NAME",
+                        help=f"{VOICE_SPECS['voice'].help}: {', '.join(VOICES)}; default {DEFAULT_VOICE}, or "
+                             f"{DEFAULT_CLONING_VOICE} when --voice-sample is given")
+    parser.add_argument("--voice-sample", type=Path, metavar="PATH", help=VoiceOptions.SAMPLE_HELP)
+    add_arguments(parser, TalkRequest, skip=HAND_MADE)
+    engine_default = next(spec.default for spec in specs(TalkRequest) if spec.name == "engine")
+    parser.add_argument("--engine", choices=list(ENGINES), default=engine_default, help=_engine_help())
+    add_arguments(parser, TalkOptions)
+    added = {spec.name for cls in (TalkRequest, TalkOptions) for spec in specs(cls)}
+    for name, engine in ENGINES.items():
+        own = [spec.name for spec in specs(engine.Options) if spec.name not in added]
+        files = [f for f in file_options(engine.Options) if f.name not in added]
+        if not own and not files:
+            continue
+        group = parser.add_argument_group(f"{engine.title} options (--engine {name})")
+        add_arguments(group, engine.Options, skip=added)
+        for file in files:
+            group.add_argument(file.cli_flag, dest=file.name, type=Path, metavar="PATH", help=file.help)
+        added.update(own, (f.name for f in files))
     parser.add_argument("-o", "--output", type=Path,
-                        help="where to copy the MP4, with its captions beside it as .srt (all is kept in outputs/)")
+                        help="where to copy the MP4, with its captions beside it as .srt (the job keeps its own copy)")
     parser.set_defaults(func=run)
+
+
+def talk_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Path]]:
+    """The talk job's parameters and input files from the flags (only the options the user gave: the job's defaults
+    are the declared ones)."""
+    if args.text is None and args.text_file is None and args.audio is None:
+        raise InputError("Say what the avatar should speak: give --text, --text-file or --audio.")
+    params: dict[str, Any] = {**args_params(TalkRequest, args), **args_params(TalkOptions, args)}
+    for engine in ENGINES.values():
+        params.update(args_params(engine.Options, args))
+    params["engine"] = args.engine
+    text = args.text if args.text_file is None else _read_text(args.text_file, "text")
+    transcript = args.transcript if args.transcript_file is None else _read_text(args.transcript_file, "transcript")
+    if text is not None:
+        params["text"] = text
+    if transcript is not None:
+        params["transcript"] = transcript
+    params["voice"] = args.voice or (DEFAULT_CLONING_VOICE if args.voice_sample is not None else DEFAULT_VOICE)
+    files: dict[str, Path] = {}
+    if args.avatar is not None:
+        params["avatar"] = get_default_avatar(args.avatar).name
+    else:
+        files["portrait"] = args.image
+        from avatar.face.sidecar import sidecar_path_for
+
+        if sidecar_path_for(args.image).is_file():
+            files["landmarks"] = sidecar_path_for(args.image)
+    for field, path in (("audio", args.audio), ("voice_sample", args.voice_sample)):
+        if path is not None:
+            files[field] = path
+    for engine in ENGINES.values():
+        for file in file_options(engine.Options):
+            if getattr(args, file.name, None) is not None:
+                files[file.name] = getattr(args, file.name)
+    return params, files
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,47 +122,18 @@ def run(args: argparse.Namespace) -> int:
         for avatar in list_default_avatars():
             print(f"{avatar.name:20s} {avatar.title}")
         return 0
-    if args.text is None and args.text_file is None and args.audio is None:
-        raise InputError("Say what the avatar should speak: give --text, --text-file or --audio.")
-    text = args.text if args.text_file is None else _read_text(args.text_file, "text")
-    voice = args.voice or (DEFAULT_CLONING_MODEL if args.voice_sample is not None else BUNDLED_VOICE)
-    transcript = args.transcript if args.transcript_file is None else _read_text(args.transcript_file, "transcript")
-    if args.avatar is not None:
-        avatar = get_default_avatar(args.avatar)
-        portrait, landmarks = avatar.image_path, avatar.landmarks_path
-    else:
-        portrait, landmarks = args.image, None
-    options = TalkOptions(
-        max_size=args.size, still=args.still, expression_scale=args.expression_scale, seed=args.seed,
-        pads=tuple(args.pads), pose_style=args.pose_style, preprocess=args.preprocess, face_size=args.face_size,
-        blink_video=None if args.ref_eyeblink is None else str(args.ref_eyeblink),
-    )
-    with progress_bar("talk") as progress:
-        result = make_talking_video(
-            portrait,
-            text=text,
-            audio=args.audio,
-            transcript=transcript,
-            rate=args.rate,
-            voice=voice,
-            voice_sample=args.voice_sample,
-            language=args.language,
-            engine=args.engine,
-            options=options,
-            face_index=args.face_index,
-            landmarks_path=landmarks,
-            progress=progress,
-        )
-    video = result.video_path
+    params, files = talk_params(args)
+    finished = run_job("talk", params, files, label="talk")
+    video = finished.files["video.mp4"]
     if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        video = Path(shutil.copyfile(result.video_path, args.output))
-        if result.captions_path is not None:
-            shutil.copyfile(result.captions_path, args.output.with_suffix(".srt"))
-    timings = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
-    print(f"{video}  ({result.duration:.1f} s, {result.width}x{result.height}; "
-          f"made in {result.seconds:.1f}s: {timings})")
-    mouth = result.manifest["speech"]["mouth"]
+        video = copy_result(finished, "video.mp4", args.output)
+        if "captions.srt" in finished.files:
+            copy_result(finished, "captions.srt", args.output.with_suffix(".srt"))
+    manifest = finished.manifest
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in manifest["timings_s"].items())
+    print(f"{video}  ({manifest['speech']['duration_s']:.1f} s, {manifest['video']['width']}x"
+          f"{manifest['video']['height']}; made in {manifest['wall_s']:.1f}s: {timings})")
+    mouth = manifest["speech"]["mouth"]
     if mouth["method"] != "voice":
         print(f"mouth timing: {MOUTH_METHODS[mouth['method']]}" + (f" ({mouth['reason']})" if mouth.get("reason") else ""))
     return 0

@@ -1,64 +1,108 @@
-"""The talking-video job: a portrait (or a default avatar) and text or a recording."""
+"""The talking-video job: a portrait (or a default avatar) and text or a recording.
+
+Its parameters are declared once, as options: what is said and by which portrait
+(`TalkRequest`, here), how the video is made whatever the engine
+(`avatar.talk.engine.TalkOptions`), and the chosen engine's own settings (its
+`Options`, found through the engine table `avatar.talk.engines`). The checks below,
+the API's schema, the CLI's flags and the page's widgets all come from them.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from avatar.errors import InputError
+from avatar.options import from_params, json_schema, option, specs
 from avatar.progress import Progress
-from avatar.service.job_kind import Inputs, JobKind, shorten, typed
+from avatar.service.job_kind import Inputs, JobKind, shorten
+from avatar.speech.voices import VOICE_SPECS
+from avatar.talk.engine import DEFAULT_ENGINE, TalkOptions
 
-_TALK = {"text": (str, None), "avatar": (str, None), "voice": (str, "joe"), "language": (str, "en"),
-         "rate": (float, 1.0), "engine": (str, "builtin"), "seed": (int, 0), "still": (bool, False),
-         "size": (int, 768), "transcript": (str, None), "expression_scale": (float, 1.0), "face_index": (int, None),
-         "pads": (list, None), "pose_style": (int, 0), "preprocess": (str, "full"), "face_size": (int, 256)}
+BASE_FILES = ("portrait", "audio", "voice_sample", "landmarks")
+"""The job's own input files (landmarks: a portrait's 68-point sidecar, used instead of detection); engines add
+theirs (e.g. SadTalker's blink video)."""
 
 
-def _talk_options(values: dict[str, Any], inputs: Inputs):
-    """The engine options of the job's (typed) parameters, validated."""
-    from avatar.talk.engine import TalkOptions
-    from avatar.talk.wav2lip.engine import DEFAULT_PADS
+@dataclass(frozen=True)
+class TalkRequest:
+    """What the avatar says, in which voice, and which portrait says it (the portrait and recordings are files)."""
 
-    pads = values["pads"] if values["pads"] is not None else list(DEFAULT_PADS)
-    if len(pads) != 4 or not all(isinstance(p, int) and not isinstance(p, bool) for p in pads):
-        raise InputError("pads must be four whole numbers of pixels: top, bottom, left, right.")
-    return TalkOptions(
-        max_size=values["size"], still=values["still"], seed=values["seed"],
-        expression_scale=values["expression_scale"], pads=tuple(pads), pose_style=values["pose_style"],
-        preprocess=values["preprocess"], face_size=values["face_size"],
-        blink_video=str(inputs["blink_video"]) if "blink_video" in inputs else None,
-    ).validate()
+    text: Optional[str] = option(None, "what the avatar says (or give an audio file instead)")
+    avatar: Optional[str] = option(None, "a default avatar's name (or give a portrait file instead)")
+    transcript: Optional[str] = option(None, "what the audio recording says, word for word, for exact lip timing")
+    face_index: Optional[int] = option(None, "which face of the portrait to animate, 0 = the largest", min=0)
+    engine: str = option(DEFAULT_ENGINE, "the animation engine")
+    voice: str = option(VOICE_SPECS["voice"].default, VOICE_SPECS["voice"].help)
+    language: str = option(VOICE_SPECS["language"].default, VOICE_SPECS["language"].help)
+    rate: float = option(VOICE_SPECS["rate"].default, VOICE_SPECS["rate"].help, min=VOICE_SPECS["rate"].min,
+                         max=VOICE_SPECS["rate"].max, label=VOICE_SPECS["rate"].label)
+
+
+@dataclass(frozen=True)
+class TalkJob:
+    """A talk job's parameters, checked: the request, the engine and every option (the engine's own included)."""
+
+    request: TalkRequest
+    engine: Any
+    options: TalkOptions
+
+
+def talk_job(params: dict[str, Any], inputs: Inputs) -> TalkJob:
+    """The job's parameters and files as a checked request and options; one sentence for the first problem.
+
+    A parameter no declaration knows is refused, and so is an engine's option (or
+    file) given for another engine, naming the engine it belongs to.
+    """
+    from avatar.talk.engine import file_options
+    from avatar.talk.engines import engine_options, get_engine, refuse_foreign
+
+    shared = [spec.name for spec in specs(TalkOptions)]
+    own_names = list(dict.fromkeys(spec.name for declared in engine_options().values() for spec in declared))
+    request = from_params(TalkRequest, {k: v for k, v in params.items() if k not in shared and k not in own_names},
+                          allow=[*shared, *own_names])
+    engine = get_engine(request.engine)
+    refuse_foreign([*params, *inputs], engine)
+    options = from_params(TalkOptions, {k: v for k, v in params.items() if k in shared})
+    declared = {spec.name for spec in specs(engine.Options)}
+    own = from_params(engine.Options, {k: v for k, v in params.items() if k in declared})
+    files = {f.name: str(inputs[f.name]) for f in file_options(engine.Options) if f.name in inputs}
+    return TalkJob(request, engine, dataclasses.replace(options, engine=dataclasses.replace(own, **files)))
 
 
 def _check_talk(params: dict[str, Any], inputs: Inputs) -> str:
     from avatar.avatars import get_default_avatar
     from avatar.speech.text import check_text
-    from avatar.talk.engine import get_engine
     from avatar.talk.pipeline import check_voice
 
-    values = typed(params, _TALK)
+    job = talk_job(params, inputs)
+    values = dataclasses.asdict(job.request)
     if ("portrait" in inputs) == (values["avatar"] is not None):
         raise InputError("Give either a portrait file or the name of a default avatar, not both and not neither.")
     if values["avatar"] is not None:
         get_default_avatar(values["avatar"])
+    if "landmarks" in inputs and "portrait" not in inputs:
+        raise InputError("A landmarks file belongs to a portrait file; leave it out for a default avatar.")
     if (values["text"] is not None) == ("audio" in inputs):
         raise InputError("Give either text to speak or an audio recording, not both and not neither.")
     if values["text"] is not None:
         check_text(values["text"])
-    options = _talk_options(values, inputs)
-    get_engine(values["engine"]).check_ready(options)
+    job.engine.check_ready(job.options.validate())
     sample = check_voice(values["voice"], inputs.get("voice_sample"), values["language"],
                          typed=values["text"] is not None)
-    return "cpu" if values["engine"] == "builtin" and sample is None else "gpu"
+    return "gpu" if sample is not None else job.engine.queue
 
 
 def _run_talk(params: dict[str, Any], inputs: Inputs, out: Path, progress: Optional[Progress]) -> list[str]:
     from avatar.avatars import get_default_avatar
     from avatar.talk.pipeline import make_talking_video
 
-    values = typed(params, _TALK)
-    landmarks = None
+    job = talk_job(params, inputs)
+    values = dataclasses.asdict(job.request)
+    landmarks = inputs.get("landmarks")
     if values["avatar"] is not None:
         avatar = get_default_avatar(values["avatar"])
         portrait, landmarks = avatar.image_path, avatar.landmarks_path
@@ -67,7 +111,7 @@ def _run_talk(params: dict[str, Any], inputs: Inputs, out: Path, progress: Optio
     result = make_talking_video(
         portrait, text=values["text"], audio=inputs.get("audio"), transcript=values["transcript"],
         rate=values["rate"], voice=values["voice"], voice_sample=inputs.get("voice_sample"),
-        language=values["language"], engine=values["engine"], options=_talk_options(values, inputs),
+        language=values["language"], engine=job.engine, options=job.options,
         face_index=values["face_index"], landmarks_path=landmarks, job_dir=out, progress=progress)
     return [p.name for p in (result.video_path, result.audio_path, result.captions_path, result.manifest_path) if p]
 
@@ -78,5 +122,36 @@ def _describe_talk(params: dict[str, Any]) -> str:
     return f"{who} says {said}"
 
 
-TALK = JobKind("talk", "Talking video", ("portrait", "audio", "voice_sample", "blink_video"), _check_talk, _run_talk,
-               _describe_talk)
+def _talk_schema() -> dict[str, Any]:
+    """The request, the shared options and every engine's own options, each of those saying its engine."""
+    from avatar.talk.engines import ENGINES
+
+    schema = json_schema(TalkRequest, TalkOptions)
+    schema["properties"]["engine"]["enum"] = list(ENGINES)
+    for name, engine in ENGINES.items():
+        for option_name, entry in json_schema(engine.Options)["properties"].items():
+            entry["description"] = f"{engine.title} only: {entry['description']}"
+            schema["properties"].setdefault(option_name, entry)
+    return schema
+
+
+class _Files(Sequence):
+    """The job's file fields, its own and every engine's, read from the engine table when asked (so importing the
+    job kinds does not load the engines, and an engine added to the table brings its files)."""
+
+    def _names(self) -> tuple[str, ...]:
+        from avatar.talk.engines import engine_files
+
+        return tuple(dict.fromkeys([*BASE_FILES, *(f.name for files in engine_files().values() for f in files)]))
+
+    def __getitem__(self, index):
+        return self._names()[index]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __repr__(self) -> str:
+        return repr(self._names())
+
+
+TALK = JobKind("talk", "Talking video", _Files(), _check_talk, _run_talk, _describe_talk, schema=_talk_schema)

@@ -10,13 +10,13 @@ half-written file is never mistaken for a result.
 
 from __future__ import annotations
 
-import math
+import itertools
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Optional, Union
+from typing import Any, BinaryIO, Iterator, Optional, Union
 
 import numpy as np
 
@@ -29,15 +29,15 @@ from avatar.face.sidecar import sidecar_path_for
 from avatar.models.memory import limit_malloc_arenas
 from avatar.media import load_audio, load_image, read_source, resize_long_side, write_wav
 from avatar.progress import Progress, report, scaled
-from avatar.speech.cloned_voice import CLONING_MODELS, require_cloning, synthesize_cloned
-from avatar.speech.piper_voice import load_voice, synthesize, synthesize_stream
 from avatar.speech.recognize import align_recording, check_transcript, load_recognizer
 from avatar.speech.text import check_text
-from avatar.speech.timeline import Phoneme, Speech, Word
-from avatar.speech.voice_sample import MAX_SAMPLE_S, MIN_SAMPLE_S, VoiceSample, check_voice_sample, sample_report
-from avatar.talk.engine import BuiltinEngine, TalkOptions, get_engine
-from avatar.talk.life import activity_margin
-from avatar.talk.mouth_track import LOOKAHEAD, frame_count, is_silent
+from avatar.speech.timeline import Phoneme, Speech
+from avatar.speech.voice import SpeechChunk, join_chunks, mouth_of
+from avatar.speech.voice_sample import VoiceSample, sample_report
+from avatar.speech.voices import VoiceOptions, get_voice
+from avatar.talk.builtin.mouth_track import is_silent
+from avatar.talk.engine import TalkOptions, for_engine, frame_count
+from avatar.talk.engines import DEFAULT_ENGINE, get_engine
 from avatar.video_writer import BackgroundWriter, Mp4Writer
 
 limit_malloc_arenas()  # before the job threads exist: see avatar/models/memory.py
@@ -45,12 +45,11 @@ limit_malloc_arenas()  # before the job threads exist: see avatar/models/memory.
 PortraitSource = Union[str, Path, bytes, BinaryIO, np.ndarray]
 AudioSource = Union[str, Path, bytes, BinaryIO, Speech]
 SampleSource = Union[str, Path, bytes, BinaryIO, VoiceSample]
-BUNDLED_VOICE = "joe"
-VOICES = (BUNDLED_VOICE, *CLONING_MODELS)
-"""The bundled Piper voice, then the models that speak in a cloned voice (with a voice sample)."""
+VOICE_DEFAULTS = VoiceOptions()
+"""The voice, language and rate when none are given (declared once in `VoiceOptions`)."""
 MOUTH_METHODS = {
     "voice": "phonemes from the voice",
-    "dtw": "phonemes of the text, aligned to the cloned voice",
+    "dtw": "phonemes of the text, aligned to the voice's audio",
     "recognized": "phonemes of the recognised words",
     "transcript": "phonemes of the transcript, aligned to the recording",
     "loudness": "loudness only",
@@ -114,17 +113,18 @@ def prepare_portrait(
 def prepare_speech(
     text: Optional[str] = None,
     audio: Optional[AudioSource] = None,
-    rate: float = 1.0,
-    voice: str = BUNDLED_VOICE,
+    rate: float = VOICE_DEFAULTS.rate,
+    voice: str = VOICE_DEFAULTS.voice,
     audio_name: Optional[str] = None,
     progress: Optional[Progress] = None,
     *,
     transcript: Optional[str] = None,
     seed: int = 0,
     voice_sample: Optional[SampleSource] = None,
-    language: str = "en",
+    language: str = VOICE_DEFAULTS.language,
 ) -> tuple[Speech, dict[str, Any]]:
-    """Speech from typed text (Piper, or a cloning model with `voice_sample`) or a recording, plus its manifest entry.
+    """Speech from typed text (spoken by `voice`, with `voice_sample` for one that copies a speaker) or a recording,
+    plus its manifest entry.
 
     A recording gets phoneme and word timings from speech recognition, aligned to
     `transcript` when one is given, or none (mouth from loudness) when recognition
@@ -133,21 +133,12 @@ def prepare_speech(
     it is, phoneme timeline included.
     """
     _check_sources(text, audio, transcript)
-    sample = check_voice(voice, voice_sample, language, typed=text is not None)
+    sample = check_voice(voice, voice_sample, language, typed=text is not None, rate=rate)
     if text is not None:
         text = check_text(text)
-        if sample is None:
-            speech = synthesize(text, rate=rate, seed=seed, progress=progress)
-            return speech, _text_entry(text, voice, rate)
-        cloned = synthesize_cloned(text, sample, model_id=voice, language=language, rate=rate, seed=seed,
-                                   progress=progress)
-        entry = {**_text_entry(text, voice, rate), "language": cloned.language,
-                 "voice_sample": {"name": sample.name, "sha256": sample.sha256,
-                                  "duration_s": round(sample.duration, 3), "checks": sample_report(sample)},
-                 "mouth": {"method": cloned.method}}
-        if cloned.detail:
-            entry["mouth"]["reason"] = cloned.detail
-        return cloned.speech, entry
+        chunks = list(get_voice(voice).speak(text, language=language, rate=rate, seed=seed, sample=sample,
+                                             progress=progress))
+        return join_chunks(chunks), _text_entry(text, voice, rate, language, sample, chunks)
     if isinstance(audio, Speech):
         speech, data, name = audio, audio.samples.tobytes(), audio_name or "speech"
     else:
@@ -181,32 +172,30 @@ def _check_sources(text: Optional[str], audio: Optional[AudioSource], transcript
         check_transcript(transcript)
 
 
-def check_voice(voice: str, voice_sample: Optional[SampleSource] = None, language: str = "en", *,
-                typed: bool = True) -> Optional[VoiceSample]:
-    """Check the voice choice before any work; return the checked sample of a cloning voice (None for the bundled one)."""
-    if voice not in VOICES:
-        raise InputError(f"Unknown voice {voice!r}; choose one of: {', '.join(VOICES)}.")
+def check_voice(voice: str = VOICE_DEFAULTS.voice, voice_sample: Optional[SampleSource] = None,
+                language: str = VOICE_DEFAULTS.language, *, typed: bool = True,
+                rate: float = VOICE_DEFAULTS.rate) -> Optional[VoiceSample]:
+    """Check the voice settings (`VoiceOptions`) and sample before any work; return the checked sample of a voice
+    that copies a speaker (None for one that takes no sample, or for a recording)."""
+    chosen = get_voice(voice)
     if not typed:
         if voice_sample is not None:
             raise InputError("A voice sample is only used to speak typed text; leave it out for an uploaded recording.")
         return None
-    if voice == BUNDLED_VOICE:
-        if voice_sample is not None:
-            raise InputError(f"A voice sample needs a cloning voice ({', '.join(CLONING_MODELS)}); "
-                             "choose one, or leave the sample out for the bundled voice.")
-        if language != "en":
-            raise InputError(f"The bundled voice speaks English only; choose a cloning voice "
-                             f"({', '.join(CLONING_MODELS)}) for {language!r}.")
-        return None
-    if voice_sample is None:
-        raise InputError(f"The {voice} voice copies a speaker: give a voice sample of "
-                         f"{MIN_SAMPLE_S:.0f} to {MAX_SAMPLE_S:.0f} s of their speech.")
-    return voice_sample if isinstance(voice_sample, VoiceSample) else check_voice_sample(voice_sample)
+    VoiceOptions(voice=voice, language=language, rate=rate).validate()
+    return chosen.check(language, voice_sample)
 
 
-def _text_entry(text: str, voice: str, rate: float) -> dict[str, Any]:
-    return {"text": text, "text_sha256": jobs.sha256_of(text.encode()), "voice": voice, "rate": rate,
-            "mouth": {"method": "voice"}}
+def _text_entry(text: str, voice: str, rate: float, language: str, sample: Optional[VoiceSample],
+                chunks: list[SpeechChunk]) -> dict[str, Any]:
+    """The manifest's speech entry for typed text: what was said, by whom, and what timed the mouth."""
+    entry: dict[str, Any] = {"text": text, "text_sha256": jobs.sha256_of(text.encode()), "voice": voice,
+                             "rate": rate, "language": language}
+    if sample is not None:
+        entry["voice_sample"] = {"name": sample.name, "sha256": sample.sha256,
+                                 "duration_s": round(sample.duration, 3), "checks": sample_report(sample)}
+    entry["mouth"] = mouth_of(chunks)
+    return entry
 
 
 def make_talking_video(
@@ -215,11 +204,11 @@ def make_talking_video(
     audio: Optional[AudioSource] = None,
     *,
     transcript: Optional[str] = None,
-    rate: float = 1.0,
-    voice: str = BUNDLED_VOICE,
+    rate: float = VOICE_DEFAULTS.rate,
+    voice: str = VOICE_DEFAULTS.voice,
     voice_sample: Optional[SampleSource] = None,
-    language: str = "en",
-    engine: str = "builtin",
+    language: str = VOICE_DEFAULTS.language,
+    engine: str = DEFAULT_ENGINE,
     options: Optional[TalkOptions] = None,
     face_index: Optional[int] = None,
     landmarks_path: Optional[Path] = None,
@@ -228,26 +217,27 @@ def make_talking_video(
     session: Optional[str] = None,
     progress: Optional[Progress] = None,
 ) -> TalkResult:
-    """Animate `portrait` speaking `text` (bundled Piper voice, or a cloned one) or the `audio` recording.
+    """Animate `portrait` speaking `text` (in the voice `voice`) or the `audio` recording.
 
     `portrait` is a path (a `<stem>.landmarks.json` beside it is used instead of
     detection), raw bytes, an upload, or an RGB array. `transcript` is what an
     uploaded recording says, to align its words exactly instead of recognising
-    them. `voice` is "joe" (bundled) or a cloning model ("xtts-v2", "your-tts")
-    speaking `language` in the voice of `voice_sample` (6-30 s of one speaker,
-    checked before any work). The result is written to `job_dir` (default: a new folder under outputs/,
+    them. `voice` is a name from the voice table (`avatar.speech.voices.VOICES`:
+    the bundled voice by default, or a cloning model speaking `language` in the
+    voice of `voice_sample`, 6-30 s of one speaker), checked before any work.
+    The result is written to `job_dir` (default: a new folder under outputs/,
     per `session` if given) as `video.mp4` (with a caption track), `audio.wav`,
     `captions.srt` and `manifest.json`. The same inputs, options and seed give the
     same files. Raises `InputError`/`NoFaceError` with a user-facing sentence on
     bad input; nothing is left behind on failure.
     """
-    options = (options or TalkOptions()).validate()
     animator = get_engine(engine)
+    options = for_engine(options, animator)  # checked, the engine's own options filled in
     _check_sources(text, audio, transcript)
     animator.check_ready(options)
-    sample = check_voice(voice, voice_sample, language, typed=text is not None)
-    if sample is not None:
-        require_cloning(voice, language=language)  # a missing model or package is named before any work
+    sample = check_voice(voice, voice_sample, language, typed=text is not None, rate=rate)
+    if text is not None:
+        get_voice(voice).check_ready(language)  # a missing model or package is named before any work
     timer = jobs.StageTimer()
     started = time.perf_counter()
     report(progress, "face", 0.0)
@@ -255,7 +245,7 @@ def make_talking_video(
         # The voice (or recogniser) loads while dlib finds the face.
         models = loader.submit(_speech_model(text is not None, voice))
         with timer.stage("face"):
-            picture = prepare_portrait(portrait, options.max_size, face_index, landmarks_path)
+            picture = prepare_portrait(portrait, options.size, face_index, landmarks_path)
             models.result()
 
     created = job_dir is None
@@ -263,10 +253,13 @@ def make_talking_video(
     job_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: job_dir / name for name in ("video.mp4", "audio.wav", "captions.srt", "manifest.json")}
     try:
-        if text is not None and sample is None and isinstance(animator, BuiltinEngine):
-            speech, frames, cues = _speak_and_render(animator, picture, text, rate, options, paths["video.mp4"], timer,
-                                                     progress)
-            speech_entry = _text_entry(check_text(text), voice, rate)
+        if text is not None and getattr(animator, "incremental", False):
+            text = check_text(text)
+            chunks = get_voice(voice).speak(text, language=language, rate=rate, seed=options.seed, sample=sample,
+                                            progress=scaled(progress, _FACE_END, 0.9))
+            speech, frames, cues, spoken = _speak_and_render(animator, picture, chunks, options, paths["video.mp4"],
+                                                             timer, progress)
+            speech_entry = _text_entry(text, voice, rate, language, sample, spoken)
         else:
             report(progress, "voice", _FACE_END)
             with timer.stage("voice"):
@@ -286,7 +279,7 @@ def make_talking_video(
             "speech": {**speech_entry, "duration_s": round(speech.duration, 4), "sample_rate": speech.sample_rate},
             "engine": animator.name,
             "model": animator.model_id,
-            "options": asdict(options),
+            "options": _options_entry(options),
             "video": {"width": width, "height": height, "fps": options.fps, "frames": frames},
             "captions": {"file": "captions.srt", "cues": len(cues)} if cues else None,
             "timings_s": timer.seconds,
@@ -309,43 +302,40 @@ def make_talking_video(
     )
 
 
+def _options_entry(options: TalkOptions) -> dict[str, Any]:
+    """Every option the video was made with, the shared ones and the engine's own, in one flat record."""
+    shared = {name: value for name, value in asdict(options).items() if name != "engine"}
+    return {**shared, **asdict(options.engine)}
+
+
 def _speech_model(typed: bool, voice: str):
-    """What to load while the face is found: the Piper voice, the cloning model, or the recogniser."""
-    if not typed:
-        return load_recognizer
-    if voice == BUNDLED_VOICE:
-        return load_voice
-
-    def load_cloning_model() -> None:
-        from avatar.models.registry import get_registry
-
-        with get_registry().use(voice):
-            pass
-
-    return load_cloning_model
+    """What to load while the face is found: the voice's model, or the recogniser."""
+    return get_voice(voice).load if typed else load_recognizer
 
 
-def _speak_and_render(engine: BuiltinEngine, picture: Portrait, text: str, rate: float, options: TalkOptions,
+def _speak_and_render(engine, picture: Portrait, chunks: Iterator[SpeechChunk], options: TalkOptions,
                       video_path: Path, timer: jobs.StageTimer, progress: Optional[Progress]
-                      ) -> tuple[Speech, int, list[Cue]]:
-    """Synthesize sentence by sentence and animate each stretch as soon as it is final; return the
-    speech, the frame count and the captions (known only once the last sentence is spoken).
+                      ) -> tuple[Speech, int, list[Cue], list[SpeechChunk]]:
+    """Take the voice's sentences as they are spoken and animate each stretch as soon as it is final; return the
+    speech, the frame count, the captions (known only once the last sentence is spoken) and the sentences.
 
-    A frame's mouth depends on the timeline up to `LOOKAHEAD` s (plus the head's
-    activity window) after it, so after every sentence the frames up to that
-    point are rendered and encoded; the rest follow once the voice is done. The
+    A frame depends on the timeline a little after it (the engine's `frames_known`
+    says how far), so after every sentence the frames up to that point are rendered
+    and encoded; the rest follow once the voice is done. The
     frames are exactly those of rendering the whole speech at once.
     """
     height, width = picture.image.shape[:2]
     fps = options.fps
-    sample_rate = int(load_voice().config.sample_rate)
+    with timer.stage("voice"):
+        first = next(chunks, None)  # the first sentence: its sample rate is the audio track's
+    if first is None:
+        raise InputError("The text has nothing the voice can speak; use words or numbers.")
+    sample_rate = first.sample_rate
+    chunks = itertools.chain([first], chunks)
     prepared = engine.prepare(picture.image, picture.face)
-    voice_progress = scaled(progress, _FACE_END, 0.9)
-    pieces: list[np.ndarray] = []
+    spoken: list[SpeechChunk] = []
     phonemes: list[Phoneme] = []
-    words: list[Word] = []
     aligned, done = True, 0
-    chunks = synthesize_stream(text, rate=rate, seed=options.seed, progress=voice_progress)
     with BackgroundWriter(Mp4Writer(video_path, width, height, fps, audio_rate=sample_rate, captions=True)) as writer:
         while True:
             with timer.stage("voice"):
@@ -353,26 +343,27 @@ def _speak_and_render(engine: BuiltinEngine, picture: Portrait, text: str, rate:
             if chunk is None:
                 break
             writer.add_audio(chunk.samples)
-            pieces.append(chunk.samples)
-            words.extend(chunk.words)
+            spoken.append(chunk)
             if chunk.phonemes is None:
                 aligned = False  # the rest waits for the whole audio (mouth from loudness)
             elif aligned:
                 phonemes.extend(chunk.phonemes)
-                ready = math.floor((chunk.end / sample_rate - LOOKAHEAD) * fps) - activity_margin(fps)
+                ready = engine.frames_known(chunk.end / sample_rate, fps)
                 partial = Speech(np.zeros(0, np.float32), sample_rate, phonemes)
                 done = _render_frames(engine, picture, prepared, partial, options, range(done, ready), None, writer, timer)
-        speech = Speech(np.concatenate(pieces), sample_rate, phonemes if aligned else None, words)
+        words = [word for chunk in spoken for word in chunk.words]
+        speech = Speech(np.concatenate([chunk.samples for chunk in spoken]), sample_rate,
+                        phonemes if aligned else None, words)
         total = frame_count(speech.duration, fps)
         done = _render_frames(engine, picture, prepared, speech, options, range(done, total), total, writer, timer,
                               progress)
         cues = cues_from_words(words)
         writer.set_subtitles(cues)
     timer.add("encoding", writer.encode_seconds)
-    return speech, done, cues
+    return speech, done, cues, spoken
 
 
-def _render_frames(engine: BuiltinEngine, picture: Portrait, prepared, speech: Speech, options: TalkOptions,
+def _render_frames(engine, picture: Portrait, prepared, speech: Speech, options: TalkOptions,
                    frames: range, total: Optional[int], writer: BackgroundWriter, timer: jobs.StageTimer,
                    progress: Optional[Progress] = None) -> int:
     """Render and hand `frames` to the writer; returns the next frame index to render."""

@@ -29,8 +29,10 @@ from avatar.errors import InputError
 from avatar.face.face import Face
 from avatar.progress import Progress, report, scaled
 from avatar.speech.timeline import Speech
+from avatar.talk.engine import TalkOptions
 from avatar.talk.learned_engine import RegistryEngine
 from avatar.talk.sadtalker.files import MODEL_ID, part_name, require_files
+from avatar.talk.sadtalker.options import SadTalkerOptions
 
 FPS = 25
 BATCH_SIZE = 4
@@ -39,13 +41,15 @@ CLONE_MARGIN = 2
 """Pixels at the crop box's edge left to the portrait: Poisson blending needs a border to blend towards."""
 
 
-def check_options(options) -> None:
-    """Raise InputError for options SadTalker cannot honour, before any work."""
-    options.validate()  # pose style, preprocess mode and face size ranges
+def check_options(options: TalkOptions) -> SadTalkerOptions:
+    """SadTalker's own options; InputError for options it cannot honour, before any work."""
+    own = options.own(SadTalkerOptions)
+    options.validate()  # pose style, preprocess mode and face size among the rest
     if options.fps != FPS:
         raise InputError(f"SadTalker renders {FPS} frames per second only, not {options.fps}; set fps={FPS}.")
-    if options.blink_video is not None and not Path(options.blink_video).is_file():
-        raise InputError(f"The blink video {options.blink_video} does not exist; give the path of a video file.")
+    if own.blink_video is not None and not Path(own.blink_video).is_file():
+        raise InputError(f"The blink video {own.blink_video} does not exist; give the path of a video file.")
+    return own
 
 
 def crop_output_size(box: tuple[int, int, int, int], size: int) -> tuple[int, int]:
@@ -73,26 +77,29 @@ class SadTalkerEngine(RegistryEngine):
     name = "sadtalker"
     title = "SadTalker"
     model_id = MODEL_ID
+    Options = SadTalkerOptions
+    queue = "gpu"
 
     def __init__(self, registry=None, batch_size: int = BATCH_SIZE) -> None:
         super().__init__(registry, batch_size)
 
-    def check_ready(self, options=None) -> None:
+    def check_ready(self, options: Optional[TalkOptions] = None) -> None:
         """Raise before any work: the model is not installed, a file the options need is missing, or an option is out of range."""
         folder = self.registry.require(MODEL_ID)
         if options is not None:
-            check_options(options)
-            require_files(folder, part_name(options.face_size, options.preprocess))
+            own = check_options(options)
+            require_files(folder, part_name(own.face_size, own.preprocess))
 
-    def output_size(self, portrait: np.ndarray, face: Face, options) -> tuple[int, int]:
+    def output_size(self, portrait: np.ndarray, face: Face, options: TalkOptions) -> tuple[int, int]:
         """(width, height) of the frames `render` yields."""
-        if options.preprocess == "full":
+        own = options.own(SadTalkerOptions)
+        if own.preprocess == "full":
             return portrait.shape[1], portrait.shape[0]
         from avatar.talk.sadtalker.crop import crop_face
 
-        return crop_output_size(crop_face(portrait, face.landmarks, options.face_size).box, options.face_size)
+        return crop_output_size(crop_face(portrait, face.landmarks, own.face_size).box, own.face_size)
 
-    def render(self, portrait: np.ndarray, face: Face, speech: Speech, options,
+    def render(self, portrait: np.ndarray, face: Face, speech: Speech, options: TalkOptions,
                progress: Optional[Progress] = None) -> Iterator[np.ndarray]:
         from avatar.talk.sadtalker.audio import frame_count
         from avatar.talk.sadtalker.blink_video import video_expressions
@@ -102,9 +109,9 @@ class SadTalkerEngine(RegistryEngine):
         from avatar.talk.sadtalker.renderer import driving_coefficients, target_windows
         from avatar.talk.wav2lip.audio import to_model_rate
 
-        check_options(options)
-        crop = crop_face(portrait, face.landmarks, options.face_size)
-        part = part_name(options.face_size, options.preprocess)
+        own = check_options(options)
+        crop = crop_face(portrait, face.landmarks, own.face_size)
+        part = part_name(own.face_size, own.preprocess)
         report(progress, "SadTalker: loading its networks", 0.0)
         # Each network call runs under inference mode itself: a mode held across `yield` would leak to the caller.
         with self.registry.use(MODEL_ID, part=part) as networks:
@@ -112,19 +119,19 @@ class SadTalkerEngine(RegistryEngine):
             source = source_coefficients(networks.face_recon, crop)
             samples = to_model_rate(speech)
             blink_reference = None
-            if options.blink_video:
-                blink_reference = video_expressions(networks.face_recon, options.blink_video,
+            if own.blink_video:
+                blink_reference = video_expressions(networks.face_recon, own.blink_video,
                                                     max_frames=frame_count(len(samples)),
                                                     progress=scaled(progress, 0.3, 0.5))
             report(progress, "SadTalker: expression and head pose from the audio", 0.5)
             motion = motion_coefficients(networks.audio2exp, networks.audio2pose, samples, source,
-                                         options.pose_style, options.seed, blinks=options.blinks,
+                                         own.pose_style, options.seed, blinks=options.blinks,
                                          blink_reference=blink_reference)
             driving = driving_coefficients(motion.coeffs, source, options.expression_scale, options.still,
-                                           options.preprocess)
+                                           own.preprocess)
             prepared = networks.renderer.prepare(crop.image, source)
             report(progress, "SadTalker: rendering", 1.0)
-            size = None if options.preprocess == "full" else crop_output_size(crop.box, options.face_size)
+            size = None if own.preprocess == "full" else crop_output_size(crop.box, own.face_size)
             for start in range(0, motion.frames, self.batch_size):
                 frames = range(start, min(start + self.batch_size, motion.frames))
                 faces = networks.renderer.render(prepared, target_windows(driving, frames))

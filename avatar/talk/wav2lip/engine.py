@@ -32,16 +32,17 @@ import numpy as np
 from avatar.face.face import Face
 from avatar.progress import Progress
 from avatar.speech.timeline import Speech
+from avatar.talk.builtin.engine import HEAD_BASES, BuiltinEngine
+from avatar.talk.builtin.rig import smoothstep
+from avatar.talk.engine import TalkOptions, frame_count
 from avatar.talk.learned_engine import RegistryEngine
-from avatar.talk.mouth_track import MOUTH_PARAMS, frame_count
-from avatar.talk.rig import smoothstep
+from avatar.talk.visemes import MOUTH_PARAMS
+from avatar.talk.wav2lip.options import DEFAULT_PADS, Wav2LipOptions
 
 MODEL_ID = "wav2lip-gan"
 NOSE_TIP = 30
 FACE_SIZE = 96
 BATCH_SIZE = 16
-DEFAULT_PADS = (0, 10, 0, 0)
-"""Pixels added to the face box: top, bottom, left, right (the original's default)."""
 
 
 def face_box(face: Face, shape: tuple[int, int], pads: tuple[int, int, int, int] = DEFAULT_PADS
@@ -88,22 +89,27 @@ class Wav2LipEngine(RegistryEngine):
     name = "wav2lip"
     title = "Wav2Lip"
     model_id = MODEL_ID
+    Options = Wav2LipOptions
+    queue = "gpu"
 
     def __init__(self, registry=None, batch_size: int = BATCH_SIZE) -> None:
         super().__init__(registry, batch_size)
 
-    def check_ready(self, options=None) -> None:
-        """Raise `ModelNotInstalled` (with the command that installs it) before any work."""
+    def check_ready(self, options: Optional[TalkOptions] = None) -> None:
+        """Raise `ModelNotInstalled` (with the command that installs it), or `InputError` for a bad option, before any
+        work."""
         self.registry.require(MODEL_ID)
+        if options is not None:
+            options.own(Wav2LipOptions)
+            options.validate()
 
-    def output_size(self, portrait: np.ndarray, face: Face, options) -> tuple[int, int]:
+    def output_size(self, portrait: np.ndarray, face: Face, options: TalkOptions) -> tuple[int, int]:
         return portrait.shape[1], portrait.shape[0]
 
-    def render(self, portrait: np.ndarray, face: Face, speech: Speech, options,
+    def render(self, portrait: np.ndarray, face: Face, speech: Speech, options: TalkOptions,
                progress: Optional[Progress] = None) -> Iterator[np.ndarray]:
         import torch
 
-        from avatar.talk.engine import BuiltinEngine, HEAD_BASES
         from avatar.talk.wav2lip.audio import iter_mel_windows, melspectrogram, to_model_rate
 
         builtin = BuiltinEngine()
@@ -112,7 +118,7 @@ class Wav2LipEngine(RegistryEngine):
         weights = self.base_weights(builtin, speech, options)
         # The head's displacement at the nose tip moves the face box with it.
         shifts = weights[:, HEAD_BASES] @ prepared.rig.moves[HEAD_BASES, NOSE_TIP]
-        box = face_box(face, portrait.shape[:2], options.pads)
+        box = face_box(face, portrait.shape[:2], options.own(Wav2LipOptions).pads)
         mask = lower_face_mask(box[3] - box[1], box[2] - box[0])
         bases = builtin.render_weights(portrait, prepared, weights)
         mel = melspectrogram(to_model_rate(speech))
@@ -135,7 +141,7 @@ class Wav2LipEngine(RegistryEngine):
                 done += len(batch)
 
     @staticmethod
-    def base_weights(builtin, speech: Speech, options) -> np.ndarray:
+    def base_weights(builtin: BuiltinEngine, speech: Speech, options: TalkOptions) -> np.ndarray:
         """The built-in engine's blinks and head motion for every frame, with the mouth at rest."""
         total = frame_count(speech.duration, options.fps)
         weights = builtin.weights(speech, options, range(total), total)

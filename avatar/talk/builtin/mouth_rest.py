@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from avatar.talk.rig import face_right, smoothstep
+from avatar.talk.builtin.rig import face_right, smoothstep
 
 UPPER_INNER = np.array([61, 62, 63])
 LOWER_INNER = np.array([67, 66, 65])  # pairs with UPPER_INNER, one for one

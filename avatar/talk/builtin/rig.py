@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy.interpolate import RBFInterpolator
 
 from avatar.face.face import Face
 
@@ -90,6 +89,8 @@ def _dense(points: np.ndarray, moves: np.ndarray, shape: tuple[int, int]) -> np.
     gh, gw = h // GRID_STEP + 2, w // GRID_STEP + 2
     ys, xs = np.mgrid[0:gh, 0:gw].astype(np.float64) * GRID_STEP
     query = np.stack([xs.ravel(), ys.ravel()], axis=1)
+    from scipy.interpolate import RBFInterpolator  # imported when a portrait is rigged: it takes 0.6 s to load
+
     interpolator = RBFInterpolator(points, moves, kernel="thin_plate_spline", smoothing=1e-3)
     coarse = interpolator(query).reshape(gh, gw, 2).astype(np.float32)
     full = cv2.resize(coarse, (gw * GRID_STEP, gh * GRID_STEP), interpolation=cv2.INTER_LINEAR)

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from avatar.talk.mouth_rest import LOWER_CURVE, OPEN_AT_REST, UPPER_CURVE, ClosedMouth
-from avatar.talk.rig import face_right, smoothstep
+from avatar.talk.builtin.mouth_rest import LOWER_CURVE, OPEN_AT_REST, UPPER_CURVE, ClosedMouth
+from avatar.talk.builtin.rig import face_right, smoothstep
 
 OUTER_LIPS = np.arange(48, 60)
 INNER_LIPS = np.arange(60, 68)

@@ -35,10 +35,10 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from avatar.errors import InputError
 from avatar.speech.timeline import Phoneme, Speech
+from avatar.talk.engine import frame_count
 from avatar.talk.visemes import MOUTH_PARAMS, REST, MouthShape, is_silence, viseme
 
 __all__ = ["MOUTH_PARAMS", "MouthTrack", "frame_count", "is_silent", "mouth_track"]
@@ -111,11 +111,6 @@ class MouthTrack:
     def param(self, name: str) -> np.ndarray:
         """One parameter's curve by name, e.g. `track.param("open")`."""
         return self.values[:, MOUTH_PARAMS.index(name)]
-
-
-def frame_count(duration: float, fps: float) -> int:
-    """Frames needed to cover `duration` seconds: ceil(duration * fps), robust to float noise."""
-    return max(0, math.ceil(round(duration * fps, 6)))
 
 
 def mouth_track(
@@ -208,6 +203,8 @@ def _phoneme_curves(phonemes: Sequence[Phoneme], fps: float, first: int, last: i
         targets[start:end] = shape.as_array()
         voiced[start:end] = 0.0 if shape == REST and is_silence(phoneme.ipa) else 1.0
 
+    from scipy.ndimage import gaussian_filter1d  # loaded on first use: scipy takes a while to import
+
     curves = gaussian_filter1d(targets, sigma=COARTICULATION_SIGMA * FINE_RATE, axis=0, mode="nearest")
     voicing = gaussian_filter1d(voiced, sigma=VOICING_SIGMA * FINE_RATE, mode="nearest")
 
@@ -275,6 +272,8 @@ class _Envelope:
 
         voiced = level > 0.2
         median_share = float(np.median(high_share[voiced])) if np.any(voiced) else 0.5
+        from scipy.ndimage import gaussian_filter1d
+
         tilt = gaussian_filter1d(high_share - median_share, sigma=4.0, mode="nearest")
         return cls(times, level, tilt)
 

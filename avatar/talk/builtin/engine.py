@@ -1,0 +1,121 @@
+"""The built-in engine: the portrait's own face, warped by a rig around a closed rest pose."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+import cv2
+import numpy as np
+
+from avatar.face.face import Face
+from avatar.progress import Progress
+from avatar.speech.timeline import Speech
+from avatar.talk.builtin import life
+from avatar.talk.builtin.mouth_interior import MouthInterior, build_interior
+from avatar.talk.builtin.mouth_rest import close_mouth
+from avatar.talk.builtin.mouth_track import LOOKAHEAD, mouth_track
+from avatar.talk.builtin.rig import BASES, INNER_LIPS, FaceRig, build_rig, crop_box, face_axes
+from avatar.talk.engine import NoOptions, TalkOptions, frame_count
+
+
+@dataclass
+class PortraitRig:
+    """Everything the built-in engine precomputes for one portrait."""
+
+    rig: FaceRig  # warp fields around the closed rest pose
+    source: np.ndarray  # the face crop with its lips closed
+    interior: MouthInterior
+
+
+HEAD_BASES = [BASES.index(name) for name in ("tilt", "sway", "nod")]
+UPPER_LIP, LOWER_LIP = 62, 66
+
+
+class BuiltinEngine:
+    """Landmark-driven warping of the face crop (see `rig.py`) around a closed rest pose,
+    with the mouth interior composited where the lips part.
+
+    It also renders incrementally (`incremental`): `prepare` once, then `weights` and
+    `render_weights` for any stretch of frames whose speech is known (`frames_known`),
+    so typed text is animated sentence by sentence while the voice speaks the rest.
+    """
+
+    name = "builtin"
+    title = "Built-in (fast, no download)"
+    model_id = None
+    Options = NoOptions
+    queue = "cpu"
+    incremental = True
+
+    def check_ready(self, options: Optional[TalkOptions] = None) -> None:
+        """Nothing to install: dlib's landmarks ship as a package."""
+
+    def output_size(self, portrait: np.ndarray, face: Face, options: TalkOptions) -> tuple[int, int]:
+        return portrait.shape[1], portrait.shape[0]
+
+    def prepare(self, portrait: np.ndarray, face: Face) -> PortraitRig:
+        """Close the portrait's mouth, rig the closed face and cut out its mouth interior."""
+        x0, y0, x1, y1 = box = crop_box(face, portrait.shape[:2])
+        original = np.ascontiguousarray(portrait[y0:y1, x0:x1])
+        landmarks = face.landmarks.astype(np.float64) - [x0, y0]
+        eye_distance, down = face_axes(face.landmarks)
+        closed = close_mouth(original, landmarks, down, eye_distance)
+        closed_face = Face(face.box, closed.landmarks + np.float32([x0, y0]), face.source)
+        rig = build_rig(closed_face, portrait.shape[:2], crop=box)
+        interior = build_interior(original, landmarks, closed, eye_distance, down)
+        return PortraitRig(rig=rig, source=np.ascontiguousarray(closed.image), interior=interior)
+
+    def render(self, portrait: np.ndarray, face: Face, speech: Speech, options: TalkOptions,
+               progress: Optional[Progress] = None) -> Iterator[np.ndarray]:
+        total = frame_count(speech.duration, options.fps)
+        weights = self.weights(speech, options, range(total), total)
+        yield from self.render_weights(portrait, self.prepare(portrait, face), weights)
+
+    def frames_known(self, seconds: float, fps: int) -> int:
+        """How many frames are final once speech (its phoneme timeline) is known up to `seconds`."""
+        return math.floor((seconds - LOOKAHEAD) * fps) - life.activity_margin(fps)
+
+    def render_weights(self, portrait: np.ndarray, prepared: PortraitRig, weights: np.ndarray) -> Iterator[np.ndarray]:
+        """Frames for rows of basis weights (see `weights`); the frame buffer is reused."""
+        rig = prepared.rig
+        x0, y0, x1, y1 = rig.crop
+        frame = portrait.copy()
+        inner_moves = rig.moves[:, INNER_LIPS]
+        inner_rest = rig.landmarks[INNER_LIPS]
+        skull_moves = rig.moves[HEAD_BASES, UPPER_LIP]
+        jaw_moves = rig.moves[BASES.index("open"), LOWER_LIP]
+        open_index = BASES.index("open")
+        for row in weights:
+            # Fixed-point maps make the remap about twice as fast, conversion included.
+            map_xy, map_frac = cv2.convertMaps(rig.remap_grid(row), None, cv2.CV_16SC2)
+            crop = cv2.remap(prepared.source, map_xy, map_frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            inner = inner_rest + np.tensordot(row, inner_moves, axes=1)
+            skull = row[HEAD_BASES] @ skull_moves
+            prepared.interior.paint(crop, inner, skull, skull + row[open_index] * jaw_moves)
+            frame[y0:y1, x0:x1] = crop
+            yield frame
+
+    def weights(self, speech: Speech, options: TalkOptions, frames: range, total: int | None = None) -> np.ndarray:
+        """Per-frame weights of every rig basis (mouth, blink, head) for `frames`.
+
+        `total` is the video's frame count, or None while speech is still arriving
+        (the caller then asks only for frames whose context is known, see
+        `frames_known`). Values depend only on the absolute frame index, so pieces
+        join seamlessly.
+        """
+        margin = life.activity_margin(options.fps)
+        first = max(0, frames.start - margin)
+        stop = frames.stop + margin if total is None else min(total, frames.stop + margin)
+        track = mouth_track(speech, fps=options.fps, lead=options.lead, expression_scale=options.expression_scale,
+                            frames=range(first, stop))
+        inside = slice(frames.start - first, frames.start - first + len(frames))
+        weights = np.zeros((len(frames), len(BASES)), np.float32)
+        weights[:, :5] = track.values[inside]
+        if options.blinks:
+            weights[:, BASES.index("blink")] = life.blink_track(len(frames), options.fps, options.seed, frames.start)
+        if not options.still:
+            motion = life.head_motion(track.energy, options.fps, options.seed, options.expression_scale, first)
+            weights[:, BASES.index("tilt") :] = motion[inside]
+        return weights

@@ -10,13 +10,15 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from avatar.edit.classical import CLASSICAL_ALGORITHMS
-from avatar.edit.inpaint import InpaintOptions, inpaint_methods
+from avatar.edit.inpaint import inpaint_methods, resolve_method
 from avatar.edit.masks import fit_mask, load_mask, mask_from_box, mask_from_brush, mask_overlay
-from avatar.edit.text_mask import DEFAULT_THRESHOLD, mask_from_text
+from avatar.edit.options import CLASSICAL_ALGORITHMS, InpaintOptions, MaskOptions
+from avatar.edit.text_mask import mask_from_text
 from avatar.errors import AvatarError
 from avatar.media import IMAGE_EXTENSIONS, load_image
+from avatar.options import params_of
 from avatar.service.jobs import get_service
+from ui import options as declared
 from ui.results import EditResult, edit_result, show_before_after, submit_edit
 from ui.session import job_owner
 
@@ -89,7 +91,7 @@ try:
                 st.info(notice)
     elif how == "Describe it":
         prompt = st.text_input("What to fill", placeholder="the cup", key="inpaint_select_prompt")
-        threshold = st.slider("Match threshold", 0.05, 0.95, DEFAULT_THRESHOLD, 0.05, key="inpaint_threshold")
+        threshold = declared.slider(MaskOptions, "threshold", "Match threshold", step=0.05, key="inpaint_threshold")
         if prompt.strip():
             with st.spinner("Looking for it..."):
                 selection = mask_from_text(image, prompt, threshold=threshold)
@@ -124,35 +126,44 @@ if mask is not None:
 st.subheader("2. Fill")
 methods = inpaint_methods()
 labels = {(c.label if c.installed else f"{c.label} (not installed)"): c for c in methods}
-default = next(i for i, c in enumerate(methods) if c.installed)
+default = [c.id for c in methods].index(resolve_method(InpaintOptions().method))  # "auto": the best installed
 choice = labels[st.selectbox("Method", list(labels), index=default, key="inpaint_method")]
 if not choice.installed:
     st.warning(choice.note)
 
-options = InpaintOptions()
+values = {}
 if choice.id == "classical":
-    names = {text: name for name, text in CLASSICAL_ALGORITHMS.items()}
-    options.classical_algorithm = names[st.selectbox("Classical method", list(names), key="inpaint_classical")]
+    values["classical_algorithm"] = declared.selectbox(InpaintOptions, "classical_algorithm", "Classical method",
+                                                       format_func=CLASSICAL_ALGORITHMS.get, key="inpaint_classical")
 else:
-    options.prompt = st.text_input("Prompt (what to paint; empty = continue the background)", key="inpaint_prompt")
-    options.negative_prompt = st.text_input("Negative prompt", key="inpaint_negative")
+    values["prompt"] = declared.text_input(InpaintOptions, "prompt", "Prompt (what to paint; empty = continue the "
+                                           "background)", key="inpaint_prompt")
+    values["negative_prompt"] = declared.text_input(InpaintOptions, "negative_prompt", "Negative prompt",
+                                                    key="inpaint_negative")
     with st.expander("Diffusion options"):
         cols = st.columns(3)
-        options.seed = int(cols[0].number_input("Seed", 0, 2**31 - 1, 0, key="inpaint_seed"))
-        options.steps = int(cols[1].slider("Steps", 5, 60, options.steps, key="inpaint_steps"))
-        options.guidance = float(cols[2].slider("Guidance", 0.0, 15.0, options.guidance, 0.5, key="inpaint_guidance"))
-        options.strength = float(cols[0].slider("Strength", 0.05, 1.0, options.strength, 0.05, key="inpaint_strength"))
-        options.mask_blur = int(cols[1].slider("Mask blur (px)", 0, 32, options.mask_blur, key="inpaint_blur"))
-        options.only_masked = cols[2].checkbox("Only the masked area", key="inpaint_only_masked",
-                                               help="Paint a padded crop around the mask at full model resolution.")
-        options.masked_padding = int(cols[2].number_input("Padding (px)", 0, 256, options.masked_padding, key="inpaint_padding"))
+        with cols[0]:
+            values["seed"] = int(declared.number_input(InpaintOptions, "seed", "Seed", key="inpaint_seed"))
+        with cols[1]:
+            values["steps"] = int(declared.slider(InpaintOptions, "steps", "Steps", key="inpaint_steps"))
+        with cols[2]:
+            values["guidance"] = float(declared.slider(InpaintOptions, "guidance", "Guidance", step=0.5,
+                                                       key="inpaint_guidance"))
+        with cols[0]:
+            values["strength"] = float(declared.slider(InpaintOptions, "strength", "Strength", step=0.05,
+                                                       key="inpaint_strength"))
+        with cols[1]:
+            values["mask_blur"] = int(declared.slider(InpaintOptions, "mask_blur", "Mask blur (px)", key="inpaint_blur"))
+        with cols[2]:
+            values["only_masked"] = declared.checkbox(InpaintOptions, "only_masked", "Only the masked area",
+                                                      key="inpaint_only_masked")
+            values["masked_padding"] = int(declared.number_input(InpaintOptions, "masked_padding", "Padding (px)",
+                                                                 key="inpaint_padding"))
+options = InpaintOptions(method=choice.id, **values)
 
 submitted = False
 if st.button("Fill", type="primary", disabled=mask is None or not choice.installed):
-    params = {"method": choice.id, **{name: getattr(options, name) for name in (
-        "prompt", "negative_prompt", "seed", "steps", "guidance", "strength", "mask_blur", "only_masked",
-        "masked_padding", "classical_algorithm")}}
-    submitted = submit_edit(service, owner, JOB_KEY, upload, "inpaint", params, mask)
+    submitted = submit_edit(service, owner, JOB_KEY, upload, "inpaint", params_of(options), mask)
 
 # 3. Result ---------------------------------------------------------------------
 if (shown := edit_result(service, owner, JOB_KEY, "inpaint", submitted, upload_id, WORKING)) is not None:

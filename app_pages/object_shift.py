@@ -10,13 +10,14 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from avatar.edit.inpaint import inpaint_methods
+from avatar.edit.inpaint import inpaint_methods, resolve_method
 from avatar.edit.masks import mask_from_box, mask_overlay
-from avatar.edit.shift import DEFAULT_PAD
-from avatar.edit.text_mask import DEFAULT_THRESHOLD, mask_from_text
+from avatar.edit.options import MaskOptions, ShiftOptions
+from avatar.edit.text_mask import mask_from_text
 from avatar.errors import AvatarError
 from avatar.media import IMAGE_EXTENSIONS, load_image
 from avatar.service.jobs import get_service
+from ui import options as declared
 from ui.results import EditResult, edit_result, show_before_after, submit_edit
 from ui.session import job_owner
 
@@ -71,7 +72,7 @@ if how == "Box":
         st.error(str(exc))
 else:
     prompt = st.text_input("What to select", placeholder="the cup", key="shift_prompt")
-    threshold = st.slider("Match threshold", 0.05, 0.95, DEFAULT_THRESHOLD, 0.05, key="shift_threshold")
+    threshold = declared.slider(MaskOptions, "threshold", "Match threshold", step=0.05, key="shift_threshold")
     if prompt.strip():
         try:
             with st.spinner("Looking for it..."):
@@ -92,18 +93,22 @@ if mask is not None:
 # 2. Move -----------------------------------------------------------------------
 st.subheader("2. Move or remove")
 cols = st.columns(2)
-dx = cols[0].number_input("Move right by (x, pixels; negative = left)", -width, width, 0, key="shift_dx")
-dy = cols[1].number_input("Move down by (y, pixels; negative = up)", -height, height, 0, key="shift_dy")
+with cols[0]:
+    dx = declared.number_input(ShiftOptions, "dx", "Move right by (x, pixels; negative = left)", min_value=-width,
+                               max_value=width, key="shift_dx")
+with cols[1]:
+    dy = declared.number_input(ShiftOptions, "dy", "Move down by (y, pixels; negative = up)", min_value=-height,
+                               max_value=height, key="shift_dy")
 with st.expander("Fill options"):
-    pad = st.slider("Grow the hole by (pixels)", 0, 60, DEFAULT_PAD, key="shift_pad",
-                    help="Covers the object's soft edge and shadow, so no outline is left behind.")
+    pad = declared.slider(ShiftOptions, "pad", "Grow the hole by (pixels)", key="shift_pad")
     methods = inpaint_methods()
     labels = {c.label: c.id for c in methods if c.installed}
-    method = labels[st.selectbox("Fill method", list(labels), key="shift_method")]
+    default = list(labels.values()).index(resolve_method(ShiftOptions().method))  # "auto": the best installed
+    method = labels[st.selectbox("Fill method", list(labels), index=default, key="shift_method")]
     for choice in (c for c in methods if not c.installed):
         st.caption(f"Not installed: {choice.note}")
-    seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="shift_seed")
-    steps = st.slider("Diffusion steps", 5, 50, 25, key="shift_steps")
+    seed = declared.number_input(ShiftOptions, "seed", "Seed", key="shift_seed")
+    steps = declared.slider(ShiftOptions, "steps", "Diffusion steps", key="shift_steps")
 
 buttons = st.columns(2)
 do_shift = buttons[0].button("Shift object", type="primary", disabled=mask is None or dx == dy == 0,

@@ -10,16 +10,17 @@ that the user is told plainly, with advice on the prompt.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
-from avatar.errors import InputError, NoFaceError
+from avatar.errors import NoFaceError
 from avatar.face.face import Face
+from avatar.portrait_options import MODEL_ID, PortraitOptions, check_portrait
 from avatar.progress import Progress, report, waiting_in_line
 
-MODEL_ID = "sd21-base"
-DEFAULT_NEGATIVE = ""
+__all__ = ["MODEL_ID", "GeneratedPortrait", "PortraitOptions", "check_portrait", "generate_portrait"]
+
 MIN_FACE_FRACTION = 0.12
 """A face narrower than this share of the image is too small to animate well."""
 
@@ -55,44 +56,28 @@ def _usable_face(image: np.ndarray) -> Optional[Face]:
     return face if face.width >= MIN_FACE_FRACTION * min(image.shape[:2]) else None
 
 
-def check_options(prompt: str, seed: int, steps: int, guidance: float, size: int, max_attempts: int) -> None:
-    """One-sentence InputError for options that cannot work (before the model is loaded or a job is queued)."""
-    if not prompt or not prompt.strip():
-        raise InputError("The prompt is empty; describe the portrait, e.g. 'portrait photo of a smiling woman, looking at the camera'.")
-    if not 64 <= size <= 1024 or size % 8:
-        raise InputError(f"Size {size} cannot be generated; use a multiple of 8 between 64 and 1024 (512 suits this model).")
-    if not 1 <= steps <= 150:
-        raise InputError(f"{steps} steps is out of range; use 1 to 150 (20-30 is usual).")
-    if not 0.0 <= guidance <= 30.0:
-        raise InputError(f"Guidance {guidance} is out of range; use 0 to 30 (7.5 is usual).")
-    if not 1 <= max_attempts <= 20:
-        raise InputError(f"{max_attempts} attempts is out of range; use 1 to 20.")
-    if not 0 <= seed < 2**63 - max_attempts:
-        raise InputError(f"Seed {seed} is out of range; use a whole number from 0 up.")
-
-
 def generate_portrait(
     prompt: str,
-    negative_prompt: str = DEFAULT_NEGATIVE,
-    seed: int = 0,
-    steps: int = 25,
-    guidance: float = 7.5,
-    size: int = 512,
-    max_attempts: int = 4,
     progress: Optional[Progress] = None,
     registry=None,
+    **options: Any,
 ) -> GeneratedPortrait:
     """Generate a square portrait from `prompt` that holds an animatable face.
 
-    Attempt k uses seed `seed + k`, so a result is reproducible from its seed alone.
-    Raises `ModelNotInstalled` when the text-to-image model is missing and
-    `NoFaceError` when no attempt produced a usable face.
+    `options` are `PortraitOptions`' other fields (negative_prompt, seed, steps,
+    guidance, size, max_attempts), their declared defaults where left out. Attempt k
+    uses seed `seed + k`, so a result is reproducible from its seed alone.
+    Raises `InputError` for options that cannot work, `ModelNotInstalled` when the
+    text-to-image model is missing and `NoFaceError` when no attempt produced a
+    usable face.
     """
     import torch
 
     from avatar.models.registry import get_registry
 
-    check_options(prompt, seed, steps, guidance, size, max_attempts)
+    chosen = check_portrait(PortraitOptions(prompt=prompt, **options))
+    negative_prompt, seed, steps, guidance = chosen.negative_prompt, chosen.seed, chosen.steps, chosen.guidance
+    size, max_attempts = chosen.size, chosen.max_attempts
     registry = registry or get_registry()
     registry.require(MODEL_ID)  # fail before queueing when the model is missing
     share = 1.0 / max_attempts

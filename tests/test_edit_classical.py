@@ -116,6 +116,11 @@ def test_auto_picks_classical_without_models_and_sd_says_how_to_install():
 
 def test_options_are_validated():
     image, _, mask = disk_scene()
-    for bad in (InpaintOptions(steps=0), InpaintOptions(strength=0), InpaintOptions(classical_algorithm="x")):
-        with pytest.raises(InputError):
+    for bad, message in ((InpaintOptions(steps=0), "steps must be from 1 to 200, not 0."),
+                         (InpaintOptions(strength=0), "Strength 0 with 25 steps leaves no step to paint"),
+                         (InpaintOptions(strength=0.1, steps=5), "Strength 0.1 with 5 steps leaves no step"),
+                         (InpaintOptions(classical_algorithm="x"), "classical_algorithm must be one of telea, ns"),
+                         (InpaintOptions(resolution=32), "resolution must be at least 64")):
+        with pytest.raises(InputError) as caught:
             inpaint(image, mask, method="classical", options=bad)
+        assert message in str(caught.value)

@@ -181,7 +181,9 @@ def test_inpainting_page_with_an_uploaded_mask_of_another_size(scene):
     method = at.selectbox(key="inpaint_method")
     assert method.value == "Classical (no model: OpenCV)"
     assert any("not installed" in option for option in method.options)
-    at.selectbox(key="inpaint_classical").set_value("Navier-Stokes (fluid-style; fast, smooth)").run()
+    classical = at.selectbox(key="inpaint_classical")
+    assert "Navier-Stokes (fluid-style; fast, smooth)" in classical.options and classical.value == "telea"
+    classical.set_value("ns").run()
     at.button[0].click().run()
     _no_exceptions(at)
     job, manifest, path = _shown(at, "inpaint_job")

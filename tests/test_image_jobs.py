@@ -119,17 +119,23 @@ def test_a_mask_from_text_runs_the_installed_segmenter(service, scene, tmp_path)
 def test_bad_requests_are_refused_at_submit_and_store_nothing(service, files, fixtures, tmp_path):
     empty = _png(np.zeros((240, 320), np.uint8))
     for kind, params, given, message in [
-        ("inpaint", {"method": "magic"}, files, "Unknown inpainting method 'magic'"),
+        ("inpaint", {"method": "magic"}, files, "method must be one of auto, sd, classical, dreamshaper8-inpaint, "
+                                                "sd2-inpaint, not 'magic'."),
         ("inpaint", {"steps": "many"}, files, "steps must be a whole number"),
-        ("inpaint", {"strength": 2}, files, "Strength must be above 0 and at most 1."),
+        ("inpaint", {"strength": 2}, files, "strength must be from 0 to 1, not 2."),
+        ("inpaint", {"strength": 0}, files, "Strength 0 with 25 steps leaves no step to paint"),
+        ("inpaint", {"seed": -1}, files, "seed must be from 0 to 4294967295, not -1."),
         ("inpaint", {}, {"image": files["image"]}, "needs a mask file"),
         ("inpaint", {}, {**files, "mask": empty}, "empty"),
         ("inpaint", {}, {**files, "image": (fixtures / "corrupt.jpg").read_bytes()}, "Cannot read image"),
         ("shift", {"dx": 5, "remove": True}, files, "Give either a move (dx, dy) or remove: true, not both"),
-        ("shift", {"dx": 5, "pad": 999}, files, "pad must be 0 to 200 pixels"),
+        ("shift", {"dx": 5, "pad": 999}, files, "pad must be from 0 to 200, not 999."),
+        ("shift", {"dx": 5, "classical_algorithm": "blur"}, files, "classical_algorithm must be one of telea, ns"),
         ("shift", {"remove": "yes"}, files, "remove must be true or false"),
         ("mask", {}, {"image": files["image"]}, "exactly one way to select"),
-        ("mask", {"box": [1, 2]}, {"image": files["image"]}, "four numbers"),
+        ("mask", {"box": [1, 2]}, {"image": files["image"]}, "box must be a list of 4 numbers, not [1, 2]."),
+        ("mask", {"box": [1, 2, 3, 4], "points": [[5, 6]]}, {"image": files["image"]}, "exactly one way to select"),
+        ("mask", {"prompt": "cup", "threshold": 1}, {"image": files["image"]}, "threshold must be between 0 and 1"),
         ("mask", {"points": [5, 6]}, {"image": files["image"]}, "a list of [x, y] pixel positions"),
         ("mask", {"prompt": " "}, {"image": files["image"]}, "Describe the object to select"),
     ]:

@@ -13,15 +13,21 @@ import numpy as np
 import streamlit as st
 
 from avatar.errors import AvatarError, ModelNotInstalled
-from avatar.generate import MODEL_ID as PORTRAIT_MODEL
 from avatar.media import load_image
+from avatar.options import params_of
+from avatar.portrait_options import MODEL_ID as PORTRAIT_MODEL
+from avatar.portrait_options import PortraitOptions
 from avatar.service.jobs import get_service
+from ui import options as declared
 from ui.history import page_job, recall_last_job
 from ui.session import job_owner
 from ui.sidebar import registry_resource
 
 STATE_KEY = "generated_portrait"  # the portrait (an RGB array) the other inputs use
 JOB_KEY, CAPTION_KEY = "portrait_job", "generated_portrait_caption"
+# The prompt has no default (a portrait needs a description); the form starts from this example.
+EXAMPLE_PROMPT = "a friendly person, studio portrait photo, looking at the camera"
+SIZES = [256, 384, 512, 768]  # the sizes offered here, among the multiples of 8 the model can paint
 
 
 def generated_portrait_input() -> Optional[np.ndarray]:
@@ -36,22 +42,27 @@ def generated_portrait_input() -> Optional[np.ndarray]:
     except ModelNotInstalled as exc:
         st.info(f"Generating a portrait needs a Stable Diffusion model that is not installed yet. {exc}")
         return None
-    prompt = st.text_input("Prompt", value="a friendly person, studio portrait photo, looking at the camera")
-    negative = st.text_input("Negative prompt", value="blurry, deformed, cartoon, text")
+    prompt = declared.text_input(PortraitOptions, "prompt", "Prompt", value=EXAMPLE_PROMPT)
+    negative = declared.text_input(PortraitOptions, "negative_prompt", "Negative prompt")
     columns = st.columns(4)
-    seed = columns[0].number_input("Seed", min_value=0, max_value=2**31 - 1, value=0)
-    steps = columns[1].slider("Steps", 1, 50, 25)
-    guidance = columns[2].slider("Guidance", 1.0, 15.0, 7.5, 0.5)
-    size = columns[3].select_slider("Size", [256, 384, 512, 768], value=512)
+    with columns[0]:
+        seed = declared.number_input(PortraitOptions, "seed", "Seed")
+    with columns[1]:
+        steps = declared.slider(PortraitOptions, "steps", "Steps")
+    with columns[2]:
+        guidance = declared.slider(PortraitOptions, "guidance", "Guidance", step=0.5)
+    with columns[3]:
+        size = st.select_slider("Size", SIZES, value=PortraitOptions().size, help=declared.spec_of(PortraitOptions,
+                                                                                                  "size").help)
     service, owner = get_service(), job_owner()
     submitted = False
     if st.button("Generate portrait"):
         st.session_state.pop(STATE_KEY, None)  # a failed attempt leaves no older portrait posing as its result
         st.session_state.pop(JOB_KEY, None)
         try:
-            job = service.submit(owner, "portrait", {"prompt": prompt, "negative_prompt": negative, "seed": int(seed),
-                                                     "steps": int(steps), "guidance": float(guidance),
-                                                     "size": int(size)}, {})
+            options = PortraitOptions(prompt=prompt, negative_prompt=negative, seed=int(seed), steps=int(steps),
+                                      guidance=float(guidance), size=int(size))
+            job = service.submit(owner, "portrait", params_of(options), {})
         except AvatarError as exc:
             st.error(str(exc))
         else:

@@ -1,7 +1,11 @@
 """`avatar mask | shift | inpaint | remove`: the image tools on the command line.
 
-Each command is the page's function with flags: select the object (text, box,
-clicked points or a mask file), then move, remove or fill it.
+Each command is a job of the same service as the pages and the API (`mask`,
+`shift`, `inpaint`; the same job folders, listed by `avatar jobs list` and on
+History), followed with a progress bar; its result is then written where `-o` says.
+The tools' flags come from their declared options (`avatar.edit.options`). An
+object chosen by text, a box or clicks is first selected by a `mask` job, whose mask
+the move, removal or fill is given.
 """
 
 from __future__ import annotations
@@ -12,17 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from avatar.commands.progress_bar import progress_bar
-from avatar.edit.classical import CLASSICAL_ALGORITHMS, DEFAULT_CLASSICAL
-from avatar.edit.inpaint import InpaintOptions, inpaint
-from avatar.edit.masks import fit_mask, load_mask, mask_from_box, mask_from_points, mask_overlay, parse_box
-from avatar.edit.shift import DEFAULT_PAD, remove_object, shift_object
-from avatar.edit.text_mask import DEFAULT_THRESHOLD, mask_from_text
+from avatar.commands.jobs import FinishedJob, run_job
+from avatar.edit.options import InpaintOptions, MaskOptions, ShiftOptions
 from avatar.errors import InputError
-from avatar.media import IMAGE_EXTENSIONS, load_image, save_image
+from avatar.media import IMAGE_EXTENSIONS
+from avatar.options import args_params, specs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from avatar.options import add_arguments
+
     mask = subparsers.add_parser(
         "mask",
         help="make an object mask from text, a box or clicks",
@@ -40,10 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     shift.add_argument("--image", type=Path, required=True, metavar="PATH", help="the picture")
     _add_selection(shift, allow_mask=True)
-    shift.add_argument("--x", type=int, required=True, metavar="DX", help="pixels to the right (negative: left)")
-    shift.add_argument("--y", type=int, required=True, metavar="DY", help="pixels down (negative: up)")
-    shift.add_argument("--pad", type=int, default=DEFAULT_PAD, metavar="PX", help=f"grow the hole by PX (default {DEFAULT_PAD})")
-    _add_inpaint_options(shift, with_prompt=False)
+    add_arguments(shift, ShiftOptions, skip=("remove",))
+    _required(shift, "dx", "dy")
     shift.add_argument("-o", "--output", type=Path, required=True, metavar="PATH", help="image to write")
     shift.set_defaults(func=run_shift)
 
@@ -54,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     fill.add_argument("--image", type=Path, required=True, metavar="PATH", help="the picture")
     fill.add_argument("--mask", type=Path, required=True, metavar="PATH", help="white (or painted) = area to fill")
-    _add_inpaint_options(fill, with_prompt=True)
+    add_arguments(fill, InpaintOptions)
     fill.add_argument("-o", "--output", type=Path, required=True, metavar="PATH", help="image to write")
     fill.set_defaults(func=run_inpaint)
 
@@ -65,54 +66,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     remove.add_argument("--image", type=Path, required=True, metavar="PATH", help="the picture")
     _add_selection(remove, allow_mask=True)
-    remove.add_argument("--pad", type=int, default=DEFAULT_PAD, metavar="PX", help=f"grow the hole by PX (default {DEFAULT_PAD})")
-    _add_inpaint_options(remove, with_prompt=False)
+    add_arguments(remove, ShiftOptions, skip=("dx", "dy", "remove"))
     remove.add_argument("-o", "--output", type=Path, required=True, metavar="PATH", help="image to write")
     remove.set_defaults(func=run_remove)
 
 
+def _required(parser: argparse.ArgumentParser, *names: str) -> None:
+    """Make declared options' flags required on this command (a shift needs its move)."""
+    for action in parser._actions:
+        if action.dest in names:
+            action.required = True
+
+
+def _help(name: str) -> str:
+    return next(spec.help for spec in specs(MaskOptions) if spec.name == name)
+
+
 def _add_selection(parser: argparse.ArgumentParser, allow_mask: bool) -> None:
+    """How to pick the object: the `mask` job's ways (text, box, clicks), or a mask picture; and the text threshold."""
+    from avatar.options import add_arguments
+
     group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--object", metavar="TEXT", help="describe the object (needs the clipseg model)")
-    group.add_argument("--box", metavar="X0,Y0,X1,Y1", help="a box around the object, in pixels (GrabCut)")
-    group.add_argument("--points", metavar="X,Y;X,Y", help="clicks on the object, in pixels (GrabCut)")
+    # Their own dests: the values are parsed here (X0,Y0,X1,Y1 and "X,Y;X,Y") before they become job parameters.
+    group.add_argument("--object", dest="select_prompt", metavar="TEXT", help=_help("prompt"))
+    group.add_argument("--box", dest="select_box", metavar="X0,Y0,X1,Y1", help=_help("box") + " (GrabCut)")
+    group.add_argument("--points", dest="select_points", metavar="X,Y;X,Y", help=_help("points") + " (GrabCut)")
     if allow_mask:
         group.add_argument("--mask", type=Path, metavar="PATH", help="a mask picture: white = the object")
-    parser.add_argument(
-        "--threshold", type=float, default=DEFAULT_THRESHOLD, help=f"text match threshold, 0-1 (default {DEFAULT_THRESHOLD})"
-    )
-
-
-def _add_inpaint_options(parser: argparse.ArgumentParser, with_prompt: bool) -> None:
-    defaults = InpaintOptions()
-    parser.add_argument(
-        "--method",
-        default="auto",
-        help="auto (diffusion if installed, else classical), sd, classical, or a model id (default auto)",
-    )
-    parser.add_argument(
-        "--classical-algorithm", choices=tuple(CLASSICAL_ALGORITHMS), default=DEFAULT_CLASSICAL, help="for the classical method"
-    )
-    if with_prompt:
-        parser.add_argument("--prompt", default="", help="what to paint in the hole (diffusion)")
-        parser.add_argument("--negative-prompt", default="", help="what to avoid (diffusion)")
-        parser.add_argument("--guidance", type=float, default=defaults.guidance, help=f"default {defaults.guidance}")
-        parser.add_argument("--strength", type=float, default=defaults.strength, help=f"0-1 (default {defaults.strength})")
-        parser.add_argument("--mask-blur", type=int, default=defaults.mask_blur, metavar="PX", help=f"default {defaults.mask_blur}")
-        parser.add_argument("--only-masked", action="store_true", help="paint a padded crop around the mask at full resolution")
-        parser.add_argument(
-            "--masked-padding", type=int, default=defaults.masked_padding, metavar="PX", help=f"default {defaults.masked_padding}"
-        )
-    parser.add_argument("--seed", type=int, default=defaults.seed, help=f"default {defaults.seed}")
-    parser.add_argument("--steps", type=int, default=defaults.steps, help=f"diffusion steps (default {defaults.steps})")
-
-
-def _options(args: argparse.Namespace) -> InpaintOptions:
-    options = InpaintOptions(seed=args.seed, steps=args.steps, classical_algorithm=args.classical_algorithm)
-    for name in ("prompt", "negative_prompt", "guidance", "strength", "mask_blur", "only_masked", "masked_padding"):
-        if hasattr(args, name):
-            setattr(options, name, getattr(args, name))
-    return options
+    add_arguments(parser, MaskOptions, skip=("prompt", "box", "points", "background_points"))
 
 
 def _check_output(path: Path) -> Path:
@@ -121,7 +102,7 @@ def _check_output(path: Path) -> Path:
     return path
 
 
-def _parse_points(text: str) -> list[tuple[int, int]]:
+def _parse_points(text: str) -> list[list[int]]:
     points = []
     for part in text.replace(" ", "").split(";"):
         if not part:
@@ -130,48 +111,76 @@ def _parse_points(text: str) -> list[tuple[int, int]]:
             x, y = (int(round(float(v))) for v in part.split(","))
         except ValueError:
             raise InputError(f"Points are X,Y pairs separated by ';', such as '120,80;140,90', not {text!r}.") from None
-        points.append((x, y))
+        points.append([x, y])
     return points
 
 
-def _select(args: argparse.Namespace, image: np.ndarray, strict: bool) -> np.ndarray:
-    """The object's mask from whichever selection flag was given.
+def _selection_params(args: argparse.Namespace) -> dict:
+    """The `mask` job's parameters for the selection flags given."""
+    from avatar.edit.masks import parse_box
+
+    params = args_params(MaskOptions, args)  # the threshold, when given
+    if args.select_box is not None:
+        params["box"] = list(parse_box(args.select_box))
+    elif args.select_points is not None:
+        params["points"] = _parse_points(args.select_points)
+    else:
+        params["prompt"] = args.select_prompt
+    return params
+
+
+def _select(args: argparse.Namespace, strict: bool) -> FinishedJob:
+    """Run the `mask` job for the selection flags.
 
     With `strict`, a text prompt that matches nothing is an error (moving or removing
     a guess would surprise); `avatar mask` instead writes the best guess and warns.
     """
-    if args.box is not None:
-        return mask_from_box(image, parse_box(args.box))
-    if args.points is not None:
-        return mask_from_points(image, _parse_points(args.points))
-    if getattr(args, "mask", None) is not None:
-        mask, notice = fit_mask(load_mask(args.mask), image)
-        if notice:
-            print(f"note: {notice}", file=sys.stderr)
-        return mask
-    selection = mask_from_text(image, args.object, threshold=args.threshold)
-    if selection.notice:
+    finished = run_job("mask", _selection_params(args), {"image": args.image}, label="select")
+    made = finished.manifest
+    if made.get("matched") is False:
         if strict:
             raise InputError(
-                f"Nothing in the image matched {selection.prompt!r} (best score {selection.best_score:.2f}, "
-                f"threshold {selection.threshold:.2f}); try other words, a lower --threshold, or --box."
+                f"Nothing in the image matched {made['options']['prompt']!r} (best score {made['best_score']:.2f}, "
+                f"threshold {made['options']['threshold']:.2f}); try other words, a lower --threshold, or --box."
             )
-        print(f"warning: {selection.notice}", file=sys.stderr)
-    return selection.mask
+        for notice in made.get("notices", []):
+            print(f"warning: {notice}", file=sys.stderr)
+    return finished
 
 
-def _print_notices(notices: list[str]) -> None:
-    for notice in notices:
+def _object_mask(args: argparse.Namespace) -> Path:
+    """The object's mask file: the --mask picture as given, else the selection job's mask."""
+    if args.mask is not None:
+        return args.mask
+    return _select(args, strict=True).files["mask.png"]
+
+
+def save_result(path: Path, output: Path) -> Path:
+    """Write a job's result picture to the user's path, in the format its suffix names (atomically)."""
+    from PIL import Image
+
+    from avatar.media import save_image
+
+    with Image.open(path) as opened:
+        array = np.asarray(opened)
+    return save_image(output, array)
+
+
+def _print_notices(finished: FinishedJob) -> None:
+    for notice in finished.manifest.get("notices", []):
         print(f"note: {notice}", file=sys.stderr)
 
 
 def run_mask(args: argparse.Namespace) -> int:
+    from avatar.edit.masks import load_mask, mask_overlay
+    from avatar.media import load_image, save_image
+
     output = _check_output(args.output)
-    image = load_image(args.image)
-    mask = _select(args, image, strict=False)
+    finished = _select(args, strict=False)
+    mask = load_mask(finished.files["mask.png"])
     overlay_path = output.with_name(f"{output.stem}_overlay.png")
     save_image(output, mask.astype(np.uint8) * 255)
-    save_image(overlay_path, mask_overlay(image, mask))
+    save_image(overlay_path, mask_overlay(load_image(args.image), mask))
     share = 100.0 * mask.mean()
     print(f"{output}  ({share:.1f}% of the image; overlay: {overlay_path})")
     return 0
@@ -179,37 +188,33 @@ def run_mask(args: argparse.Namespace) -> int:
 
 def run_shift(args: argparse.Namespace) -> int:
     output = _check_output(args.output)
-    image = load_image(args.image)
-    mask = _select(args, image, strict=True)
-    with progress_bar("shift") as progress:
-        result = shift_object(
-            image, mask, args.x, args.y, pad=args.pad, method=args.method, options=_options(args), progress=progress
-        )
-    save_image(output, result.image)
-    _print_notices(result.notices)
-    print(f"{output}  (moved by {result.dx}, {result.dy}; filled with {result.fill.engine})")
+    params = args_params(ShiftOptions, args)
+    if not params.get("dx") and not params.get("dy"):
+        raise InputError("A move by (0, 0) leaves the object where it is; give --x or --y, or use `avatar remove`.")
+    finished = run_job("shift", params, {"image": args.image, "mask": _object_mask(args)}, label="shift")
+    save_result(finished.files["result.png"], output)
+    _print_notices(finished)
+    made = finished.manifest
+    print(f"{output}  (moved by {made['dx']}, {made['dy']}; filled with {made['engine']})")
     return 0
 
 
 def run_remove(args: argparse.Namespace) -> int:
     output = _check_output(args.output)
-    image = load_image(args.image)
-    mask = _select(args, image, strict=True)
-    with progress_bar("remove") as progress:
-        result = remove_object(image, mask, pad=args.pad, method=args.method, options=_options(args), progress=progress)
-    save_image(output, result.image)
-    _print_notices(result.notices)
-    print(f"{output}  (filled with {result.fill.engine})")
+    params = {**args_params(ShiftOptions, args), "remove": True}
+    finished = run_job("shift", params, {"image": args.image, "mask": _object_mask(args)}, label="remove")
+    save_result(finished.files["result.png"], output)
+    _print_notices(finished)
+    print(f"{output}  (filled with {finished.manifest['engine']})")
     return 0
 
 
 def run_inpaint(args: argparse.Namespace) -> int:
     output = _check_output(args.output)
-    image = load_image(args.image)
-    mask = load_mask(args.mask)
-    with progress_bar("inpaint") as progress:
-        result = inpaint(image, mask, method=args.method, options=_options(args), progress=progress)
-    save_image(output, result.image)
-    _print_notices(result.notices)
-    print(f"{output}  (filled with {result.engine} in {result.seconds:.1f} s)")
+    finished = run_job("inpaint", args_params(InpaintOptions, args), {"image": args.image, "mask": args.mask},
+                       label="inpaint")
+    save_result(finished.files["result.png"], output)
+    _print_notices(finished)
+    made = finished.manifest
+    print(f"{output}  (filled with {made['engine']} in {made['seconds']:.1f} s)")
     return 0

@@ -12,16 +12,10 @@ import cv2
 import numpy as np
 
 from avatar.edit.masks import as_mask, mask_bbox
+from avatar.edit.options import CLASSICAL_ALGORITHMS, DEFAULT_CLASSICAL
 from avatar.errors import InputError
 
-# name -> (what a person sees, how much context around the hole the method reads)
-CLASSICAL_ALGORITHMS: dict[str, str] = {
-    "telea": "Telea (fast marching; fast, smooth)",
-    "ns": "Navier-Stokes (fluid-style; fast, smooth)",
-    "fsr": "FSR (frequency-selective reconstruction; slower, keeps texture)",
-    "shiftmap": "Shift-map (copies nearby patches; slower, keeps regular texture)",
-}
-DEFAULT_CLASSICAL = "telea"
+__all__ = ["CLASSICAL_ALGORITHMS", "DEFAULT_CLASSICAL", "inpaint_classical"]
 
 
 def _context_margin(algorithm: str, bbox: tuple[int, int, int, int], radius: int) -> int:

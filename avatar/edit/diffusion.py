@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
-from avatar.edit.inpaint import InpaintOptions
+from avatar.edit.options import InpaintOptions
 from avatar.edit.masks import Box, mask_bbox, mask_blur
 from avatar.progress import Progress, report, waiting_in_line
 

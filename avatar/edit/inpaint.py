@@ -1,8 +1,9 @@
 """`inpaint(...)`: fill a masked area, with a diffusion model when one is installed.
 
-One entry for the page, the CLI, and the object tools. The method is "auto" (the
-first installed diffusion inpainting model, else the classical method), "sd" (a
-diffusion model, or a clear "not installed" error), "classical", or a model id.
+One entry for the jobs (and so the pages, the CLI and the API) and the object tools.
+The method (`InpaintOptions.method`, declared in `avatar.edit.options`) is "auto"
+(the first installed diffusion inpainting model, else the classical method), "sd"
+(a diffusion model, or a clear "not installed" error), "classical", or a model id.
 """
 
 from __future__ import annotations
@@ -13,56 +14,15 @@ from typing import Optional
 
 import numpy as np
 
-from avatar.edit.classical import CLASSICAL_ALGORITHMS, DEFAULT_CLASSICAL, inpaint_classical
+from avatar.edit.classical import inpaint_classical
+from avatar.edit.diffusion import inpaint_diffusion
 from avatar.edit.masks import fit_mask, require_nonempty
+from avatar.edit.options import DIFFUSION_MODELS, METHODS, InpaintOptions, check_inpaint
 from avatar.errors import InputError, ModelNotInstalled
 from avatar.progress import Progress, report
 
-# Diffusion inpainting models, best first; "auto" and "sd" take the first installed.
-DIFFUSION_MODELS: tuple[str, ...] = ("dreamshaper8-inpaint", "sd2-inpaint")
 # Object removal runs diffusion with an empty prompt and this low guidance (see removal_options).
 REMOVAL_GUIDANCE = 2.0
-
-
-@dataclass
-class InpaintOptions:
-    """Settings shared by the diffusion and classical paths (each reads what it needs).
-
-    The diffusion names follow diffusers' pipeline arguments; `only_masked` and
-    `masked_padding` are A1111's "inpaint only masked" mode: work on a crop around
-    the mask at full model resolution and paste it back, so a small hole in a large
-    photo gets detail instead of being painted at a fraction of a pixel per latent.
-    """
-
-    prompt: str = ""
-    negative_prompt: str = ""
-    seed: int = 0
-    steps: int = 25
-    guidance: float = 7.5
-    strength: float = 1.0
-    mask_blur: int = 4
-    only_masked: bool = False
-    masked_padding: int = 32
-    resolution: int = 512
-    classical_algorithm: str = DEFAULT_CLASSICAL
-    classical_radius: int = 5
-
-    def validate(self) -> "InpaintOptions":
-        if self.steps < 1 or self.steps > 200:
-            raise InputError("Steps must be between 1 and 200.")
-        if not 0.0 < self.strength <= 1.0:
-            raise InputError("Strength must be above 0 and at most 1.")
-        if self.guidance < 0:
-            raise InputError("Guidance must be zero or more.")
-        if self.mask_blur < 0 or self.masked_padding < 0:
-            raise InputError("Mask blur and padding must be zero or more pixels.")
-        if self.resolution < 64:
-            raise InputError("The working resolution must be at least 64 pixels.")
-        if self.classical_algorithm not in CLASSICAL_ALGORITHMS:
-            raise InputError(
-                f"Unknown classical method {self.classical_algorithm!r}; use one of {', '.join(CLASSICAL_ALGORITHMS)}."
-            )
-        return self
 
 
 @dataclass
@@ -136,21 +96,23 @@ def resolve_method(method: str) -> str:
         if installed:
             return installed[0]
         return "classical" if method == "auto" else DIFFUSION_MODELS[0]
-    raise InputError(f"Unknown inpainting method {method!r}; use auto, sd, classical or one of {', '.join(DIFFUSION_MODELS)}.")
+    raise InputError(f"Unknown inpainting method {method!r}; use one of {', '.join(METHODS)}.")
 
 
 def inpaint(
     image: np.ndarray,
     mask: np.ndarray,
-    method: str = "auto",
+    method: Optional[str] = None,
     options: Optional[InpaintOptions] = None,
     progress: Optional[Progress] = None,
 ) -> InpaintResult:
     """Fill the masked area of an RGB image; pixels away from the mask are kept.
 
-    A mask of another size is resized (with a notice); an empty mask is refused.
+    `method` overrides `options.method` when given. A mask of another size is
+    resized (with a notice); an empty mask is refused.
     """
-    options = (options or InpaintOptions()).validate()
+    options = check_inpaint(options or InpaintOptions())
+    method = method or options.method
     mask, notice = fit_mask(mask, image)
     require_nonempty(mask)
     notices = [notice] if notice else []
@@ -161,8 +123,6 @@ def inpaint(
         filled = inpaint_classical(image, mask, options.classical_algorithm, options.classical_radius)
         result = InpaintResult(filled, mask, "classical", f"classical:{options.classical_algorithm}", None, 0.0, notices)
     else:
-        from avatar.edit.diffusion import inpaint_diffusion
-
         filled = inpaint_diffusion(image, mask, engine, options, progress)
         result = InpaintResult(filled, mask, "sd", engine, options.seed, 0.0, notices)
     result.seconds = time.perf_counter() - started
@@ -179,3 +139,6 @@ def removal_options(options: Optional[InpaintOptions] = None) -> InpaintOptions:
     """
     return replace(options or InpaintOptions(), prompt="", negative_prompt="", guidance=REMOVAL_GUIDANCE)
 
+
+__all__ = ["DIFFUSION_MODELS", "REMOVAL_GUIDANCE", "InpaintOptions", "InpaintResult", "MethodChoice", "inpaint",
+           "inpaint_methods", "installed_diffusion_models", "removal_options", "resolve_method"]

@@ -1,6 +1,6 @@
 """Move an object by (dx, dy), or take it out: mask, pad, fill the hole, paste.
 
-The object's mask is padded (20 px by default) so the fill also covers its soft
+The object's mask is padded (`ShiftOptions.pad`, 20 px by default) so the fill also covers its soft
 edge and shadow; the padded hole is inpainted with settings that remove rather
 than replace (empty prompt, low guidance); for a shift, the object's own pixels
 are pasted back at the new place with a feathered edge. Parts that land outside
@@ -16,10 +16,11 @@ import numpy as np
 
 from avatar.edit.inpaint import InpaintOptions, InpaintResult, inpaint, removal_options
 from avatar.edit.masks import fit_mask, mask_blur, mask_pad, require_nonempty
+from avatar.edit.options import ShiftOptions
 from avatar.errors import InputError
 from avatar.progress import Progress, report, scaled
 
-DEFAULT_PAD = 20
+DEFAULT_PAD = ShiftOptions().pad  # declared in avatar.edit.options
 DEFAULT_FEATHER = 3
 
 
@@ -67,11 +68,11 @@ def remove_object(
     image: np.ndarray,
     mask: np.ndarray,
     pad: int = DEFAULT_PAD,
-    method: str = "auto",
+    method: Optional[str] = None,
     options: Optional[InpaintOptions] = None,
     progress: Optional[Progress] = None,
 ) -> RemoveResult:
-    """Take the masked object out of the image and fill where it was."""
+    """Take the masked object out of the image and fill where it was (`method` overrides `options.method`)."""
     mask, notice = fit_mask(mask, image)
     require_nonempty(mask, "The object's mask")
     hole = mask_pad(mask, pad)
@@ -87,7 +88,7 @@ def shift_object(
     dy: int,
     pad: int = DEFAULT_PAD,
     feather: int = DEFAULT_FEATHER,
-    method: str = "auto",
+    method: Optional[str] = None,
     options: Optional[InpaintOptions] = None,
     progress: Optional[Progress] = None,
 ) -> ShiftResult:

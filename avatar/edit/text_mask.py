@@ -16,11 +16,12 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from avatar.edit.options import MaskOptions, check_threshold
 from avatar.errors import InputError
 from avatar.progress import Progress, report, waiting_in_line
 
 CLIPSEG_ID = "clipseg"
-DEFAULT_THRESHOLD = 0.4
+DEFAULT_THRESHOLD = MaskOptions().threshold  # declared in avatar.edit.options
 # The best guess for an unmatched prompt keeps what scores at least this share of the peak.
 BEST_GUESS_SHARE = 0.7
 
@@ -71,8 +72,7 @@ def mask_from_text(
     prompt = prompt.strip()
     if not prompt:
         raise InputError("Describe the object to select, for example 'the cup'.")
-    if not 0.0 < threshold < 1.0:
-        raise InputError("The threshold must be between 0 and 1 (0.4 is a good start).")
+    check_threshold(threshold)
     height, width = image.shape[:2]
     report(progress, "loading segmenter", 0.0)
     with get_registry().use(model_id, on_wait=waiting_in_line(progress)) as bundle:

@@ -1,42 +1,43 @@
-"""The portrait job: a square portrait with an animatable face, generated from a prompt (Stable Diffusion)."""
+"""The portrait job: a square portrait with an animatable face, generated from a prompt (Stable Diffusion).
+
+Its parameters are `PortraitOptions` (declared once in `avatar.portrait_options`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Optional
 
+from avatar.options import from_params, json_schema, params_of
+from avatar.portrait_options import MODEL_ID, PortraitOptions, check_portrait
 from avatar.progress import Progress
-from avatar.service.job_kind import Inputs, JobKind, shorten, typed
+from avatar.service.job_kind import Inputs, JobKind, shorten
 
-_PORTRAIT = {"prompt": (str, ""), "negative_prompt": (str, ""), "seed": (int, 0), "steps": (int, 25),
-             "guidance": (float, 7.5), "size": (int, 512), "max_attempts": (int, 4)}
+
+def portrait_options(params: dict[str, Any]) -> PortraitOptions:
+    """A portrait job's options from its parameters, checked (the declared defaults where left out)."""
+    return check_portrait(from_params(PortraitOptions, params))
 
 
 def _check_portrait(params: dict[str, Any], inputs: Inputs) -> str:
-    from avatar.generate import MODEL_ID, check_options
     from avatar.models.registry import get_registry
 
-    options = typed(params, _PORTRAIT)
-    check_options(options["prompt"], options["seed"], options["steps"], options["guidance"], options["size"],
-                  options["max_attempts"])
+    portrait_options(params)
     get_registry().require(MODEL_ID)
     return "gpu"
 
 
 def _run_portrait(params: dict[str, Any], inputs: Inputs, out: Path, progress: Optional[Progress]) -> list[str]:
+    from avatar.edit.job_files import write_pictures
     from avatar.generate import generate_portrait
-    from avatar.jobs import write_manifest
-    from avatar.media import save_image
 
-    options = typed(params, _PORTRAIT)
+    options = params_of(portrait_options(params))
     portrait = generate_portrait(**options, progress=progress)
-    out.mkdir(parents=True, exist_ok=True)
-    save_image(out / "portrait.png", portrait.image)
-    write_manifest(out, {"task": "portrait", "model": portrait.model_id, "options": options,
-                         "seed": portrait.seed, "attempts": portrait.attempts,
-                         "face_box": [int(v) for v in portrait.face.box]})
-    return ["portrait.png", "manifest.json"]
+    return write_pictures(out, {"portrait.png": portrait.image}, {
+        "task": "portrait", "model": portrait.model_id, "options": options, "seed": portrait.seed,
+        "attempts": portrait.attempts, "face_box": [int(v) for v in portrait.face.box]})
 
 
 PORTRAIT = JobKind("portrait", "Portrait", (), _check_portrait, _run_portrait,
-                   lambda params: f"“{shorten(str(params.get('prompt', '')))}”")
+                   lambda params: f"“{shorten(str(params.get('prompt', '')))}”",
+                   schema=lambda: json_schema(PortraitOptions))

@@ -21,14 +21,17 @@ from avatar.media import IMAGE_EXTENSIONS
 from avatar.service.jobs import get_service
 from avatar.video.generate import image_to_video_seconds_estimate, text_to_video_seconds_estimate
 from avatar.video.io import VIDEO_EXTENSIONS
+from avatar.video.options import (INPAINT_MODELS, PROPAGATION, UPSCALE_MODEL, ImageToVideoOptions,
+                                  InpaintVideoOptions, TextToVideoOptions, UpscaleOptions)
 from ui.history import page_job, recall_last_job, result_download
+from ui.options import number_input, slider, spec_of, text_input
 from ui.portrait_generation import STATE_KEY as GENERATED_PORTRAIT
 from ui.session import job_owner
 from ui.sidebar import registry_resource
 
 VIDEO_TYPES = [e.lstrip(".") for e in VIDEO_EXTENSIONS]
 IMAGE_TYPES = [e.lstrip(".") for e in IMAGE_EXTENSIONS]
-INPAINT_MODELS = ("sd2-inpaint", "dreamshaper8-inpaint")
+SEED_MAX = 2**31 - 1  # what a number box shows comfortably; the tools take larger seeds
 
 st.title("Video Tools")
 st.caption("Generate short clips, fill a region of a video, or bring an SD video to HD.")
@@ -42,13 +45,21 @@ def installed(model_id: str, needed: bool = True) -> bool:
         st.caption(f"Model: {get_spec(model_id).name} (`{model_id}`), installed.")
         return True
     spec = get_spec(model_id)
-    message = (f"{spec.name} (`{model_id}`, {spec.download_size / 2**30:.1f} GB) is not installed: "
-               f"run `{spec.install_command}`, or install it on the [Models page](/models).")
+    model = f"{spec.name} (`{model_id}`, {spec.download_size / 2**30:.1f} GB)"
+    how = f"run `{spec.install_command}`, or install it on the [Models page](/models)."
     if needed:
-        st.info(f"This tool needs {message}")
+        st.info(f"This tool needs {model}, which is not installed: {how}")
     else:
-        st.caption(f"Optional: {message}")
+        st.caption(f"Optional: {model} is not installed: {how}")
     return False
+
+
+def radio(cls: type, name: str, label: str, options: list | None = None, **kwargs: Any) -> Any:
+    """A radio over the option's declared choices (or `options`), its declared default selected."""
+    spec = spec_of(cls, name)
+    choices = list(options if options is not None else spec.choices)
+    index = choices.index(spec.default) if spec.default in choices else 0
+    return st.radio(label, choices, index=index, help=spec.help, **kwargs)
 
 
 def rough_time(seconds: float) -> None:
@@ -97,15 +108,25 @@ text_tab, image_tab, inpaint_tab, upscale_tab = st.tabs(["Text to video", "Image
 
 with text_tab:
     if installed("text2video-ms"):
-        prompt = st.text_area("Prompt", placeholder="a red panda eating bamboo in the snow", key="t2v_prompt")
-        negative = st.text_input("Negative prompt", value="blurry, low quality, watermark", key="t2v_negative")
+        prompt_spec = spec_of(TextToVideoOptions, "prompt")
+        prompt = st.text_area("Prompt", value=prompt_spec.default, help=prompt_spec.help,
+                              placeholder="a red panda eating bamboo in the snow", key="t2v_prompt")
+        negative = text_input(TextToVideoOptions, "negative_prompt", "Negative prompt",
+                              placeholder="blurry, low quality, watermark", key="t2v_negative")
         columns = st.columns(4)
-        frames = columns[0].slider("Frames", 8, 64, 16, key="t2v_frames")
-        steps = columns[1].slider("Steps", 1, 50, 25, key="t2v_steps")
-        guidance = columns[2].slider("Guidance", 1.0, 15.0, 9.0, 0.5, key="t2v_guidance")
-        seed = columns[3].number_input("Seed", 0, 2**31 - 1, 0, key="t2v_seed")
-        size = st.select_slider("Size", [128, 192, 256, 320, 384, 512], value=256, key="t2v_size")
-        fps = st.slider("Frames per second", 4, 30, 8, key="t2v_fps")
+        with columns[0]:
+            frames = slider(TextToVideoOptions, "frames", "Frames", key="t2v_frames")
+        with columns[1]:
+            steps = slider(TextToVideoOptions, "steps", "Steps", max_value=50, key="t2v_steps")
+        with columns[2]:
+            guidance = slider(TextToVideoOptions, "guidance", "Guidance", min_value=1.0, max_value=15.0, step=0.5,
+                              key="t2v_guidance")
+        with columns[3]:
+            seed = number_input(TextToVideoOptions, "seed", "Seed", max_value=SEED_MAX, key="t2v_seed")
+        width_spec = spec_of(TextToVideoOptions, "width")
+        size = st.select_slider("Size", [128, 192, 256, 320, 384, 512], value=width_spec.default,
+                                help="width and height in pixels", key="t2v_size")
+        fps = slider(TextToVideoOptions, "fps", "Frames per second", min_value=4, max_value=30, key="t2v_fps")
         rough_time(text_to_video_seconds_estimate(frames, steps, size, size, guidance, device=registry.device))
         submitted = st.button("Generate clip", type="primary", key="t2v_run") and submit("t2v_job", "text_to_video", {
             "prompt": prompt, "negative_prompt": negative, "frames": frames, "steps": steps, "guidance": guidance,
@@ -135,18 +156,26 @@ with image_tab:
             if upload is not None:
                 still_files["image"], still_names["image"] = upload.getvalue(), upload.name
         columns = st.columns(4)
-        orientation = columns[0].radio("Shape", ["landscape", "portrait"], key="i2v_orientation",
-                                       format_func=lambda o: "1024x576" if o == "landscape" else "576x1024")
-        fit = columns[1].radio("Fit", ["crop", "pad"], key="i2v_fit", format_func=str.capitalize)
-        frames = columns[2].radio("Frames", [14, 25], key="i2v_frames")
-        seed = columns[3].number_input("Seed", 0, 2**31 - 1, 0, key="i2v_seed")
+        with columns[0]:
+            orientation = radio(ImageToVideoOptions, "orientation", "Shape", key="i2v_orientation",
+                                format_func=lambda o: "1024x576" if o == "landscape" else "576x1024")
+        with columns[1]:
+            fit = radio(ImageToVideoOptions, "fit", "Fit", key="i2v_fit", format_func=str.capitalize)
+        with columns[2]:
+            frames = radio(ImageToVideoOptions, "frames", "Frames", key="i2v_frames")
+        with columns[3]:
+            seed = number_input(ImageToVideoOptions, "seed", "Seed", max_value=SEED_MAX, key="i2v_seed")
         columns = st.columns(4)
-        motion = columns[0].slider("Motion", 1, 255, 127, key="i2v_motion")
-        noise = columns[1].slider("Noise added to the still", 0.0, 0.3, 0.02, 0.01, key="i2v_noise")
-        fps = columns[2].slider("Frames per second", 4, 30, 7, key="i2v_fps")
-        chunk = columns[3].slider("Frames decoded at once", 1, 25, 8, key="i2v_chunk",
-                                  help="Lower fits a smaller GPU; slower.")
-        steps = st.slider("Steps", 1, 50, 25, key="i2v_steps")
+        with columns[0]:
+            motion = slider(ImageToVideoOptions, "motion_bucket", "Motion", min_value=1, key="i2v_motion")
+        with columns[1]:
+            noise = slider(ImageToVideoOptions, "noise_aug", "Noise added to the still", max_value=0.3, step=0.01,
+                           key="i2v_noise")
+        with columns[2]:
+            fps = slider(ImageToVideoOptions, "fps", "Frames per second", min_value=4, max_value=30, key="i2v_fps")
+        with columns[3]:
+            chunk = slider(ImageToVideoOptions, "decode_chunk_size", "Frames decoded at once", key="i2v_chunk")
+        steps = slider(ImageToVideoOptions, "steps", "Steps", max_value=50, key="i2v_steps")
         rough_time(image_to_video_seconds_estimate(frames, steps, orientation, device=registry.device))
         submitted = False
         if st.button("Animate the still", type="primary", key="i2v_run"):
@@ -171,16 +200,20 @@ with inpaint_tab:
                     for i, (label, value) in enumerate([("x0", 10), ("y0", 10), ("x1", 120), ("y1", 60)]))
     else:
         if installed("clipseg", needed=False):
-            described = st.text_input("What to fill, found in every frame", placeholder="the logo", key="vinpaint_text")
+            described = text_input(InpaintVideoOptions, "mask_prompt", "What to fill, found in every frame",
+                                   placeholder="the logo", key="vinpaint_text")
     models = [model_id for model_id in INPAINT_MODELS if registry.is_installed(model_id)]
-    method = st.radio("Fill with", ["propagation", *models], horizontal=True, key="vinpaint_method",
-                      format_func=lambda m: "Pixels from other frames (no model)" if m == "propagation" else get_spec(m).name)
+    automatic = models[0] if models else PROPAGATION  # what "auto" picks now
+    fillers = {PROPAGATION: "Pixels from other frames (no model)", **{m: get_spec(m).name for m in models}}
+    method = radio(InpaintVideoOptions, "method", "Fill with", ["auto", PROPAGATION, *models], horizontal=True,
+                   key="vinpaint_method",
+                   format_func=lambda m: f"Automatic: {fillers[automatic]}" if m == "auto" else fillers[m])
     if not models:
         installed(INPAINT_MODELS[0], needed=False)
     prompt = ""
-    if method != "propagation":
-        prompt = st.text_input("What to paint in (optional)", key="vinpaint_prompt")
-    seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="vinpaint_seed")
+    if (automatic if method == "auto" else method) != PROPAGATION:
+        prompt = text_input(InpaintVideoOptions, "prompt", "What to paint in (optional)", key="vinpaint_prompt")
+    seed = number_input(InpaintVideoOptions, "seed", "Seed", max_value=SEED_MAX, key="vinpaint_seed")
     submitted = False
     if st.button("Fill the video", type="primary", key="vinpaint_run"):
         if video is None:
@@ -196,21 +229,20 @@ with inpaint_tab:
 
 with upscale_tab:
     video = st.file_uploader("Video (up to 60 s)", type=VIDEO_TYPES, key="upscale_video")
-    height = st.radio("Target height", [720, 1080], horizontal=True, key="upscale_height",
-                      format_func=lambda h: f"{h}p")
-    diffusion = installed("sd-x4-upscaler", needed=False)
-    method = st.radio("Method", ["lanczos", *(["sd-x4-upscaler"] if diffusion else [])], horizontal=True,
-                      key="upscale_method", format_func=lambda m: "Lanczos + sharpening (no model)"
-                      if m == "lanczos" else "Stable Diffusion x4 upscaler")
-    noise_level = 20
-    if method == "sd-x4-upscaler":
-        noise_level = st.slider("Noise level", 0, 350, 20, key="upscale_noise")
+    height = radio(UpscaleOptions, "target_height", "Target height", [720, 1080], horizontal=True,
+                   key="upscale_height", format_func=lambda h: f"{h}p")
+    diffusion = installed(UPSCALE_MODEL, needed=False)
+    methods = {"auto": f"Automatic: {'Stable Diffusion x4 upscaler' if diffusion else 'Lanczos + sharpening'}",
+               "lanczos": "Lanczos + sharpening (no model)", UPSCALE_MODEL: "Stable Diffusion x4 upscaler"}
+    method = radio(UpscaleOptions, "method", "Method", ["auto", "lanczos", *([UPSCALE_MODEL] if diffusion else [])],
+                   horizontal=True, key="upscale_method", format_func=methods.get)
+    params: dict[str, Any] = {"target_height": height, "method": method}
+    if method == UPSCALE_MODEL or (method == "auto" and diffusion):
+        params["noise_level"] = slider(UpscaleOptions, "noise_level", "Noise level", key="upscale_noise")
     submitted = False
     if st.button("Upscale", type="primary", key="upscale_run"):
         if video is None:
             st.error("Upload a video first.")
         else:
-            submitted = submit("upscale_job", "upscale", {"target_height": height, "method": method,
-                                                          "noise_level": noise_level},
-                               {"video": video.getvalue()}, {"video": video.name})
+            submitted = submit("upscale_job", "upscale", params, {"video": video.getvalue()}, {"video": video.name})
     show_result("upscale_job", "upscale", submitted, "upscaled.mp4")

@@ -120,14 +120,16 @@ def test_bad_requests_are_refused_at_submit_and_store_nothing(service, clip, fix
     _refused(service, "image_to_video", {}, {"image": (fixtures / "corrupt.jpg").read_bytes()},
              "Cannot read image my_image.jpg: the file is corrupt or not an image")
     _refused(service, "video_inpaint", {}, {"video": clip}, "exactly one of a mask file, a box")
-    _refused(service, "video_inpaint", {"box": [1, 2, 3]}, {"video": clip}, "four numbers")
+    _refused(service, "video_inpaint", {"box": [1, 2, 3]}, {"video": clip},
+             "box must be a list of 4 numbers, not [1, 2, 3].")
     _refused(service, "video_inpaint", {"mask_prompt": "the logo"}, {"video": clip}, "clipseg", ModelNotInstalled)
     _refused(service, "video_inpaint", {"box": [0, 0, 9, 9], "method": "sd2-inpaint"}, {"video": clip},
              "sd2-inpaint", ModelNotInstalled)
     _refused(service, "video_inpaint", {"box": [0, 0, 9, 9]}, {"video": b"not a video"},
              "Cannot read video my_video.mp4; it may be damaged or not a video.")
-    _refused(service, "upscale", {"target_height": 60}, {"video": clip}, "already 90 lines high")
-    _refused(service, "upscale", {"method": "magic"}, {"video": clip}, "Unknown upscaling method")
+    _refused(service, "upscale", {"target_height": 60}, {"video": clip}, "target_height must be from 144 to 2160, not 60.")
+    _refused(service, "upscale", {"method": "magic"}, {"video": clip},
+             "method must be one of auto, lanczos, sd-x4-upscaler, not 'magic'.")
     _refused(service, "upscale", {"method": "sd-x4-upscaler"}, {"video": clip}, "sd-x4-upscaler", ModelNotInstalled)
     _refused(service, "upscale", {"colour": 1}, {"video": clip}, "Unknown parameter 'colour'")
     with pytest.raises(InputError, match="clip.webp is not a supported video type"):

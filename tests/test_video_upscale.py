@@ -119,8 +119,10 @@ def test_a_target_the_tool_cannot_make_is_refused_before_any_work(clip, empty_re
 
 
 def test_bad_options_are_refused(clip, empty_registry):
-    for options, words in [(dict(method="bicubic"), "Unknown upscaling method"), (dict(noise_level=400), "noise level"),
-                           (dict(tile=100), "multiple of 8"), (dict(steps=0), "steps")]:
+    for options, words in [(dict(method="bicubic"), "method must be one of auto, lanczos, sd-x4-upscaler, not 'bicubic'"),
+                           (dict(noise_level=400), "noise_level must be from 0 to 350, not 400"),
+                           (dict(tile=100), "multiple of 8"), (dict(steps=0), "steps must be from 1 to 200, not 0"),
+                           (dict(tile=16), "tile must be from 32 to 512, not 16")]:
         with pytest.raises(InputError, match=words):
             upscale_video(clip, target_height=360, registry=empty_registry, **options)
     assert outputs_empty()

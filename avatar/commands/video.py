@@ -1,51 +1,44 @@
 """`avatar video text | image | inpaint | upscale`: the video tools on the command line.
 
-Each subcommand is the Video Tools page's function with flags. The result is kept
-in its job folder under outputs/ and copied to `-o` when given.
+Each subcommand runs its tool as a job of the job service, as the Video Tools page
+and the API do (same checks, same folder under outputs/jobs/, listed by
+`avatar jobs list` and on the History page). Its flags come from the tool's
+declared options (avatar/video/options.py); a flag left out takes the declared
+default. The video is copied to `-o` when given.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
+from typing import Any, Optional
 
-from avatar.commands.progress_bar import progress_bar
+from avatar.options import OptionSpec, add_arguments, args_params, specs
+from avatar.video.options import ImageToVideoOptions, InpaintVideoOptions, TextToVideoOptions, UpscaleOptions
+
+
+def _spec(cls: type, name: str) -> OptionSpec:
+    return next(spec for spec in specs(cls) if spec.name == name)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     video = subparsers.add_parser(
         "video",
         help="text-to-video, image-to-video, video inpainting and upscaling",
-        description="The video tools: generate, fill a region of, or upscale a video.",
+        description="The video tools: generate, fill a region of, or upscale a video. Each run is a job "
+                    "(`avatar jobs list` shows it).",
     )
     tools = video.add_subparsers(dest="tool", metavar="TOOL", required=True)
 
     text = tools.add_parser("text", help="a short clip from a prompt (needs text2video-ms)")
-    text.add_argument("--prompt", required=True)
-    text.add_argument("--negative-prompt", default="")
-    text.add_argument("--frames", type=int, default=16, help="8-64 (default 16)")
-    text.add_argument("--steps", type=int, default=25)
-    text.add_argument("--guidance", type=float, default=9.0)
-    text.add_argument("--seed", type=int, default=0)
-    text.add_argument("--width", type=int, default=256)
-    text.add_argument("--height", type=int, default=256)
-    text.add_argument("--fps", type=int, default=8)
+    text.add_argument("--prompt", required=True, help=_spec(TextToVideoOptions, "prompt").help)
+    add_arguments(text, TextToVideoOptions, skip=("prompt",))
     _add_output(text)
     text.set_defaults(func=run_text)
 
     image = tools.add_parser("image", help="a short clip from a still (needs svd-xt)")
-    image.add_argument("--image", type=Path, required=True, metavar="PATH")
-    image.add_argument("--frames", type=int, choices=(14, 25), default=14)
-    image.add_argument("--motion-bucket", type=int, default=127, help="how much motion, 1-255 (default 127)")
-    image.add_argument("--noise-aug", type=float, default=0.02, help="noise added to the still (default 0.02)")
-    image.add_argument("--fps", type=int, default=7)
-    image.add_argument("--seed", type=int, default=0)
-    image.add_argument("--steps", type=int, default=25)
-    image.add_argument("--decode-chunk-size", type=int, default=8, help="frames decoded at once (lower fits smaller GPUs)")
-    image.add_argument("--orientation", choices=("landscape", "portrait"), default="landscape",
-                       help="1024x576 or 576x1024")
-    image.add_argument("--fit", choices=("crop", "pad"), default="crop", help="centre-crop or pad to the model's size")
+    image.add_argument("--image", type=Path, required=True, metavar="PATH", help="the still to set in motion")
+    add_arguments(image, ImageToVideoOptions)
     _add_output(image)
     image.set_defaults(func=run_image)
 
@@ -53,80 +46,59 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inpaint.add_argument("--video", type=Path, required=True, metavar="PATH")
     region = inpaint.add_mutually_exclusive_group(required=True)
     region.add_argument("--mask", type=Path, metavar="PATH", help="a still mask: white = fill, the video's size")
-    region.add_argument("--box", metavar="X0,Y0,X1,Y1", help="a box to fill, in pixels")
-    region.add_argument("--object", metavar="TEXT", help="describe what to fill, masked per frame (needs clipseg)")
-    inpaint.add_argument("--method", default="auto",
-                         help="auto, propagation (no model), sd2-inpaint or dreamshaper8-inpaint (default auto)")
-    inpaint.add_argument("--prompt", default="", help="what to paint in (diffusion methods)")
-    inpaint.add_argument("--seed", type=int, default=0)
-    inpaint.add_argument("--steps", type=int, default=25)
-    inpaint.add_argument("--guidance", type=float, default=7.5)
-    inpaint.add_argument("--strength", type=float, default=1.0)
+    box, text_mask = _spec(InpaintVideoOptions, "box"), _spec(InpaintVideoOptions, "mask_prompt")
+    region.add_argument(box.cli_flag, dest="box", metavar="X0,Y0,X1,Y1", help=box.help)
+    region.add_argument(text_mask.cli_flag, dest="mask_prompt", metavar="TEXT", help=text_mask.help)
+    add_arguments(inpaint, InpaintVideoOptions, skip=("box", "mask_prompt"))
     _add_output(inpaint)
     inpaint.set_defaults(func=run_inpaint)
 
     upscale = tools.add_parser("upscale", help="SD to HD: the same video at 720p or 1080p")
     upscale.add_argument("--video", type=Path, required=True, metavar="PATH")
-    upscale.add_argument("--height", type=int, default=720, help="target height (default 720)")
-    upscale.add_argument("--method", default="auto", help="auto, lanczos (no model) or sd-x4-upscaler (default auto)")
-    upscale.add_argument("--noise-level", type=int, default=20, help="sd-x4-upscaler noise level (default 20)")
-    upscale.add_argument("--seed", type=int, default=0)
-    upscale.add_argument("--steps", type=int, default=20)
+    add_arguments(upscale, UpscaleOptions)
     _add_output(upscale)
     upscale.set_defaults(func=run_upscale)
 
 
 def _add_output(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-o", "--output", type=Path, help="where to copy the MP4 (it is always kept in outputs/)")
+    parser.add_argument("-o", "--output", type=Path,
+                        help="where to copy the MP4 (it is always kept with its job under outputs/jobs/)")
 
 
-def _report(result, output: Path | None) -> int:
-    video = result.video_path
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        video = Path(shutil.copyfile(result.video_path, output))
-    timings = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
-    print(f"{video}  ({result.frames} frames, {result.width}x{result.height} at {result.fps:g} fps, "
-          f"{result.method}; {timings})")
+def _run(kind: str, params: dict[str, Any], files: dict[str, Optional[Path]], label: str,
+         output: Optional[Path]) -> int:
+    """Run the tool's job to its end; copy its video to `output`; print where it is and what it is."""
+    from avatar.commands.jobs import copy_result, run_job
+
+    finished = run_job(kind, params, {field: path for field, path in files.items() if path is not None}, label)
+    video = copy_result(finished, "video.mp4", output) if output is not None else finished.files["video.mp4"]
+    manifest = finished.manifest
+    shape = manifest["video"]
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in manifest["timings_s"].items())
+    print(f"{video}  ({shape['frames']} frames, {shape['width']}x{shape['height']} at {shape['fps']:g} fps, "
+          f"{manifest['method']}; {timings})")
     return 0
 
 
 def run_text(args: argparse.Namespace) -> int:
-    from avatar.video.generate import text_to_video
-
-    with progress_bar("text to video") as progress:
-        result = text_to_video(args.prompt, negative_prompt=args.negative_prompt, frames=args.frames, steps=args.steps,
-                               guidance=args.guidance, seed=args.seed, width=args.width, height=args.height,
-                               fps=args.fps, progress=progress)
-    return _report(result, args.output)
+    params = {"prompt": args.prompt, **args_params(TextToVideoOptions, args)}
+    return _run("text_to_video", params, {}, "text to video", args.output)
 
 
 def run_image(args: argparse.Namespace) -> int:
-    from avatar.video.generate import image_to_video
-
-    with progress_bar("image to video") as progress:
-        result = image_to_video(args.image, frames=args.frames, motion_bucket=args.motion_bucket,
-                                noise_aug=args.noise_aug, fps=args.fps, seed=args.seed, steps=args.steps,
-                                decode_chunk_size=args.decode_chunk_size, orientation=args.orientation, fit=args.fit,
-                                progress=progress)
-    return _report(result, args.output)
+    return _run("image_to_video", args_params(ImageToVideoOptions, args), {"image": args.image}, "image to video",
+                args.output)
 
 
 def run_inpaint(args: argparse.Namespace) -> int:
     from avatar.edit.masks import parse_box
-    from avatar.video.inpaint import inpaint_video
 
-    with progress_bar("video inpainting") as progress:
-        result = inpaint_video(args.video, mask=args.mask, box=parse_box(args.box) if args.box else None,
-                               mask_prompt=args.object, prompt=args.prompt, method=args.method, seed=args.seed,
-                               steps=args.steps, guidance=args.guidance, strength=args.strength, progress=progress)
-    return _report(result, args.output)
+    # The box is read as typed ("X0,Y0,X1,Y1"), with its own sentence when it is not four numbers.
+    params = args_params(InpaintVideoOptions, argparse.Namespace(**{**vars(args), "box": None}))
+    if args.box:
+        params["box"] = list(parse_box(args.box))
+    return _run("video_inpaint", params, {"video": args.video, "mask": args.mask}, "video inpainting", args.output)
 
 
 def run_upscale(args: argparse.Namespace) -> int:
-    from avatar.video.upscale import upscale_video
-
-    with progress_bar("upscaling") as progress:
-        result = upscale_video(args.video, target_height=args.height, method=args.method, noise_level=args.noise_level,
-                               seed=args.seed, steps=args.steps, progress=progress)
-    return _report(result, args.output)
+    return _run("upscale", args_params(UpscaleOptions, args), {"video": args.video}, "upscaling", args.output)

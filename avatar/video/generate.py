@@ -21,7 +21,7 @@ at other sizes and a silent stretch would distort faces.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import asdict
 from typing import Any, Optional
 
 import cv2
@@ -32,100 +32,38 @@ from avatar.errors import InputError
 from avatar.jobs import sha256_of
 from avatar.media import ImageSource, load_image
 from avatar.progress import Progress, report, waiting_in_line
+from avatar.options import check
 from avatar.video.job import VideoResult, video_job
+from avatar.video.options import FITS, SVD_SIZES, T2V_SIDE, ImageToVideoOptions, TextToVideoOptions
 from avatar.video_writer import BackgroundWriter, Mp4Writer
 
 TEXT_TO_VIDEO_MODEL = "text2video-ms"
 IMAGE_TO_VIDEO_MODEL = "svd-xt"
 
-T2V_FRAMES = (8, 64)
-T2V_SIDE = (64, 1024)  # ModelScope was trained at 256x256; much larger only repeats itself
-SVD_SIZES: dict[str, tuple[int, int]] = {"landscape": (1024, 576), "portrait": (576, 1024)}  # (width, height)
-SVD_FRAMES = (14, 25)  # what img2vid (14) and img2vid-xt (25) were trained to make
-FITS = ("crop", "pad")
-MAX_STEPS = 150
-MAX_FPS = 60
-MAX_SEED = 2**63 - 1
-
 # Share of the progress bar the denoising steps take; decoding and encoding follow.
 STEPS_SHARE = 0.9
 
 
-@dataclass(frozen=True)
-class TextToVideoOptions:
-    """Everything but the prompts (kept as hashes in the manifest's inputs)."""
-
-    frames: int = 16
-    steps: int = 25
-    guidance: float = 9.0
-    seed: int = 0
-    width: int = 256
-    height: int = 256
-    fps: int = 8
+# -- checks (the ranges are declared with the options; these are the rules a range cannot say) ---
 
 
-@dataclass(frozen=True)
-class ImageToVideoOptions:
-    """What the user asked for; `width`/`height` follow from `orientation`."""
-
-    frames: int = 14
-    motion_bucket: int = 127
-    noise_aug: float = 0.02
-    fps: int = 7
-    seed: int = 0
-    steps: int = 25
-    decode_chunk_size: int = 8
-    orientation: str = "landscape"
-    fit: str = "crop"
-    width: int = 1024
-    height: int = 576
-
-
-# -- checks ---------------------------------------------------------------------------
-
-
-def _check_common(steps: int, seed: int, fps: int) -> None:
-    if not 1 <= steps <= MAX_STEPS:
-        raise InputError(f"{steps} steps is out of range; use 1 to {MAX_STEPS} (20-30 is usual).")
-    if not 0 <= seed <= MAX_SEED:
-        raise InputError(f"Seed {seed} is out of range; use a whole number from 0 up.")
-    if not 1 <= fps <= MAX_FPS:
-        raise InputError(f"{fps} frames per second is out of range; use 1 to {MAX_FPS}.")
-
-
-def check_text_to_video(prompt: str, options: TextToVideoOptions) -> None:
+def check_text_to_video(options: TextToVideoOptions) -> None:
     """Raise InputError, naming the option to change, for anything the model cannot do."""
-    if not prompt or not prompt.strip():
+    if not options.prompt or not options.prompt.strip():
         raise InputError("The prompt is empty; describe the scene, e.g. 'a red panda eating bamboo, slow camera pan'.")
-    low, high = T2V_FRAMES
-    if not low <= options.frames <= high:
-        raise InputError(f"{options.frames} frames is out of range; use {low} to {high} (16 is usual).")
+    check(options)
     for name, side in (("width", options.width), ("height", options.height)):
-        if not T2V_SIDE[0] <= side <= T2V_SIDE[1] or side % 8:
+        if side % 8:
             raise InputError(f"A {name} of {side} px cannot be generated; use a multiple of 8 from {T2V_SIDE[0]} "
                              f"to {T2V_SIDE[1]} (256 suits this model).")
-    if not 0.0 <= options.guidance <= 30.0:
-        raise InputError(f"Guidance {options.guidance} is out of range; use 0 to 30 (9 is usual).")
-    _check_common(options.steps, options.seed, options.fps)
 
 
 def check_image_to_video(options: ImageToVideoOptions) -> None:
     """Raise InputError, naming the option to change, for anything SVD cannot do."""
-    if options.orientation not in SVD_SIZES:
-        raise InputError(f"Unknown orientation {options.orientation!r}; use one of: {', '.join(SVD_SIZES)}.")
-    if options.fit not in FITS:
-        raise InputError(f"Unknown fit {options.fit!r}; use 'crop' (fill the frame) or 'pad' (keep the whole image).")
-    if options.frames not in SVD_FRAMES:
-        raise InputError(f"Stable Video Diffusion makes {' or '.join(map(str, SVD_FRAMES))} frames, not "
-                         f"{options.frames}; choose one of those.")
-    if not 0 <= options.motion_bucket <= 255:
-        raise InputError(f"Motion {options.motion_bucket} is out of range; use 0 to 255 (127 is usual, higher moves more).")
-    if not 0.0 <= options.noise_aug <= 1.0:
-        raise InputError(f"Noise augmentation {options.noise_aug} is out of range; use 0 to 1 (0.02 is usual).")
-    if not 1 <= options.decode_chunk_size <= options.frames:
-        raise InputError(f"A decode chunk of {options.decode_chunk_size} frames is out of range; use 1 to "
+    check(options)
+    if options.decode_chunk_size > options.frames:
+        raise InputError(f"A decode chunk of {options.decode_chunk_size} frames is longer than the clip; use 1 to "
                          f"{options.frames} (8 fits an 8 GB GPU, smaller saves memory).")
-    _check_common(options.steps, options.seed, options.fps)
 
 
 # -- how long a run takes -------------------------------------------------------------
@@ -158,8 +96,9 @@ def _gflops(device: str, cpu_cores: Optional[int]) -> float:
     return ACCELERATOR_GFLOPS.get(device, ACCELERATOR_GFLOPS["cuda"])
 
 
-def text_to_video_seconds_estimate(frames: int = 16, steps: int = 25, width: int = 256, height: int = 256,
-                                   guidance: float = 9.0, device: str = "cpu",
+def text_to_video_seconds_estimate(frames: int = TextToVideoOptions.frames, steps: int = TextToVideoOptions.steps,
+                                   width: int = TextToVideoOptions.width, height: int = TextToVideoOptions.height,
+                                   guidance: float = TextToVideoOptions.guidance, device: str = "cpu",
                                    cpu_cores: Optional[int] = None) -> float:
     """Rough seconds a text-to-video run takes on `device` (model loading not included).
 
@@ -173,8 +112,8 @@ def text_to_video_seconds_estimate(frames: int = 16, steps: int = 25, width: int
     return flops / (_gflops(device, cpu_cores) * 1e9)
 
 
-def image_to_video_seconds_estimate(frames: int = 14, steps: int = 25, orientation: str = "landscape",
-                                    device: str = "cpu", cpu_cores: Optional[int] = None) -> float:
+def image_to_video_seconds_estimate(frames: int = ImageToVideoOptions.frames, steps: int = ImageToVideoOptions.steps,
+                                    orientation: str = ImageToVideoOptions.orientation, device: str = "cpu", cpu_cores: Optional[int] = None) -> float:
     """Rough seconds an image-to-video run takes on `device` (model loading not included).
 
     SVD always runs both guidance passes (its guidance rises from 1 to 3 over the
@@ -255,21 +194,16 @@ def _write_video(job, frames: np.ndarray, fps: int, progress: Optional[Progress]
 def text_to_video(
     prompt: str,
     *,
-    negative_prompt: str = "",
-    frames: int = 16,
-    steps: int = 25,
-    guidance: float = 9.0,
-    seed: int = 0,
-    width: int = 256,
-    height: int = 256,
-    fps: int = 8,
     session: Optional[str] = None,
     job_dir=None,
     progress: Optional[Progress] = None,
     registry=None,
+    **options: Any,
 ) -> VideoResult:
     """A silent MP4 of `frames` frames drawn from `prompt` by ModelScope text-to-video.
 
+    `options` are the other fields of `TextToVideoOptions` (negative_prompt, frames,
+    steps, guidance, seed, width, height, fps), their defaults as declared there.
     Raises InputError for unusable options and ModelNotInstalled (with the
     `avatar models pull text2video-ms` command) when the model is missing; in both
     cases nothing is written.
@@ -278,9 +212,9 @@ def text_to_video(
 
     from avatar.models.registry import get_registry
 
-    options = TextToVideoOptions(frames=frames, steps=steps, guidance=guidance, seed=seed, width=width,
-                                 height=height, fps=fps)
-    check_text_to_video(prompt, options)
+    chosen = TextToVideoOptions(prompt=prompt, **options)
+    check_text_to_video(chosen)
+    negative_prompt, frames, steps = chosen.negative_prompt, chosen.frames, chosen.steps
     registry = registry or get_registry()
     registry.require(TEXT_TO_VIDEO_MODEL)  # before the job folder exists
     on_step = _step_reporter(progress, steps)
@@ -294,62 +228,52 @@ def text_to_video(
                     negative_prompt=negative_prompt or None,
                     num_frames=frames,
                     num_inference_steps=steps,
-                    guidance_scale=guidance,
-                    height=height,
-                    width=width,
-                    generator=torch.Generator(device="cpu").manual_seed(seed),
+                    guidance_scale=chosen.guidance,
+                    height=chosen.height,
+                    width=chosen.width,
+                    generator=torch.Generator(device="cpu").manual_seed(chosen.seed),
                     output_type="np",
                     callback=lambda step, timestep, latents: on_step(step),
                     callback_steps=1,
                 )
         video = to_uint8_frames(result.frames)
-        _write_video(job, video, fps, progress)
+        _write_video(job, video, chosen.fps, progress)
         report(progress, "done", 1.0)
         inputs = {"prompt_sha256": _sha256_text(prompt)}
         if negative_prompt:
             inputs["negative_prompt_sha256"] = _sha256_text(negative_prompt)
-        return job.finish(frames=len(video), fps=float(fps), width=video.shape[2], height=video.shape[1],
-                          method=TEXT_TO_VIDEO_MODEL, options=options, inputs=inputs,
+        return job.finish(frames=len(video), fps=float(chosen.fps), width=video.shape[2], height=video.shape[1],
+                          method=TEXT_TO_VIDEO_MODEL, options=chosen.manifest(), inputs=inputs,
                           model=_model_record(TEXT_TO_VIDEO_MODEL))
 
 
 def image_to_video(
     image: ImageSource,
     *,
-    frames: int = 14,
-    motion_bucket: int = 127,
-    noise_aug: float = 0.02,
-    fps: int = 7,
-    seed: int = 0,
-    steps: int = 25,
-    decode_chunk_size: int = 8,
-    orientation: str = "landscape",
-    fit: str = "crop",
     session: Optional[str] = None,
     job_dir=None,
     progress: Optional[Progress] = None,
     registry=None,
+    **options: Any,
 ) -> VideoResult:
     """A silent MP4 that sets a still image in motion with Stable Video Diffusion XT.
 
-    `image` is a path, bytes, an upload or an RGB array. `motion_bucket` (0-255)
-    asks for more or less motion, `noise_aug` lets the video stray further from the
-    still, `fps` is both the model's conditioning and the file's rate, and
-    `decode_chunk_size` frames are decoded at a time (lower it if a GPU runs out of
-    memory). Raises InputError or ModelNotInstalled before writing anything.
+    `image` is a path, bytes, an upload or an RGB array; `options` are the fields of
+    `ImageToVideoOptions`. `motion_bucket` (0-255) asks for more or less motion,
+    `noise_aug` lets the video stray further from the still, `fps` is both the
+    model's conditioning and the file's rate, and `decode_chunk_size` frames are
+    decoded at a time (lower it if a GPU runs out of memory). Raises InputError or
+    ModelNotInstalled before writing anything.
     """
     import torch
     from PIL import Image
 
     from avatar.models.registry import get_registry
 
-    if orientation not in SVD_SIZES:
-        raise InputError(f"Unknown orientation {orientation!r}; use one of: {', '.join(SVD_SIZES)}.")
-    width, height = SVD_SIZES[orientation]
-    options = ImageToVideoOptions(frames=frames, motion_bucket=motion_bucket, noise_aug=noise_aug, fps=fps,
-                                  seed=seed, steps=steps, decode_chunk_size=decode_chunk_size,
-                                  orientation=orientation, fit=fit, width=width, height=height)
-    check_image_to_video(options)
+    chosen = ImageToVideoOptions(**options)
+    check_image_to_video(chosen)
+    width, height = SVD_SIZES[chosen.orientation]
+    frames, steps, fps = chosen.frames, chosen.steps, chosen.fps
     still = load_image(image)
     registry = registry or get_registry()
     registry.require(IMAGE_TO_VIDEO_MODEL)  # before the job folder exists
@@ -361,7 +285,7 @@ def image_to_video(
 
     with video_job("image-to-video", session, job_dir) as job:
         report(progress, "loading the model", 0.0)
-        fitted = fit_image(still, width, height, fit)
+        fitted = fit_image(still, width, height, chosen.fit)
         with registry.use(IMAGE_TO_VIDEO_MODEL, on_wait=waiting_in_line(progress)) as pipe:
             with job.timer.stage("generate"):
                 result = pipe(
@@ -371,10 +295,10 @@ def image_to_video(
                     num_frames=frames,
                     num_inference_steps=steps,
                     fps=fps,
-                    motion_bucket_id=motion_bucket,
-                    noise_aug_strength=noise_aug,
-                    decode_chunk_size=decode_chunk_size,
-                    generator=torch.Generator(device="cpu").manual_seed(seed),
+                    motion_bucket_id=chosen.motion_bucket,
+                    noise_aug_strength=chosen.noise_aug,
+                    decode_chunk_size=chosen.decode_chunk_size,
+                    generator=torch.Generator(device="cpu").manual_seed(chosen.seed),
                     output_type="np",
                     callback_on_step_end=on_step_end,
                 )
@@ -385,5 +309,6 @@ def image_to_video(
         inputs = {"image": {"sha256": sha256_of(np.ascontiguousarray(still).tobytes()),
                             "width": int(still.shape[1]), "height": int(still.shape[0])}}
         return job.finish(frames=len(video), fps=float(fps), width=width, height=height,
-                          method=IMAGE_TO_VIDEO_MODEL, options=options, inputs=inputs,
+                          method=IMAGE_TO_VIDEO_MODEL, options={**asdict(chosen), "width": width, "height": height},
+                          inputs=inputs,
                           model=_model_record(IMAGE_TO_VIDEO_MODEL))

@@ -33,17 +33,18 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from avatar.edit.diffusion import masked_region, working_size
-from avatar.edit.inpaint import DIFFUSION_MODELS, InpaintOptions
+from avatar.edit.inpaint import DIFFUSION_MODELS
 from avatar.edit.masks import as_mask, check_box, fit_mask, load_mask, mask_blur, mask_pad, require_nonempty
 from avatar.errors import InputError
 from avatar.jobs import sha256_of
 from avatar.progress import Progress, report, waiting_in_line
 from avatar.video.io import Video, VideoLimits, VideoSource, open_video
+from avatar.options import check
 from avatar.video.job import VideoResult, video_job
+from avatar.video.options import PROPAGATION, InpaintVideoOptions
 from avatar.video.propagate import FlowEstimator, PropagationOptions, Propagator, warp
 from avatar.video_writer import BackgroundWriter, Mp4Writer
 
-PROPAGATION = "propagation"
 CLIPSEG_ID = "clipseg"
 Frames = Iterable[tuple[np.ndarray, np.ndarray]]  # (rgb, hole) pairs
 
@@ -51,6 +52,10 @@ Frames = Iterable[tuple[np.ndarray, np.ndarray]]  # (rgb, hole) pairs
 @dataclass(frozen=True)
 class VideoInpaintOptions:
     """Everything that decides the result; written to the manifest.
+
+    The user's choices (`InpaintVideoOptions`, declared in avatar/video/options.py)
+    with the method resolved and the region's kind, plus the settings the tool keeps
+    to itself.
 
     The diffusion settings follow diffusers' names. `follow_strength` is how much
     of the carried first fill the model repaints on each frame (lower: steadier,
@@ -126,9 +131,18 @@ def box_mask(box: Sequence[float], width: int, height: int) -> tuple[np.ndarray,
     return require_nonempty(mask, "The box"), (x0, y0, x1, y1)
 
 
+def check_inpaint_video(options: InpaintVideoOptions) -> None:
+    """The declared ranges, and what they cannot say; one sentence naming the option to change."""
+    check(options)
+    if options.strength <= 0.0:
+        raise InputError("strength must be above 0 (and at most 1), not 0.")
+    if options.mask_prompt is not None and not options.mask_prompt.strip():
+        raise InputError("Describe what to fill, for example 'the logo'.")
+    if options.box is not None and len(options.box) != 4:
+        raise InputError(f"A box is four numbers x0, y0, x1, y1 (pixels), not {tuple(options.box)}.")
+
+
 def _validate(options: VideoInpaintOptions) -> None:
-    InpaintOptions(prompt=options.prompt, seed=options.seed, steps=options.steps, guidance=options.guidance,
-                   strength=options.strength).validate()
     if not 0.0 < options.follow_strength <= 1.0:
         raise InputError("The follow strength must be above 0 and at most 1.")
 
@@ -241,28 +255,29 @@ def _writer_fps(fps: float) -> Fraction | int:
     return int(rate) if rate.denominator == 1 else rate
 
 
-def inpaint_video(source: VideoSource, *, mask=None, box=None, mask_prompt: Optional[str] = None, prompt: str = "",
-                  negative_prompt: str = "", method: str = "auto", seed: int = 0, steps: int = 25,
-                  guidance: float = 7.5, strength: float = 1.0, only_masked: bool = True,
-                  limits: VideoLimits = VideoLimits(), session: Optional[str] = None, job_dir=None,
-                  progress: Optional[Progress] = None, registry=None) -> VideoResult:
+def inpaint_video(source: VideoSource, *, mask=None, limits: VideoLimits = VideoLimits(),
+                  session: Optional[str] = None, job_dir=None, progress: Optional[Progress] = None, registry=None,
+                  **options: Any) -> VideoResult:
     """Fill the masked region of every frame; the result keeps the video's frames, rate, size and sound.
 
-    Exactly one of `mask` (a still picture, white = fill, the video's size or
-    shape), `box` (x0, y0, x1, y1 in pixels) or `mask_prompt` (what to fill,
-    found in each frame; needs the clipseg model). Raises InputError or
-    ModelNotInstalled, before any frame is decoded, for what cannot be used.
+    `options` are the fields of `InpaintVideoOptions`. Exactly one of `mask` (a
+    still picture, white = fill, the video's size or shape), `box` (x0, y0, x1, y1
+    in pixels) or `mask_prompt` (what to fill, found in each frame; needs the
+    clipseg model). Raises InputError or ModelNotInstalled, before any frame is
+    decoded, for what cannot be used.
     """
+    chosen = InpaintVideoOptions(**options)
+    box, mask_prompt = chosen.box, chosen.mask_prompt
     region = _region_kind(mask, box, mask_prompt)
+    check_inpaint_video(chosen)
     registry = _registry(registry)
-    resolved = resolve_video_method(method, registry)
-    options = VideoInpaintOptions(method=resolved, region=region, mask_prompt=mask_prompt, prompt=prompt,
-                                  negative_prompt=negative_prompt, seed=int(seed), steps=int(steps),
-                                  guidance=float(guidance), strength=float(strength), only_masked=bool(only_masked))
+    resolved = resolve_video_method(chosen.method, registry)
+    options = VideoInpaintOptions(method=resolved, region=region, mask_prompt=mask_prompt, prompt=chosen.prompt,
+                                  negative_prompt=chosen.negative_prompt, seed=chosen.seed, steps=chosen.steps,
+                                  guidance=float(chosen.guidance), strength=float(chosen.strength),
+                                  only_masked=chosen.only_masked)
     _validate(options)
     if region == "text":
-        if not mask_prompt.strip():
-            raise InputError("Describe what to fill, for example 'the logo'.")
         from avatar.models.registry import get_registry
 
         get_registry().require(CLIPSEG_ID)  # text masks are made through the process registry

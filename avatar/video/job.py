@@ -1,9 +1,12 @@
-"""A video tool's result in its own job folder, or nothing at all.
+"""A video tool's result in its job folder, or nothing at all.
 
 Every tool writes `video.mp4` and `manifest.json` (inputs' hashes, model id and
-revision, options, timings) into `outputs/<session>/<job>/`. `video_job` removes
-the folder when the tool fails or is cancelled, so a partial video is never
-mistaken for a result.
+revision, options, timings) into the folder it is given: a job's, which the job
+service makes and removes (the pages, the API and `avatar video ...` all run the
+tools as jobs). `video_job` removes the two files when the tool fails or is
+cancelled, so a partial video is never mistaken for a result. A tool called from
+Python without a folder gets one from `avatar.jobs.new_job_dir`, removed again on
+failure.
 """
 
 from __future__ import annotations
@@ -66,10 +69,12 @@ class VideoJob:
 
 @contextmanager
 def video_job(kind: str, session: Optional[str] = None, job_dir: Optional[Path] = None) -> Iterator[VideoJob]:
-    """A job folder that disappears (or is emptied, when given) if the block fails."""
+    """The folder to write into: `job_dir` (a job's, from the job service), else a new one from
+    `avatar.jobs.new_job_dir`. If the block fails, the files it wrote go (and a folder made here with them)."""
     created = job_dir is None
     folder = jobs.new_job_dir(kind, session) if created else Path(job_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    # A job run's work folder: the job service made its parent and removed any left by an earlier attempt.
+    folder.mkdir(exist_ok=True)
     try:
         yield VideoJob(kind=kind, folder=folder)
     except BaseException:

@@ -43,33 +43,20 @@ from avatar.models.catalog import get_spec
 from avatar.errors import InputError
 from avatar.progress import Progress, report, waiting_in_line
 from avatar.video.io import Video, VideoLimits, VideoSource, open_video
+from avatar.options import check
 from avatar.video.job import VideoResult, video_job
+from avatar.video.options import (MAX_HEIGHT, MIN_HEIGHT, TILE_MULTIPLE, UPSCALE_METHODS, UPSCALE_MODEL,
+                                  UpscaleOptions)
 from avatar.video_writer import BackgroundWriter, Mp4Writer
 
-MODEL_ID = "sd-x4-upscaler"
+MODEL_ID = UPSCALE_MODEL
 CLASSICAL = "lanczos+unsharp"
-METHODS = ("auto", "lanczos", MODEL_ID)
+METHODS = UPSCALE_METHODS
 UNSHARP_SIGMA = 1.0  # output px; the blur reaches about 3 sigma
 UNSHARP_AMOUNT = 0.5
-MIN_HEIGHT, MAX_HEIGHT = 144, 2160
 MAX_WIDTH = 7680  # a very wide input at 2160 lines would make frames no player shows
 SD_SCALE = 4  # the x4 upscaler's VAE turns one low-res pixel into 4x4
-SD_MULTIPLE = 8  # low-res sides and tiles: multiples of 8, which every UNet level divides
-MAX_NOISE_LEVEL = 350  # the pipeline's default `max_noise_level`
-
-
-@dataclass(frozen=True)
-class UpscaleOptions:
-    """What the user asked for, kept in the manifest."""
-
-    target_height: int = 720
-    method: str = "auto"
-    noise_level: int = 20
-    seed: int = 0
-    steps: int = 20
-    guidance: float = 0.0
-    tile: int = 128
-    prompt: str = ""
+SD_MULTIPLE = TILE_MULTIPLE  # low-res sides and tiles: multiples of 8, which every UNet level divides
 
 
 def output_size(width: int, height: int, target_height: int) -> tuple[int, int]:
@@ -78,25 +65,21 @@ def output_size(width: int, height: int, target_height: int) -> tuple[int, int]:
 
 
 def check_options(options: UpscaleOptions, width: int, height: int) -> tuple[int, int]:
-    """The output size, or an InputError naming the option to change."""
+    """The output size, or an InputError naming the option to change (ranges as declared, then what they cannot
+    say: a target above the video's height, an even one, a width players show, whole tiles)."""
     target = options.target_height
-    if options.method not in METHODS:
-        raise InputError(f"Unknown upscaling method {options.method!r}; use one of: {', '.join(METHODS)}.")
     if target <= height:
         raise InputError(f"The video is already {height} lines high; choose a target height above {height} "
                          "(upscaling only enlarges).")
-    if not (MIN_HEIGHT <= target <= MAX_HEIGHT) or target % 2:
+    check(options)
+    if target % 2:
         raise InputError(f"The target height {target} must be an even number of lines from {MIN_HEIGHT} to "
                          f"{MAX_HEIGHT} (720 or 1080 are usual).")
     size = output_size(width, height, target)
     if size[0] > MAX_WIDTH:
         raise InputError(f"At {target} lines this video would be {size[0]} px wide, more than {MAX_WIDTH}; "
                          "choose a lower target height.")
-    if not (0 <= options.noise_level <= MAX_NOISE_LEVEL):
-        raise InputError(f"The noise level must be from 0 to {MAX_NOISE_LEVEL}, not {options.noise_level}.")
-    if not (1 <= options.steps <= 200):
-        raise InputError(f"The number of steps must be from 1 to 200, not {options.steps}.")
-    if options.tile % SD_MULTIPLE or not (32 <= options.tile <= 512):
+    if options.tile % SD_MULTIPLE:
         raise InputError(f"The tile size must be a multiple of {SD_MULTIPLE} from 32 to 512 px, not {options.tile}.")
     return size
 
@@ -234,21 +217,22 @@ def resolve_method(method: str, registry: Any) -> str:
     return method
 
 
-def upscale_video(source: VideoSource, *, target_height: int = 720, method: str = "auto", noise_level: int = 20,
-                  seed: int = 0, steps: int = 20, guidance: float = 0.0, tile: int = 128, prompt: str = "",
-                  limits: VideoLimits = VideoLimits(), session: Optional[str] = None, job_dir=None,
-                  progress: Optional[Progress] = None, registry: Any = None) -> VideoResult:
+def upscale_video(source: VideoSource, *, limits: VideoLimits = VideoLimits(), session: Optional[str] = None,
+                  job_dir=None, progress: Optional[Progress] = None, registry: Any = None,
+                  **options: Any) -> VideoResult:
     """Upscale a video to `target_height` lines, keeping its frames, frame rate and sound.
 
-    Raises InputError for a video or option the tool cannot use (before any work),
-    ModelNotInstalled when `method="sd-x4-upscaler"` and the model is missing.
+    `options` are the fields of `UpscaleOptions` (target_height, method, noise_level,
+    seed, steps, guidance, tile, prompt). Raises InputError for a video or option the
+    tool cannot use (before any work), ModelNotInstalled when
+    `method="sd-x4-upscaler"` and the model is missing.
     """
     if registry is None:
         from avatar.models.registry import get_registry
 
         registry = get_registry()
-    options = UpscaleOptions(target_height=target_height, method=method, noise_level=noise_level, seed=seed,
-                             steps=steps, guidance=guidance, tile=tile, prompt=prompt)
+    options = UpscaleOptions(**options)
+    method = options.method
     with open_video(source, limits) as video:
         info = video.info
         size = check_options(options, info.width, info.height)

@@ -31,6 +31,8 @@ from avatar.speech.piper_voice import (
     synthesize_stream,
 )
 from avatar.speech.text import check_text, split_paragraphs, split_sentences
+from avatar.speech.voice import join_chunks, mouth_of
+from avatar.speech.voices import VoiceOptions, get_voice
 
 
 def _assert_contiguous(speech) -> None:
@@ -240,6 +242,24 @@ def test_stream_yields_the_first_sentence_before_speaking_the_rest(monkeypatch):
     first = next(stream)
     assert len(runs) == 1 and [word.text for word in first.words] == ["First", "sentence."]
     assert len(list(stream)) == 2 and len(runs) == 3
+
+
+def test_the_bundled_voice_through_the_voice_interface_is_piper_itself():
+    """The voice table's default voice speaks exactly what direct Piper synthesis speaks, chunk for chunk."""
+    voice = get_voice(VoiceOptions().voice)
+    assert voice.model_id is None and not voice.needs_sample and voice.languages == ("en",)
+    through = list(voice.speak(STREAMED, language="en", rate=1.2, seed=4))
+    direct = list(synthesize_stream(STREAMED, rate=1.2, seed=4))
+    assert [chunk.samples.tobytes() for chunk in through] == [chunk.samples.tobytes() for chunk in direct]
+    assert [(c.start, c.phonemes, c.words) for c in through] == [(c.start, c.phonemes, c.words) for c in direct]
+    joined, whole = join_chunks(through), synthesize(STREAMED, rate=1.2, seed=4)
+    assert joined.samples.tobytes() == whole.samples.tobytes() and joined.sample_rate == whole.sample_rate
+    assert joined.phonemes == whole.phonemes and joined.words == whole.words
+    assert mouth_of(through) == {"method": "voice"}
+    with pytest.raises(InputError, match="English only"):
+        voice.speak("Bonjour.", language="fr")
+    with pytest.raises(InputError, match="speaking rate"):
+        voice.speak("Hello.", rate=3.0)  # checked when the stream is made
 
 
 def test_chunk_timelines_join_to_the_whole_timeline():

@@ -20,7 +20,8 @@ from avatar.errors import InputError
 from avatar.models.registry import get_registry
 from avatar.speech.cloned_voice import LATENTS, synthesize_cloned
 from avatar.speech.voice_sample import check_voice_sample
-from avatar.speech.voices import list_voices
+from avatar.speech.voice import join_chunks, mouth_of
+from avatar.speech.voices import DEFAULT_VOICE, get_voice, list_voices
 from avatar.talk.engine import TalkOptions
 from avatar.talk.pipeline import make_talking_video
 from tests.conftest import coqui_missing
@@ -30,7 +31,7 @@ _MISSING = coqui_missing()
 if _MISSING and os.environ.get("CI") != "true":
     pytest.skip(_MISSING, allow_module_level=True)
 
-OPTIONS = TalkOptions(max_size=256, still=True)
+OPTIONS = TalkOptions(size=256, still=True)
 TEXT = "Hello there. This is my own voice."
 
 
@@ -88,9 +89,30 @@ def test_your_tts_speaks_its_languages_with_a_contiguous_timeline(installed, sam
         synthesize_cloned("Hallo.", sample, model_id="your-tts", language="de")
 
 
+def test_a_cloning_voice_speaks_through_the_voice_interface(installed, sample):
+    """The table's cloning voice streams piece by piece what `synthesize_cloned` speaks as a whole."""
+    voice = get_voice("xtts-v2")
+    assert voice.needs_sample and voice.model_id == "xtts-v2" and voice.title.startswith("Coqui XTTS-v2")
+    voice.check_ready("es")
+    with pytest.raises(InputError, match="xtts-v2 does not speak 'ja'"):
+        voice.check_ready("ja")
+    with pytest.raises(InputError, match="copies a speaker"):
+        voice.speak("Hello.", language="en")
+    text = "Hello there.\n\nThis is my own voice."
+    stream = voice.speak(text, language="en", seed=4, sample=sample)
+    first = next(stream)
+    assert first.start == 0 and first.sample_rate == 24000 and len(first.samples) > 0
+    chunks = [first, *stream]
+    assert len(chunks) == 3 and chunks[1].method == "" and not np.any(chunks[1].samples)
+    assert [c.start for c in chunks[1:]] == [chunks[0].end, chunks[1].end]
+    whole = synthesize_cloned(text, sample, model_id="xtts-v2", language="en", seed=4)
+    assert join_chunks(chunks).samples.tobytes() == whole.speech.samples.tobytes()
+    assert mouth_of(chunks)["method"] == whole.method
+
+
 def test_voices_list_shows_installed_models_and_their_languages(installed, capsys):
     voices = {voice.name: voice for voice in list_voices()}
-    assert voices["joe"].state == "bundled"
+    assert voices[DEFAULT_VOICE].state == "bundled"
     assert voices["xtts-v2"].state == "installed" and voices["xtts-v2"].languages == ("en", "es", "fr", "de")
     assert voices["your-tts"].languages == ("en", "fr-fr", "pt-br")
     assert main(["voices", "list"]) == 0

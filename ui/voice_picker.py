@@ -19,10 +19,11 @@ from avatar.errors import AvatarError
 from avatar.jobs import sha256_of
 from avatar.media import AUDIO_EXTENSIONS
 from avatar.speech.voice_sample import MAX_SAMPLE_S, MIN_SAMPLE_S, VoiceSample, check_voice_sample
-from avatar.speech.voices import list_voices
+from avatar.speech.voices import DEFAULT_VOICE, VOICE_SPECS, VoiceOptions, get_voice, list_voices
+from ui import options
 from ui.session import saved_upload
 
-BUNDLED = "Bundled voice (Joe, US English)"
+BUNDLED = get_voice(DEFAULT_VOICE).title
 CLONE = "Clone a voice"
 SAVED_KEY = "saved_voices"
 CONSENT = "The speaker agreed to have their voice cloned for this video, and I may use this sample."
@@ -32,10 +33,10 @@ CONSENT = "The speaker agreed to have their voice cloned for this video, and I m
 class VoicePick:
     """What the page passes to make_talking_video, and why it cannot yet (`problem`)."""
 
-    voice: str = "joe"
+    voice: str = VOICE_SPECS["voice"].default
     sample: Optional[VoiceSample] = None
     sample_path: Optional[Path] = None
-    language: str = "en"
+    language: str = VOICE_SPECS["language"].default
     problem: Optional[str] = None  # a sentence for st.error when Generate or Listen is pressed
 
     @property
@@ -59,13 +60,13 @@ def voice_picker(registry) -> VoicePick:
     model = st.selectbox("Cloning model", list(voices), key="talk_clone_model",
                          format_func=lambda name: voices[name].title + ("" if voices[name].ready else " (not installed)"))
     info = voices[model]
-    pick = VoicePick(voice=model, language=_language(info.languages, "en"))
+    pick = VoicePick(voice=model, language=_language(info.languages, VOICE_SPECS["language"].default))
     if not info.ready:
         st.warning(f"{info.title} is not installed; install it with {info.note}.")
         pick.problem = f"{info.title} is not installed; install it with {info.note}."
     upload = st.file_uploader(f"Voice sample: {MIN_SAMPLE_S:.0f}-{MAX_SAMPLE_S:.0f} s of one person speaking, "
                               "clearly, without music", type=[e.lstrip(".") for e in AUDIO_EXTENSIONS],
-                              key="talk_voice_sample")
+                              key="talk_voice_sample", help=VoiceOptions.SAMPLE_HELP)
     recording = st.audio_input("...or record it here", key="talk_voice_recording") if upload is None else None
     given = upload or recording
     if given is not None:
@@ -83,6 +84,11 @@ def voice_picker(registry) -> VoicePick:
     elif not consent:
         pick.problem = pick.problem or "Tick the box confirming the speaker agreed to have their voice cloned."
     return pick
+
+
+def speaking_rate() -> float:
+    """The speaking-rate slider: default, limits and help as `VoiceOptions` declares them."""
+    return float(options.slider(VoiceOptions, "rate", "Speaking rate", step=0.05))
 
 
 def _language(languages: tuple[str, ...], default: str) -> str:

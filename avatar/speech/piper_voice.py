@@ -53,9 +53,11 @@ from avatar.errors import InputError
 from avatar.progress import Progress, report
 from avatar.speech import piper_graph
 from avatar.speech.text import MAX_TEXT_CHARS, check_text, split_paragraphs, split_sentences
-from avatar.speech.timeline import Phoneme, Speech, Word
+from avatar.speech.timeline import PAUSE, Phoneme, Speech, SpeechChunk, Word, join_timelines
+from avatar.speech.voice import Voice
 
 __all__ = [
+    "BundledVoice",
     "MAX_TEXT_CHARS",
     "MAX_RATE",
     "MIN_RATE",
@@ -71,9 +73,6 @@ _LOGGER = logging.getLogger(__name__)
 
 MIN_RATE = 0.5
 MAX_RATE = 2.0
-
-PAUSE = " "
-"""The `Phoneme.ipa` of silence: sentence edges, word gaps and punctuation."""
 
 PARAGRAPH_PAUSE_S = 0.35
 """Silence inserted between paragraphs (Piper itself joins sentences without a gap)."""
@@ -91,27 +90,6 @@ _NOISE_PER_ID_GUESS = 1200.0
 Only a guess for the buffer size: a short guess costs one more run, a long one a
 little time drawing numbers; the result is the same either way (see `_Engine.run`).
 """
-
-
-@dataclass(frozen=True)
-class SpeechChunk:
-    """One synthesized sentence (or paragraph gap) of a longer speech.
-
-    `start` is the sample offset of `samples` in the whole speech, and `phonemes`
-    and `words` are in seconds of the whole speech, so a consumer can append chunks
-    as they come. `phonemes` is None when Piper could not align this sentence.
-    """
-
-    samples: np.ndarray
-    start: int
-    sample_rate: int
-    phonemes: Optional[list[Phoneme]]
-    words: list[Word] = field(default_factory=list)
-
-    @property
-    def end(self) -> int:
-        """Sample offset just after this chunk."""
-        return self.start + len(self.samples)
 
 
 @dataclass
@@ -375,6 +353,40 @@ def _stream(
         raise InputError("The text has nothing the voice can speak; use words or numbers.")
 
 
+
+@dataclass(frozen=True)
+class BundledVoice(Voice):
+    """The bundled Piper voice behind the voice interface: English, no download, no sample.
+
+    `speak` is `synthesize_stream`: the same text, rate and seed give the same
+    samples, sentence by sentence, with Piper's own phoneme timing ("voice").
+    """
+
+    name: str
+    title: str
+    languages: tuple[str, ...] = ("en",)
+    license: str = "CC0-1.0"
+    model_id = None
+    needs_sample = False
+
+    def check_language(self, language: str) -> str:
+        if language not in self.languages:
+            from avatar.speech.voices import cloning_names
+
+            others = cloning_names()
+            raise InputError(f"The bundled voice speaks English only; choose a cloning voice "
+                             f"({', '.join(others)}) for {language!r}.")
+        return language
+
+    def load(self) -> None:
+        load_voice()
+
+    def speak(self, text: str, *, language: str = "en", rate: float = 1.0, seed: int = 0, sample=None,
+              progress: Optional[Progress] = None) -> Iterator[SpeechChunk]:
+        self.check(language, sample)
+        return synthesize_stream(text, rate=rate, seed=seed, progress=progress)
+
+
 @dataclass(frozen=True)
 class _Unit:
     """A sentence as written and espeak's phonemes for it (one or more espeak sentences)."""
@@ -411,7 +423,7 @@ def _units(voice, piece: str) -> list[_Unit]:
 def _silence(start: int, length: int, sample_rate: int) -> SpeechChunk:
     """The pause between paragraphs: silent samples, one PAUSE, no words."""
     timeline = [Phoneme(PAUSE, start / sample_rate, (start + length) / sample_rate)]
-    return SpeechChunk(np.zeros(length, dtype=np.float32), start, sample_rate, timeline)
+    return SpeechChunk(np.zeros(length, dtype=np.float32), start, sample_rate, timeline, method="")
 
 
 def _speak(
@@ -450,6 +462,9 @@ def _speak(
         else:
             spans = _share_by_letters(words, start, start + len(samples))
     timed = [Word(word, begin / sample_rate, end / sample_rate) for word, (begin, end) in zip(words, spans)]
+    if phonemes_out is None:
+        return SpeechChunk(samples, start, sample_rate, None, timed, method="loudness",
+                           reason="the voice could not time a sound of this sentence")
     return SpeechChunk(samples, start, sample_rate, phonemes_out, timed)
 
 
@@ -530,17 +545,6 @@ def _share_by_letters(words: Sequence[str], start: int, end: int) -> list[tuple[
     bounds = np.concatenate([[0], np.cumsum(weights)]) / max(1, sum(weights))
     cuts = [start + int(round(fraction * (end - start))) for fraction in bounds]
     return list(zip(cuts[:-1], cuts[1:]))
-
-
-def join_timelines(timelines: Iterable[list[Phoneme]]) -> list[Phoneme]:
-    """Concatenate chunk timelines, merging a pause that ends one chunk with one that starts the next."""
-    joined: list[Phoneme] = []
-    for phoneme in itertools.chain.from_iterable(timelines):
-        if joined and phoneme.ipa == PAUSE and joined[-1].ipa == PAUSE:
-            joined[-1] = Phoneme(PAUSE, joined[-1].start, phoneme.end)
-        else:
-            joined.append(phoneme)
-    return joined
 
 
 def check_rate(rate: float) -> float:

@@ -108,3 +108,48 @@ def test_python_dash_m_avatar_shift_runs_as_a_program(scene):
     assert "moved by -40, 30" in run.stdout
     cx, cy = centroid(red_pixels(load_image(out)))
     assert abs(cx - 110) <= 2 and abs(cy - 150) <= 2
+
+
+def test_the_commands_run_as_jobs_listed_by_avatar_jobs_list(scene, capsys):
+    """Each command is a job of the service the pages and the API use: in `avatar jobs list` (and so on History),
+    its results in the job's folder; the command only writes the file -o names."""
+    from avatar.service.jobs import get_service
+    from avatar.service.keys import LOCAL_OWNER
+
+    folder = scene[0]
+    image, mask = str(folder / "scene.png"), str(folder / "mask.png")
+    assert main(["mask", "--image", image, "--box", "110,80,190,160", "-o", str(folder / "m.png")]) == 0
+    assert main(["shift", "--image", image, "--mask", mask, "--x", "50", "--y", "-20", "-o", str(folder / "s.png")]) == 0
+    assert main(["remove", "--image", image, "--points", "150,120", "-o", str(folder / "r.png")]) == 0
+    assert main(["inpaint", "--image", image, "--mask", mask, "--method", "classical", "-o", str(folder / "i.png")]) == 0
+    capsys.readouterr()
+    assert main(["jobs", "list"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    assert [(row[1], row[2]) for row in rows] == [("inpaint", "done"), ("shift", "done"), ("mask", "done"),
+                                                  ("shift", "done"), ("mask", "done")]  # newest first
+    listed = " ".join(" ".join(row) for row in rows)
+    assert "move the object by (50, -20) px" in listed and "remove the object" in listed
+    service = get_service()
+    for row in rows:
+        job = service.get(LOCAL_OWNER, row[0])
+        assert job.results[-1] == "manifest.json" and all(
+            service.result_file(LOCAL_OWNER, job.id, name) is not None for name in job.results)
+    assert sorted(p.name for p in folder.iterdir()) == ["i.png", "m.png", "m_overlay.png", "mask.png", "r.png",
+                                                        "s.png", "scene.png"]
+
+
+def test_a_move_by_nothing_is_refused(scene, capsys):
+    folder = scene[0]
+    args = ["shift", "--image", str(folder / "scene.png"), "--mask", str(folder / "mask.png"), "--x", "0", "--y", "0"]
+    assert main(args + ["-o", str(folder / "s.png")]) == 2
+    assert "avatar remove" in capsys.readouterr().err and not (folder / "s.png").exists()
+
+
+def test_the_flags_are_checked_as_the_job_parameters_are(scene, capsys):
+    folder = scene[0]
+    args = ["inpaint", "--image", str(folder / "scene.png"), "--mask", str(folder / "mask.png"), "-o", str(folder / "o.png")]
+    assert main(args + ["--steps", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: steps must be from 1 to 200, not 0."
+    assert main(args + ["--method", "magic"]) == 2
+    assert "method must be one of auto, sd, classical" in capsys.readouterr().err
+    assert not (folder / "o.png").exists()

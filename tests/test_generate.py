@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from diffusers import StableDiffusionPipeline
 from PIL import Image
 
 from avatar.cli import main
@@ -33,6 +32,8 @@ def registry(tiny_sd, tmp_path) -> Registry:
 @pytest.fixture
 def face_from_seed(monkeypatch, fixtures):
     """Run the real pipeline, then swap in a real photo for one seed (a tiny UNet draws no faces)."""
+    from diffusers import StableDiffusionPipeline  # after avatar's import (it makes torchaudio safe to load)
+
     photo = np.asarray(Image.open(fixtures / "obama.jpg").convert("RGB")).astype(np.float32) / 255.0
     original = StableDiffusionPipeline.__call__
 
@@ -87,8 +88,10 @@ def test_missing_model_and_bad_options(tmp_path, registry):
         generate_portrait("  ", registry=registry)
     with pytest.raises(InputError, match="multiple of 8"):
         generate_portrait("a face", size=100, registry=registry)
-    with pytest.raises(InputError, match="steps"):
+    with pytest.raises(InputError, match="steps must be from 1 to 150, not 0."):
         generate_portrait("a face", steps=0, registry=registry)
+    with pytest.raises(InputError, match="max_attempts must be from 1 to 20, not 0."):
+        generate_portrait("a face", max_attempts=0, registry=registry)
 
 
 def test_cli_generate_avatar(tmp_path, tiny_sd, monkeypatch, capsys, face_from_seed):
@@ -103,6 +106,10 @@ def test_cli_generate_avatar(tmp_path, tiny_sd, monkeypatch, capsys, face_from_s
     assert main(args + ["--attempts", "2"]) == 0
     assert "seed 5, attempt 2 of 2" in capsys.readouterr().out
     assert Image.open(out).size[0] > 64
+    # Both runs were portrait jobs of the job service, as the page's are: listed, newest first.
+    assert main(["jobs", "list"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    assert [(row[1], row[2]) for row in rows] == [("portrait", "done"), ("portrait", "failed")]
 
 
 def test_cli_generate_avatar_missing_model(tmp_path, capsys):

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import av
 import numpy as np
@@ -84,7 +85,9 @@ def test_inpaint_fills_a_box_by_propagation(clip, tmp_path):
     (["text", "--prompt", "a cat"], "avatar models pull text2video-ms"),
     (["image", "--image", "{fx}/obama.jpg"], "avatar models pull svd-xt"),
     (["upscale", "--video", "{fx}/corrupt.jpg"], "not a supported video type"),
-    (["upscale", "--video", "{clip}", "--height", "90"], "choose a target height above 90"),
+    (["upscale", "--video", "{clip}", "--height", "90"], "target_height must be from 144 to 2160, not 90."),
+    (["upscale", "--video", "{clip}", "--height", "many"], "target_height must be a whole number, not 'many'."),
+    (["image", "--image", "{fx}/obama.jpg", "--frames", "16"], "frames must be one of 14, 25, not 16."),
     (["inpaint", "--video", "{clip}", "--mask", "{tall_mask}"], "mask"),
     (["inpaint", "--video", "{clip}", "--box", "1,2,3"], "four numbers"),
 ])
@@ -97,3 +100,20 @@ def test_bad_input_exits_2_with_one_line(fixtures, clip, tmp_path, args, message
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "out.mp4").exists()
+
+
+def test_video_commands_run_as_jobs_listed_with_the_others(clip, tmp_path):
+    """`avatar video ...` is a job of the same service as the pages' (its folder under outputs/jobs/, in
+    `avatar jobs list`); without -o it prints the job's own copy of the video."""
+    done = run_cli("video", "upscale", "--video", str(clip), "--height", "180")
+    assert done.returncode == 0, done.stderr
+    video = Path(done.stdout.split("  (")[0])
+    assert video.is_file() and video.name == "video.mp4" and video.parent.name == "results"
+    assert video.parent.parent.parent == Path(os.environ["AVATAR_OUTPUTS"]) / "jobs"
+    job_id = video.parent.parent.name
+    listed = run_cli("jobs", "list")
+    assert listed.returncode == 0, listed.stderr
+    line = next(line for line in listed.stdout.splitlines() if line.startswith(job_id))
+    assert line.split()[1:3] == ["upscale", "done"] and line.endswith("to 180 px high")
+    shown = json.loads(run_cli("jobs", "show", job_id).stdout)
+    assert shown["params"] == {"target_height": 180} and shown["owner"] == "local"

@@ -20,7 +20,7 @@ from benchmarks.talk import script_for
 
 
 def jaw(speech) -> np.ndarray:
-    from avatar.talk.mouth_track import mouth_track
+    from avatar.talk.builtin.mouth_track import mouth_track
 
     return mouth_track(speech).param("open")
 

@@ -113,7 +113,7 @@ def job_rtf(seconds: float, runs: int) -> float:
         registry = Registry(checkpoints=Path(folder) / "checkpoints")
         write_checkpoints(Path(folder) / "checkpoints" / "sadtalker", sizes=(256,), modes=("full",))
         engine = SadTalkerEngine(registry)
-        options = TalkOptions(max_size=512)
+        options = TalkOptions(size=512)
         with registry.use("sadtalker", part="256-full"):  # loaded before the clock starts
             pass
         avatar = get_default_avatar("maya")

@@ -64,7 +64,7 @@ def run_one(seconds: float, size: int) -> dict:
         start = time.perf_counter()
         result = make_talking_video(
             avatar.image_path, text=text, landmarks_path=avatar.landmarks_path,
-            options=TalkOptions(max_size=size), job_dir=Path(job),
+            options=TalkOptions(size=size), job_dir=Path(job),
         )
         wall_s = time.perf_counter() - start
     frames = result.frames

@@ -79,7 +79,7 @@ def job_rtf(seconds: float = 10.0, size: int = 512, runs: int = 3) -> tuple[floa
         registry = Registry(checkpoints=Path(folder) / "checkpoints")
         registry.import_model("wav2lip-gan", write_checkpoint(Path(folder) / "wav2lip_gan.pth"), copy=True)
         engine = Wav2LipEngine(registry=registry)
-        options = TalkOptions(max_size=size)
+        options = TalkOptions(size=size)
         factors = []
         for run in range(runs + 1):  # the first run loads the network and is not counted
             start = time.perf_counter()

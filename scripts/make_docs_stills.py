@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 
 from avatar.speech.timeline import Phoneme, Speech
-from avatar.talk.engine import BuiltinEngine, TalkOptions
+from avatar.talk.builtin.engine import BuiltinEngine
+from avatar.talk.engine import TalkOptions
 from avatar.talk.pipeline import prepare_portrait
 
 FPS = 25
@@ -50,7 +51,7 @@ def phrase_speech(sample_rate: int = 16000) -> tuple[Speech, list[tuple[str, flo
 def render_stills(portrait_path: Path, size: int) -> list[tuple[str, np.ndarray]]:
     picture = prepare_portrait(portrait_path, size)
     speech, stills = phrase_speech()
-    options = TalkOptions(max_size=size, still=True, blinks=False, lead=0.0)
+    options = TalkOptions(size=size, still=True, blinks=False, lead=0.0)
     wanted = {int(round(t * FPS)): label for label, t in stills}
     frames = [("portrait", picture.image.copy())]
     for index, frame in enumerate(BuiltinEngine().render(picture.image, picture.face, speech, options)):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from avatar.speech.timeline import Phoneme, Speech
-from avatar.talk.engine import BuiltinEngine, TalkOptions
-from avatar.talk.life import activity_margin
-from avatar.talk.mouth_track import LOOKAHEAD, frame_count
+from avatar.talk.builtin.engine import BuiltinEngine
+from avatar.talk.engine import TalkOptions
+from avatar.talk.builtin.life import activity_margin
+from avatar.talk.builtin.mouth_track import LOOKAHEAD, frame_count
 
 
 def speech() -> Speech:

@@ -9,14 +9,15 @@ import pytest
 
 from avatar.face.detect import inner_lip_gap, landmarks_in_box
 from avatar.speech.timeline import Phoneme, Speech
-from avatar.talk.engine import BuiltinEngine, TalkOptions
-from avatar.talk.mouth_rest import close_mouth
+from avatar.talk.builtin.engine import BuiltinEngine
+from avatar.talk.engine import TalkOptions
+from avatar.talk.builtin.mouth_rest import close_mouth
 from avatar.talk.pipeline import prepare_portrait
-from avatar.talk.rig import crop_box, face_axes
+from avatar.talk.builtin.rig import crop_box, face_axes
 
 ROOT = Path(__file__).resolve().parents[1]
 FPS = 25
-OPTIONS = TalkOptions(max_size=512, still=True, blinks=False, lead=0.05)
+OPTIONS = TalkOptions(size=512, still=True, blinks=False, lead=0.05)
 # (ipa, seconds): speech with two long pauses and lip closures.
 PHRASE = [(" ", 0.5), ("h", 0.08), ("ɑ", 0.3), ("m", 0.12), ("ə", 0.2), (" ", 0.5), ("b", 0.1), ("æ", 0.3),
           ("t", 0.1), (" ", 0.6)]
@@ -33,7 +34,7 @@ def phrase() -> tuple[Speech, list[Phoneme]]:
 
 
 def render(portrait_path):
-    picture = prepare_portrait(portrait_path, OPTIONS.max_size)
+    picture = prepare_portrait(portrait_path, OPTIONS.size)
     speech, phonemes = phrase()
     frames = [f.copy() for f in BuiltinEngine().render(picture.image, picture.face, speech, OPTIONS)]
     return picture, frames, phonemes

@@ -10,7 +10,7 @@ import pytest
 from avatar.errors import InputError
 from avatar.speech.piper_voice import synthesize
 from avatar.speech.timeline import Phoneme, Speech
-from avatar.talk.mouth_track import MOUTH_PARAMS, MouthTrack, frame_count, is_silent, mouth_track
+from avatar.talk.builtin.mouth_track import MOUTH_PARAMS, MouthTrack, frame_count, is_silent, mouth_track
 
 OPEN, WIDE, ROUND, CLOSED, TEETH = (MOUTH_PARAMS.index(name) for name in MOUTH_PARAMS)
 SR = 16000

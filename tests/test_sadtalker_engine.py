@@ -11,8 +11,10 @@ import torch
 from avatar.models.devices import GB, DevicePolicy
 from avatar.errors import InputError, ModelNotInstalled
 from avatar.models.registry import Registry
-from avatar.talk.engine import TalkOptions, engine_choices
+from avatar.talk.engine import TalkOptions
+from avatar.talk.engines import engine_choices
 from avatar.talk.sadtalker.engine import SadTalkerEngine, crop_output_size, paste_back
+from avatar.talk.sadtalker.options import SadTalkerOptions
 from avatar.talk.sadtalker.files import MAPPING_FILES, renderer_file
 
 CPU = DevicePolicy("cpu", torch.float32, gpu_budget=0, cpu_budget=16 * GB)
@@ -38,19 +40,20 @@ def test_not_installed_names_the_command(tmp_path):
 def test_a_missing_file_is_named_before_any_work(tmp_path):
     registry = registry_with(tmp_path, renderer_file(256), MAPPING_FILES["crop"])
     engine = SadTalkerEngine(registry)
-    engine.check_ready(TalkOptions(preprocess="crop", face_size=256))
+    engine.check_ready(TalkOptions(engine=SadTalkerOptions(preprocess="crop", face_size=256)))
     with pytest.raises(ModelNotInstalled, match=r"mapping_00109-model\.pth\.tar is missing .*`avatar models pull sadtalker`"):
-        engine.check_ready(TalkOptions(preprocess="full", face_size=256))
+        engine.check_ready(TalkOptions(engine=SadTalkerOptions(preprocess="full", face_size=256)))
     with pytest.raises(ModelNotInstalled, match=r"SadTalker_V0\.0\.2_512\.safetensors and mapping_00109"):
-        engine.check_ready(TalkOptions(preprocess="full", face_size=512))
+        engine.check_ready(TalkOptions(engine=SadTalkerOptions(preprocess="full", face_size=512)))
 
 
 @pytest.mark.parametrize("options, message", [
-    (TalkOptions(pose_style=46), "pose style must be a whole number from 0 to 45"),
-    (TalkOptions(pose_style=-1), "pose style"),
-    (TalkOptions(preprocess="resize"), "preprocess mode must be crop or full"),
-    (TalkOptions(face_size=384), "face size must be 256 or 512"),
+    (TalkOptions(engine=SadTalkerOptions(pose_style=46)), "pose_style must be from 0 to 45, not 46"),
+    (TalkOptions(engine=SadTalkerOptions(pose_style=-1)), "pose_style must be from 0 to 45, not -1"),
+    (TalkOptions(engine=SadTalkerOptions(preprocess="resize")), "preprocess must be one of full, crop, not 'resize'"),
+    (TalkOptions(engine=SadTalkerOptions(face_size=384)), "face_size must be one of 256, 512, not 384"),
     (TalkOptions(fps=30), "25 frames per second only"),
+    (TalkOptions(engine=SadTalkerOptions(blink_video="/nowhere/blink.mp4")), "blink video /nowhere/blink.mp4 does not exist"),
 ])
 def test_bad_options_are_refused_before_any_work(tmp_path, options, message):
     registry = registry_with(tmp_path, renderer_file(256), *MAPPING_FILES.values())
@@ -101,7 +104,7 @@ from avatar.speech.timeline import Speech  # noqa: E402
 from avatar.talk.pipeline import make_talking_video, prepare_portrait  # noqa: E402
 from tests.sadtalker_weights import mapping_checkpoint, write_checkpoints  # noqa: E402
 
-SHORT = TalkOptions(max_size=320, preprocess="full", face_size=256)
+SHORT = TalkOptions(size=320, engine=SadTalkerOptions(preprocess="full", face_size=256))
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +132,7 @@ def picture():
     from avatar.avatars import get_default_avatar
 
     avatar = get_default_avatar("maya")
-    return prepare_portrait(avatar.image_path, SHORT.max_size, landmarks_path=avatar.landmarks_path)
+    return prepare_portrait(avatar.image_path, SHORT.size, landmarks_path=avatar.landmarks_path)
 
 
 def frames_of(engine, picture, speech, options) -> list[np.ndarray]:
@@ -154,7 +157,7 @@ def test_full_mode_pastes_into_the_crop_box_only(registry, picture, fixtures):
 
 def test_same_seed_same_frames(registry, picture, fixtures):
     engine = SadTalkerEngine(registry)
-    options = TalkOptions(max_size=320, preprocess="crop", seed=3, pose_style=5)
+    options = TalkOptions(size=320, seed=3, engine=SadTalkerOptions(preprocess="crop", pose_style=5))
     speech = clip(fixtures, 0.08)
     first = frames_of(engine, picture, speech, options)
     assert len(first) == 2 and all(np.array_equal(a, b) for a, b in zip(first, frames_of(engine, picture, speech, options)))
@@ -293,6 +296,6 @@ def test_import_checks_each_complete_set_then_registers_it(seeded_folder, tmp_pa
     assert "sadtalker imported" in capsys.readouterr().out
     registry = Registry(policy=CPU)  # the test's own AVATAR_CHECKPOINTS
     assert registry.status("sadtalker").state == "installed"
-    SadTalkerEngine(registry).check_ready(TalkOptions(preprocess="crop"))
+    SadTalkerEngine(registry).check_ready(TalkOptions(engine=SadTalkerOptions(preprocess="crop")))
     with pytest.raises(ModelNotInstalled, match="mapping_00109-model.pth.tar is missing"):
-        SadTalkerEngine(registry).check_ready(TalkOptions(preprocess="full"))
+        SadTalkerEngine(registry).check_ready(TalkOptions(engine=SadTalkerOptions(preprocess="full")))

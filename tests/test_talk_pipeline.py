@@ -14,11 +14,11 @@ from avatar.speech.piper_voice import synthesize
 from avatar.speech.timeline import Speech
 from avatar.talk.engine import TalkOptions
 from avatar.talk.pipeline import make_talking_video
-from avatar.talk.rig import INNER_LIPS, build_rig
+from avatar.talk.builtin.rig import INNER_LIPS, build_rig
 from avatar.talk.pipeline import prepare_portrait
 
 SIZE = 384
-OPTIONS = TalkOptions(max_size=SIZE, seed=3)
+OPTIONS = TalkOptions(size=SIZE, seed=3)
 TEXT = "Mama bought a big apple. Papa ate a banana."
 
 
@@ -133,7 +133,7 @@ def test_mouth_more_open_on_vowels_than_closures(text_video, portrait, spoken):
 
 def test_audio_upload_video(fixtures, tmp_path):
     result = make_talking_video(fixtures / "obama_small.jpg", audio=fixtures / "RD_Radio31_000.wav",
-                                options=TalkOptions(max_size=320, still=True), job_dir=tmp_path / "job")
+                                options=TalkOptions(size=320, still=True), job_dir=tmp_path / "job")
     frames, info = read_video(result.video_path)
     assert abs(info["video_duration"] - 8.0) <= 1 / 25
     portrait = prepare_portrait(fixtures / "obama_small.jpg", 320)
@@ -150,7 +150,7 @@ def test_recording_with_transcript_captions_the_typed_words(fixtures, tmp_path):
     transcript = ("And sent back by politicians who have no medical education or background, "
                   "and who do not know the women that they're in")
     result = make_talking_video(fixtures / "obama_small.jpg", audio=fixtures / "RD_Radio34_002.wav",
-                                transcript=transcript, options=TalkOptions(max_size=256, still=True),
+                                transcript=transcript, options=TalkOptions(size=256, still=True),
                                 job_dir=tmp_path / "job")
     assert result.mouth == result.manifest["speech"]["mouth"]["method"] == "transcript"
     captions = " ".join(line for line in result.captions_path.read_text().splitlines() if line and "-->" not in line
@@ -159,7 +159,7 @@ def test_recording_with_transcript_captions_the_typed_words(fixtures, tmp_path):
 
 
 def test_still_mode_moves_only_mouth_jaw_and_eyes(fixtures, spoken, tmp_path):
-    result = make_talking_video(fixtures / "obama.jpg", audio=spoken, options=TalkOptions(max_size=SIZE, still=True, blinks=False),
+    result = make_talking_video(fixtures / "obama.jpg", audio=spoken, options=TalkOptions(size=SIZE, still=True, blinks=False),
                                 job_dir=tmp_path / "job")
     frames, _ = read_video(result.video_path)
     portrait = prepare_portrait(fixtures / "obama.jpg", SIZE)
@@ -176,7 +176,7 @@ def test_default_avatar_with_sidecar_animates(tmp_path):
 
     avatar = list_default_avatars()[0]
     result = make_talking_video(avatar.image_path, audio=Speech(np.sin(np.arange(8000) / 8.0).astype(np.float32) * 0.3, 16000),
-                                options=TalkOptions(max_size=256), job_dir=tmp_path / "job")
+                                options=TalkOptions(size=256), job_dir=tmp_path / "job")
     assert result.video_path.is_file() and result.frames == 13
 
 
@@ -215,7 +215,7 @@ def test_silent_audio_is_refused(fixtures, tmp_path, monkeypatch):
 
 def test_render_failure_removes_the_job(fixtures, spoken, tmp_path, monkeypatch):
     monkeypatch.setenv("AVATAR_OUTPUTS", str(tmp_path))
-    from avatar.talk import engine
+    from avatar.talk.builtin import engine
 
     def broken(self, *args):
         yield np.zeros((2, 2, 3), np.uint8)

@@ -12,12 +12,13 @@ from avatar.errors import InputError
 from avatar.media import load_audio
 from avatar.models.registry import Registry
 from avatar.speech.timeline import Speech
-from avatar.talk.engine import BuiltinEngine, TalkOptions
+from avatar.talk.builtin.engine import BuiltinEngine
+from avatar.talk.engine import TalkOptions
 from avatar.talk.pipeline import make_talking_video, prepare_portrait
 from avatar.talk.wav2lip.engine import Wav2LipEngine, face_box, network_input
 from tests.wav2lip_weights import seeded_state_dict, write_checkpoint
 
-OPTIONS = TalkOptions(max_size=256, still=True)
+OPTIONS = TalkOptions(size=256, still=True)
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +48,8 @@ def test_wav2lip_job_end_to_end(seeded_checkpoint, speech, fixtures, tmp_path):
     assert result.frames == 50 and abs(result.duration - 2.0) < 1e-6
     assert result.audio_path.stat().st_size > 2 * speech.sample_rate * 2  # 16-bit mono, intact
 
-    picture = prepare_portrait(fixtures / "obama.jpg", OPTIONS.max_size)
-    for options in (OPTIONS, TalkOptions(max_size=256, seed=2)):  # a still head, and a moving one
+    picture = prepare_portrait(fixtures / "obama.jpg", OPTIONS.size)
+    for options in (OPTIONS, TalkOptions(size=256, seed=2)):  # a still head, and a moving one
         frames = [f.copy() for f in engine.render(picture.image, picture.face, speech, options)]
         assert len(frames) == 50
         builtin = BuiltinEngine()

@@ -85,6 +85,10 @@ def test_the_talk_job_checks_and_documents_the_toys_options(toy):
                                              "default": 90, "minimum": 0, "maximum": 255}
     assert schema["properties"]["pattern"]["enum"] == ["flat", "stripes"]
     assert "toy" in schema["properties"]["engine"]["enum"]
+    from avatar.service.api import create_app
+
+    document = create_app(auth=False).openapi()  # the API's /docs
+    assert document["components"]["schemas"]["params_talk"]["properties"]["shade"]["maximum"] == 255
     job = talk_job({"text": "Hi.", "avatar": "maya", "engine": "toy", "shade": "12"}, {})
     assert job.engine.name == "toy" and job.options.engine == ToyOptions(shade=12)
     assert kind.check({"text": "Hi.", "avatar": "maya", "engine": "toy"}, {}) == "cpu"

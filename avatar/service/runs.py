@@ -77,6 +77,7 @@ def run_job(store: JobStore, job_id: str, worker: str, root: Optional[Path] = No
     folder = job_folder(job_id, root)
     work = folder / f".work-{job.attempts}"
     shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)  # the kind writes its results here; the one place a job's output folder is made
     inputs = input_paths(folder, job.inputs)
     last = [0.0]
 

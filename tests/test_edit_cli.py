@@ -152,4 +152,8 @@ def test_the_flags_are_checked_as_the_job_parameters_are(scene, capsys):
     assert capsys.readouterr().err.strip() == "error: steps must be from 1 to 200, not 0."
     assert main(args + ["--method", "magic"]) == 2
     assert "method must be one of auto, sd, classical" in capsys.readouterr().err
+    remove = ["remove", "--image", str(folder / "scene.png"), "--box", "110,80,190,160", "-o", str(folder / "o.png")]
+    assert main(remove + ["--pad", "999"]) == 2  # refused before the object is selected: no job at all
+    assert capsys.readouterr().err.strip() == "error: pad must be from 0 to 200, not 999."
     assert not (folder / "o.png").exists()
+    assert main(["jobs", "list"]) == 0 and capsys.readouterr().out.strip() == "No jobs."

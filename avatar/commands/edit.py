@@ -21,6 +21,7 @@ from avatar.edit.options import InpaintOptions, MaskOptions, ShiftOptions
 from avatar.errors import InputError
 from avatar.media import IMAGE_EXTENSIONS
 from avatar.options import args_params, specs
+from avatar.service.image_kinds import shift_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -191,6 +192,7 @@ def run_shift(args: argparse.Namespace) -> int:
     params = args_params(ShiftOptions, args)
     if not params.get("dx") and not params.get("dy"):
         raise InputError("A move by (0, 0) leaves the object where it is; give --x or --y, or use `avatar remove`.")
+    shift_options(params)  # every rule, before the object is selected
     finished = run_job("shift", params, {"image": args.image, "mask": _object_mask(args)}, label="shift")
     save_result(finished.files["result.png"], output)
     _print_notices(finished)
@@ -202,6 +204,7 @@ def run_shift(args: argparse.Namespace) -> int:
 def run_remove(args: argparse.Namespace) -> int:
     output = _check_output(args.output)
     params = {**args_params(ShiftOptions, args), "remove": True}
+    shift_options(params)  # every rule, before the object is selected
     finished = run_job("shift", params, {"image": args.image, "mask": _object_mask(args)}, label="remove")
     save_result(finished.files["result.png"], output)
     _print_notices(finished)

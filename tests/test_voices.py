@@ -56,7 +56,7 @@ def test_check_voice_uses_the_table_and_the_declaration():
         check_voice(rate=2.5)
     with pytest.raises(InputError, match="voice sample"):
         check_voice(DEFAULT_CLONING_VOICE)
-    with pytest.raises(InputError, match="needs a cloning voice"):
+    with pytest.raises(InputError, match="takes no voice sample"):
         check_voice(DEFAULT_VOICE, b"not a sample")
     with pytest.raises(InputError, match="only used to speak typed text"):
         check_voice(DEFAULT_CLONING_VOICE, b"sample", typed=False)
@@ -148,7 +148,7 @@ def test_a_new_voice_is_checked_like_every_voice(tone, fixtures, tmp_path):
     with pytest.raises(InputError, match="The tone voice does not speak 'en'; choose one of: xx"):
         make_talking_video(fixtures / "obama_small.jpg", text=TONE_TEXT, voice="tone", job_dir=tmp_path / "job")
     assert not (tmp_path / "job").exists() and tone.calls == []
-    with pytest.raises(InputError, match="needs a cloning voice"):
+    with pytest.raises(InputError, match="takes no voice sample"):
         prepare_speech(text=TONE_TEXT, voice="tone", language="xx", voice_sample=b"a sample")
 
 

@@ -371,11 +371,8 @@ class BundledVoice(Voice):
 
     def check_language(self, language: str) -> str:
         if language not in self.languages:
-            from avatar.speech.voices import cloning_names
-
-            others = cloning_names()
-            raise InputError(f"The bundled voice speaks English only; choose a cloning voice "
-                             f"({', '.join(others)}) for {language!r}.")
+            raise InputError(f"The bundled voice speaks English only; for {language!r} choose a cloning voice "
+                             "(`avatar voices list` shows them).")
         return language
 
     def load(self) -> None:

@@ -79,13 +79,12 @@ class Voice(ABC):
     def check(self, language: str, sample: Any = None) -> Optional["VoiceSample"]:
         """The choice's cheap checks (sample, language); the checked sample, or None for a voice that takes none."""
         from avatar.speech.voice_sample import MAX_SAMPLE_S, MIN_SAMPLE_S, VoiceSample, check_voice_sample
-        from avatar.speech.voices import cloning_names
 
         self.check_language(language)
         if not self.needs_sample:
             if sample is not None:
-                raise InputError(f"A voice sample needs a cloning voice ({', '.join(cloning_names())}); "
-                                 f"choose one, or leave the sample out for the {self.name} voice.")
+                raise InputError(f"The {self.name} voice takes no voice sample; leave the sample out, or choose a "
+                                 "cloning voice (`avatar voices list` shows them).")
             return None
         if sample is None:
             raise InputError(f"The {self.name} voice copies a speaker: give a voice sample of "

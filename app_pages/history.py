@@ -1,5 +1,5 @@
 """History page: this browser session's jobs (or a signed-in API key's), newest first, with progress, downloads,
-cancel and delete.
+cancel and delete; on a studio without API keys, also the jobs run on the command line.
 
 The jobs are read from the job store, so they are still here after a reload (the
 session id is in the address) and after a server restart. Signing in with one of
@@ -12,7 +12,7 @@ from __future__ import annotations
 import streamlit as st
 
 from avatar.service.jobs import get_service
-from avatar.service.keys import keys_from_env
+from avatar.service.keys import LOCAL_OWNER, keys_from_env
 from ui.history import draw_job
 from ui.session import job_owner, sign_in, sign_out, signed_in
 
@@ -34,7 +34,16 @@ else:
 
 service, owner = get_service(), job_owner()
 jobs = service.list(owner)
-if not jobs:
+# A studio without API keys is one person's: what they ran on the command line (`avatar talk`, `avatar shift`,
+# `avatar video ...`, `avatar jobs submit`) is theirs too. With keys, the machine is shared and those stay private.
+local = service.list(LOCAL_OWNER) if not signed_in() and not keys_from_env() else []
+if not jobs and not local:
     st.info("No jobs yet: make a video on the Talking Avatar page and it will appear here.")
 for job in jobs:
     draw_job(service, owner, job)
+if local:
+    st.subheader("From the command line")
+    st.caption("Jobs run on this machine with `avatar talk`, `avatar shift`, `avatar video ...` or `avatar jobs`, "
+               "newest first.")
+    for job in local:
+        draw_job(service, LOCAL_OWNER, job)

@@ -174,3 +174,20 @@ def test_without_api_keys_there_is_no_sign_in(monkeypatch):
     monkeypatch.delenv("AVATAR_API_KEYS", raising=False)
     at = _open()
     assert not at.text_input and not at.expander
+
+
+def test_command_line_jobs_are_listed_on_a_studio_without_keys(monkeypatch):
+    from avatar.service.keys import LOCAL_OWNER
+
+    made = _wait(LOCAL_OWNER, _talk(owner=LOCAL_OWNER, text="Made on the command line.").id)
+    at = _open()
+    assert [s.value for s in at.subheader] == ["From the command line"]
+    assert any("Maya says “Made on the command line.”" in c.value for c in at.caption)
+    assert not at.info
+    _button(at, f"delete-{made.id}").click().run()
+    assert get_service().get(LOCAL_OWNER, made.id) is None
+
+    _wait(LOCAL_OWNER, _talk(owner=LOCAL_OWNER, text="Private on a shared studio.").id)
+    monkeypatch.setenv("AVATAR_API_KEYS", "some-key")
+    at = _open()
+    assert not at.subheader and "Private on a shared studio" not in " ".join(c.value for c in at.caption)

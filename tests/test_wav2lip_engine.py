@@ -16,6 +16,7 @@ from avatar.talk.builtin.engine import BuiltinEngine
 from avatar.talk.engine import TalkOptions
 from avatar.talk.pipeline import make_talking_video, prepare_portrait
 from avatar.talk.wav2lip.engine import Wav2LipEngine, face_box, network_input
+from avatar.talk.wav2lip.options import Wav2LipOptions
 from tests.wav2lip_weights import seeded_state_dict, write_checkpoint
 
 OPTIONS = TalkOptions(size=256, still=True)
@@ -49,7 +50,8 @@ def test_wav2lip_job_end_to_end(seeded_checkpoint, speech, fixtures, tmp_path):
     assert result.audio_path.stat().st_size > 2 * speech.sample_rate * 2  # 16-bit mono, intact
 
     picture = prepare_portrait(fixtures / "obama.jpg", OPTIONS.size)
-    for options in (OPTIONS, TalkOptions(size=256, seed=2)):  # a still head, and a moving one
+    # a still head, and a moving one with its own face box pads
+    for options in (OPTIONS, TalkOptions(size=256, seed=2, engine=Wav2LipOptions(pads=(0, 20, 6, 6)))):
         frames = [f.copy() for f in engine.render(picture.image, picture.face, speech, options)]
         assert len(frames) == 50
         builtin = BuiltinEngine()
@@ -60,7 +62,7 @@ def test_wav2lip_job_end_to_end(seeded_checkpoint, speech, fixtures, tmp_path):
             # Outside the lower face, every pixel is the built-in engine's (blinks, head motion, background).
             changed = np.any(frame != base, axis=2)
             rows, cols = np.nonzero(changed)
-            x0, y0, x1, y1 = face_box(picture.face, picture.image.shape[:2], options.pads)
+            x0, y0, x1, y1 = face_box(picture.face, picture.image.shape[:2], options.own(Wav2LipOptions).pads)
             assert rows.min() >= y0 + (y1 - y0) // 2 - 8 and rows.max() < y1 + 8
             assert cols.min() >= x0 - 8 and cols.max() < x1 + 8
         # The lower face is the network's (seeded weights draw no real mouth, but it is pasted in).

@@ -171,3 +171,14 @@ def test_the_voice_module_is_cheap_to_import():
             "print(any(m in sys.modules for m in ('torch', 'TTS', 'onnxruntime', 'piper')))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
+
+
+def test_the_voice_chooses_the_queue_with_the_engine(tone, monkeypatch):
+    from avatar.service.kinds import get_kind
+
+    talk = get_kind("talk")
+    params = {"text": TONE_TEXT, "avatar": "maya", "voice": "tone", "language": "xx"}
+    assert talk.check(params, {}) == "cpu"  # a voice without a learned model, the built-in engine
+    monkeypatch.setattr(tone, "model_id", "a-learned-voice")
+    assert talk.check(params, {}) == "gpu"
+    assert [get_voice(name).queue for name in (DEFAULT_VOICE, DEFAULT_CLONING_VOICE)] == ["cpu", "gpu"]

@@ -108,11 +108,16 @@ def _follow(service, job, label: Optional[str] = None) -> Any:
 
 def _wait(service, job, output: Optional[str]) -> int:
     """Follow the job to its end; print its results (copied into `output` if given) or raise its message."""
-    embedded = not os.environ.get("AVATAR_BROKER")
+    _print_results(service, _to_end(service, job), output)
+    return 0
+
+
+def _to_end(service, job, label: Optional[str] = None) -> Any:
+    """Follow the job until it is done (its record) or raise its one sentence (failed, cancelled, interrupted)."""
     try:
-        job = _follow(service, job)
+        job = _follow(service, job, label)
     except KeyboardInterrupt:
-        if embedded:  # its thread dies with this process: stop it cleanly instead
+        if not os.environ.get("AVATAR_BROKER"):  # its thread dies with this process: stop it cleanly instead
             service.cancel(job.owner, job.id)
             raise AvatarError(f"Interrupted; job {job.id} was cancelled (it runs in this process).") from None
         raise AvatarError(f"Stopped waiting; job {job.id} goes on: `avatar jobs wait {job.id}`.") from None
@@ -120,8 +125,7 @@ def _wait(service, job, output: Optional[str]) -> int:
         raise AvatarError(job.message)
     if job.status == "cancelled":
         raise AvatarError(f"Job {job.id} was cancelled.")
-    _print_results(service, job, output)
-    return 0
+    return job
 
 
 def _print_results(service, job, output: Optional[str]) -> None:
@@ -158,17 +162,7 @@ def run_job(kind: str, params: dict[str, Any], files: dict[str, Path], label: Op
     service = _service()
     job = service.submit(LOCAL_OWNER, kind, params, {f: Path(p).read_bytes() for f, p in files.items()},
                          {f: Path(p).name for f, p in files.items()})
-    try:
-        job = _follow(service, job, label or kind)
-    except KeyboardInterrupt:
-        if not os.environ.get("AVATAR_BROKER"):
-            service.cancel(job.owner, job.id)
-            raise AvatarError(f"Interrupted; job {job.id} was cancelled.") from None
-        raise AvatarError(f"Stopped waiting; job {job.id} goes on: `avatar jobs wait {job.id}`.") from None
-    if job.status == "failed":
-        raise AvatarError(job.message)
-    if job.status == "cancelled":
-        raise AvatarError(f"Job {job.id} was cancelled.")
+    job = _to_end(service, job, label or kind)
     results = {name: service.result_file(job.owner, job.id, name) for name in job.results}
     found = {name: path for name, path in results.items() if path is not None}
     manifest = json.loads(found["manifest.json"].read_text()) if "manifest.json" in found else {}

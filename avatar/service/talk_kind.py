@@ -76,6 +76,7 @@ def talk_job(params: dict[str, Any], inputs: Inputs) -> TalkJob:
 def _check_talk(params: dict[str, Any], inputs: Inputs) -> str:
     from avatar.avatars import get_default_avatar
     from avatar.speech.text import check_text
+    from avatar.speech.voices import get_voice
     from avatar.talk.pipeline import check_voice
 
     job = talk_job(params, inputs)
@@ -91,9 +92,8 @@ def _check_talk(params: dict[str, Any], inputs: Inputs) -> str:
     if values["text"] is not None:
         check_text(values["text"])
     job.engine.check_ready(job.options.validate())
-    sample = check_voice(values["voice"], inputs.get("voice_sample"), values["language"],
-                         typed=values["text"] is not None)
-    return "gpu" if sample is not None else job.engine.queue
+    check_voice(values["voice"], inputs.get("voice_sample"), values["language"], typed=values["text"] is not None)
+    return "gpu" if "gpu" in (get_voice(values["voice"]).queue, job.engine.queue) else "cpu"
 
 
 def _run_talk(params: dict[str, Any], inputs: Inputs, out: Path, progress: Optional[Progress]) -> list[str]:

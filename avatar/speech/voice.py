@@ -76,6 +76,12 @@ class Voice(ABC):
     needs_sample: bool = False  # copies the speaker of a voice sample
     license: str = ""
 
+    @property
+    def queue(self) -> str:
+        """The job queue a video in this voice needs: a learned model's voice goes to "gpu", the bundled one
+        leaves the choice to the engine ("cpu" for the built-in engine)."""
+        return "cpu" if self.model_id is None else "gpu"
+
     def check(self, language: str, sample: Any = None) -> Optional["VoiceSample"]:
         """The choice's cheap checks (sample, language); the checked sample, or None for a voice that takes none."""
         from avatar.speech.voice_sample import MAX_SAMPLE_S, MIN_SAMPLE_S, VoiceSample, check_voice_sample

@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from avatar.service.kinds import KINDS
+
 KEY_A, KEY_B = "key-a-secret", "key-b-secret"
 TALK = {"text": "Hello from the API.", "avatar": "maya", "size": 256}
 LONG_TALK = {"text": "This job takes a little while to speak and animate. " * 12, "avatar": "maya", "size": 256}
@@ -112,6 +114,9 @@ def test_a_job_is_submitted_followed_and_downloaded_and_survives_a_restart(tmp_p
             assert client.get("/docs").status_code == 200
             schema = client.get("/openapi.json").json()["paths"]["/v1/jobs/{kind}"]["post"]["requestBody"]
             assert "params" in schema["content"]["multipart/form-data"]["schema"]["properties"]
+            documented = client.get("/openapi.json").json()["components"]["schemas"]
+            assert {f"params_{kind}" for kind in KINDS} <= set(documented)
+            assert documented["params_talk"]["properties"]["size"]["default"] == 768
             listed = {model["id"]: model for model in client.get("/v1/models").json()}
             assert listed["xtts-v2"]["state"] == "missing" and listed["xtts-v2"]["install"]
             assert listed["piper-joe"]["state"] == "bundled" and listed["piper-joe"]["installed"]

@@ -74,3 +74,14 @@ def test_json_schema_documents_each_option():
     assert schema["properties"]["mode"]["enum"] == ["full", "crop"]
     assert schema["properties"]["pads"]["default"] == [0, 10, 0, 0]
     assert schema["properties"]["index"]["anyOf"][1] == {"type": "null"}
+
+
+def test_every_job_kind_documents_its_parameters_with_its_own_defaults():
+    """The API's schema for each kind comes from the same declarations as its checks."""
+    from avatar.service.kinds import KINDS
+
+    for name, kind in KINDS.items():
+        schema = kind.schema()
+        assert schema.get("properties"), name
+        for parameter, entry in schema["properties"].items():
+            assert entry.get("description"), (name, parameter)

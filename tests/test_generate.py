@@ -11,7 +11,7 @@ from PIL import Image
 
 from avatar.cli import main
 from avatar.errors import InputError, ModelNotInstalled, NoFaceError
-from avatar.generate import generate_portrait
+from avatar.portrait.generate import generate_portrait
 from avatar.models.registry import Registry
 from tests.tiny_models import save_tiny_sd
 

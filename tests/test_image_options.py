@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from avatar.cli import build_parser
 from avatar.edit.options import InpaintOptions, MaskOptions, ShiftOptions
 from avatar.options import args_params, defaults, from_args, params_of
-from avatar.portrait_options import PortraitOptions
+from avatar.portrait.options import PortraitOptions
 from avatar.service.image_kinds import inpaint_options, mask_options, shift_options
 from avatar.service.kinds import KINDS
 from avatar.service.portrait_kind import portrait_options
@@ -160,7 +160,7 @@ def test_portrait_defaults_are_the_same_everywhere(tmp_path):
 
 def test_the_declarations_are_cheap_to_import():
     """The kinds and the API import the options without torch, diffusers or OpenCV."""
-    code = ("import sys, avatar.edit.options, avatar.portrait_options, avatar.service.image_kinds, "
+    code = ("import sys, avatar.edit.options, avatar.portrait.options, avatar.service.image_kinds, "
             "avatar.service.portrait_kind; print(sorted(m for m in ('torch', 'diffusers', 'cv2') if m in sys.modules))")
     run = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr

@@ -15,8 +15,8 @@ import streamlit as st
 from avatar.errors import AvatarError, ModelNotInstalled
 from avatar.media import load_image
 from avatar.options import params_of
-from avatar.portrait_options import MODEL_ID as PORTRAIT_MODEL
-from avatar.portrait_options import PortraitOptions
+from avatar.portrait.options import MODEL_ID as PORTRAIT_MODEL
+from avatar.portrait.options import PortraitOptions
 from avatar.service.jobs import get_service
 from ui import options as declared
 from ui.history import page_job, recall_last_job

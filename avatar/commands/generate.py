@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from avatar.errors import InputError
-from avatar.portrait_options import PortraitOptions
+from avatar.portrait.options import PortraitOptions
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """The portrait job: a square portrait with an animatable face, generated from a prompt (Stable Diffusion).
 
-Its parameters are `PortraitOptions` (declared once in `avatar.portrait_options`).
+Its parameters are `PortraitOptions` (declared once in `avatar.portrait.options`).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from avatar.options import from_params, json_schema, params_of
-from avatar.portrait_options import MODEL_ID, PortraitOptions, check_portrait
+from avatar.portrait.options import MODEL_ID, PortraitOptions, check_portrait
 from avatar.progress import Progress
 from avatar.service.job_kind import Inputs, JobKind, shorten
 
@@ -29,7 +29,7 @@ def _check_portrait(params: dict[str, Any], inputs: Inputs) -> str:
 
 def _run_portrait(params: dict[str, Any], inputs: Inputs, out: Path, progress: Optional[Progress]) -> list[str]:
     from avatar.edit.job_files import write_pictures
-    from avatar.generate import generate_portrait
+    from avatar.portrait.generate import generate_portrait
 
     options = params_of(portrait_options(params))
     portrait = generate_portrait(**options, progress=progress)

@@ -1,6 +1,6 @@
 """Video from a prompt (ModelScope text-to-video) or from a still image (Stable Video Diffusion).
 
-Both tools follow the pattern of portrait generation (`avatar/generate.py`): every
+Both tools follow the pattern of portrait generation (`avatar/portrait/generate.py`): every
 option is checked before anything is loaded or written, the model comes from the
 registry (a missing one raises `ModelNotInstalled` with its install command before
 a job folder exists), the job waits for its turn in the registry's queue while

@@ -1,4 +1,4 @@
-"""The portrait generator's options, declared once (beside `avatar.generate`, which uses them).
+"""The portrait generator's options, declared once (beside `avatar.portrait.generate`, which uses them).
 
 The `portrait` job kind, the API's schema, `avatar generate-avatar`'s flags and the
 Talking Avatar page's "Generate from a prompt" widgets are derived from these

@@ -16,7 +16,7 @@ import numpy as np
 
 from avatar.errors import NoFaceError
 from avatar.face.face import Face
-from avatar.portrait_options import MODEL_ID, PortraitOptions, check_portrait
+from avatar.portrait.options import MODEL_ID, PortraitOptions, check_portrait
 from avatar.progress import Progress, report, waiting_in_line
 
 __all__ = ["MODEL_ID", "GeneratedPortrait", "PortraitOptions", "check_portrait", "generate_portrait"]

@@ -1,0 +1,1 @@
+"""Portraits generated from a prompt: `generate.generate_portrait` and its options (`options.PortraitOptions`)."""

@@ -23,7 +23,8 @@ from typing import Any, Optional
 
 from avatar.errors import AvatarError, InputError
 
-POLL_S = 0.2
+POLL_S = 0.05
+"""How often a command reads its job's record while it follows it (a SQLite read is cheap; the end is seen soon)."""
 
 
 def _service():

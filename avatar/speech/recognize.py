@@ -70,7 +70,7 @@ import re
 import threading
 import unicodedata
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator, Optional, Sequence
 
 import numpy as np
@@ -163,6 +163,8 @@ class RecordingAlignment:
     words: list[Word]
     confidence: float
     reason: str = ""
+    word_confidence: list[float] = field(default_factory=list)
+    """Per recognised word (same order as `words`), its lattice posterior (0..1); [] for typed or no words."""
 
 
 @dataclass(frozen=True)
@@ -291,7 +293,9 @@ def align_recording(
     boundaries = [p.start * FRAME_S for p in phones if p.starts_word]
     phonemes = _with_word_gaps(_timeline(phones, speech.duration), boundaries)
     report(progress, _PROGRESS_STAGE, 1.0)
-    return RecordingAlignment(method=method, phonemes=phonemes, words=words, confidence=confidence)
+    word_confidence = [s.prob for s in segments] if method == "recognized" else []
+    return RecordingAlignment(method=method, phonemes=phonemes, words=words, confidence=confidence,
+                              word_confidence=word_confidence)
 
 
 def _loudness(confidence: float, reason: str) -> RecordingAlignment:

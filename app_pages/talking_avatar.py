@@ -11,6 +11,7 @@ import streamlit as st
 from PIL import Image
 
 from avatar.avatars import list_default_avatars, thumbnail
+from avatar.captions import AUTOMATIC_CAPTIONS_FILE
 from avatar.errors import AvatarError
 from avatar.face.picker import face_choices
 from avatar.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, load_image
@@ -20,6 +21,7 @@ from avatar.talk.engine import TalkOptions, file_options
 from avatar.talk.engines import ENGINES, engine_choices
 from avatar.talk.pipeline import MOUTH_METHODS, prepare_speech
 from avatar.video.io import VIDEO_EXTENSIONS
+from ui.caption_correction import caption_correction
 from ui.history import page_job, recall_last_job, result_download
 from ui.options import checkbox, number_input, option_widgets, slider, spec_of
 from ui.portrait_generation import generated_portrait_input
@@ -28,6 +30,7 @@ from ui.sidebar import registry_resource
 from ui.voice_picker import VoicePick, remember, speaking_rate, voice_picker
 
 JOB_KEY, PICK_KEY = "talk_job", "talk_job_voice"  # the job this page follows, and the voice it was given
+RETIMED_KEY = "talk_job_retimed"  # set when the job was just submitted to re-time a video with corrected words
 
 
 def _talk_request(avatar_name: Optional[str], portrait, face_index: Optional[int], text: Optional[str], audio,
@@ -65,6 +68,7 @@ def _show_video(service: JobService, owner: str, submitted: bool) -> None:
     """Follow the job (just `submitted`, or still running from an earlier run) to its end, then show its video,
     or its one-sentence error."""
     recall_last_job(service, owner, JOB_KEY, "talk")
+    submitted = st.session_state.pop(RETIMED_KEY, False) or submitted
     job = page_job(service, owner, JOB_KEY, submitted, "Making your video...", "No video was made")
     if job is None:
         st.session_state.pop(PICK_KEY, None)
@@ -78,11 +82,14 @@ def _show_video(service: JobService, owner: str, submitted: bool) -> None:
         return
     manifest = json.loads(manifest_path.read_text())
     player, _ = st.columns([3, 2])
-    player.video(str(video), subtitles=service.result_file(owner, job.id, "captions.srt"))
+    captions = (manifest.get("captions") or {}).get("file", "captions.srt")
+    player.video(str(video), subtitles=service.result_file(owner, job.id, captions))
     video_button, captions_button = player.columns(2)
     result_download(video_button, service, owner, job, "video.mp4", "Download MP4", "talking_avatar.mp4")
-    result_download(captions_button, service, owner, job, "captions.srt", "Download captions (SRT)",
-                    "talking_avatar.srt")
+    automatic = captions == AUTOMATIC_CAPTIONS_FILE
+    result_download(captions_button, service, owner, job, captions,
+                    "Download automatic captions (SRT)" if automatic else "Download captions (SRT)",
+                    "talking_avatar.auto.srt" if automatic else "talking_avatar.srt")
     player.caption(
         f"{manifest['speech']['duration_s']:.1f} s, {manifest['video']['width']}x{manifest['video']['height']}, "
         + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in manifest["timings_s"].items())
@@ -90,6 +97,10 @@ def _show_video(service: JobService, owner: str, submitted: bool) -> None:
     mouth = manifest["speech"]["mouth"]
     if mouth["method"] != "voice":
         player.caption(f"Lip timing: {MOUTH_METHODS[mouth['method']]}" + (f" ({mouth['reason']})." if mouth.get("reason") else "."))
+    retimed = caption_correction(player, service, owner, job, manifest)
+    if retimed is not None:
+        st.session_state[JOB_KEY], st.session_state[RETIMED_KEY] = retimed.id, True
+        st.rerun()
 
 
 st.title("Talking Avatar")

@@ -7,6 +7,11 @@ two lines rather than one because a talking avatar speaks about 15 characters a
 second, so one 42-character line would change every 2-3 seconds and be hard to
 follow. The lines of a cue are balanced, which reads more easily than a full
 line over a stub.
+
+Captions made from recognised words are *automatic*: they are said to be so (the
+file is `captions.auto.srt`, the manifest says `"automatic": true`) and words the
+recogniser was unsure of are left out (`confident_words`). Captions from typed
+text or a typed transcript are exact and named `captions.srt`.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 from avatar.speech.timeline import Word
 
@@ -23,6 +28,29 @@ _SENTENCE_END = (".", "!", "?", "…")
 _CLOSERS = "\"'”’)]»"
 # Words ending in "." that rarely end a sentence; keeps "Dr. Lee" in one cue.
 _ABBREVIATIONS = {"mr.", "mrs.", "ms.", "dr.", "prof.", "st.", "mt.", "jr.", "sr.", "vs.", "etc.", "e.g.", "i.e."}
+
+MIN_WORD_CONFIDENCE = 0.5
+"""Recognised words whose posterior is below this are not shown as captions.
+
+Chosen on the real recordings at hand: the two RD_Radio fixtures and the sound of
+the four real_talk clips (110 recognised words), each recognised word checked
+against what the sentence around it must say. The 20 wrong or doubtful words
+("melinda was", "send it", "sign at him", "in my life", "his laces", "ringing"
+for "bringing") had posteriors of 0.01-0.35 but one; every word between 0.36 and
+0.85 was right. 0.5 leaves a margin above the highest wrong word and hides 19 of
+the 20, at the cost of 27 of the 90 right ones (mostly short words such as "of",
+"i", "when"): a missing word is a smaller harm than a wrong one. A wrong word the
+recogniser is sure of (one clip's last, cut-off word, at 1.00) cannot be caught
+this way; that is why such captions are marked automatic.
+"""
+CAPTIONS_FILE = "captions.srt"
+AUTOMATIC_CAPTIONS_FILE = "captions.auto.srt"
+CAPTION_SOURCES = {
+    "text": "the typed text",
+    "transcript": "the typed transcript",
+    "recognized": "words recognised from the recording",
+}
+"""Where a video's caption words come from (the manifest's captions.source)."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +61,67 @@ class Cue:
     start: float
     end: float
     text: str
+
+
+def confident_words(
+    words: Sequence[Word], confidences: Sequence[float], threshold: float = MIN_WORD_CONFIDENCE
+) -> tuple[list[Word], int]:
+    """The words to show as captions and how many were hidden: those whose confidence is below `threshold`.
+
+    `confidences` runs alongside `words`; an empty sequence means every word is
+    known for sure (typed text, a transcript) and all are kept.
+    """
+    if not confidences:
+        return list(words), 0
+    if len(confidences) != len(words):
+        raise ValueError(f"{len(confidences)} confidences for {len(words)} words")
+    kept = [word for word, confidence in zip(words, confidences) if confidence >= threshold]
+    return kept, len(words) - len(kept)
+
+
+def captions_file_name(automatic: bool) -> str:
+    """`captions.auto.srt` for recognised words, `captions.srt` for typed ones."""
+    return AUTOMATIC_CAPTIONS_FILE if automatic else CAPTIONS_FILE
+
+
+def caption_entry(source: str, words: Sequence[Word], confidences: Sequence[float] = (),
+                  threshold: float = MIN_WORD_CONFIDENCE) -> tuple[list[Word], dict[str, Any]]:
+    """The words to caption and the manifest's record of them.
+
+    `source` is "text", "transcript" or "recognized"; recognised captions are
+    automatic, lose their unsure words, and keep every recognised word (shown or
+    not) in the record's "recognized_text", for the person to read and correct.
+    """
+    if source not in CAPTION_SOURCES:
+        raise ValueError(f"unknown caption source {source!r}")
+    automatic = source == "recognized"
+    kept, hidden = confident_words(words, confidences if automatic else (), threshold)
+    entry: dict[str, Any] = {"source": source, "automatic": automatic, "hidden_words": hidden}
+    if automatic:
+        entry["min_confidence"] = threshold
+        entry["recognized_text"] = " ".join(" ".join(w.text.split()) for w in words)
+    return kept, entry
+
+
+AUTOMATIC_NOTE = "Automatic captions: recognised from the recording, check them"
+
+
+def captions_note(captions: Optional[dict[str, Any]]) -> str:
+    """One sentence about a manifest's speech.captions record: empty for exact captions, else what to check."""
+    if not is_automatic(captions):
+        return ""
+    hidden = int(captions.get("hidden_words", 0))
+    if hidden and hidden == len(captions.get("recognized_text", "").split()):
+        return (f"{AUTOMATIC_NOTE}: the recogniser was unsure of every word, so none are shown; "
+                "give the words spoken for exact captions.")
+    if hidden:
+        return f"{AUTOMATIC_NOTE} ({hidden} unsure word{'s' if hidden != 1 else ''} left out)."
+    return f"{AUTOMATIC_NOTE}."
+
+
+def is_automatic(captions: Optional[dict[str, Any]]) -> bool:
+    """Whether a manifest's captions record is of recognised words."""
+    return bool(captions and captions.get("automatic"))
 
 
 def ends_sentence(word: str) -> bool:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from avatar.captions import MIN_CUE_SECONDS, Cue, cues_from_words, ends_sentence, srt_text, write_srt
+from avatar.captions import (AUTOMATIC_CAPTIONS_FILE, CAPTIONS_FILE, MIN_CUE_SECONDS, MIN_WORD_CONFIDENCE, Cue,
+                             caption_entry, captions_file_name, captions_note, confident_words, cues_from_words,
+                             ends_sentence, is_automatic, srt_text, write_srt)
 from avatar.speech.timeline import Word
 
 
@@ -101,3 +103,58 @@ def test_write_srt_is_utf8_and_leaves_no_temp_file(tmp_path):
     path = write_srt(tmp_path / "captions.srt", [Cue(1, 0.0, 1.0, "Grüße, 世界")])
     assert path.read_bytes().decode("utf-8") == "1\n00:00:00,000 --> 00:00:01,000\nGrüße, 世界\n\n"
     assert [p.name for p in tmp_path.iterdir()] == ["captions.srt"]
+
+
+# -- automatic captions: unsure recognised words are hidden --------------------------------------
+
+
+def test_words_under_the_confidence_are_hidden():
+    words = timed("the heart of my california district")
+    confidences = [0.45, 0.39, 0.69, 0.75, 1.0, 0.05]
+    kept, hidden = confident_words(words, confidences, threshold=0.5)
+    assert [w.text for w in kept] == ["of", "my", "california"] and hidden == 3
+    assert kept[0] is words[2]  # timings untouched
+    assert confident_words(words, confidences, threshold=0.0) == (words, 0)
+    assert confident_words(words, [])[1] == 0  # no confidences: typed words, all kept
+    with pytest.raises(ValueError):
+        confident_words(words, [1.0])
+
+
+def test_a_cue_made_only_of_hidden_words_disappears():
+    words = timed("Holidays are here. melinda was back. But for many", pauses={3: 1.0, 6: 1.0})
+    confidences = [0.95, 0.9, 0.8, 0.02, 0.17, 0.11, 0.6, 0.8, 0.9]
+    assert len(cues_from_words(words)) == 3
+    kept, entry = caption_entry("recognized", words, confidences)
+    cues = cues_from_words(kept)
+    assert [c.text for c in cues] == ["Holidays are here.", "But for many"]
+    assert entry == {"source": "recognized", "automatic": True, "hidden_words": 3, "min_confidence": MIN_WORD_CONFIDENCE,
+                     "recognized_text": "Holidays are here. melinda was back. But for many"}
+
+
+def test_the_threshold_hides_the_wrong_words_of_real_recordings():
+    """Posteriors pocketsphinx gave wrong words on the real recordings (see MIN_WORD_CONFIDENCE) are hidden; the
+    right ones it was sure of are kept."""
+    assert all(p < MIN_WORD_CONFIDENCE for p in (0.01, 0.02, 0.05, 0.06, 0.09, 0.17, 0.25, 0.29, 0.35))
+    assert all(p >= MIN_WORD_CONFIDENCE for p in (0.55, 0.69, 0.85, 0.99))
+
+
+def test_typed_words_give_exact_captions_named_captions_srt():
+    words = timed("Hello there, how are you?")
+    for source in ("text", "transcript"):
+        kept, entry = caption_entry(source, words, [0.0] * len(words))  # confidences are ignored for typed words
+        assert kept == words and entry == {"source": source, "automatic": False, "hidden_words": 0}
+        assert not is_automatic(entry) and captions_note(entry) == ""
+    assert captions_file_name(False) == CAPTIONS_FILE == "captions.srt"
+    assert captions_file_name(True) == AUTOMATIC_CAPTIONS_FILE == "captions.auto.srt"
+    with pytest.raises(ValueError):
+        caption_entry("guessed", words)
+
+
+def test_the_note_says_captions_are_automatic_and_what_was_left_out():
+    words = timed("one two three")
+    _, sure = caption_entry("recognized", words, [0.9, 0.9, 0.9])
+    _, some = caption_entry("recognized", words, [0.9, 0.1, 0.9])
+    _, none = caption_entry("recognized", words, [0.1, 0.1, 0.1])
+    assert captions_note(sure) == "Automatic captions: recognised from the recording, check them."
+    assert captions_note(some) == "Automatic captions: recognised from the recording, check them (1 unsure word left out)."
+    assert "unsure of every word, so none are shown" in captions_note(none)

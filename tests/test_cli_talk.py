@@ -25,6 +25,7 @@ def test_talk_with_default_avatar_writes_the_mp4(tmp_path):
         assert container.streams.audio[0].codec_context.name == "aac"
         assert container.streams.subtitles[0].codec_context.name == "mov_text"
     assert "Hello from orbit." in out.with_suffix(".srt").read_text(encoding="utf-8")
+    assert f"{out.with_suffix('.srt')}  (1 caption)" in done.stdout and "Automatic" not in done.stdout
 
 
 def test_recording_with_transcript_file(fixtures, tmp_path):
@@ -36,6 +37,20 @@ def test_recording_with_transcript_file(fixtures, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "mouth timing: phonemes of the transcript" in done.stdout
     assert "Holidays are a time" in out.with_suffix(".srt").read_text(encoding="utf-8")
+    assert not (tmp_path / "clip.auto.srt").exists() and "Automatic captions" not in done.stdout
+
+
+def test_recognised_captions_are_copied_as_auto_srt_and_said_to_be_automatic(fixtures, tmp_path):
+    out = tmp_path / "clip.mp4"
+    done = run_cli("talk", "--image", str(fixtures / "obama_small.jpg"), "--audio", str(fixtures / "RD_Radio34_002.wav"),
+                   "--size", "256", "--still", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    srt = tmp_path / "clip.auto.srt"
+    assert srt.is_file() and not out.with_suffix(".srt").exists()
+    assert "politicians" in srt.read_text(encoding="utf-8")
+    lines = done.stdout.splitlines()
+    assert any(line.startswith(f"{srt}  (") and "caption" in line for line in lines)
+    assert any(line.startswith("Automatic captions: recognised from the recording, check them") for line in lines)
 
 
 def test_list_avatars_names_the_defaults():

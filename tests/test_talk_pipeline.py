@@ -81,6 +81,8 @@ def test_text_video_streams_and_timing(text_video, spoken):
     srt = result.captions_path.read_text(encoding="utf-8")
     assert "Mama bought a big apple." in srt and "Papa ate a banana." in srt
     assert result.mouth == "voice" and result.manifest["captions"]["cues"] >= 2
+    assert result.manifest["captions"]["file"] == "captions.srt" and not result.manifest["captions"]["automatic"]
+    assert result.manifest["speech"]["captions"] == {"source": "text", "automatic": False, "hidden_words": 0}
 
 
 def test_text_job_is_reproducible_and_equals_rendering_at_once(text_video, spoken, fixtures, tmp_path):
@@ -144,6 +146,16 @@ def test_audio_upload_video(fixtures, tmp_path):
     # English speech: recognised words drive the mouth and become the captions.
     assert result.mouth == manifest["speech"]["mouth"]["method"] == "recognized"
     assert info["subtitle_codec"] == "mov_text" and result.captions_path.read_text().count("-->") >= 2
+    # Recognised words are automatic captions: said so in the file name and the manifest, unsure words left out.
+    assert result.captions_path.name == "captions.auto.srt"
+    assert {p.name for p in result.job_dir.iterdir()} == {"video.mp4", "audio.wav", "captions.auto.srt", "manifest.json"}
+    assert manifest["captions"]["file"] == "captions.auto.srt" and manifest["captions"]["automatic"] is True
+    captions = manifest["speech"]["captions"]
+    assert captions["source"] == "recognized" and captions["automatic"] is True and captions["hidden_words"] >= 1
+    recognized = captions["recognized_text"].split()
+    shown = " ".join(line for line in result.captions_path.read_text().splitlines()
+                     if line and "-->" not in line and not line.isdigit()).split()
+    assert "holidays" in recognized and len(shown) == len(recognized) - captions["hidden_words"]
 
 
 def test_recording_with_transcript_captions_the_typed_words(fixtures, tmp_path):
@@ -156,6 +168,9 @@ def test_recording_with_transcript_captions_the_typed_words(fixtures, tmp_path):
     captions = " ".join(line for line in result.captions_path.read_text().splitlines() if line and "-->" not in line
                         and not line.isdigit())
     assert captions == transcript
+    assert result.captions_path.name == "captions.srt"  # a transcript gives exact captions
+    assert result.manifest["speech"]["captions"] == {"source": "transcript", "automatic": False, "hidden_words": 0}
+    assert result.manifest["captions"]["automatic"] is False
 
 
 def test_still_mode_moves_only_mouth_jaw_and_eyes(fixtures, spoken, tmp_path):

@@ -158,9 +158,31 @@ def test_recording_is_recognised_and_captioned(app, fixtures, monkeypatch):
     assert not app.exception and not app.error
     job, manifest = _finished_job(app)
     assert job.inputs == ["audio"] and "text" not in job.params
-    assert manifest["speech"]["mouth"]["method"] == "recognized" and "captions.srt" in job.results
+    assert manifest["speech"]["mouth"]["method"] == "recognized" and "captions.auto.srt" in job.results
     assert any("Lip timing: phonemes of the recognised words" in c.value for c in app.caption)
+    assert "Download automatic captions (SRT)" in {b.label for b in app.get("download_button")}
+    # Automatic captions are said to be so, and the recognised words can be corrected and the video re-timed.
+    assert any(c.value.startswith("Automatic captions: recognised from the recording, check them") for c in app.caption)
+    box = app.text_area(key=f"talk_correction_{job.id}")
+    assert box.label == "Correct the words and re-time"
+    assert box.value == manifest["speech"]["captions"]["recognized_text"] and "holidays" in box.value
+    corrected = "Holidays are a time of celebration with loved ones, enjoying the festivities."
+    box.input(corrected)
+    _button(app, "Re-time with these words").click().run()
+    assert not app.exception and not app.error
+    retimed, manifest = _finished_job(app)
+    assert retimed.id != job.id and retimed.status == "done" and retimed.inputs == ["audio"]
+    assert retimed.params == {**job.params, "transcript": corrected}
+    given = {name: next((job_folder(j.id) / "inputs" / "audio").iterdir()).read_bytes() for name, j in
+             (("first", job), ("retimed", retimed))}
+    assert given["first"] == given["retimed"] == (fixtures / "RD_Radio31_000.wav").read_bytes()
+    assert manifest["speech"]["mouth"]["method"] == "transcript" and "captions.srt" in retimed.results
+    assert manifest["speech"]["captions"]["automatic"] is False
+    srt = get_service().result_file(_owner(app), retimed.id, "captions.srt").read_text(encoding="utf-8")
+    assert "celebration with loved ones" in " ".join(srt.split())
+    assert len(app.get("video")) == 1 and not [t for t in app.text_area if t.key.startswith("talk_correction_")]
     assert "Download captions (SRT)" in {b.label for b in app.get("download_button")}
+    assert not any(c.value.startswith("Automatic captions") for c in app.caption)
 
 
 def test_engine_picker_explains_a_missing_wav2lip(app):

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from avatar.avatars import get_default_avatar, list_default_avatars
+from avatar.captions import AUTOMATIC_CAPTIONS_FILE, captions_note
 from avatar.commands.jobs import copy_result, run_job
 from avatar.errors import InputError
 from avatar.options import add_arguments, args_params, specs
@@ -78,7 +79,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             group.add_argument(file.cli_flag, dest=file.name, type=Path, metavar="PATH", help=file.help)
         added.update(own, (f.name for f in files))
     parser.add_argument("-o", "--output", type=Path,
-                        help="where to copy the MP4, with its captions beside it as .srt (the job keeps its own copy)")
+                        help="where to copy the MP4, with its captions beside it as .srt, or .auto.srt when recognised "
+                             "from a recording (the job keeps its own copy)")
     parser.set_defaults(func=run)
 
 
@@ -127,16 +129,33 @@ def run(args: argparse.Namespace) -> int:
     video = finished.files["video.mp4"]
     if args.output is not None:
         video = copy_result(finished, "video.mp4", args.output)
-        if "captions.srt" in finished.files:
-            copy_result(finished, "captions.srt", args.output.with_suffix(".srt"))
     manifest = finished.manifest
+    captions = copy_captions(finished, args.output)
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in manifest["timings_s"].items())
     print(f"{video}  ({manifest['speech']['duration_s']:.1f} s, {manifest['video']['width']}x"
           f"{manifest['video']['height']}; made in {manifest['wall_s']:.1f}s: {timings})")
     mouth = manifest["speech"]["mouth"]
     if mouth["method"] != "voice":
         print(f"mouth timing: {MOUTH_METHODS[mouth['method']]}" + (f" ({mouth['reason']})" if mouth.get("reason") else ""))
+    note = captions_note(manifest["speech"].get("captions"))
+    if captions is not None:
+        cues = manifest["captions"]["cues"]
+        print(f"{captions}  ({cues} caption{'s' if cues != 1 else ''})")
+    if note:
+        print(note)
     return 0
+
+
+def copy_captions(finished, output: Optional[Path]) -> Optional[Path]:
+    """The captions file (copied beside `output` when given: `out.srt`, or `out.auto.srt` for recognised words), or
+    None when the video has none."""
+    name = (finished.manifest.get("captions") or {}).get("file")
+    if name is None or name not in finished.files:
+        return None
+    if output is None:
+        return finished.files[name]
+    suffix = ".auto.srt" if name == AUTOMATIC_CAPTIONS_FILE else ".srt"
+    return copy_result(finished, name, Path(output).with_suffix(suffix))
 
 
 def _read_text(path: Path, what: str) -> str:

@@ -24,7 +24,8 @@ from avatar import jobs
 from avatar.errors import InputError
 from avatar.face.detect import find_face
 from avatar.face.face import Face
-from avatar.captions import Cue, cues_from_words, write_srt
+from avatar.captions import (AUTOMATIC_CAPTIONS_FILE, CAPTIONS_FILE, Cue, caption_entry, captions_file_name,
+                             cues_from_words, is_automatic, write_srt)
 from avatar.face.sidecar import sidecar_path_for
 from avatar.models.memory import limit_malloc_arenas
 from avatar.media import load_audio, load_image, read_source, resize_long_side, write_wav
@@ -67,7 +68,7 @@ class TalkResult:
 
     video_path: Path
     audio_path: Path
-    captions_path: Optional[Path]  # None when no words are known (a recording animated from loudness)
+    captions_path: Optional[Path]  # captions.srt, captions.auto.srt (recognised words), or None when no words are shown
     manifest_path: Path
     job_dir: Path
     duration: float
@@ -128,7 +129,10 @@ def prepare_speech(
 
     A recording gets phoneme and word timings from speech recognition, aligned to
     `transcript` when one is given, or none (mouth from loudness) when recognition
-    is unusable; the entry's "mouth" says which. `audio` may also be a ready
+    is unusable; the entry's "mouth" says which. The speech's words are those to
+    caption (recognised words the recogniser was unsure of are left out), and the
+    entry's "captions" says where they come from (`avatar.captions.caption_entry`;
+    None when there are none). `audio` may also be a ready
     `Speech` (for example one synthesized earlier for a preview), which is used as
     it is, phoneme timeline included.
     """
@@ -150,9 +154,12 @@ def prepare_speech(
         raise InputError(f"{recording} is silent; upload a recording with speech in it.")
     entry: dict[str, Any] = {"audio": name, "audio_sha256": jobs.sha256_of(data)}
     if speech.phonemes is not None:
-        return speech, {**entry, "mouth": {"method": "voice"}}
+        return speech, {**entry, "mouth": {"method": "voice"}, "captions": caption_entry("text", [])[1]}
     alignment = align_recording(speech, transcript, progress=progress)
-    speech = Speech(speech.samples, speech.sample_rate, alignment.phonemes, alignment.words)
+    source = alignment.method if alignment.method in ("recognized", "transcript") and alignment.words else None
+    words, entry["captions"] = (caption_entry(source, alignment.words, alignment.word_confidence) if source
+                                else ([], None))
+    speech = Speech(speech.samples, speech.sample_rate, alignment.phonemes, words)
     entry["mouth"] = {"method": alignment.method, "confidence": round(alignment.confidence, 3)}
     if alignment.reason:
         entry["mouth"]["reason"] = alignment.reason
@@ -195,6 +202,7 @@ def _text_entry(text: str, voice: str, rate: float, language: str, sample: Optio
         entry["voice_sample"] = {"name": sample.name, "sha256": sample.sha256,
                                  "duration_s": round(sample.duration, 3), "checks": sample_report(sample)}
     entry["mouth"] = mouth_of(chunks)
+    entry["captions"] = caption_entry("text", [])[1]
     return entry
 
 
@@ -227,7 +235,8 @@ def make_talking_video(
     voice of `voice_sample`, 6-30 s of one speaker), checked before any work.
     The result is written to `job_dir` (default: a new folder under outputs/,
     per `session` if given) as `video.mp4` (with a caption track), `audio.wav`,
-    `captions.srt` and `manifest.json`. The same inputs, options and seed give the
+    `captions.srt` (`captions.auto.srt` when the words were recognised, not typed)
+    and `manifest.json`. The same inputs, options and seed give the
     same files. Raises `InputError`/`NoFaceError` with a user-facing sentence on
     bad input; nothing is left behind on failure.
     """
@@ -251,7 +260,8 @@ def make_talking_video(
     created = job_dir is None
     job_dir = jobs.new_job_dir("talk", session) if created else Path(job_dir)
     job_dir.mkdir(parents=True, exist_ok=True)
-    paths = {name: job_dir / name for name in ("video.mp4", "audio.wav", "captions.srt", "manifest.json")}
+    paths = {name: job_dir / name
+             for name in ("video.mp4", "audio.wav", CAPTIONS_FILE, AUTOMATIC_CAPTIONS_FILE, "manifest.json")}
     try:
         if text is not None and getattr(animator, "incremental", False):
             text = check_text(text)
@@ -270,7 +280,9 @@ def make_talking_video(
             cues = cues_from_words(speech.words or [])
             frames = _render(animator, picture, speech, cues, options, paths["video.mp4"], timer, progress)
         write_wav(paths["audio.wav"], speech)
-        captions_path = write_srt(paths["captions.srt"], cues) if cues else None
+        automatic = is_automatic(speech_entry.get("captions"))
+        captions_name = captions_file_name(automatic)
+        captions_path = write_srt(paths[captions_name], cues) if cues else None
         width, height = animator.output_size(picture.image, picture.face, options)
         manifest = {
             "task": "talking_video",
@@ -281,7 +293,7 @@ def make_talking_video(
             "model": animator.model_id,
             "options": _options_entry(options),
             "video": {"width": width, "height": height, "fps": options.fps, "frames": frames},
-            "captions": {"file": "captions.srt", "cues": len(cues)} if cues else None,
+            "captions": {"file": captions_name, "cues": len(cues), "automatic": automatic} if cues else None,
             "timings_s": timer.seconds,
             "wall_s": round(time.perf_counter() - started, 3),
         }

@@ -1,18 +1,21 @@
 """Save stills of the built-in engine (rest, closed on "m", mid and wide-open mouth).
 
-    python scripts/make_docs_stills.py [--out docs/stills] [--portrait PATH ...]
+    python scripts/make_docs_stills.py [--out docs/stills] [--portrait PATH ...] [--video PATH ...]
 
 For each portrait it renders one short phrase with the built-in engine (still
 head, no blinks) and writes a strip of mouth crops: the portrait as given, then
 the frames at a pause, on an "m", on a schwa (mid) and on "ah" (wide open).
 README shows the strips of the shipped avatars (see docs/CREDITS.md); the test
 portraits are written the same way for checking by eye but are not shipped.
+`--video` takes the first frame of each video as its portrait (for example the
+real-speaker clips of `python -m benchmarks.reality`).
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Union
 
 import cv2
 import numpy as np
@@ -48,8 +51,19 @@ def phrase_speech(sample_rate: int = 16000) -> tuple[Speech, list[tuple[str, flo
     return Speech(samples, sample_rate, phonemes), stills
 
 
-def render_stills(portrait_path: Path, size: int) -> list[tuple[str, np.ndarray]]:
-    picture = prepare_portrait(portrait_path, size)
+def first_frame(video: Path) -> np.ndarray:
+    """The first frame of a video, RGB."""
+    import av
+
+    with av.open(str(video)) as container:
+        for frame in container.decode(video=0):
+            return frame.to_ndarray(format="rgb24")
+    raise ValueError(f"{video} has no video frames")
+
+
+def render_stills(portrait: Union[Path, np.ndarray], size: int) -> list[tuple[str, np.ndarray]]:
+    """Mouth crops of `portrait` (a path, or an RGB array such as a video's first frame)."""
+    picture = prepare_portrait(portrait, size)
     speech, stills = phrase_speech()
     options = TalkOptions(size=size, still=True, blinks=False, lead=0.0)
     wanted = {int(round(t * FPS)): label for label, t in stills}
@@ -80,14 +94,18 @@ def strip(crops: list[tuple[str, np.ndarray]], height: int = 220) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs/stills"))
-    parser.add_argument("--portrait", type=Path, nargs="*", default=[Path(p) for p in DEFAULT_PORTRAITS])
+    parser.add_argument("--portrait", type=Path, nargs="*", default=None,
+                        help="portrait images (default: the shipped avatars, unless --video is given)")
+    parser.add_argument("--video", type=Path, nargs="*", default=[], help="videos whose first frame is the portrait")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--prefix", default="")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    for portrait in args.portrait:
+    portraits = args.portrait if args.portrait is not None else ([] if args.video else DEFAULT_PORTRAITS)
+    sources = [(Path(p).stem, Path(p)) for p in portraits] + [(v.stem, first_frame(v)) for v in args.video]
+    for stem, portrait in sources:
         image = strip(render_stills(portrait, args.size))
-        path = args.out / f"{args.prefix}{portrait.stem}.png"
+        path = args.out / f"{args.prefix}{stem}.png"
         cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         print(path)
 

@@ -133,14 +133,63 @@ def music(seconds: float, seed: int) -> Speech:
     return Speech((0.3 * samples / np.abs(samples).max()).astype(np.float32), rate)
 
 
-@pytest.mark.parametrize("speech", [noise(6, 3), music(8, 2), Speech(np.zeros(16000, np.float32), 16000)],
-                         ids=["white noise", "music", "silence"])
-def test_noise_music_and_silence_fall_back_to_loudness(speech):
+def pink_noise(seconds: float, seed: int) -> Speech:
+    spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal(int(seconds * 16000)))
+    spectrum /= np.sqrt(np.maximum(1, np.arange(len(spectrum))))
+    samples = np.fft.irfft(spectrum, int(seconds * 16000))
+    return Speech((0.3 * samples / np.abs(samples).max()).astype(np.float32), 16000)
+
+
+def melody(seconds: float, seed: int) -> Speech:
+    """A legato tune with vibrato over a held chord: no beat, no syllables."""
+    rng, rate = np.random.default_rng(seed), 16000
+    t = np.arange(int(seconds * rate)) / rate
+    pitch = np.repeat(rng.choice([262, 294, 330, 392, 440], int(seconds * 3) + 1), rate // 3)[: len(t)]
+    phase = 2 * np.pi * np.cumsum(pitch * (1 + 0.01 * np.sin(2 * np.pi * 5.5 * t))) / rate
+    samples = sum(np.sin(h * phase) / h for h in range(1, 5)) + sum(np.sin(2 * np.pi * f * t) for f in (131, 165, 196))
+    return Speech((0.3 * samples / np.abs(samples).max()).astype(np.float32), rate)
+
+
+@pytest.mark.parametrize("speech, kind", [
+    (noise(6, 3), "noise"), (pink_noise(6, 4), "noise"), (music(8, 2), "music"), (melody(8, 1), "music"),
+    (Speech(np.zeros(16000, np.float32), 16000), "silent"),
+], ids=["white noise", "pink noise", "notes on a beat", "melody", "silence"])
+def test_noise_music_and_silence_fall_back_to_loudness(speech, kind):
     result = align_recording(speech)
     assert result.method == "loudness"
     assert result.phonemes is None and result.words == []
     assert result.confidence < 0.5
-    assert result.reason and "\n" not in result.reason
+    assert result.reason and "\n" not in result.reason and kind in result.reason
+
+
+def test_real_speakers_sound_track_is_timed_by_phonemes(fixtures):
+    """A real person speaking to the camera (the clip's own AAC sound track) gets phoneme timing."""
+    import av
+
+    with av.open(str(fixtures / "real_talk" / "woman_glasses.mp4")) as container:
+        rate = container.streams.audio[0].rate
+        chunks = [frame.to_ndarray() for frame in container.decode(audio=0)]
+    samples = np.concatenate(chunks, axis=1).mean(axis=0).astype(np.float32)
+    speech = Speech(samples, rate)
+    result = align_recording(speech)
+    assert result.method == "recognized" and result.reason == ""
+    assert_contiguous(result, speech.duration)
+    speech_time = sum(p.end - p.start for p in result.phonemes if p.ipa != PAUSE)
+    assert 0.4 * speech.duration < speech_time < speech.duration
+
+
+def test_speech_without_recognisable_words_gets_phones(radio):
+    """Speech under loud noise: the words are not recognised, the phone loop still times the mouth."""
+    mono = radio.samples.mean(axis=1) if radio.samples.ndim == 2 else radio.samples
+    hiss = np.random.default_rng(1).standard_normal(len(mono))
+    hiss *= np.sqrt(np.mean(mono**2) / np.mean(hiss**2)) / 10 ** 0.5  # 10 dB SNR
+    noisy = Speech((mono + hiss).astype(np.float32), radio.sample_rate)
+    result = align_recording(noisy)
+    assert result.method == "phones" and result.words == [] and result.reason
+    assert result.confidence < 0.3
+    assert_contiguous(result, noisy.duration)
+    sounds = {p.ipa for p in result.phonemes}
+    assert PAUSE in sounds and len(sounds) > 10
 
 
 def test_transcript_of_noise_also_falls_back():

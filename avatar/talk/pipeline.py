@@ -53,6 +53,7 @@ MOUTH_METHODS = {
     "dtw": "phonemes of the text, aligned to the voice's audio",
     "recognized": "phonemes of the recognised words",
     "transcript": "phonemes of the transcript, aligned to the recording",
+    "phones": "phonemes heard in the recording, without words",
     "loudness": "loudness only",
 }
 """What can drive the mouth (the manifest's speech.mouth.method), in words."""
@@ -78,7 +79,7 @@ class TalkResult:
     timings: dict[str, float]  # per stage; voice, animation and encoding overlap
     seconds: float  # wall-clock time of the whole job
     manifest: dict[str, Any]
-    mouth: str  # what drove the mouth: "voice", "transcript", "recognized" or "loudness"
+    mouth: str  # what drove the mouth: "voice", "transcript", "recognized", "phones" or "loudness"
 
 
 @dataclass

@@ -97,7 +97,7 @@ def test_short_bilabial_inside_a_word_closes_the_lips(symbol, offset):
     assert track.values[best, CLOSED] >= 0.99
     assert track.values[best, OPEN] <= 0.01
     # ...while the vowels around it are open.
-    assert track.param("open").max() > 0.9
+    assert track.param("open").max() > 0.75  # 150 ms vowels: the blending takes the top off
 
 
 def test_short_labiodental_reaches_the_teeth():

@@ -45,42 +45,42 @@ MOUTH_PARAMS: tuple[str, ...] = ("open", "wide", "round", "closed", "teeth")
 """Order of the columns of a mouth track (same as the fields of `MouthShape`)."""
 
 REST = MouthShape()
-NEUTRAL = MouthShape(open=0.25, wide=0.15)
+NEUTRAL = MouthShape(open=0.39, wide=0.15)
 
 # Shapes shared by groups of sounds.
 _LIPS_PRESSED = MouthShape(closed=1.0)  # p b m
 _LIP_TO_TEETH = MouthShape(open=0.08, wide=0.2, teeth=1.0)  # f v
-_TONGUE_TIP = MouthShape(open=0.2, wide=0.3)  # t d n l ɾ (the tongue is hardly seen)
-_TONGUE_TEETH = MouthShape(open=0.18, wide=0.3)  # θ ð
-_HISS = MouthShape(open=0.1, wide=0.55)  # s z: teeth nearly together, lips spread
-_HUSH = MouthShape(open=0.15, round=0.6)  # ʃ ʒ (tʃ dʒ): lips pushed forward
-_BACK = MouthShape(open=0.3, wide=0.2)  # k g ŋ x
-_GLIDE_ROUND = MouthShape(open=0.12, round=1.0)  # w
-_R = MouthShape(open=0.2, round=0.5)  # American r is lightly rounded
+_TONGUE_TIP = MouthShape(open=0.33, wide=0.3)  # t d n l ɾ (the tongue is hardly seen)
+_TONGUE_TEETH = MouthShape(open=0.31, wide=0.3)  # θ ð
+_HISS = MouthShape(open=0.21, wide=0.55)  # s z: teeth nearly together, lips spread
+_HUSH = MouthShape(open=0.27, round=0.6)  # ʃ ʒ (tʃ dʒ): lips pushed forward
+_BACK = MouthShape(open=0.44, wide=0.2)  # k g ŋ x
+_GLIDE_ROUND = MouthShape(open=0.24, round=1.0)  # w
+_R = MouthShape(open=0.33, round=0.5)  # American r is lightly rounded
 
 VISEMES: dict[str, MouthShape] = {
     # --- open vowels: the jaw drops most -------------------------------------
     "ɑ": MouthShape(open=1.0, wide=0.1),  # father, lot
-    "a": MouthShape(open=0.9, wide=0.3),  # first part of aɪ (my), aʊ (now)
-    "æ": MouthShape(open=0.8, wide=0.5),  # cat
-    "ɒ": MouthShape(open=0.8, round=0.4),
-    "ɔ": MouthShape(open=0.7, round=0.6),  # thought, ɔɪ (boy)
+    "a": MouthShape(open=0.97, wide=0.3),  # first part of aɪ (my), aʊ (now)
+    "æ": MouthShape(open=0.93, wide=0.5),  # cat
+    "ɒ": MouthShape(open=0.93, round=0.4),
+    "ɔ": MouthShape(open=0.88, round=0.6),  # thought, ɔɪ (boy)
     # --- mid vowels ----------------------------------------------------------
-    "ʌ": MouthShape(open=0.65, wide=0.2),  # cup
-    "ɐ": MouthShape(open=0.6, wide=0.2),  # unstressed "a"
-    "ɛ": MouthShape(open=0.6, wide=0.5),  # bed
-    "e": MouthShape(open=0.45, wide=0.6),  # first part of eɪ (day)
-    "ə": MouthShape(open=0.4, wide=0.2),  # schwa
-    "ɜ": MouthShape(open=0.45, wide=0.1, round=0.25),  # bird (ɜː)
-    "ɚ": MouthShape(open=0.35, wide=0.1, round=0.3),  # butter
-    "o": MouthShape(open=0.5, round=0.8),  # first part of oʊ (go)
+    "ʌ": MouthShape(open=0.85, wide=0.2),  # cup
+    "ɐ": MouthShape(open=0.79, wide=0.2),  # unstressed "a"
+    "ɛ": MouthShape(open=0.79, wide=0.5),  # bed
+    "e": MouthShape(open=0.62, wide=0.6),  # first part of eɪ (day)
+    "ə": MouthShape(open=0.56, wide=0.2),  # schwa
+    "ɜ": MouthShape(open=0.62, wide=0.1, round=0.25),  # bird (ɜː)
+    "ɚ": MouthShape(open=0.5, wide=0.1, round=0.3),  # butter
+    "o": MouthShape(open=0.67, round=0.8),  # first part of oʊ (go)
     # --- close vowels: little jaw, lips spread or rounded ---------------------
-    "ɪ": MouthShape(open=0.35, wide=0.55),  # bit, second part of aɪ eɪ ɔɪ
-    "ᵻ": MouthShape(open=0.3, wide=0.45),  # roses
-    "ɨ": MouthShape(open=0.3, wide=0.45),
-    "i": MouthShape(open=0.25, wide=0.8),  # see
-    "ʊ": MouthShape(open=0.3, round=0.65),  # book, second part of aʊ oʊ
-    "u": MouthShape(open=0.2, round=1.0),  # blue
+    "ɪ": MouthShape(open=0.5, wide=0.55),  # bit, second part of aɪ eɪ ɔɪ
+    "ᵻ": MouthShape(open=0.44, wide=0.45),  # roses
+    "ɨ": MouthShape(open=0.44, wide=0.45),
+    "i": MouthShape(open=0.39, wide=0.8),  # see
+    "ʊ": MouthShape(open=0.44, round=0.65),  # book, second part of aʊ oʊ
+    "u": MouthShape(open=0.33, round=1.0),  # blue
     # --- lips ----------------------------------------------------------------
     "p": _LIPS_PRESSED,
     "b": _LIPS_PRESSED,
@@ -96,23 +96,23 @@ VISEMES: dict[str, MouthShape] = {
     "d": _TONGUE_TIP,
     "n": _TONGUE_TIP,
     "ɾ": _TONGUE_TIP,  # the flap in "pretty"
-    "l": MouthShape(open=0.3, wide=0.3),
-    "ɫ": MouthShape(open=0.3, wide=0.2),
+    "l": MouthShape(open=0.44, wide=0.3),
+    "ɫ": MouthShape(open=0.44, wide=0.2),
     "s": _HISS,
     "z": _HISS,
     "ʃ": _HUSH,
     "ʒ": _HUSH,
     "ɹ": _R,
     "r": _R,
-    "j": MouthShape(open=0.2, wide=0.7),  # yes
+    "j": MouthShape(open=0.33, wide=0.7),  # yes
     "k": _BACK,
     "ɡ": _BACK,
     "g": _BACK,
     "ŋ": _BACK,
     "x": _BACK,
     "ç": _BACK,
-    "h": MouthShape(open=0.35, wide=0.15),  # shaped by the next vowel; coarticulation does that
-    "ʔ": MouthShape(open=0.1),  # glottal stop ("uh-oh")
+    "h": MouthShape(open=0.5, wide=0.15),  # shaped by the next vowel; coarticulation does that
+    "ʔ": MouthShape(open=0.21),  # glottal stop ("uh-oh")
 }
 
 

@@ -83,10 +83,15 @@ def read_files(pairs: list[str]) -> tuple[dict[str, bytes], dict[str, str]]:
         field, sep, path = pair.partition("=")
         if not sep or not field.strip() or not path:
             raise InputError(f"--file {pair!r} is not field=path; e.g. --file portrait=me.jpg.")
-        if not Path(path).is_file():
-            raise InputError(f"{path} is not a file; check the path given for {field}.")
-        files[field.strip()], names[field.strip()] = Path(path).read_bytes(), Path(path).name
+        files[field.strip()], names[field.strip()] = _input_file(Path(path), field)
     return files, names
+
+
+def _input_file(path: Path, called: str) -> tuple[bytes, str]:
+    """A file given on the command line, as a job input: its bytes and its name; one sentence when it is not one."""
+    if not path.is_file():
+        raise InputError(f"{path} is not a file; check the path given for {called}.")
+    return path.read_bytes(), path.name
 
 
 def _follow(service, job, label: Optional[str] = None) -> Any:
@@ -155,14 +160,12 @@ def run_job(kind: str, params: dict[str, Any], files: dict[str, Path], label: Op
 
     Task commands (`avatar talk`, `avatar shift`, `avatar video ...`) are this plus their own flags and output copy.
     """
-    for field, path in files.items():
-        if not Path(path).is_file():
-            raise InputError(f"{path} is not a file; check the path given for {field.replace('_', ' ')}.")
     from avatar.service.keys import LOCAL_OWNER
 
+    read = {field: _input_file(Path(path), field.replace("_", " ")) for field, path in files.items()}
     service = _service()
-    job = service.submit(LOCAL_OWNER, kind, params, {f: Path(p).read_bytes() for f, p in files.items()},
-                         {f: Path(p).name for f, p in files.items()})
+    job = service.submit(LOCAL_OWNER, kind, params, {f: data for f, (data, _) in read.items()},
+                         {f: name for f, (_, name) in read.items()})
     job = _to_end(service, job, label or kind)
     results = {name: service.result_file(job.owner, job.id, name) for name in job.results}
     found = {name: path for name, path in results.items() if path is not None}

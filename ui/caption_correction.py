@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import streamlit as st
-
 from avatar.captions import captions_note, is_automatic
 from avatar.errors import AvatarError
 from avatar.service.jobs import JobService, input_paths, job_folder

@@ -14,7 +14,7 @@ from typing import Optional
 from avatar.errors import InputError
 from avatar.options import OptionSpec, specs
 from avatar.talk.builtin.engine import BuiltinEngine
-from avatar.talk.engine import DEFAULT_ENGINE, Engine, FileOption, file_options
+from avatar.talk.engine import Engine, FileOption, file_options
 from avatar.talk.sadtalker.engine import SadTalkerEngine
 from avatar.talk.wav2lip.engine import Wav2LipEngine
 

@@ -37,8 +37,8 @@ from avatar.speech.voice import SpeechChunk, join_chunks, mouth_of
 from avatar.speech.voice_sample import VoiceSample, sample_report
 from avatar.speech.voices import VoiceOptions, get_voice
 from avatar.talk.builtin.mouth_track import is_silent
-from avatar.talk.engine import TalkOptions, for_engine, frame_count
-from avatar.talk.engines import DEFAULT_ENGINE, get_engine
+from avatar.talk.engine import DEFAULT_ENGINE, TalkOptions, for_engine, frame_count
+from avatar.talk.engines import get_engine
 from avatar.video_writer import BackgroundWriter, Mp4Writer
 
 limit_malloc_arenas()  # before the job threads exist: see avatar/models/memory.py

@@ -73,7 +73,7 @@ def video_job(kind: str, session: Optional[str] = None, job_dir: Optional[Path] 
     `avatar.jobs.new_job_dir`. If the block fails, the files it wrote go (and a folder made here with them)."""
     created = job_dir is None
     folder = jobs.new_job_dir(kind, session) if created else Path(job_dir)
-    # A job run's work folder: the job service made its parent and removed any left by an earlier attempt.
+    # A job's work folder exists already (service/runs.py makes it); a Python caller's may not yet.
     folder.mkdir(exist_ok=True)
     try:
         yield VideoJob(kind=kind, folder=folder)

@@ -41,6 +41,14 @@ def checkbox(cls: type, name: str, label: str, **overrides: Any) -> bool:
     return st.checkbox(label, **{"value": bool(spec.default), "help": spec.help, **overrides})
 
 
+def selectbox(cls: type, name: str, label: str, **overrides: Any) -> Any:
+    """A choice among the declared choices, the declared default selected."""
+    spec = spec_of(cls, name)
+    choices = list(overrides.pop("options", spec.choices or ()))
+    index = choices.index(spec.default) if spec.default in choices else 0
+    return st.selectbox(label, choices, **{"index": index, "help": spec.help, **overrides})
+
+
 def text_input(cls: type, name: str, label: str, **overrides: Any) -> str:
     spec = spec_of(cls, name)
     return st.text_input(label, **{"value": spec.default or "", "help": spec.help, **overrides})

@@ -11,6 +11,7 @@ from avatar.face.detect import inner_lip_gap, landmarks_in_box
 from avatar.speech.timeline import Phoneme, Speech
 from avatar.talk.builtin.engine import BuiltinEngine
 from avatar.talk.engine import TalkOptions
+from avatar.talk.builtin.mouth_lips import opening_outline
 from avatar.talk.builtin.mouth_rest import close_mouth
 from avatar.talk.pipeline import prepare_portrait
 from avatar.talk.builtin.rig import crop_box, face_axes
@@ -92,13 +93,14 @@ def test_teeth_are_reused_only_when_the_portrait_shows_them(name, source, fixtur
 
 def test_upper_teeth_stay_with_the_skull_and_lower_teeth_follow_the_jaw():
     picture, rig = prepared(ROOT / "default_avatars/astronaut.png")
-    lips = rig.rig.landmarks[60:68].copy()
-    lips[[5, 6, 7], 1] += 0.4 * rig.rig.eye_distance  # a wide-open mouth, the upper lip lifted
-    lips[[1, 2, 3], 1] -= 0.1 * rig.rig.eye_distance
+    landmarks = rig.rig.landmarks[48:68].astype(np.float64)
+    landmarks[[17, 18, 19], 1] += 0.4 * rig.rig.eye_distance  # a wide-open mouth, the upper lip lifted
+    landmarks[[13, 14, 15], 1] -= 0.1 * rig.rig.eye_distance
+    lips = landmarks[12:]
 
     def paint(jaw_drop: float) -> np.ndarray:
         crop = rig.source.copy()
-        rig.interior.paint(crop, lips, np.zeros(2), np.array([0.0, jaw_drop]))
+        rig.interior.paint(crop, opening_outline(landmarks), np.zeros(2), np.array([0.0, jaw_drop]))
         return crop.astype(np.float32)
 
     changed = np.abs(paint(6.0) - paint(0.0)).mean(axis=2)

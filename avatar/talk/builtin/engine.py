@@ -14,9 +14,10 @@ from avatar.progress import Progress
 from avatar.speech.timeline import Speech
 from avatar.talk.builtin import life
 from avatar.talk.builtin.mouth_interior import MouthInterior, build_interior
+from avatar.talk.builtin.mouth_lips import LIPS, LipLayers, build_lips, opening_outline
 from avatar.talk.builtin.mouth_rest import close_mouth
 from avatar.talk.builtin.mouth_track import LOOKAHEAD, mouth_track
-from avatar.talk.builtin.rig import BASES, INNER_LIPS, FaceRig, build_rig, crop_box, face_axes
+from avatar.talk.builtin.rig import BASES, FaceRig, build_rig, crop_box, face_axes
 from avatar.talk.engine import NoOptions, TalkOptions, frame_count
 
 
@@ -27,6 +28,7 @@ class PortraitRig:
     rig: FaceRig  # warp fields around the closed rest pose
     source: np.ndarray  # the face crop with its lips closed
     interior: MouthInterior
+    lips: LipLayers  # drawn over the interior
 
 
 HEAD_BASES = [BASES.index(name) for name in ("tilt", "sway", "nod")]
@@ -65,7 +67,9 @@ class BuiltinEngine:
         closed_face = Face(face.box, closed.landmarks + np.float32([x0, y0]), face.source)
         rig = build_rig(closed_face, portrait.shape[:2], crop=box)
         interior = build_interior(original, landmarks, closed, eye_distance, down)
-        return PortraitRig(rig=rig, source=np.ascontiguousarray(closed.image), interior=interior)
+        source = np.ascontiguousarray(closed.image)
+        lips = build_lips(source, rig.landmarks, eye_distance)
+        return PortraitRig(rig=rig, source=source, interior=interior, lips=lips)
 
     def render(self, portrait: np.ndarray, face: Face, speech: Speech, options: TalkOptions,
                progress: Optional[Progress] = None) -> Iterator[np.ndarray]:
@@ -82,8 +86,8 @@ class BuiltinEngine:
         rig = prepared.rig
         x0, y0, x1, y1 = rig.crop
         frame = portrait.copy()
-        inner_moves = rig.moves[:, INNER_LIPS]
-        inner_rest = rig.landmarks[INNER_LIPS]
+        lip_moves = rig.moves[:, LIPS]
+        lips_rest = rig.landmarks[LIPS].astype(np.float64)
         skull_moves = rig.moves[HEAD_BASES, UPPER_LIP]
         jaw_moves = rig.moves[BASES.index("open"), LOWER_LIP]
         open_index = BASES.index("open")
@@ -91,9 +95,10 @@ class BuiltinEngine:
             # Fixed-point maps make the remap about twice as fast, conversion included.
             map_xy, map_frac = cv2.convertMaps(rig.remap_grid(row), None, cv2.CV_16SC2)
             crop = cv2.remap(prepared.source, map_xy, map_frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            inner = inner_rest + np.tensordot(row, inner_moves, axes=1)
+            lips = lips_rest + np.tensordot(row, lip_moves, axes=1)
             skull = row[HEAD_BASES] @ skull_moves
-            prepared.interior.paint(crop, inner, skull, skull + row[open_index] * jaw_moves)
+            prepared.interior.paint(crop, opening_outline(lips), skull, skull + row[open_index] * jaw_moves)
+            prepared.lips.paint(crop, lips)
             frame[y0:y1, x0:x1] = crop
             yield frame
 

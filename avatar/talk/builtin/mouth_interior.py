@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from avatar.talk.builtin.mouth_lips import SAMPLES
 from avatar.talk.builtin.mouth_rest import LOWER_CURVE, OPEN_AT_REST, UPPER_CURVE, ClosedMouth
 from avatar.talk.builtin.rig import face_right, smoothstep
 
@@ -60,16 +61,19 @@ class MouthInterior:
     source: str  # "portrait" (its own teeth) or "synthesized"
     eye_distance: float
 
-    def paint(self, crop: np.ndarray, inner_lips: np.ndarray, skull_shift: np.ndarray, jaw_shift: np.ndarray) -> None:
-        """Composite the interior into `crop` (in place) inside the inner-lip polygon.
+    def paint(self, crop: np.ndarray, outline: np.ndarray, skull_shift: np.ndarray, jaw_shift: np.ndarray) -> None:
+        """Composite the interior into `crop` (in place) inside the opening between the lips.
 
-        `inner_lips` are the 8 inner-lip points (60-67) of this frame; the shifts
-        are how far the skull and the jaw moved the interior from its rest place.
+        `outline` is this frame's opening (`mouth_lips.opening_outline`: the upper
+        inner edge, then the lower one back); the shifts are how far the skull and
+        the jaw moved the interior from its rest place. The lips are drawn over the
+        result, so the interior may reach a little under them.
         """
-        polygon = _uncrossed(inner_lips)
+        polygon = np.asarray(outline, np.float64)
         # Lips parted by less than a pixel show nothing (anti-aliasing alone would
         # draw a faint line of teeth along the seam); fade in over the next pixels.
-        parted = float(np.max(polygon[[7, 6, 5], 1] - polygon[[1, 2, 3], 1]))
+        upper, lower = polygon[1 : SAMPLES - 1], polygon[SAMPLES:][::-1]
+        parted = float(np.max(np.linalg.norm(lower - upper, axis=1))) if len(upper) else 0.0
         fade = float(smoothstep(np.float32((parted - 0.5) / 1.5)))
         if fade <= 0.0:
             return
@@ -106,20 +110,6 @@ class MouthInterior:
         alpha = mask[..., None] * fade
         region = crop[y0:y1, x0:x1].astype(np.float32)
         crop[y0:y1, x0:x1] = np.clip(region * (1.0 - alpha) + interior * alpha, 0, 255).astype(np.uint8)
-
-
-def _uncrossed(inner_lips: np.ndarray) -> np.ndarray:
-    """The inner-lip polygon with each lower point kept at or below its upper partner.
-
-    Pressing the lips (m, b, p) can push the lower inner lip above the upper one;
-    the polygon would then turn inside out and fill.
-    """
-    polygon = np.asarray(inner_lips, np.float64).copy()
-    for upper, lower in ((1, 7), (2, 6), (3, 5)):
-        if polygon[lower, 1] < polygon[upper, 1]:
-            middle = 0.5 * (polygon[lower] + polygon[upper])
-            polygon[lower] = polygon[upper] = middle
-    return polygon
 
 
 def build_interior(crop: np.ndarray, landmarks: np.ndarray, closed: ClosedMouth, eye_distance: float,

@@ -86,6 +86,7 @@ import numpy as np
 from avatar.errors import InputError
 from avatar.progress import Progress, report, scaled
 from avatar.speech.arpabet import PAUSE_PHONES, guess_pronunciation, ipa_of, spoken_words
+from avatar.speech.decode_pool import DecoderPool, usable_cores
 from avatar.speech.speech_presence import detect_speech
 from avatar.speech.text import MAX_TEXT_CHARS
 from avatar.speech.timeline import Phoneme, Speech, Word
@@ -125,6 +126,10 @@ GIVE_UP_BELOW = WORDS_FROM_CONFIDENCE
 the rest is not searched for words: the phone loop times it instead."""
 MIN_PIECE_S = 10.0
 """Recognition pieces are cut at the quietest moment between these lengths."""
+
+PARALLEL_FROM_S = 30.0
+"""Recordings from this long on are decoded on every core (`avatar.speech.decode_pool`); shorter
+ones in this process only, as starting a helper process and its decoder costs about a second."""
 
 CHUNK_GAP_S = 0.1
 """A pause at least this long between two words may start a new alignment chunk..."""
@@ -244,6 +249,24 @@ def load_recognizer() -> _Recognizer:
         return _recognizer
 
 
+def _forget_recognizer(recognizer: _Recognizer) -> None:
+    """Load a fresh decoder next time: this one learnt guessed words for a transcript.
+
+    Added words join the language model too, so later recordings could be heard
+    as them; a fresh decoder keeps every recording's result independent of the
+    jobs before it, and the same in this process as in a helper's decoder.
+    """
+    global _recognizer
+    with _recognizer_lock:
+        if _recognizer is recognizer:
+            _recognizer = None
+
+
+def _helpers(duration: float) -> int:
+    """Helper decoding processes for a recording this long: one per other core, none for short ones."""
+    return usable_cores() - 1 if duration >= PARALLEL_FROM_S else 0
+
+
 # --- public API ------------------------------------------------------------------
 
 
@@ -289,15 +312,16 @@ def align_recording(
     loud = _loud_frames(samples)
     recognizer = load_recognizer()
     reason = ""
-    with recognizer.lock:
+    guessed: dict[str, str] = {}
+    with recognizer.lock, DecoderPool(_helpers(speech.duration), initializer=load_recognizer) as pool:
         recognition_end = _RECOGNITION_SHARE * (0.85 if transcript else 1.0)
-        recognised = _recognise(recognizer, samples, loud, scaled(progress, 0.0, recognition_end))
+        recognised = _recognise(pool, samples, loud, scaled(progress, 0.0, recognition_end))
         confidence = _confidence(recognised, loud)
         segments: Optional[list[_Segment]] = None
         words: list[Word] = []
         if transcript is not None:
             tokens = _caption_tokens(transcript)
-            _add_unknown_words(recognizer, [w for _, spoken in tokens for w in spoken])
+            guessed = _add_unknown_words(recognizer, [w for _, spoken in tokens for w in spoken])
             segments = _align_words(recognizer, samples, [w for _, spoken in tokens for w in spoken])
             report(progress, _PROGRESS_STAGE, _RECOGNITION_SHARE)
             if segments is None:
@@ -313,9 +337,11 @@ def align_recording(
             reason = "no words were recognised with confidence (another language, or unclear English), so its phones were heard without words"
         if segments is None:
             method = "phones"
-            phones = _phone_loop(recognizer, samples, scaled(progress, _RECOGNITION_SHARE, 1.0))
+            phones = _phone_loop(pool, samples, scaled(progress, _RECOGNITION_SHARE, 1.0))
         else:
-            phones = _align_phones(recognizer, samples, segments, scaled(progress, _RECOGNITION_SHARE, 1.0))
+            phones = _align_phones(pool, samples, segments, guessed, scaled(progress, _RECOGNITION_SHARE, 1.0))
+    if guessed:
+        _forget_recognizer(recognizer)
 
     boundaries = [p.start * FRAME_S for p in phones if p.starts_word]
     phonemes = _with_word_gaps(_timeline(phones, speech.duration), boundaries)
@@ -416,24 +442,35 @@ def _segments(recognizer: _Recognizer, offset: int) -> list[_Segment]:
     ]
 
 
-def _recognise(recognizer: _Recognizer, samples: np.ndarray, loud: np.ndarray,
+def _recognise(pool: DecoderPool, samples: np.ndarray, loud: np.ndarray,
                progress: Optional[Progress]) -> list[_Segment]:
-    """Recognised words with the language model, piece by piece.
+    """Recognised words with the language model, piece by piece (on every core; see `DecoderPool`).
 
     Stops early (see GIVE_UP_AFTER_S) when what has been heard so far is clearly
-    not English speech; the words found until then are returned.
+    not English speech; the words found until then are returned. The decision is
+    taken on the pieces in order, so it is the same however many cores decode.
     """
-    recognizer.decoder.activate_search()  # the language model
     pieces = _pieces(samples)
     segments: list[_Segment] = []
-    for start, end in pieces:
-        recognizer.decode(_frames(samples, start, end))
-        segments += _segments(recognizer, start)
-        report(progress, _PROGRESS_STAGE, end / pieces[-1][1])
-        heard = end * FRAME_S >= GIVE_UP_AFTER_S and end < pieces[-1][1]
-        if heard and _confidence(segments, loud[:end]) < GIVE_UP_BELOW:
-            break
+    results = pool.ordered(_piece_words, [(_frames(samples, start, end), start) for start, end in pieces])
+    try:
+        for (start, end), found in zip(pieces, results):
+            segments += found
+            report(progress, _PROGRESS_STAGE, end / pieces[-1][1])
+            heard = end * FRAME_S >= GIVE_UP_AFTER_S and end < pieces[-1][1]
+            if heard and _confidence(segments, loud[:end]) < GIVE_UP_BELOW:
+                break
+    finally:
+        results.close()  # pieces not decoded yet are dropped
     return segments
+
+
+def _piece_words(samples: np.ndarray, offset: int) -> list[_Segment]:
+    """One piece's words from the language model search (a job: runs here or in a helper process)."""
+    recognizer = load_recognizer()
+    recognizer.decoder.activate_search()  # the language model
+    recognizer.decode(samples)
+    return _segments(recognizer, offset)
 
 
 def _confidence(segments: Sequence[_Segment], loud: np.ndarray) -> float:
@@ -472,14 +509,21 @@ def _caption_tokens(transcript: str) -> list[tuple[str, list[str]]]:
     return tokens
 
 
-def _add_unknown_words(recognizer: _Recognizer, words: Sequence[str]) -> None:
-    """Give words missing from the dictionary a pronunciation from spelling rules."""
+def _add_unknown_words(recognizer: _Recognizer, words: Sequence[str]) -> dict[str, str]:
+    """Give words missing from the dictionary a pronunciation from spelling rules; return them (word: phones)."""
     decoder = recognizer.decoder
     unknown = sorted({w for w in words if decoder.lookup_word(w) is None})
-    for i, word in enumerate(unknown):
-        phones = guess_pronunciation(word) or ["AH"]
-        _LOGGER.info("guessed pronunciation of %r: %s", word, " ".join(phones))
-        decoder.add_word(word, " ".join(phones), update=(i == len(unknown) - 1))
+    guessed = {word: " ".join(guess_pronunciation(word) or ["AH"]) for word in unknown}
+    _learn_words(recognizer, guessed)
+    return guessed
+
+
+def _learn_words(recognizer: _Recognizer, pronunciations: dict[str, str]) -> None:
+    """Add the words the dictionary does not have yet, with the given phones."""
+    new = {word: phones for word, phones in pronunciations.items() if recognizer.decoder.lookup_word(word) is None}
+    for i, (word, phones) in enumerate(sorted(new.items())):
+        _LOGGER.info("guessed pronunciation of %r: %s", word, phones)
+        recognizer.decoder.add_word(word, phones, update=(i == len(new) - 1))
 
 
 def _align_words(recognizer: _Recognizer, samples: np.ndarray, words: Sequence[str]) -> Optional[list[_Segment]]:
@@ -542,16 +586,36 @@ def _chunks(segments: Sequence[_Segment], n_frames: int) -> Iterator[tuple[int, 
 
 
 def _align_phones(
-    recognizer: _Recognizer, samples: np.ndarray, segments: Sequence[_Segment], progress: Optional[Progress]
+    pool: DecoderPool, samples: np.ndarray, segments: Sequence[_Segment], guessed: dict[str, str],
+    progress: Optional[Progress],
 ) -> list[_Phone]:
-    """Phone-level forced alignment of the words, chunk by chunk."""
+    """Phone-level forced alignment of the words, chunk by chunk (on every core).
+
+    `guessed` are the pronunciations given to words the dictionary lacks: a
+    helper's decoder learns those of its chunk before aligning it.
+    """
     n_frames = len(samples) // _FRAME_SAMPLES
+    chunks = list(_chunks(segments, n_frames))
+    jobs = [
+        (_frames(samples, start, end), group, start,
+         {s.word: guessed[s.word] for s in group if s.word in guessed})
+        for start, end, group in chunks
+    ]
     phones: list[_Phone] = []
-    for start, end, group in _chunks(segments, n_frames):
-        aligned = _align_chunk(recognizer, _frames(samples, start, end), group, start)
-        phones += aligned if aligned is not None else _even_phones(recognizer, group)
+    for (_, end, _), aligned in zip(chunks, pool.ordered(_chunk_phones, jobs)):
+        phones += aligned
         report(progress, _PROGRESS_STAGE, end / max(1, n_frames))
     return phones
+
+
+def _chunk_phones(samples: np.ndarray, group: Sequence[_Segment], offset: int,
+                  guessed: dict[str, str]) -> list[_Phone]:
+    """One chunk's phones, aligned, or spread evenly over its words if that fails (a job, like `_piece_words`)."""
+    recognizer = load_recognizer()
+    if guessed:
+        _learn_words(recognizer, guessed)
+    aligned = _align_chunk(recognizer, samples, group, offset)
+    return aligned if aligned is not None else _even_phones(recognizer, group)
 
 
 def _align_chunk(
@@ -576,20 +640,27 @@ def _align_chunk(
         decoder.activate_search()
 
 
-def _phone_loop(recognizer: _Recognizer, samples: np.ndarray, progress: Optional[Progress]) -> list[_Phone]:
-    """Phones heard without words: the phone-loop search with the bundled phone bigram, piece by piece."""
-    decoder = recognizer.decoder
+def _phone_loop(pool: DecoderPool, samples: np.ndarray, progress: Optional[Progress]) -> list[_Phone]:
+    """Phones heard without words: the phone-loop search with the bundled phone bigram, piece by piece (on every core)."""
     pieces = _pieces(samples)
+    jobs = [(_frames(samples, start, end), start) for start, end in pieces]
     phones: list[_Phone] = []
+    for (_, end), heard in zip(pieces, pool.ordered(_piece_phones, jobs)):
+        phones += heard
+        report(progress, _PROGRESS_STAGE, end / max(1, pieces[-1][1]))
+    return phones
+
+
+def _piece_phones(samples: np.ndarray, offset: int) -> list[_Phone]:
+    """One piece's phones from the phone loop (a job, like `_piece_words`)."""
+    recognizer = load_recognizer()
+    decoder = recognizer.decoder
     try:
         decoder.activate_search(_PHONE_SEARCH)
-        for start, end in pieces:
-            recognizer.decode(_frames(samples, start, end))
-            phones += [_Phone(s.word, start + s.start_frame, start + s.end_frame + 1) for s in decoder.seg()]
-            report(progress, _PROGRESS_STAGE, end / max(1, pieces[-1][1]))
+        recognizer.decode(samples)
+        return [_Phone(s.word, offset + s.start_frame, offset + s.end_frame + 1) for s in decoder.seg()]
     finally:
         decoder.activate_search()  # back to the language model
-    return phones
 
 
 def _even_phones(recognizer: _Recognizer, group: Sequence[_Segment]) -> list[_Phone]:

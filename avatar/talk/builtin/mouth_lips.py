@@ -21,6 +21,7 @@ small matrix product, and the warp of every triangle is one affine map.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -141,9 +142,8 @@ class LipLayers:
             cv2.fillConvexPoly(owner, fine[triangle], index, shift=SUBPIXEL_SHIFT)
         hole = np.round(((opening + 0.5) * scale - 0.5) * (1 << SUBPIXEL_SHIFT)).astype(np.int32)
         cv2.fillPoly(owner, [hole], -1, shift=SUBPIXEL_SHIFT)
-        blocks = owner.reshape(height, scale, width, scale)
-        cover = (blocks >= 0).mean(axis=(1, 3), dtype=np.float32)
-        owner = blocks.max(axis=(1, 3))
+        cover = cv2.resize((owner >= 0).astype(np.float32), (width, height), interpolation=cv2.INTER_AREA)
+        owner = functools.reduce(np.maximum, (owner[i::scale, j::scale] for i in range(scale) for j in range(scale)))
         rows, cols = np.nonzero(owner >= 0)
         if len(rows) == 0:
             return

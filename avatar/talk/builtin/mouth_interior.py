@@ -239,7 +239,7 @@ def _tooth_gaps(u: np.ndarray, half_width: float, widths: tuple[float, ...]) -> 
     """1 on the teeth, dimmer on the narrow gaps between them (u in pixels from the centre)."""
     edges = np.cumsum((0.0,) + widths) * 2 * half_width
     distance = np.min(np.abs(np.abs(u)[..., None] - edges[None, None, :]), axis=-1)
-    return 1.0 - 0.14 * np.exp(-0.5 * (distance / max(0.5, 0.008 * half_width)) ** 2)
+    return 1.0 - 0.08 * np.exp(-0.5 * (distance / max(0.5, 0.008 * half_width)) ** 2)
 
 
 def _synthesized_layers(landmarks: np.ndarray, eye_distance: float, down: np.ndarray, lips: np.ndarray,
@@ -251,8 +251,9 @@ def _synthesized_layers(landmarks: np.ndarray, eye_distance: float, down: np.nda
     centre = landmarks[INNER_LIPS].mean(axis=0).astype(np.float64)
     half = 0.45 * float(np.linalg.norm(landmarks[54] - landmarks[48]))
     # Teeth take the face's light level and a little of its warmth, but stay paler than skin.
+    # Inside the mouth they are in the lips' shade: a little darker than the skin's light.
     lighting = float(np.clip(_luminance(skin) / 170.0, 0.7, 1.05))
-    tooth = (IVORY * 0.8 + skin * 0.2) * lighting
+    tooth = (IVORY * 0.75 + skin * 0.25) * lighting * 0.95
 
     x0, y0 = np.floor(centre - [half * 1.1 + 2, 0.15 * s + 2]).astype(int)
     x1, y1 = np.ceil(centre + [half * 1.1 + 2, 0.35 * s + 2]).astype(int)

@@ -260,3 +260,63 @@ def test_a_long_noise_is_given_up_early(monkeypatch):
     result = align_recording(long_noise)
     assert result.method == "loudness"
     assert sum(decoded) < 0.6 * len(recognize._model_samples(long_noise))
+
+
+# --- decoding on every core -------------------------------------------------------
+
+
+PARALLEL_FROM_S = 20.0
+"""Lowered from the module's 30 s for these tests: 24 s are two recognition pieces already."""
+
+
+@pytest.fixture(scope="module")
+def radio_24s(fixtures) -> Speech:
+    """The radio fixtures in turn, 24 s: two recognition pieces."""
+    clips = [read_fixture_wav(fixtures / f"{name}.wav") for name in ("RD_Radio31_000", "RD_Radio34_002")]
+    samples = np.concatenate([clips[i % 2].samples for i in range(3)])
+    return Speech(samples, clips[0].sample_rate)
+
+
+def both_ways(monkeypatch, speech: Speech, transcript=None) -> tuple[RecordingAlignment, RecordingAlignment]:
+    """align_recording with two decoders in helper processes, then with this process' decoder only."""
+    from avatar.speech import recognize
+
+    monkeypatch.setattr(recognize, "PARALLEL_FROM_S", PARALLEL_FROM_S)
+    assert speech.duration >= PARALLEL_FROM_S and len(recognize._pieces(recognize._model_samples(speech))) >= 2
+    monkeypatch.setenv("AVATAR_DECODERS", "2")
+    assert recognize._helpers(speech.duration) == 2
+    parallel = align_recording(speech, transcript=transcript)
+    monkeypatch.setenv("AVATAR_DECODERS", "1")
+    assert recognize._helpers(speech.duration) == 0
+    return parallel, align_recording(speech, transcript=transcript)
+
+
+def test_decoding_on_every_core_gives_the_same_result(monkeypatch, radio_24s):
+    parallel, serial = both_ways(monkeypatch, radio_24s)
+    assert parallel.method == "recognized" and len(parallel.words) > 40
+    assert parallel == serial
+
+
+def test_phones_heard_on_every_core_are_the_same(monkeypatch, radio_24s):
+    """With the bar for words raised out of reach, the word search gives up after its first piece (a helper
+    may already be decoding the next) and the phone loop runs: in helpers or not, the same."""
+    from avatar.speech import recognize
+
+    for name in ("WORDS_FROM_CONFIDENCE", "GIVE_UP_BELOW"):
+        monkeypatch.setattr(recognize, name, 1.01)
+    monkeypatch.setattr(recognize, "GIVE_UP_AFTER_S", 5.0)
+    parallel, serial = both_ways(monkeypatch, radio_24s)
+    assert parallel.method == "phones" and len(parallel.phonemes) > 100
+    assert parallel == serial
+
+
+def test_guessed_words_reach_the_helpers_and_are_forgotten_after(monkeypatch, typed_speech):
+    """A transcript with a word the dictionary lacks ("Zorblax") aligns the same in helpers; the next
+    recording is heard by a decoder without it."""
+    from avatar.speech import recognize
+
+    repeats = int(np.ceil(21.0 / typed_speech.duration))
+    upload = Speech(np.tile(typed_speech.samples, repeats), typed_speech.sample_rate)
+    parallel, serial = both_ways(monkeypatch, upload, transcript=" ".join([TYPED] * repeats))
+    assert parallel.method == "transcript" and parallel == serial
+    assert recognize.load_recognizer().decoder.lookup_word("zorblax") is None

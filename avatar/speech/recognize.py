@@ -67,7 +67,16 @@ recognised with confidence stops the word search after the first piece
 (GIVE_UP_AFTER_S) and is timed by the phone loop, about ten times cheaper. The decoder loads once per process
 (`load_recognizer`) and serves one call at a time. The same recording always
 gives the same result: each utterance starts from reset noise and cepstral
-statistics, and pocketsphinx's search has no randomness.
+statistics, pocketsphinx's search has no randomness, and a decoder that learnt
+guessed words for a transcript is replaced by a fresh one after that call.
+
+Recordings of `PARALLEL_FROM_S` and longer are decoded on every core: the
+pieces (words, phone loop) and the alignment chunks go to helper processes with
+decoders of their own (`avatar.speech.decode_pool`; `AVATAR_DECODERS` caps how
+many) and come back in order, so the result is the one a single decoder gives
+(tests/test_recognize.py compares them); the word search still gives up on the
+pieces in order. A 10-minute recording is recognised and aligned in about half
+the time on two cores (README, Performance).
 """
 
 from __future__ import annotations
@@ -86,7 +95,7 @@ import numpy as np
 from avatar.errors import InputError
 from avatar.progress import Progress, report, scaled
 from avatar.speech.arpabet import PAUSE_PHONES, guess_pronunciation, ipa_of, spoken_words
-from avatar.speech.decode_pool import DecoderPool, usable_cores
+from avatar.speech.decode_pool import DecoderPool, decoder_count
 from avatar.speech.speech_presence import detect_speech
 from avatar.speech.text import MAX_TEXT_CHARS
 from avatar.speech.timeline import Phoneme, Speech, Word
@@ -262,9 +271,14 @@ def _forget_recognizer(recognizer: _Recognizer) -> None:
             _recognizer = None
 
 
+_LOAD_IN_HELPER = f"{__name__}:load_recognizer"
+
+
 def _helpers(duration: float) -> int:
-    """Helper decoding processes for a recording this long: one per other core, none for short ones."""
-    return usable_cores() - 1 if duration >= PARALLEL_FROM_S else 0
+    """Helper decoding processes for a recording this long: one per decoder (a core each), none for short
+    recordings or a single decoder (then this process decodes)."""
+    decoders = decoder_count()
+    return decoders if duration >= PARALLEL_FROM_S and decoders > 1 else 0
 
 
 # --- public API ------------------------------------------------------------------
@@ -313,7 +327,7 @@ def align_recording(
     recognizer = load_recognizer()
     reason = ""
     guessed: dict[str, str] = {}
-    with recognizer.lock, DecoderPool(_helpers(speech.duration), initializer=load_recognizer) as pool:
+    with recognizer.lock, DecoderPool(_helpers(speech.duration), initializer=_LOAD_IN_HELPER) as pool:
         recognition_end = _RECOGNITION_SHARE * (0.85 if transcript else 1.0)
         recognised = _recognise(pool, samples, loud, scaled(progress, 0.0, recognition_end))
         confidence = _confidence(recognised, loud)

@@ -50,9 +50,7 @@ R_TARGET = 0.45
 RANGE_TOLERANCE = 0.3
 
 _FACE_PX = 100
-"""Crops are scaled so the tracked face is about this wide: fast, and (with upsampling 1) well above dlib's 80 px window."""
-_CROP_MARGIN = 0.6
-"""A crop reaches this share of the previous box's size beyond each of its sides."""
+"""Frames are scaled so the face is about this wide for detection: fast, and (with upsampling 1) well above dlib's 80 px window."""
 
 
 # --- reading ---------------------------------------------------------------------
@@ -96,59 +94,55 @@ def write_wav(samples: np.ndarray, rate: int, path: Path) -> Path:
 # --- mouth opening ---------------------------------------------------------------
 
 
-def _detect(image: np.ndarray, box: Optional[tuple[float, float, float, float]]) -> Optional[tuple[float, ...]]:
-    """The largest face's box in full-frame coordinates, searched near `box` (or everywhere), else None.
+def _detect(image: np.ndarray, scale: float) -> Optional[tuple[float, ...]]:
+    """The largest face's box in full-frame coordinates, found in the whole frame scaled by `scale`, else None.
 
-    A crop around the previous box is scaled so the face is about `_FACE_PX` wide,
-    then twice that (dlib's upsampling, done on the crop) if nothing was found;
-    without a previous box, or when the crop fails, the whole frame is searched at
-    its own size and at twice its size.
+    The whole frame is searched at one scale per clip (then at twice that if no
+    face is found), never in a crop around the previous frame's box: the box,
+    and with it the landmarks' fit, would then depend on where the crop fell,
+    and the same frame read 0.02-0.065 depending on the frames before it.
     """
     from avatar.face.detect import find_faces
 
-    height, width = image.shape[:2]
-    tries = []
-    if box is not None:
-        x0, y0, x1, y1 = box
-        w, h = x1 - x0, y1 - y0
-        cx0, cy0 = int(max(0, x0 - _CROP_MARGIN * w)), int(max(0, y0 - _CROP_MARGIN * h))
-        cx1, cy1 = int(min(width, x1 + _CROP_MARGIN * w)), int(min(height, y1 + _CROP_MARGIN * h))
-        base = _FACE_PX / max(w, 1.0)
-        tries += [((cx0, cy0, cx1, cy1), base), ((cx0, cy0, cx1, cy1), 2 * base)]
-    tries += [((0, 0, width, height), 1.0), ((0, 0, width, height), 2.0)]
-    for (cx0, cy0, cx1, cy1), scale in tries:
-        crop = image[cy0:cy1, cx0:cx1]
-        if crop.shape[0] < 16 or crop.shape[1] < 16:
-            continue
-        if scale != 1.0:
-            size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
-            crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        faces = find_faces(np.ascontiguousarray(crop))
+    for factor in (scale, 2.0 * scale):
+        small = image
+        if factor != 1.0:
+            size = (max(1, round(image.shape[1] * factor)), max(1, round(image.shape[0] * factor)))
+            small = cv2.resize(image, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
+        faces = find_faces(np.ascontiguousarray(small))
         if faces:
-            fx0, fy0, fx1, fy1 = faces[0].box
-            return (cx0 + fx0 / scale, cy0 + fy0 / scale, cx0 + fx1 / scale, cy0 + fy1 / scale)
+            x0, y0, x1, y1 = faces[0].box
+            return (x0 / factor, y0 / factor, x1 / factor, y1 / factor)
     return None
+
+
+def _detection_scale(frames: Sequence[np.ndarray]) -> float:
+    """The scale at which the clip's face is about `_FACE_PX` wide, from its first frame with a face (1.0 if none)."""
+    for frame in frames:
+        found = _detect(np.ascontiguousarray(frame), 1.0)
+        if found is not None:
+            return _FACE_PX / max(found[2] - found[0], 1.0)
+    return 1.0
 
 
 def mouth_opening(frames: Sequence[np.ndarray], fps: float) -> np.ndarray:
     """The inner-lip gap over the eye distance in each frame (NaN where no face is found).
 
-    The face found in one frame is searched for near the same place in the next
-    (a crop around its box, scaled for dlib); the 68 landmarks are then fitted in
-    the full-resolution frame. `fps` is the frames' rate (kept with the values by
-    callers that resample them; detection does not depend on it).
+    Each frame is measured on its own (see `_detect`): the face is found in the
+    whole frame scaled so the face is about `_FACE_PX` wide, the 68 landmarks are
+    then fitted in the full-resolution frame. `fps` is the frames' rate (kept
+    with the values by callers that resample them; detection does not depend on it).
     """
     from avatar.face.detect import inner_lip_gap, landmarks_in_box
 
     del fps  # the opening of a frame does not depend on the rate
     values = np.full(len(frames), np.nan)
-    box = None
+    scale = _detection_scale(frames)
     for index, frame in enumerate(frames):
         frame = np.ascontiguousarray(frame)
-        found = _detect(frame, box)
+        found = _detect(frame, scale)
         if found is None:
-            continue  # keep the last box: the face is searched for there next time
-        box = found
+            continue
         landmarks = landmarks_in_box(frame, tuple(int(round(v)) for v in found))
         values[index] = inner_lip_gap(landmarks)
     return values

@@ -64,6 +64,8 @@ def test_list_avatars_names_the_defaults():
         (["--image", "{fx}/no_face.png", "--text", "Hi"], "No face was found"),
         (["--image", "{fx}/corrupt.jpg", "--text", "Hi"], "Cannot read image corrupt.jpg"),
         (["--image", "{fx}/obama.jpg", "--text", "   "], "text is empty"),
+        (["--image", "{fx}/obama.jpg", "--text", "... !!!"], "The text has nothing the voice can speak; use words or numbers."),
+        (["--avatar", "maya", "--text", "?!"], "The text has nothing the voice can speak; use words or numbers."),
         (["--image", "{fx}/obama.jpg", "--audio", "{fx}/corrupt.wav"], "Cannot read audio corrupt.wav"),
         (["--image", "{fx}/obama.jpg", "--audio", "{fx}/obama.jpg"], "not a supported audio type"),
         (["--image", "{fx}/two_people.jpg", "--text", "Hi", "--face-index", "5"], "2 faces found"),

@@ -49,6 +49,8 @@ def test_a_talk_job_runs_and_only_its_owner_sees_it(service, tmp_path):
 def test_bad_input_is_refused_before_anything_is_stored(service, tmp_path):
     with pytest.raises(InputError, match="text is empty"):
         service.submit("alice", "talk", {"text": " ", "avatar": "maya"}, {})
+    with pytest.raises(InputError, match="nothing the voice can speak"):
+        service.submit("alice", "talk", {"text": "... !!!", "avatar": "maya"}, {})
     with pytest.raises(InputError, match="Unknown parameter 'colour'"):
         service.submit("alice", "talk", {"text": "Hi.", "avatar": "maya", "colour": "red"}, {})
     with pytest.raises(InputError, match="Unknown job kind"):

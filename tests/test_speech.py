@@ -94,6 +94,17 @@ def test_empty_text_is_refused(text):
         synthesize(text)
 
 
+@pytest.mark.parametrize("text", ["... !!!", "?", "- - -", "¿¡?!", "😀 ♪ …", "«»"])
+def test_text_without_a_letter_or_digit_is_refused(text):
+    with pytest.raises(InputError, match="The text has nothing the voice can speak; use words or numbers."):
+        synthesize(text)
+
+
+@pytest.mark.parametrize("text", ["Hi!", "42", "Привет.", "日本語", "नमस्ते", "٣", "ok..."])
+def test_a_letter_or_digit_in_any_script_is_enough_for_the_check(text):
+    assert check_text(f"  {text} ") == text
+
+
 def test_too_long_text_names_limit_and_length():
     assert MAX_TEXT_CHARS == 5000
     text = "word " * 1201  # 6,004 characters after stripping the last space

@@ -99,6 +99,17 @@ def test_empty_text_shows_error_not_traceback(app):
     assert any("text is empty" in e.value for e in app.error)
 
 
+def test_text_of_only_punctuation_is_refused_like_empty_text(app):
+    app.text_area(key="talk_text").input("... !!!")
+    _button(app, "Generate").click().run()
+    assert not app.exception and not app.get("video")
+    assert [e.value for e in app.error] == ["The text has nothing the voice can speak; use words or numbers."]
+    assert "talk_job" not in app.session_state and get_service().list(_owner(app)) == []
+    _button(app, "Listen").click().run()
+    assert not app.exception and not app.get("audio")
+    assert [e.value for e in app.error] == ["The text has nothing the voice can speak; use words or numbers."]
+
+
 def test_upload_without_face_shows_error(app, fixtures, monkeypatch):
     _patch_upload(monkeypatch, fixtures / "no_face.png", "image/png")
     app.radio[0].set_value("Upload a portrait").run()

@@ -30,6 +30,8 @@ def check_text(text: object) -> str:
     stripped = text.strip()
     if not stripped:
         raise InputError("The text is empty; type what the avatar should say.")
+    if not any(character.isalnum() for character in stripped):
+        raise InputError("The text has nothing the voice can speak; use words or numbers.")
     if len(stripped) > MAX_TEXT_CHARS:
         raise InputError(
             f"The text has {len(stripped):,} characters, more than the limit of "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from typing import Any, Optional
@@ -10,27 +11,84 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from avatar.avatars import list_default_avatars, thumbnail
+from avatar.avatars import get_default_avatar, list_default_avatars, thumbnail
 from avatar.captions import AUTOMATIC_CAPTIONS_FILE
 from avatar.errors import AvatarError
 from avatar.face.picker import face_choices
 from avatar.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, load_image
-from avatar.service.jobs import JobService, get_service
+from avatar.service.job_kind import shorten
+from avatar.service.jobs import JobService, get_service, input_paths, job_folder
+from avatar.service.store import JobRecord
 from avatar.speech.text import MAX_TEXT_CHARS
 from avatar.talk.engine import TalkOptions, file_options
 from avatar.talk.engines import ENGINES, engine_choices
-from avatar.talk.pipeline import MOUTH_METHODS, prepare_speech
+from avatar.talk.pipeline import MOUTH_METHODS, check_recording, prepare_speech
 from avatar.video.io import VIDEO_EXTENSIONS
 from ui.caption_correction import caption_correction
 from ui.history import page_job, recall_last_job, result_download
 from ui.options import checkbox, number_input, option_widgets, slider, spec_of
 from ui.portrait_generation import generated_portrait_input
+from ui.results import show_video
 from ui.session import job_owner
 from ui.sidebar import registry_resource
 from ui.voice_picker import VoicePick, remember, speaking_rate, voice_picker
 
 JOB_KEY, PICK_KEY = "talk_job", "talk_job_voice"  # the job this page follows, and the voice it was given
 RETIMED_KEY = "talk_job_retimed"  # set when the job was just submitted to re-time a video with corrected words
+INPUTS_KEY = "talk_job_inputs"  # what the form held when the shown video was asked for (or found again)
+LAST_KEY = "talk_job_is_last"  # set while the shown video is the session's last one, found again, not this form's
+FORM_KEY = "talk_engine"  # a widget every run draws: missing at the start of a run when the page was just opened
+
+# A fresh visit (a reload, or coming back from another page): the form is back at its defaults, so a video shown
+# now is the session's last one, not the answer to what the form holds.
+fresh_visit = FORM_KEY not in st.session_state
+
+
+def _inputs_key(source: str, avatar_name: Optional[str], portrait, face_index: Optional[int], voice_source: str,
+                text: Optional[str], audio, transcript: Optional[str]) -> str:
+    """A digest of what the video is made from (portrait, face, what is said): when it changes, a video made from
+    other inputs is no longer shown under them."""
+    if isinstance(portrait, np.ndarray):
+        portrait_key = hashlib.sha256(portrait.tobytes()).hexdigest()
+    elif portrait is not None and avatar_name is None:
+        portrait_key = _upload_key(portrait)
+    else:
+        portrait_key = avatar_name
+    values = [source, portrait_key, face_index, voice_source, text, _upload_key(audio), transcript]
+    return hashlib.sha256(json.dumps(values, default=str).encode()).hexdigest()
+
+
+def _upload_key(upload) -> Optional[list]:
+    return None if upload is None else [getattr(upload, "file_id", None), upload.name, upload.size]
+
+
+@st.cache_data(max_entries=8, show_spinner="Checking the recording...")
+def _recording_check(data: bytes, name: str) -> tuple[Optional[str], float]:
+    """The recording's problem in one sentence (None when it can be used) and its length in seconds."""
+    try:
+        return None, check_recording(data, name=name).duration
+    except AvatarError as exc:
+        return str(exc), 0.0
+
+
+def _made_from(service: JobService, job: JobRecord) -> str:
+    """What a talk job was made from, in words: "Noor saying “Hello”", "the portrait me.jpg and the recording a.wav"."""
+    names = {field: path.name for field, path in input_paths(job_folder(job.id, service.root), list(job.inputs)).items()}
+    if "avatar" in job.params:
+        try:
+            who = get_default_avatar(str(job.params["avatar"])).title
+        except AvatarError:
+            who = str(job.params["avatar"])
+    elif names.get("portrait") == GENERATED_NAME:
+        who = "a generated portrait"
+    else:
+        who = f"the portrait {names['portrait']}" if "portrait" in names else "your portrait"
+    if "text" in job.params:
+        return f"{who} saying “{shorten(str(job.params['text']))}”"
+    return f"{who} and the recording {names['audio']}" if "audio" in names else f"{who} and a recording"
+
+
+GENERATED_NAME = "generated_portrait.png"
 
 
 def _talk_request(avatar_name: Optional[str], portrait, face_index: Optional[int], text: Optional[str], audio,
@@ -45,7 +103,7 @@ def _talk_request(avatar_name: Optional[str], portrait, face_index: Optional[int
     elif isinstance(portrait, np.ndarray):  # a generated portrait
         buffer = io.BytesIO()
         Image.fromarray(portrait).save(buffer, format="PNG")
-        files["portrait"], names["portrait"] = buffer.getvalue(), "generated_portrait.png"
+        files["portrait"], names["portrait"] = buffer.getvalue(), GENERATED_NAME
     else:
         files["portrait"], names["portrait"] = portrait.getvalue(), portrait.name
     if face_index is not None:
@@ -64,10 +122,21 @@ def _talk_request(avatar_name: Optional[str], portrait, face_index: Optional[int
     return params, files, names
 
 
-def _show_video(service: JobService, owner: str, submitted: bool) -> None:
+def _show_video(service: JobService, owner: str, submitted: bool, inputs: str) -> None:
     """Follow the job (just `submitted`, or still running from an earlier run) to its end, then show its video,
-    or its one-sentence error."""
+    or its one-sentence error.
+
+    A job found again on a fresh visit (after a reload, or back from another page) is
+    labelled as the last video, with what it was made from; once the form's `inputs`
+    change from what they were when the job was asked for or found, it is no longer shown.
+    """
     recall_last_job(service, owner, JOB_KEY, "talk")
+    if JOB_KEY in st.session_state and (fresh_visit or INPUTS_KEY not in st.session_state):
+        st.session_state[INPUTS_KEY], st.session_state[LAST_KEY] = inputs, True
+    elif st.session_state.get(INPUTS_KEY, inputs) != inputs:
+        for key in (JOB_KEY, INPUTS_KEY, LAST_KEY, PICK_KEY):
+            st.session_state.pop(key, None)
+        return
     submitted = st.session_state.pop(RETIMED_KEY, False) or submitted
     job = page_job(service, owner, JOB_KEY, submitted, "Making your video...", "No video was made")
     if job is None:
@@ -82,8 +151,11 @@ def _show_video(service: JobService, owner: str, submitted: bool) -> None:
         return
     manifest = json.loads(manifest_path.read_text())
     player, _ = st.columns([3, 2])
+    if st.session_state.get(LAST_KEY):
+        player.markdown(f"**Your last video**, made from {_made_from(service, job)}.")
     captions = (manifest.get("captions") or {}).get("file", "captions.srt")
-    player.video(str(video), subtitles=service.result_file(owner, job.id, captions))
+    show_video(player, video, manifest["video"]["width"], manifest["video"]["height"],
+               subtitles=service.result_file(owner, job.id, captions))
     video_button, captions_button = player.columns(2)
     result_download(video_button, service, owner, job, "video.mp4", "Download MP4", "talking_avatar.mp4")
     automatic = captions == AUTOMATIC_CAPTIONS_FILE
@@ -115,6 +187,7 @@ source = st.radio(
     label_visibility="collapsed",
 )
 portrait, avatar_name, face_index = None, None, None
+portrait_problem: Optional[str] = None  # why the uploaded portrait cannot be used, said again at Generate
 if source == "Default avatar":
     avatars = list_default_avatars()
     columns = st.columns(len(avatars))
@@ -130,11 +203,15 @@ elif source == "Upload a portrait":
             choices = face_choices(load_image(upload))
         except AvatarError as exc:
             st.error(str(exc))
+            portrait_problem = (f"The uploaded file {upload.name} could not be used as a portrait; upload another "
+                                "picture, or pick a default avatar.")
         else:
             portrait = upload
             if choices.count == 0:
                 st.image(choices.annotated, width=240)
                 st.error("No face was found in the image; use a clear, front-facing portrait.")
+                portrait_problem = (f"No face was found in {upload.name}; upload a clear, front-facing portrait, "
+                                    "or pick a default avatar.")
             elif choices.count == 1:
                 st.image(choices.annotated, width=240)
             else:
@@ -150,6 +227,7 @@ else:
 st.subheader("2. Voice")
 voice_source = st.radio("Voice source", ["Type text", "Upload a recording"], horizontal=True, label_visibility="collapsed")
 text, audio, transcript, rate, pick = None, None, None, None, VoicePick()  # a rate only for typed text
+recording_problem: Optional[str] = None  # why the uploaded recording cannot be used, said again at Generate
 if voice_source == "Type text":
     text = st.text_area(
         "What should the avatar say?", max_chars=MAX_TEXT_CHARS, height=120,
@@ -170,6 +248,12 @@ if voice_source == "Type text":
             st.error(str(exc))
 else:
     audio = st.file_uploader("Recording (up to 10 minutes)", type=[e.lstrip(".") for e in AUDIO_EXTENSIONS])
+    if audio is not None:  # decoded on upload, as the job would, so a bad file is explained before Generate
+        recording_problem, seconds = _recording_check(audio.getvalue(), audio.name)
+        if recording_problem:
+            st.error(recording_problem)
+        else:
+            st.caption(f"Recording: {audio.name}, {seconds:.1f} s.")
     transcript = st.text_area(
         "Transcript (optional)", max_chars=MAX_TEXT_CHARS, height=80, key="talk_transcript",
         help="What the recording says, word for word. English speech is recognised without it; "
@@ -208,13 +292,19 @@ with st.expander("Options"):
 # 3. Generate -----------------------------------------------------------------
 st.subheader("3. Video")
 service, owner = get_service(), job_owner()
+inputs = _inputs_key(source, avatar_name, portrait, face_index, voice_source, text, audio, transcript)
 submitted = False
 if st.button("Generate", type="primary"):
-    st.session_state.pop(JOB_KEY, None)
-    if portrait is None:
+    for key in (JOB_KEY, LAST_KEY):
+        st.session_state.pop(key, None)
+    if portrait_problem:
+        st.error(portrait_problem)
+    elif portrait is None:
         st.error("Choose a portrait first: pick a default avatar, upload one, or generate one.")
     elif voice_source == "Upload a recording" and audio is None:
         st.error("Upload a recording first, or switch to typed text.")
+    elif recording_problem:
+        st.error(recording_problem)
     elif pick.problem:
         st.error(pick.problem)
     else:
@@ -227,4 +317,5 @@ if st.button("Generate", type="primary"):
             st.error(str(exc))
         else:
             st.session_state[JOB_KEY], st.session_state[PICK_KEY], submitted = job.id, pick, True
-_show_video(service, owner, submitted)
+            st.session_state[INPUTS_KEY] = inputs
+_show_video(service, owner, submitted, inputs)

@@ -228,6 +228,24 @@ def test_silent_audio_is_refused(fixtures, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_check_recording_decodes_a_recording_as_the_job_would(fixtures, tmp_path):
+    from avatar.talk.pipeline import check_recording
+
+    speech = check_recording((fixtures / "RD_Radio31_000.wav").read_bytes(), name="take.wav")
+    assert speech.duration > 1.0 and speech.phonemes is None
+    with pytest.raises(InputError, match="^Cannot read audio corrupt.wav: the file is corrupt or not audio"):
+        check_recording(fixtures / "corrupt.wav")
+    with pytest.raises(InputError, match="not a supported audio type"):
+        check_recording(fixtures / "obama.jpg")
+    import wave
+
+    with wave.open(str(tmp_path / "quiet.wav"), "wb") as handle:
+        handle.setnchannels(1), handle.setsampwidth(2), handle.setframerate(8000)
+        handle.writeframes(b"\0\0" * 8000)
+    with pytest.raises(InputError, match="^The recording quiet.wav is silent; upload a recording with speech in it.$"):
+        check_recording(tmp_path / "quiet.wav")
+
+
 def test_render_failure_removes_the_job(fixtures, spoken, tmp_path, monkeypatch):
     monkeypatch.setenv("AVATAR_OUTPUTS", str(tmp_path))
     from avatar.talk.builtin import engine

@@ -59,8 +59,14 @@ def test_a_failed_job_shows_its_message_and_no_stale_video(app, fixtures, monkey
     app.select_slider[0].set_value(256)
     _button(app, "Generate").click().run()
     assert len(app.get("video")) == 1
+    # The page's own face check is told a face is there, so the job is submitted and fails where it runs.
+    import avatar.face.picker
+    from avatar.face.picker import FaceChoices
+
+    monkeypatch.setattr(avatar.face.picker, "face_choices", lambda image: FaceChoices([object()], image))
     _patch_upload(monkeypatch, fixtures / "no_face.png", "image/png")
     app.radio[0].set_value("Upload a portrait").run()
+    assert not app.error
     _button(app, "Generate").click().run()
     assert not app.exception and not app.get("video") and "talk_job" not in app.session_state
     failed = get_service().list(_owner(app))[0]
@@ -91,6 +97,43 @@ def test_a_reload_shows_the_sessions_last_video_again(app, fixtures):
     reloaded.run()
     assert not reloaded.exception and not reloaded.error
     assert reloaded.session_state["talk_job"] == done.id and len(reloaded.get("video")) == 1
+    assert [m.value for m in reloaded.markdown if "last video" in m.value] == [
+        "**Your last video**, made from Noor saying “Still here after a reload.”."]
+    reloaded.run()  # other interactions keep it, still labelled
+    assert len(reloaded.get("video")) == 1 and any("Your last video" in m.value for m in reloaded.markdown)
+    # Choosing other inputs (here another avatar) drops it: it is not what they would make.
+    reloaded.radio(key="avatar_choice").set_value("Maya").run()
+    assert not reloaded.exception and not reloaded.get("video") and "talk_job" not in reloaded.session_state
+    assert not any("last video" in m.value for m in reloaded.markdown)
+
+
+def test_after_a_reload_a_new_portrait_and_recording_drop_the_last_video(app, fixtures, monkeypatch):
+    owner = _owner(app)
+    done = get_service().submit(owner, "talk", {"avatar": "noor", "size": 256},
+                                {"audio": (fixtures / "RD_Radio31_000.wav").read_bytes()}, {"audio": "RD_Radio31_000.wav"})
+    assert wait_finished(get_service(), owner, done.id).status == "done"
+    reloaded = AppTest.from_file(PAGE, default_timeout=240)
+    reloaded.query_params["s"] = app.session_state["session_id"]
+    reloaded.run()
+    assert [m.value for m in reloaded.markdown if "last video" in m.value] == [
+        "**Your last video**, made from Noor and the recording RD_Radio31_000.wav."]
+    _patch_uploads(monkeypatch, {"Portrait": (fixtures / "obama_small.jpg", "image/jpeg"),
+                                 "Recording": (fixtures / "RD_Radio34_002.wav", "audio/wav")})
+    reloaded.radio[0].set_value("Upload a portrait").run()
+    next(r for r in reloaded.radio if r.label == "Voice source").set_value("Upload a recording").run()
+    assert not reloaded.exception and not reloaded.error
+    assert not reloaded.get("video") and not any("last video" in m.value for m in reloaded.markdown)
+
+
+def test_a_video_just_made_has_no_last_video_label_and_goes_when_the_text_changes(app):
+    app.text_area(key="talk_text").input("Made just now.")
+    app.select_slider[0].set_value(256)
+    _button(app, "Generate").click().run()
+    assert len(app.get("video")) == 1 and not any("last video" in m.value for m in app.markdown)
+    app.run()
+    assert len(app.get("video")) == 1
+    app.text_area(key="talk_text").input("Something else.").run()
+    assert not app.get("video") and "talk_job" not in app.session_state
 
 
 def test_empty_text_shows_error_not_traceback(app):
@@ -110,17 +153,16 @@ def test_text_of_only_punctuation_is_refused_like_empty_text(app):
     assert [e.value for e in app.error] == ["The text has nothing the voice can speak; use words or numbers."]
 
 
-def test_upload_without_face_shows_error(app, fixtures, monkeypatch):
+def test_upload_without_face_is_refused_before_any_job(app, fixtures, monkeypatch):
     _patch_upload(monkeypatch, fixtures / "no_face.png", "image/png")
     app.radio[0].set_value("Upload a portrait").run()
-    assert any("No face was found" in e.value for e in app.error)
+    assert [e.value for e in app.error] == ["No face was found in the image; use a clear, front-facing portrait."]
     app.text_area(key="talk_text").input("Hello there.")
     _button(app, "Generate").click().run()
-    assert not app.exception
-    assert any("No face was found" in e.value for e in app.error)
-    assert "talk_job" not in app.session_state
-    [job] = get_service().list(_owner(app))
-    assert job.status == "failed" and job.message.startswith("No face was found") and "portrait" in job.inputs
+    assert not app.exception and not app.get("video")
+    assert [e.value for e in app.error][1:] == [
+        "No face was found in no_face.png; upload a clear, front-facing portrait, or pick a default avatar."]
+    assert "talk_job" not in app.session_state and get_service().list(_owner(app)) == []
 
 
 def test_generate_from_prompt_explains_missing_model(app):
@@ -145,6 +187,20 @@ def _patch_upload(monkeypatch, path, mime):
     monkeypatch.setattr(st, "file_uploader", lambda *a, **k: UploadedFile(record, None))
 
 
+def _patch_uploads(monkeypatch, files):
+    """Like `_patch_upload`, one file per uploader: `files` maps the start of an uploader's label to (path, mime)."""
+    import streamlit as st
+    from streamlit.runtime.uploaded_file_manager import UploadedFile, UploadedFileRec
+
+    def uploader(label, *args, **kwargs):
+        for index, (start, (path, mime)) in enumerate(files.items()):
+            if label.startswith(start):
+                return UploadedFile(UploadedFileRec(str(index), path.name, mime, path.read_bytes()), None)
+        return None
+
+    monkeypatch.setattr(st, "file_uploader", uploader)
+
+
 def test_group_photo_offers_a_face_picker(app, fixtures, monkeypatch):
     _patch_upload(monkeypatch, fixtures / "two_people.jpg", "image/jpeg")
     app.radio[0].set_value("Upload a portrait").run()
@@ -153,11 +209,50 @@ def test_group_photo_offers_a_face_picker(app, fixtures, monkeypatch):
     assert picker.label == "Face to animate" and picker.options == ["Face 0 (largest)", "Face 1"]
 
 
-def test_corrupt_upload_shows_error(app, fixtures, monkeypatch):
+def test_corrupt_upload_shows_error_and_generate_says_the_upload_could_not_be_used(app, fixtures, monkeypatch):
     _patch_upload(monkeypatch, fixtures / "corrupt.jpg", "image/jpeg")
     app.radio[0].set_value("Upload a portrait").run()
     assert not app.exception
-    assert any("Cannot read image corrupt.jpg" in e.value for e in app.error)
+    [upload_error] = [e.value for e in app.error]
+    assert "Cannot read image corrupt.jpg" in upload_error
+    app.text_area(key="talk_text").input("Hello there.")
+    _button(app, "Generate").click().run()
+    assert not app.exception
+    errors = [e.value for e in app.error]
+    assert errors == [upload_error, "The uploaded file corrupt.jpg could not be used as a portrait; upload another "
+                                    "picture, or pick a default avatar."]
+    assert not any("Choose a portrait first" in e for e in errors)
+    assert "talk_job" not in app.session_state and get_service().list(_owner(app)) == []
+
+
+def test_a_corrupt_recording_is_refused_on_upload_and_at_generate(app, fixtures, monkeypatch):
+    _patch_upload(monkeypatch, fixtures / "corrupt.wav", "audio/wav")
+    next(r for r in app.radio if r.label == "Voice source").set_value("Upload a recording").run()
+    assert not app.exception
+    sentence = "Cannot read audio corrupt.wav: the file is corrupt or not audio; try another recording."
+    assert [e.value for e in app.error] == [sentence]
+    _button(app, "Generate").click().run()
+    assert not app.exception and [e.value for e in app.error] == [sentence, sentence]
+    assert "talk_job" not in app.session_state and get_service().list(_owner(app)) == []
+
+
+def test_a_silent_recording_is_refused_on_upload(app, tmp_path, monkeypatch):
+    import wave
+
+    silent = tmp_path / "quiet.wav"
+    with wave.open(str(silent), "wb") as handle:
+        handle.setnchannels(1), handle.setsampwidth(2), handle.setframerate(16000)
+        handle.writeframes(b"\0\0" * 32000)
+    _patch_upload(monkeypatch, silent, "audio/wav")
+    next(r for r in app.radio if r.label == "Voice source").set_value("Upload a recording").run()
+    assert [e.value for e in app.error] == ["The recording quiet.wav is silent; upload a recording with speech in it."]
+
+
+def test_a_good_recording_is_accepted_on_upload_with_its_length(app, fixtures, monkeypatch):
+    _patch_upload(monkeypatch, fixtures / "RD_Radio31_000.wav", "audio/wav")
+    next(r for r in app.radio if r.label == "Voice source").set_value("Upload a recording").run()
+    assert not app.exception and not app.error
+    assert any(c.value.startswith("Recording: RD_Radio31_000.wav, ") and c.value.endswith(" s.") for c in app.caption)
 
 
 def test_recording_is_recognised_and_captioned(app, fixtures, monkeypatch):

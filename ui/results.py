@@ -1,7 +1,8 @@
-"""An image tool's result on its page: the job that made it, notices, before and after side by side, download.
+"""Results on the pages: an image tool's result (the job that made it, notices, before and after side by side,
+download), and a video player at a size that fits the screen.
 
-The block is drawn from the job alone (its result, its manifest and the picture it
-was given), so it is the same after the person leaves the page and comes back,
+The image block is drawn from the job alone (its result, its manifest and the picture
+it was given), so it is the same after the person leaves the page and comes back,
 when the upload box is empty again.
 """
 
@@ -22,6 +23,24 @@ from avatar.media import load_image
 from avatar.service.jobs import JobService, input_paths, job_folder
 from avatar.service.store import JobRecord
 from ui.history import page_job, recall_last_job, result_download
+
+
+VIDEO_MAX_WIDTH, VIDEO_MAX_HEIGHT = 720, 540
+"""The largest a result video is shown in the page (CSS pixels): its own size, scaled down to fit this box, so a
+tall portrait video is seen whole without scrolling. The player's own full-screen button shows it larger."""
+
+
+def video_display_width(width: int, height: int) -> int:
+    """The width (px) a `width` x `height` video is shown at: its own, or less so that it fits the box above."""
+    if width <= 0 or height <= 0:
+        return VIDEO_MAX_WIDTH
+    return int(min(width, VIDEO_MAX_WIDTH, width * VIDEO_MAX_HEIGHT / height))
+
+
+def show_video(container, path: Path, width: int, height: int, subtitles=None) -> None:
+    """A result video in `container` at `video_display_width` (never wider than the container, on a phone too),
+    with the browser's controls: play, seek, volume, captions and full screen."""
+    container.video(str(path), subtitles=subtitles, width=video_display_width(width, height))
 
 
 @dataclass

@@ -146,13 +146,11 @@ def prepare_speech(
         return join_chunks(chunks), _text_entry(text, voice, rate, language, sample, chunks)
     if isinstance(audio, Speech):
         speech, data, name = audio, audio.samples.tobytes(), audio_name or "speech"
+        _refuse_silence(speech, name)
     else:
         data, name = read_source(audio, "audio")
         name = audio_name or name
-        speech = load_audio(data, name=name)
-    if is_silent(speech):
-        recording = f"The recording {name}" if name else "The recording"
-        raise InputError(f"{recording} is silent; upload a recording with speech in it.")
+        speech = check_recording(data, name=name)
     entry: dict[str, Any] = {"audio": name, "audio_sha256": jobs.sha256_of(data)}
     if speech.phonemes is not None:
         return speech, {**entry, "mouth": {"method": "voice"}, "captions": caption_entry("text", [])[1]}
@@ -167,6 +165,22 @@ def prepare_speech(
     if transcript is not None:
         entry["transcript_sha256"] = jobs.sha256_of(transcript.encode())
     return speech, entry
+
+
+def check_recording(audio: Union[str, Path, bytes, BinaryIO], name: Optional[str] = None) -> Speech:
+    """A recording decoded as a talk job would decode it, or InputError in one sentence: not audio, corrupt, too
+    long, too short or silent. Pages call it on upload, so a bad file is explained before Generate."""
+    data, found = read_source(audio, "audio")
+    name = name or found
+    speech = load_audio(data, name=name)
+    _refuse_silence(speech, name)
+    return speech
+
+
+def _refuse_silence(speech: Speech, name: Optional[str]) -> None:
+    if is_silent(speech):
+        recording = f"The recording {name}" if name else "The recording"
+        raise InputError(f"{recording} is silent; upload a recording with speech in it.")
 
 
 def _check_sources(text: Optional[str], audio: Optional[AudioSource], transcript: Optional[str]) -> None:

@@ -14,6 +14,7 @@ import streamlit as st
 from avatar.service.jobs import get_service
 from avatar.service.keys import LOCAL_OWNER, keys_from_env
 from ui.history import draw_job
+from ui.links import page_link
 from ui.session import job_owner, sign_in, sign_out, signed_in
 
 st.title("History")
@@ -39,6 +40,7 @@ jobs = service.list(owner)
 local = service.list(LOCAL_OWNER) if not signed_in() and not keys_from_env() else []
 if not jobs and not local:
     st.info("No jobs yet: make a video on the Talking Avatar page and it will appear here.")
+    page_link("app_pages/talking_avatar.py", "Talking Avatar page", icon=":material/record_voice_over:")
 for job in jobs:
     draw_job(service, owner, job)
 if local:

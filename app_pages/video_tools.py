@@ -24,6 +24,7 @@ from avatar.video.io import VIDEO_EXTENSIONS
 from avatar.video.options import (INPAINT_MODELS, PROPAGATION, UPSCALE_MODEL, ImageToVideoOptions,
                                   InpaintVideoOptions, TextToVideoOptions, UpscaleOptions)
 from ui.history import page_job, recall_last_job, result_download
+from ui.links import page_link
 from ui.options import number_input, slider, spec_of, text_input
 from ui.portrait_generation import STATE_KEY as GENERATED_PORTRAIT
 from ui.session import job_owner
@@ -46,11 +47,12 @@ def installed(model_id: str, needed: bool = True) -> bool:
         return True
     spec = get_spec(model_id)
     model = f"{spec.name} (`{model_id}`, {spec.download_size / 2**30:.1f} GB)"
-    how = f"run `{spec.install_command}`, or install it on the [Models page](/models)."
+    how = f"run `{spec.install_command}`, or install it on the Models page."
     if needed:
         st.info(f"This tool needs {model}, which is not installed: {how}")
     else:
         st.caption(f"Optional: {model} is not installed: {how}")
+    page_link("app_pages/models.py", "Models page", icon=":material/inventory_2:")
     return False
 
 

@@ -19,6 +19,7 @@ from avatar.media import IMAGE_EXTENSIONS, load_image
 from avatar.options import params_of
 from avatar.service.jobs import get_service
 from ui import options as declared
+from ui.box_picker import TOOLBAR_ROOM, box_picker, column_width
 from ui.results import EditResult, edit_result, show_before_after, submit_edit
 from ui.session import job_owner
 
@@ -53,25 +54,27 @@ upload_id = getattr(upload, "file_id", upload.name)
 
 
 def _brush_mask() -> np.ndarray | None:
-    """Strokes painted on a canvas over a preview of the picture."""
+    """Strokes painted on a canvas over a preview of the picture, scaled to fit the column (a phone's too)."""
     try:
         from streamlit_drawable_canvas import st_canvas
     except Exception:  # the component cannot register outside a running server (e.g. in tests)
         st.warning("The brush canvas is unavailable here; upload a mask, describe the object or use a box.")
         return None
-    scale = min(1.0, CANVAS_WIDTH / width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
     brush = st.slider("Brush size", 5, 80, 30, key="inpaint_brush")
-    canvas = st_canvas(
-        stroke_width=brush,
-        stroke_color="rgba(255, 0, 0, 0.6)",
-        background_image=Image.fromarray(image).resize(size),
-        width=size[0],
-        height=size[1],
-        drawing_mode="freedraw",
-        return_image_data=True,
-        key=f"inpaint_canvas_{upload_id}",
-    )
+    with st.container(gap=None):
+        scale = min(1.0, min(CANVAS_WIDTH, column_width("inpaint_brush_canvas")) / width)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        st.space(TOOLBAR_ROOM)  # the canvas's toolbar (undo, clear) shows above it, not over the slider
+        canvas = st_canvas(
+            stroke_width=brush,
+            stroke_color="rgba(255, 0, 0, 0.6)",
+            background_image=Image.fromarray(image).resize(size),
+            width=size[0],
+            height=size[1],
+            drawing_mode="freedraw",
+            return_image_data=True,
+            key=f"inpaint_canvas_{upload_id}",
+        )
     strokes = canvas.image_data
     return None if strokes is None else mask_from_brush(strokes, image)
 
@@ -99,19 +102,14 @@ try:
             if selection.notice:
                 st.warning(selection.notice)
     else:
-        st.caption(f"The picture is {width}x{height} pixels.")
-        cols = st.columns(4)
-        box = (
-            cols[0].number_input("Box left (x0)", 0, width - 1, width // 4, key="inpaint_x0"),
-            cols[1].number_input("Box top (y0)", 0, height - 1, height // 4, key="inpaint_y0"),
-            cols[2].number_input("Box right (x1)", 1, width, 3 * width // 4, key="inpaint_x1"),
-            cols[3].number_input("Box bottom (y1)", 1, height, 3 * height // 4, key="inpaint_y1"),
-        )
-        if st.checkbox("Only the object inside the box (GrabCut)", value=True, key="inpaint_grabcut"):
-            mask = mask_from_box(image, box)
-        else:
-            mask = np.zeros((height, width), bool)
-            mask[int(box[1]) : int(box[3]), int(box[0]) : int(box[2])] = True
+        box = box_picker(image, "inpaint", ident=upload_id, around="around the area to fill")
+        grabcut = st.checkbox("Only the object inside the box (GrabCut)", value=True, key="inpaint_grabcut")
+        if box is not None:
+            if grabcut:
+                mask = mask_from_box(image, box)
+            else:
+                mask = np.zeros((height, width), bool)
+                mask[box[1] : box[3], box[0] : box[2]] = True
 except AvatarError as exc:
     st.error(str(exc))
     mask = None
@@ -122,10 +120,15 @@ if mask is not None and not mask.any():
 if mask is not None:
     st.image(mask_overlay(image, mask), caption=f"Area to fill: {100 * mask.mean():.1f}% of the picture", width=min(480, width))
 
+def _not_installed(label: str) -> str:
+    """ "SD 2 inpainting (sd2-inpaint)" -> "SD 2 inpainting (sd2-inpaint, not installed)": one pair of brackets."""
+    return f"{label[:-1]}, not installed)" if label.endswith(")") else f"{label} (not installed)"
+
+
 # 2. Method ---------------------------------------------------------------------
 st.subheader("2. Fill")
 methods = inpaint_methods()
-labels = {(c.label if c.installed else f"{c.label} (not installed)"): c for c in methods}
+labels = {(c.label if c.installed else _not_installed(c.label)): c for c in methods}
 default = [c.id for c in methods].index(resolve_method(InpaintOptions().method))  # "auto": the best installed
 choice = labels[st.selectbox("Method", list(labels), index=default, key="inpaint_method")]
 if not choice.installed:

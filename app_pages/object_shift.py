@@ -18,6 +18,7 @@ from avatar.errors import AvatarError
 from avatar.media import IMAGE_EXTENSIONS, load_image
 from avatar.service.jobs import get_service
 from ui import options as declared
+from ui.box_picker import box_picker
 from ui.results import EditResult, edit_result, show_before_after, submit_edit
 from ui.session import job_owner
 
@@ -60,16 +61,13 @@ st.subheader("1. Select the object")
 how = st.radio("Select by", ["Box", "Describe it"], horizontal=True, key="shift_select_by")
 mask = None
 if how == "Box":
-    st.caption(f"The picture is {width}x{height} pixels; the object inside the box is separated from its background.")
-    left, top, right, bottom = st.columns(4)
-    x0 = left.number_input("Box left (x0)", 0, width - 1, width // 4, key="shift_x0")
-    y0 = top.number_input("Box top (y0)", 0, height - 1, height // 4, key="shift_y0")
-    x1 = right.number_input("Box right (x1)", 1, width, 3 * width // 4, key="shift_x1")
-    y1 = bottom.number_input("Box bottom (y1)", 1, height, 3 * height // 4, key="shift_y1")
-    try:
-        mask = _box_mask(image, (int(x0), int(y0), int(x1), int(y1)))
-    except AvatarError as exc:
-        st.error(str(exc))
+    box = box_picker(image, "shift", ident=upload_id,
+                     around="around the object (what is inside is then separated from its background)")
+    if box is not None:
+        try:
+            mask = _box_mask(image, box)
+        except AvatarError as exc:
+            st.error(str(exc))
 else:
     prompt = st.text_input("What to select", placeholder="the cup", key="shift_prompt")
     threshold = declared.slider(MaskOptions, "threshold", "Match threshold", step=0.05, key="shift_threshold")
@@ -106,7 +104,7 @@ with st.expander("Fill options"):
     default = list(labels.values()).index(resolve_method(ShiftOptions().method))  # "auto": the best installed
     method = labels[st.selectbox("Fill method", list(labels), index=default, key="shift_method")]
     for choice in (c for c in methods if not c.installed):
-        st.caption(f"Not installed: {choice.note}")
+        st.caption(choice.note)
     seed = declared.number_input(ShiftOptions, "seed", "Seed", key="shift_seed")
     steps = declared.slider(ShiftOptions, "steps", "Diffusion steps", key="shift_steps")
 

@@ -23,12 +23,15 @@ from avatar.video.generate import image_to_video_seconds_estimate, text_to_video
 from avatar.video.io import VIDEO_EXTENSIONS
 from avatar.video.options import (INPAINT_MODELS, PROPAGATION, UPSCALE_MODEL, ImageToVideoOptions,
                                   InpaintVideoOptions, TextToVideoOptions, UpscaleOptions)
+from ui.box_picker import box_picker
 from ui.history import page_job, recall_last_job, result_download
 from ui.links import page_link
 from ui.options import number_input, slider, spec_of, text_input
 from ui.portrait_generation import STATE_KEY as GENERATED_PORTRAIT
+from ui.results import show_video
 from ui.session import job_owner
 from ui.sidebar import registry_resource
+from ui.video_frame import video_frame
 
 VIDEO_TYPES = [e.lstrip(".") for e in VIDEO_EXTENSIONS]
 IMAGE_TYPES = [e.lstrip(".") for e in IMAGE_EXTENSIONS]
@@ -51,7 +54,7 @@ def installed(model_id: str, needed: bool = True) -> bool:
     if needed:
         st.info(f"This tool needs {model}, which is not installed: {how}")
     else:
-        st.caption(f"Optional: {model} is not installed: {how}")
+        st.caption(f"{model} is optional and not installed; to use it, {how}")
     page_link("app_pages/models.py", "Models page", icon=":material/inventory_2:")
     return False
 
@@ -66,7 +69,8 @@ def radio(cls: type, name: str, label: str, options: list | None = None, **kwarg
 
 def rough_time(seconds: float) -> None:
     """Before a diffusion run: how long it will roughly take on this machine."""
-    text = f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+    text = (f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min" if seconds < 5400
+            else f"{seconds / 3600:.1f} h")
     where = "this computer's CPU" if registry.device == "cpu" else registry.device.upper()
     (st.warning if seconds > 600 else st.caption)(f"A run takes roughly {text} on {where} (a rough estimate).")
 
@@ -98,9 +102,9 @@ def show_result(key: str, kind: str, submitted: bool, file_name: str) -> None:
     manifest = json.loads(manifest_path.read_text())
     for notice in manifest.get("inputs", {}).get("notices", []):
         st.info(notice)
-    st.video(str(video))
-    result_download(st, service, owner, job, "video.mp4", "Download MP4", file_name, key=f"{key}_download")
     shape = manifest["video"]
+    show_video(st, video, shape["width"], shape["height"])
+    result_download(st, service, owner, job, "video.mp4", "Download MP4", file_name, key=f"{key}_download")
     timings = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in manifest["timings_s"].items())
     st.caption(f"{shape['frames']} frames, {shape['width']}x{shape['height']} at {shape['fps']:g} fps; "
                f"made with {manifest['method']}; {timings}")
@@ -192,16 +196,22 @@ with image_tab:
 
 with inpaint_tab:
     video = st.file_uploader("Video (up to 60 s)", type=VIDEO_TYPES, key="vinpaint_video")
-    how = st.radio("Area to fill", ["Upload a still mask", "Box", "Describe it"], horizontal=True, key="vinpaint_by")
+    how = st.radio("Area to fill", ["Box", "Upload a still mask", "Describe it"], horizontal=True, key="vinpaint_by")
+    frame = video_frame(video, "vinpaint") if video is not None else None
     mask = box = described = None
-    if how == "Upload a still mask":
-        mask = st.file_uploader("Mask (white = fill; the video's size or shape)", type=IMAGE_TYPES, key="vinpaint_mask")
-    elif how == "Box":
-        columns = st.columns(4)
-        box = tuple(int(columns[i].number_input(label, 0, 4096, value, key=f"vinpaint_box_{i}"))
-                    for i, (label, value) in enumerate([("x0", 10), ("y0", 10), ("x1", 120), ("y1", 60)]))
+    if how == "Box":
+        if video is None:
+            st.info("Upload a video to draw the box on one of its frames.")
+        elif frame is not None:
+            box = box_picker(frame.image, "vinpaint_box", ident=frame.info.sha256, around="around the area to fill",
+                             noun="frame")
     else:
-        if installed("clipseg", needed=False):
+        if frame is not None:
+            st.image(frame.image, caption=f"Frame {frame.index}", width=min(frame.info.width, 480))
+        if how == "Upload a still mask":
+            mask = st.file_uploader("Mask (white = fill; the video's size or shape)", type=IMAGE_TYPES,
+                                    key="vinpaint_mask")
+        elif installed("clipseg", needed=False):
             described = text_input(InpaintVideoOptions, "mask_prompt", "What to fill, found in every frame",
                                    placeholder="the logo", key="vinpaint_text")
     models = [model_id for model_id in INPAINT_MODELS if registry.is_installed(model_id)]
@@ -220,6 +230,8 @@ with inpaint_tab:
     if st.button("Fill the video", type="primary", key="vinpaint_run"):
         if video is None:
             st.error("Upload a video first.")
+        elif frame is None or (how == "Box" and box is None):
+            pass  # what is wrong with the video or the box is said above
         else:
             files, names = {"video": video.getvalue()}, {"video": video.name}
             area: dict[str, Any] = {"box": list(box)} if box else {"mask_prompt": described} if described else {}

@@ -199,7 +199,7 @@ def test_inpainting_page_missing_model_is_explained_and_cannot_run(scene):
     image, _, _ = scene
     at = _inpaint_page(image)
     at.radio(key="inpaint_mask_by").set_value("Box").run()
-    at.selectbox(key="inpaint_method").set_value("Stable Diffusion 2 inpainting (sd2-inpaint) (not installed)").run()
+    at.selectbox(key="inpaint_method").set_value("Stable Diffusion 2 inpainting (sd2-inpaint, not installed)").run()
     assert "avatar models pull sd2-inpaint" in at.warning[0].value
     assert at.button[0].disabled
 

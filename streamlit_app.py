@@ -11,16 +11,26 @@ from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="Avatar Studio", page_icon=":material/record_voice_over:", layout="wide")
 
-PAGES = [
-    st.Page("app_pages/talking_avatar.py", title="Talking Avatar", icon=":material/record_voice_over:", url_path="talking_avatar", default=True),
-    st.Page("app_pages/inpainting.py", title="Inpainting", icon=":material/brush:", url_path="inpainting"),
-    st.Page("app_pages/object_shift.py", title="Object Shift", icon=":material/open_with:", url_path="object_shift"),
-    st.Page("app_pages/video_tools.py", title="Video Tools", icon=":material/movie:", url_path="video_tools"),
-    st.Page("app_pages/history.py", title="History", icon=":material/history:", url_path="history"),
-    st.Page("app_pages/models.py", title="Models", icon=":material/inventory_2:", url_path="models"),
-]
+PAGES = {  # title: (file, icon, url path)
+    "Talking Avatar": ("app_pages/talking_avatar.py", ":material/record_voice_over:", "talking_avatar"),
+    "Inpainting": ("app_pages/inpainting.py", ":material/brush:", "inpainting"),
+    "Object Shift": ("app_pages/object_shift.py", ":material/open_with:", "object_shift"),
+    "Video Tools": ("app_pages/video_tools.py", ":material/movie:", "video_tools"),
+    "History": ("app_pages/history.py", ":material/history:", "history"),
+    "Models": ("app_pages/models.py", ":material/inventory_2:", "models"),
+}
 
-page = st.navigation(PAGES)
+# The default page answers only to the root address, yet still reserves its own url path: a typed or bookmarked
+# /talking_avatar would be "Page not found". So the default reserves a path no link uses, and the same page,
+# hidden from the menu, answers to /talking_avatar.
+DEFAULT, DEFAULT_RESERVED_PATH = "Talking Avatar", "home"
+pages = [st.Page(file, title=title, icon=icon, url_path=DEFAULT_RESERVED_PATH if title == DEFAULT else path,
+                 default=title == DEFAULT)
+         for title, (file, icon, path) in PAGES.items()]
+file, icon, path = PAGES[DEFAULT]
+pages.append(st.Page(file, title=DEFAULT, icon=icon, url_path=path, visibility="hidden"))
+
+page = st.navigation(pages)
 session_id()  # every page's address carries the session (?s=...), so a reload finds its jobs again
 render_sidebar()
 page.run()

@@ -28,7 +28,7 @@ from ui.caption_correction import caption_correction
 from ui.history import page_job, recall_last_job, result_download
 from ui.options import checkbox, number_input, option_widgets, slider, spec_of
 from ui.portrait_generation import generated_portrait_input
-from ui.results import show_video
+from ui.results import show_video, video_block
 from ui.session import job_owner
 from ui.sidebar import registry_resource
 from ui.voice_picker import VoicePick, remember, speaking_rate, voice_picker
@@ -37,6 +37,7 @@ JOB_KEY, PICK_KEY = "talk_job", "talk_job_voice"  # the job this page follows, a
 RETIMED_KEY = "talk_job_retimed"  # set when the job was just submitted to re-time a video with corrected words
 INPUTS_KEY = "talk_job_inputs"  # what the form held when the shown video was asked for (or found again)
 LAST_KEY = "talk_job_is_last"  # set while the shown video is the session's last one, found again, not this form's
+THUMBNAIL_PX = 160  # a default avatar's picture in the gallery
 FORM_KEY = "talk_engine"  # a widget every run draws: missing at the start of a run when the page was just opened
 
 # A fresh visit (a reload, or coming back from another page): the form is back at its defaults, so a video shown
@@ -150,16 +151,17 @@ def _show_video(service: JobService, owner: str, submitted: bool, inputs: str) -
         st.session_state.pop(JOB_KEY, None)
         return
     manifest = json.loads(manifest_path.read_text())
-    player, _ = st.columns([3, 2])
+    width, height = manifest["video"]["width"], manifest["video"]["height"]
+    player = video_block(width, height)
     if st.session_state.get(LAST_KEY):
-        player.markdown(f"**Your last video**, made from {_made_from(service, job)}.")
+        made_from = _made_from(service, job)
+        player.markdown(f"**Your last video**, made from {made_from}" + ("" if made_from.endswith("”") else "."))
     captions = (manifest.get("captions") or {}).get("file", "captions.srt")
-    show_video(player, video, manifest["video"]["width"], manifest["video"]["height"],
-               subtitles=service.result_file(owner, job.id, captions))
-    video_button, captions_button = player.columns(2)
-    result_download(video_button, service, owner, job, "video.mp4", "Download MP4", "talking_avatar.mp4")
+    show_video(player, video, width, height, subtitles=service.result_file(owner, job.id, captions))
+    buttons = player.container(horizontal=True)
+    result_download(buttons, service, owner, job, "video.mp4", "Download MP4", "talking_avatar.mp4")
     automatic = captions == AUTOMATIC_CAPTIONS_FILE
-    result_download(captions_button, service, owner, job, captions,
+    result_download(buttons, service, owner, job, captions,
                     "Download automatic captions (SRT)" if automatic else "Download captions (SRT)",
                     "talking_avatar.auto.srt" if automatic else "talking_avatar.srt")
     player.caption(
@@ -190,9 +192,9 @@ portrait, avatar_name, face_index = None, None, None
 portrait_problem: Optional[str] = None  # why the uploaded portrait cannot be used, said again at Generate
 if source == "Default avatar":
     avatars = list_default_avatars()
-    columns = st.columns(len(avatars))
-    for column, avatar in zip(columns, avatars):
-        column.image(thumbnail(avatar), caption=avatar.title, width="stretch")
+    gallery = st.container(horizontal=True)  # a row that wraps: four across on a laptop, two on a phone
+    for avatar in avatars:
+        gallery.image(thumbnail(avatar, 2 * THUMBNAIL_PX), caption=avatar.title, width=THUMBNAIL_PX)  # sharp on HiDPI
     titles = {avatar.title: avatar for avatar in avatars}
     chosen = titles[st.radio("Avatar", list(titles), horizontal=True, key="avatar_choice")]
     portrait, avatar_name = chosen.image_path, chosen.name

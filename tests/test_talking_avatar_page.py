@@ -98,7 +98,7 @@ def test_a_reload_shows_the_sessions_last_video_again(app, fixtures):
     assert not reloaded.exception and not reloaded.error
     assert reloaded.session_state["talk_job"] == done.id and len(reloaded.get("video")) == 1
     assert [m.value for m in reloaded.markdown if "last video" in m.value] == [
-        "**Your last video**, made from Noor saying “Still here after a reload.”."]
+        "**Your last video**, made from Noor saying “Still here after a reload.”"]
     reloaded.run()  # other interactions keep it, still labelled
     assert len(reloaded.get("video")) == 1 and any("Your last video" in m.value for m in reloaded.markdown)
     # Choosing other inputs (here another avatar) drops it: it is not what they would make.

@@ -25,22 +25,31 @@ from avatar.service.store import JobRecord
 from ui.history import page_job, recall_last_job, result_download
 
 
-VIDEO_MAX_WIDTH, VIDEO_MAX_HEIGHT = 720, 540
-"""The largest a result video is shown in the page (CSS pixels): its own size, scaled down to fit this box, so a
-tall portrait video is seen whole without scrolling. The player's own full-screen button shows it larger."""
+MAX_WIDTH, MAX_HEIGHT = 720, 540
+"""The largest a result (video or picture) is shown in the page, in CSS pixels: its own size, scaled down to fit
+this box, so a tall portrait is seen whole without scrolling. A video's full-screen button shows it larger."""
+BLOCK_MIN_WIDTH = 400
+"""A video's block (player, buttons, notes) is at least this wide, so a small video's buttons stay on one row."""
 
 
-def video_display_width(width: int, height: int) -> int:
-    """The width (px) a `width` x `height` video is shown at: its own, or less so that it fits the box above."""
+def display_width(width: int, height: int) -> int:
+    """The width (px) a `width` x `height` picture or video is shown at: its own, or less so that it fits the box
+    above. (Never wider than its container either: Streamlit caps a fixed width there, on a phone too.)"""
     if width <= 0 or height <= 0:
-        return VIDEO_MAX_WIDTH
-    return int(min(width, VIDEO_MAX_WIDTH, width * VIDEO_MAX_HEIGHT / height))
+        return MAX_WIDTH
+    return max(1, int(min(width, MAX_WIDTH, width * MAX_HEIGHT / height)))
+
+
+def video_block(width: int, height: int):
+    """A container for a result video of `width` x `height` and what goes under it (downloads, notes), as wide as
+    the video is shown (at least `BLOCK_MIN_WIDTH`)."""
+    return st.container(width=max(display_width(width, height), BLOCK_MIN_WIDTH))
 
 
 def show_video(container, path: Path, width: int, height: int, subtitles=None) -> None:
-    """A result video in `container` at `video_display_width` (never wider than the container, on a phone too),
-    with the browser's controls: play, seek, volume, captions and full screen."""
-    container.video(str(path), subtitles=subtitles, width=video_display_width(width, height))
+    """A result video in `container` at `display_width`, with the browser's own controls: play, seek, volume,
+    captions and full screen."""
+    container.video(str(path), subtitles=subtitles, width=display_width(width, height))
 
 
 @dataclass
@@ -102,7 +111,8 @@ def show_before_after(service: JobService, owner: str, shown: EditResult, title:
     for notice in shown.manifest.get("notices", []):
         st.info(notice)
     left, right = st.columns(2)
-    left.image(shown.before, caption=before_caption, width="stretch")
-    right.image(str(shown.path), caption=after_caption, width="stretch")
+    left.image(shown.before, caption=before_caption, width=display_width(*shown.before.shape[1::-1]))
+    with Image.open(shown.path) as after:
+        right.image(str(shown.path), caption=after_caption, width=display_width(*after.size))
     result_download(st, service, owner, shown.job, "result.png", "Download result (PNG)", file_name,
                     key=f"{shown.job.kind}_download")

@@ -164,6 +164,9 @@ def test_bad_input_too_large_and_too_many(tmp_path, fixtures):
             empty = _submit(client, {"text": "  ", "avatar": "maya"})
             assert empty.status_code == 422 and empty.json()["detail"] == (
                 "The text is empty; type what the avatar should say.")
+            wordless = _submit(client, {"text": "... !!!", "avatar": "maya"})
+            assert wordless.status_code == 422 and wordless.json()["detail"] == (
+                "The text has nothing the voice can speak; use words or numbers.")
             assert _submit(client, TALK, kind="dance").status_code == 404
             big = _submit(client, {"text": "Hi."}, files={"portrait": ("big.png", b"\0" * (2 * 1024**2), "image/png")})
             assert big.status_code == 413 and "1 MB" in big.json()["detail"]

@@ -4,13 +4,17 @@ The entry point only declares the pages and draws the shared sidebar; every page
 is a thin layer over a function in the `avatar` package.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
+from ui.loading import import_page_modules
 from ui.session import session_id
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="Avatar Studio", page_icon=":material/record_voice_over:", layout="wide")
 
+HERE = Path(__file__).resolve().parent
 PAGES = {  # title: (file, icon, url path)
     "Talking Avatar": ("app_pages/talking_avatar.py", ":material/record_voice_over:", "talking_avatar"),
     "Inpainting": ("app_pages/inpainting.py", ":material/brush:", "inpainting"),
@@ -32,5 +36,8 @@ pages.append(st.Page(file, title=DEFAULT, icon=icon, url_path=path, visibility="
 
 page = st.navigation(pages)
 session_id()  # every page's address carries the session (?s=...), so a reload finds its jobs again
-render_sidebar()
+sidebar = st.sidebar.empty()
+render_sidebar(sidebar, wait_for_registry=False)  # at once, without waiting for PyTorch on a fresh server
+import_page_modules(HERE / PAGES[page.title][0], page.title)  # "Opening ..." while a first load imports
 page.run()
+render_sidebar(sidebar)  # again, with what the page's job loaded

@@ -26,6 +26,7 @@ from avatar.video.io import VIDEO_EXTENSIONS
 POLL_S = 0.2
 """How often a page that follows a job reads its record (the runner writes progress every 0.25 s)."""
 THUMBNAIL_PX = 240
+THUMBNAIL_SHOWN_PX = 120  # on the page (the stored thumbnail is sharper, for high-density screens)
 KIND_TITLES = {name: kind.title for name, kind in KINDS.items()}
 STATUS_BADGES = {"queued": ":blue-badge[Queued]", "running": ":orange-badge[Running]", "done": ":green-badge[Done]",
                  "failed": ":red-badge[Failed]", "cancelled": ":gray-badge[Cancelled]"}
@@ -135,18 +136,23 @@ def _live_job_row(service: JobService, owner: str, job_id: str) -> None:
 
 
 def _job_row(service: JobService, owner: str, job: JobRecord) -> None:
-    picture, body, actions = st.columns([1, 4, 2], vertical_alignment="center")
+    """The thumbnail beside what the job is and its state; under them its buttons, in a row that wraps (two or three
+    to a line on a phone)."""
+    row = st.container(horizontal=True, vertical_alignment="center", gap="medium")
     image = job_thumbnail(service, job)
     if image is not None:
-        picture.image(image, width="stretch")
+        row.image(image, width=THUMBNAIL_SHOWN_PX)
+    body = row.container()
     body.markdown(f"**{KIND_TITLES.get(job.kind, job.kind)}** {STATUS_BADGES.get(job.status, job.status)}")
     body.caption(f"{_when(job.created)} · {summary(job)}")
     if job.status in ("queued", "running"):
         body.progress(min(max(job.progress, 0.0), 1.0), text=progress_text(service, job))
-        actions.button("Cancel", key=f"cancel-{job.id}", icon=":material/stop:", on_click=service.cancel,
-                       args=(owner, job.id))
     elif job.status == "failed":
         body.error(job.message)
+    actions = st.container(horizontal=True, gap="small")
+    if job.status in ("queued", "running"):
+        actions.button("Cancel", key=f"cancel-{job.id}", icon=":material/stop:", on_click=service.cancel,
+                       args=(owner, job.id))
     for name in job.results:
         result_download(actions, service, owner, job, name, name, f"{job.kind}-{job.id[:8]}-{name}",
                         key=f"download-{job.id}-{name}", icon=":material/download:")

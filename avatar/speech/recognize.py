@@ -128,6 +128,15 @@ PHONE_MODEL = "en-us/en-us-phone.lm.bin"
 """The phone bigram that ships in the pocketsphinx wheel, for the phone-loop search."""
 _PHONE_SEARCH = "phones"
 
+MAX_HMMS_PER_FRAME = 4000
+"""The search keeps at most this many HMMs alive per frame (pocketsphinx's `maxhmmpf`; its default
+30000). The first, tree-shaped pass spends most of the time on the few frames where many words
+could start; this cap prunes them and decodes a 64 s real recording with about a quarter less
+CPU. On every real clip measured (the four real_talk sound tracks, both radio fixtures, a
+radio fixture at 10 dB SNR, Piper reading a transcript) it gives the same phonemes and words
+as the default; confidences move by at most 0.04 (man_map 0.627 -> 0.666). At 3000 words
+start to change (RD_Radio31_000)."""
+
 MAX_PIECE_S = 20.0
 GIVE_UP_AFTER_S = 15.0
 GIVE_UP_BELOW = WORDS_FROM_CONFIDENCE
@@ -225,7 +234,7 @@ class _Recognizer:
         from pocketsphinx import Decoder, get_model_path
 
         # FATAL: the aligner reports expected failures on stderr; we log our own.
-        self.decoder = Decoder(loglevel="FATAL")
+        self.decoder = Decoder(loglevel="FATAL", maxhmmpf=MAX_HMMS_PER_FRAME)
         self.decoder.add_allphone_file(_PHONE_SEARCH, get_model_path(PHONE_MODEL))
         self.decoder.activate_search()  # the language model stays the default search
         self.initial_cmn = self.decoder.get_cmn()

@@ -10,7 +10,7 @@ import streamlit as st
 
 from ui.loading import import_page_modules
 from ui.session import session_id
-from ui.sidebar import render_sidebar
+from ui.sidebar import prepare_registry, render_sidebar
 
 st.set_page_config(page_title="Avatar Studio", page_icon=":material/record_voice_over:", layout="wide")
 
@@ -39,5 +39,8 @@ session_id()  # every page's address carries the session (?s=...), so a reload f
 sidebar = st.sidebar.empty()
 render_sidebar(sidebar, wait_for_registry=False)  # at once, without waiting for PyTorch on a fresh server
 import_page_modules(HERE / PAGES[page.title][0], page.title)  # "Opening ..." while a first load imports
-page.run()
-render_sidebar(sidebar)  # again, with what the page's job loaded
+try:
+    page.run()
+finally:  # also when the page stopped early (st.stop draws nothing after it)
+    prepare_registry()  # PyTorch and the device, on a thread, once the page is on the screen
+render_sidebar(sidebar)  # again, with the device and what the page's job loaded

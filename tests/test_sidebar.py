@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from avatar.service.jobs import get_service
@@ -61,9 +62,8 @@ def _sidebar_before_the_registry():
 def test_first_draw_does_not_wait_for_the_device(monkeypatch):
     import ui.sidebar
 
-    started = []
     monkeypatch.setattr(ui.sidebar, "_registry_ready", threading.Event())  # as on a server that just started
-    monkeypatch.setattr(ui.sidebar, "_start_registry_in_background", lambda: started.append(True))
+    monkeypatch.setattr(ui.sidebar, "registry_resource", lambda: pytest.fail("the first draw waited for PyTorch"))
     at = AppTest.from_function(_sidebar_before_the_registry, default_timeout=60).run()
     assert not at.exception
-    assert "Device: being detected" in _sidebar(at) and started == [True]
+    assert "Device: being detected" in _sidebar(at)

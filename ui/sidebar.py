@@ -3,7 +3,8 @@ run, and an API key signed in with.
 
 It is drawn twice per run (streamlit_app.py): before the page, with what is known without loading anything, and
 after it, with what the page's job loaded. The device needs PyTorch, which takes seconds to import on a fresh
-server: the first draw does not wait for it (a background thread imports it), so the page shows at once.
+server: the first draw does not wait for it, so the page shows at once, and once the page has drawn a background
+thread imports it (`prepare_registry`), also for a page that stopped early.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ def registry_resource() -> Registry:
     return registry
 
 
-def _start_registry_in_background() -> None:
-    """Create the registry (import PyTorch, pick the device) on a thread, once per process."""
+def prepare_registry() -> None:
+    """Create the registry (import PyTorch, pick the device) on a background thread, once per process. It draws
+    nothing, so it is safe to call while a page stops or reruns."""
     global _warm_up
 
     def create() -> None:
@@ -47,14 +49,10 @@ def _start_registry_in_background() -> None:
 def render_sidebar(slot=None, wait_for_registry: bool = True) -> None:
     """Draw the summary into `slot` (an `st.sidebar.empty()`, so a second draw replaces the first).
 
-    Without `wait_for_registry`, a registry that does not exist yet is created in the background and the device
-    line says so, instead of holding up the page for PyTorch's import.
+    Without `wait_for_registry`, a registry that does not exist yet is not created (that is `prepare_registry`'s
+    job, after the page) and the device line says it is being detected, instead of holding up the page for PyTorch.
     """
-    if wait_for_registry or _registry_ready.is_set():
-        registry = registry_resource()
-    else:
-        _start_registry_in_background()
-        registry = None
+    registry = registry_resource() if wait_for_registry or _registry_ready.is_set() else None
     here = jobs_run_here()
     memory = process_memory()
     stats = registry.stats() if registry is not None else None

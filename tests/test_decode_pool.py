@@ -32,6 +32,15 @@ def test_results_come_back_in_job_order_from_the_helpers():
     assert os.getpid() not in pids and 1 <= len(pids) <= 2
 
 
+def test_helpers_started_ahead_take_the_jobs():
+    with DecoderPool(2) as pool:
+        pool.start()
+        started = {helper.process.pid for helper in pool._started}
+        assert len(started) == 2
+        assert set(pool.ordered(pid_of_job, [(i,) for i in range(8)])) <= started
+        assert len(pool._started) == 2  # no more were started
+
+
 def test_without_helpers_jobs_run_here():
     with DecoderPool(0) as pool:
         assert list(pool.ordered(pid_of_job, [(0,), (1,)])) == [os.getpid()] * 2

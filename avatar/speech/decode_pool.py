@@ -26,6 +26,7 @@ import importlib
 import logging
 import os
 import pickle
+import queue
 import subprocess
 import sys
 import threading
@@ -125,6 +126,7 @@ class DecoderPool:
         self._started: list[_Helper] = []
         self._lock = threading.Lock()
         self._failed = False
+        self._waiting: queue.SimpleQueue[_Helper] = queue.SimpleQueue()
         self._executor: Optional[ThreadPoolExecutor] = (
             ThreadPoolExecutor(max_workers=self.helpers, thread_name_prefix="decoder-feed") if self.helpers else None)
 
@@ -144,15 +146,34 @@ class DecoderPool:
         for helper in helpers:
             helper.close()
 
+    def start(self) -> None:
+        """Start the helpers now, so that they load their decoders while this process prepares the jobs."""
+        if self._executor is None or self._failed:
+            return
+        for _ in range(self.helpers - len(self._started)):
+            try:
+                self._waiting.put(self._launch())
+            except HelperFailed as error:
+                _LOGGER.warning("%s; decoding in this process instead", error)
+                self._failed = True
+                return
+
+    def _launch(self) -> _Helper:
+        helper = _Helper(self._initializer)
+        with self._lock:
+            self._started.append(helper)
+        return helper
+
     def _helper(self) -> _Helper:
-        """This feeding thread's helper, started on its first job."""
+        """This feeding thread's helper: one started ahead (`start`) or, failing that, a new one."""
         helper = getattr(self._local, "helper", None)
         if helper is None:
             if self._failed:
                 raise HelperFailed("the decoding helpers have failed")
-            helper = _Helper(self._initializer)
-            with self._lock:
-                self._started.append(helper)
+            try:
+                helper = self._waiting.get_nowait()
+            except queue.Empty:
+                helper = self._launch()
             self._local.helper = helper
         return helper
 

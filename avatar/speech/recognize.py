@@ -322,6 +322,14 @@ def align_recording(
     """
     if transcript is not None:
         transcript = check_transcript(transcript)
+    with DecoderPool(_helpers(speech.duration), initializer=_LOAD_IN_HELPER) as pool:
+        pool.start()  # helpers load their decoders while the recording is prepared and checked
+        return _align(speech, transcript, pool, progress)
+
+
+def _align(speech: Speech, transcript: Optional[str], pool: DecoderPool,
+           progress: Optional[Progress]) -> RecordingAlignment:
+    """`align_recording` with the decoding pool at hand."""
     samples = _model_samples(speech)
     n_frames = len(samples) // _FRAME_SAMPLES
     report(progress, _PROGRESS_STAGE, 0.0)
@@ -336,7 +344,7 @@ def align_recording(
     recognizer = load_recognizer()
     reason = ""
     guessed: dict[str, str] = {}
-    with recognizer.lock, DecoderPool(_helpers(speech.duration), initializer=_LOAD_IN_HELPER) as pool:
+    with recognizer.lock:
         recognition_end = _RECOGNITION_SHARE * (0.85 if transcript else 1.0)
         recognised = _recognise(pool, samples, loud, scaled(progress, 0.0, recognition_end))
         confidence = _confidence(recognised, loud)

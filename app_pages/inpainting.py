@@ -19,11 +19,10 @@ from avatar.media import IMAGE_EXTENSIONS, load_image
 from avatar.options import params_of
 from avatar.service.jobs import get_service
 from ui import options as declared
-from ui.box_picker import TOOLBAR_ROOM, box_picker, column_width
+from ui.box_picker import TOOLBAR_ROOM, box_picker, canvas_size, column_width
 from ui.results import EditResult, edit_result, show_before_after, submit_edit
 from ui.session import job_owner
 
-CANVAS_WIDTH = 640
 IMAGE_TYPES = [e.lstrip(".") for e in IMAGE_EXTENSIONS]
 JOB_KEY = "inpaint_job"
 WORKING = "Filling..."
@@ -62,8 +61,7 @@ def _brush_mask() -> np.ndarray | None:
         return None
     brush = st.slider("Brush size", 5, 80, 30, key="inpaint_brush")
     with st.container(gap=None):
-        scale = min(1.0, min(CANVAS_WIDTH, column_width("inpaint_brush_canvas")) / width)
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        size = canvas_size(width, height, column_width("inpaint_brush_canvas"))  # as the box picker's canvas
         st.space(TOOLBAR_ROOM)  # the canvas's toolbar (undo, clear) shows above it, not over the slider
         canvas = st_canvas(
             stroke_width=brush,
@@ -73,7 +71,7 @@ def _brush_mask() -> np.ndarray | None:
             height=size[1],
             drawing_mode="freedraw",
             return_image_data=True,
-            key=f"inpaint_canvas_{upload_id}",
+            key=f"inpaint_canvas_{upload_id}_{size[0]}",  # strokes are in canvas pixels: a new size starts afresh
         )
     strokes = canvas.image_data
     return None if strokes is None else mask_from_brush(strokes, image)
@@ -102,7 +100,7 @@ try:
             if selection.notice:
                 st.warning(selection.notice)
     else:
-        box = box_picker(image, "inpaint", ident=upload_id, around="around the area to fill")
+        box = box_picker(image, "inpaint", ident=upload_id, target="the area to fill")
         grabcut = st.checkbox("Only the object inside the box (GrabCut)", value=True, key="inpaint_grabcut")
         if box is not None:
             if grabcut:

@@ -61,8 +61,8 @@ st.subheader("1. Select the object")
 how = st.radio("Select by", ["Box", "Describe it"], horizontal=True, key="shift_select_by")
 mask = None
 if how == "Box":
-    box = box_picker(image, "shift", ident=upload_id,
-                     around="around the object (what is inside is then separated from its background)")
+    box = box_picker(image, "shift", ident=upload_id, target="the object",
+                     note="What is inside the box is then separated from its background.")
     if box is not None:
         try:
             mask = _box_mask(image, box)

@@ -203,7 +203,7 @@ with inpaint_tab:
         if video is None:
             st.info("Upload a video to draw the box on one of its frames.")
         elif frame is not None:
-            box = box_picker(frame.image, "vinpaint_box", ident=frame.info.sha256, around="around the area to fill",
+            box = box_picker(frame.image, "vinpaint_box", ident=frame.info.sha256, target="the area to fill",
                              noun="frame")
     else:
         if frame is not None:

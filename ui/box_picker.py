@@ -162,12 +162,12 @@ def _canvas():
 
 
 def box_picker(image: np.ndarray, key: str, default: Optional[Box] = None, ident: Any = None,
-               around: str = "around the object", noun: str = "picture") -> Optional[Box]:
+               target: str = "the object", noun: str = "picture", note: str = "") -> Optional[Box]:
     """Show `image` with a box to drag on it and the box's four corners to type; return the box in the picture's
     pixels, or None after saying (st.error) what is wrong with it.
 
-    `around` completes "Drag a box ... on it" in the line above the picture; `noun` is what the picture is called
-    ("picture", "frame").
+    The line above the picture says "Drag a box around `target` on it ..." and then `note`; `noun` is what the
+    picture is called there ("picture", "frame").
 
     The fields keep their values under `{key}_x0` ... `{key}_y1`; they start at `default` (the middle half of the
     picture) and again whenever `ident` (what the picture is: an upload's id, a video) or the picture's size changes.
@@ -183,8 +183,8 @@ def box_picker(image: np.ndarray, key: str, default: Optional[Box] = None, ident
     box: Box = tuple(int(st.session_state[f]) for f in fields)  # type: ignore[assignment]
 
     st_canvas = _canvas()
-    st.caption(f"The {noun} is {width}x{height} pixels. Drag a box {around} on it, or type the box's corners "
-               "below (x0,y0 is its top-left corner, x1,y1 its bottom-right).")
+    st.caption(f"The {noun} is {width}x{height} pixels. Drag a box around {target} on it, or type the box's corners "
+               f"below (x0,y0 is its top-left corner, x1,y1 its bottom-right).{' ' + note if note else ''}")
     with st.container(gap=None):
         room = column_width(key)
         if st_canvas is None:

@@ -320,3 +320,38 @@ def test_guessed_words_reach_the_helpers_and_are_forgotten_after(monkeypatch, ty
     parallel, serial = both_ways(monkeypatch, upload, transcript=" ".join([TYPED] * repeats))
     assert parallel.method == "transcript" and parallel == serial
     assert recognize.load_recognizer().decoder.lookup_word("zorblax") is None
+
+
+def test_a_quiet_stretch_is_a_pause_whatever_was_aligned_there():
+    """Phones stretched across a pause keep only their sounding parts; a stop's short silence keeps its phone."""
+    from avatar.speech.recognize import _Phone, _silence_quiet_runs
+
+    levels = np.full(100, -10.0)
+    levels[40:75] = -60.0  # 0.35 s of quiet: a pause
+    levels[10:18] = -60.0  # 0.08 s: the closure of a stop
+    phones = [_Phone("K", 5, 20, starts_word=True), _Phone("T", 20, 50), _Phone("R", 50, 60, starts_word=True),
+              _Phone("IH", 60, 80)]
+    out = _silence_quiet_runs(phones, levels)
+    assert [(p.name, p.start, p.end, p.starts_word) for p in out] == [
+        ("K", 5, 20, True), ("T", 20, 40, False), ("SIL", 40, 50, False), ("SIL", 50, 60, False),
+        ("SIL", 60, 75, False), ("IH", 75, 80, False)]
+
+
+def test_a_real_speakers_pauses_are_pauses(fixtures):
+    """No sound is timed inside a real clip's pauses (man_map: "district" ran 0.3 s into one)."""
+    import av
+
+    from avatar.speech.recognize import (ALIGNMENT_DELAY_S, FRAME_S, QUIET_RUN_S, _frame_levels, _model_samples,
+                                        _quiet_runs)
+
+    with av.open(str(fixtures / "real_talk" / "man_map.mp4")) as container:
+        rate = container.streams.audio[0].rate
+        chunks = [frame.to_ndarray() for frame in container.decode(audio=0)]
+    speech = Speech(np.concatenate(chunks, axis=1).mean(axis=0).astype(np.float32), rate)
+    result = align_recording(speech)
+    assert_contiguous(result, speech.duration)
+    runs = _quiet_runs(_frame_levels(_model_samples(speech)))
+    assert runs and all((b - a) * FRAME_S >= QUIET_RUN_S for a, b in runs)
+    for a, b in runs:
+        start, end = a * FRAME_S + ALIGNMENT_DELAY_S, b * FRAME_S + ALIGNMENT_DELAY_S  # on the phonemes' clock
+        assert [p for p in result.phonemes if p.ipa != PAUSE and p.end > start + 1e-6 and p.start < end - 1e-6] == []

@@ -178,6 +178,12 @@ Piper's timeline, and so the typed-text path, has a pause at every word boundary
 same so that both paths look alike. Neighbouring sounds keep at least half their
 length. Raised the benchmark's jaw correlation from 0.77 to 0.80."""
 
+QUIET_BELOW_PEAK_DB = 20.0
+"""A 10 ms frame is quiet when its level is this far under the recording's loud frames (95th percentile)..."""
+QUIET_RUN_S = 0.3
+"""...and quiet frames in a run this long are a pause, whatever phones were aligned there. Longer than
+the silent closure of a stop (about 0.05-0.12 s), which keeps its phone and its open jaw."""
+
 _PROGRESS_STAGE = "recognising speech"
 _RECOGNITION_SHARE = 0.7
 """Share of the progress bar for recognition; word and phone alignment take the rest."""
@@ -374,6 +380,7 @@ def _align(speech: Speech, transcript: Optional[str], pool: DecoderPool,
     if guessed:
         _forget_recognizer(recognizer)
 
+    phones = _silence_quiet_runs(phones, _frame_levels(samples))
     boundaries = [p.start * FRAME_S for p in phones if p.starts_word]
     phonemes = _with_word_gaps(_timeline(phones, speech.duration), boundaries)
     report(progress, _PROGRESS_STAGE, 1.0)
@@ -706,6 +713,56 @@ def _even_phones(recognizer: _Recognizer, group: Sequence[_Segment]) -> list[_Ph
             if b > a
         ]
     return phones
+
+
+def _quiet_runs(levels: np.ndarray) -> list[tuple[int, int]]:
+    """Frame ranges [start, end) where the sound stays QUIET_BELOW_PEAK_DB under its loud frames for QUIET_RUN_S or more."""
+    if not levels.size:
+        return []
+    quiet = levels < float(np.percentile(levels, 95)) - QUIET_BELOW_PEAK_DB
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]])))
+    shortest = int(round(QUIET_RUN_S / FRAME_S))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2]) if b - a >= shortest]
+
+
+def _silence_quiet_runs(phones: Sequence[_Phone], levels: np.ndarray) -> list[_Phone]:
+    """The phones with every quiet run (`_quiet_runs`) cut out of them and given to silence.
+
+    The aligner gives each phone of a word at least three frames, and a
+    recognised word's end often takes in the silence after it, so a word's last
+    phones can be stretched across a pause ("district" in a real clip ran 0.3 s
+    into one, and the mouth stayed open there). Nothing is said in silence, so the
+    mouth rests. A phone keeps its sounding parts; its word starts at the first.
+    """
+    runs = _quiet_runs(levels)
+    if not runs:
+        return list(phones)
+    out: list[_Phone] = []
+    for phone in phones:
+        if phone.name in PAUSE_PHONES:
+            out.append(phone)
+            continue
+        starts_word = phone.starts_word
+        for start, end, quiet in _split_at_runs(phone.start, phone.end, runs):
+            out.append(_Phone("SIL" if quiet else phone.name, start, end, starts_word=starts_word and not quiet))
+            starts_word = starts_word and quiet
+    return out
+
+
+def _split_at_runs(start: int, end: int, runs: Sequence[tuple[int, int]]) -> list[tuple[int, int, bool]]:
+    """Frames [start, end) cut at the edges of `runs`, as (start, end, inside a run) pieces in order."""
+    pieces, at = [], start
+    for run_start, run_end in runs:
+        a, b = max(run_start, at), min(run_end, end)
+        if a >= b:
+            continue
+        if a > at:
+            pieces.append((at, a, False))
+        pieces.append((a, b, True))
+        at = b
+    if at < end:
+        pieces.append((at, end, False))
+    return pieces
 
 
 def _timeline(phones: Sequence[_Phone], duration: float) -> list[Phoneme]:

@@ -228,3 +228,14 @@ def test_the_frame_shown_is_the_tools_frame(clip):
     with open_video(data, name="clip.mp4") as video:
         expected = next(islice(video.frames(), 5, None))
     assert np.array_equal(_frame(data, "clip.mp4", 5), expected)
+
+
+def test_the_box_is_kept_while_another_way_of_selecting_is_shown():
+    image, _, _ = disk_scene(center=(150, 120), radius=30)
+    at = AppTest.from_file(str(PAGES / "object_shift.py"), default_timeout=60).run()
+    at.file_uploader(key="shift_upload").set_value(("scene.png", _png(image), "image/png")).run()
+    _set_box(at, "shift", (110, 80, 190, 160))
+    at.radio(key="shift_select_by").set_value("Describe it").run()
+    assert not at.exception and not [n for n in at.number_input if n.key and n.key.startswith("shift_x")]
+    at.radio(key="shift_select_by").set_value("Box").run()
+    assert not at.exception and _fields(at, "shift") == (110, 80, 190, 160)

@@ -170,15 +170,21 @@ def box_picker(image: np.ndarray, key: str, default: Optional[Box] = None, ident
     picture is called there ("picture", "frame").
 
     The fields keep their values under `{key}_x0` ... `{key}_y1`; they start at `default` (the middle half of the
-    picture) and again whenever `ident` (what the picture is: an upload's id, a video) or the picture's size changes.
+    picture) and again whenever `ident` (what the picture is: an upload's id, a video) or the picture's size changes;
+    otherwise the box is kept, also while the page shows another way of selecting.
     """
     height, width = image.shape[:2]
     default = default or centred_box(width, height)
     fields = [f"{key}_{corner}" for corner in CORNERS]
     picture = (ident, width, height)
-    if st.session_state.get(f"{key}_picture") != picture or any(f not in st.session_state for f in fields):
+    if st.session_state.get(f"{key}_picture") != picture:
         st.session_state[f"{key}_picture"] = picture
-        for field, value in zip(fields, default):
+        st.session_state[f"{key}_box"] = tuple(int(v) for v in default)
+        for field in fields:
+            st.session_state.pop(field, None)
+    if any(f not in st.session_state for f in fields):
+        # New fields, or fields Streamlit forgot while the page showed another way of selecting: the box is kept.
+        for field, value in zip(fields, st.session_state[f"{key}_box"]):
             st.session_state[field] = int(value)
     box: Box = tuple(int(st.session_state[f]) for f in fields)  # type: ignore[assignment]
 
@@ -213,6 +219,7 @@ def box_picker(image: np.ndarray, key: str, default: Optional[Box] = None, ident
         for field, label, limit in zip(fields, LABELS, (width, height, width, height)):
             st.number_input(label, min_value=0, max_value=limit, step=1, key=field, width=FIELD_WIDTH)
     box = tuple(int(st.session_state[f]) for f in fields)  # type: ignore[assignment]
+    st.session_state[f"{key}_box"] = box
     problem = box_problem(box, width, height, noun)
     if problem:
         st.error(problem)

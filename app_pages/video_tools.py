@@ -217,10 +217,13 @@ with inpaint_tab:
     models = [model_id for model_id in INPAINT_MODELS if registry.is_installed(model_id)]
     automatic = models[0] if models else PROPAGATION  # what "auto" picks now
     fillers = {PROPAGATION: "Pixels from other frames (no model)", **{m: get_spec(m).name for m in models}}
-    method = radio(InpaintVideoOptions, "method", "Fill with", ["auto", PROPAGATION, *models], horizontal=True,
-                   key="vinpaint_method",
-                   format_func=lambda m: f"Automatic: {fillers[automatic]}" if m == "auto" else fillers[m])
-    if not models:
+    if models:
+        method = radio(InpaintVideoOptions, "method", "Fill with", ["auto", PROPAGATION, *models], horizontal=True,
+                       key="vinpaint_method",
+                       format_func=lambda m: f"Automatic: {fillers[automatic]}" if m == "auto" else fillers[m])
+    else:  # one way to fill: nothing to choose
+        method = "auto"
+        st.caption(f"Filled with {fillers[PROPAGATION][0].lower()}{fillers[PROPAGATION][1:]}.")
         installed(INPAINT_MODELS[0], needed=False)
     prompt = ""
     if (automatic if method == "auto" else method) != PROPAGATION:
@@ -245,11 +248,17 @@ with upscale_tab:
     video = st.file_uploader("Video (up to 60 s)", type=VIDEO_TYPES, key="upscale_video")
     height = radio(UpscaleOptions, "target_height", "Target height", [720, 1080], horizontal=True,
                    key="upscale_height", format_func=lambda h: f"{h}p")
-    diffusion = installed(UPSCALE_MODEL, needed=False)
+    diffusion = registry.is_installed(UPSCALE_MODEL)
     methods = {"auto": f"Automatic: {'Stable Diffusion x4 upscaler' if diffusion else 'Lanczos + sharpening'}",
                "lanczos": "Lanczos + sharpening (no model)", UPSCALE_MODEL: "Stable Diffusion x4 upscaler"}
-    method = radio(UpscaleOptions, "method", "Method", ["auto", "lanczos", *([UPSCALE_MODEL] if diffusion else [])],
-                   horizontal=True, key="upscale_method", format_func=methods.get)
+    if diffusion:
+        installed(UPSCALE_MODEL, needed=False)
+        method = radio(UpscaleOptions, "method", "Method", ["auto", "lanczos", UPSCALE_MODEL], horizontal=True,
+                       key="upscale_method", format_func=methods.get)
+    else:  # one way to upscale: nothing to choose
+        method = "auto"
+        st.caption(f"Upscaled with {methods['lanczos'][0].lower()}{methods['lanczos'][1:]}.")
+        installed(UPSCALE_MODEL, needed=False)
     params: dict[str, Any] = {"target_height": height, "method": method}
     if method == UPSCALE_MODEL or (method == "auto" and diffusion):
         params["noise_level"] = slider(UpscaleOptions, "noise_level", "Noise level", key="upscale_noise")

@@ -217,7 +217,10 @@ def box_picker(image: np.ndarray, key: str, default: Optional[Box] = None, ident
             )
     with st.container(horizontal=True, gap="small"):
         for field, label, limit in zip(fields, LABELS, (width, height, width, height)):
-            st.number_input(label, min_value=0, max_value=limit, step=1, key=field, width=FIELD_WIDTH)
+            # The value is the field's own (in session state); passing it as the default too means a field the
+            # browser draws afresh starts from the box, not from 0.
+            st.number_input(label, min_value=0, max_value=limit, value=int(st.session_state[field]), step=1,
+                            key=field, width=FIELD_WIDTH)
     box = tuple(int(st.session_state[f]) for f in fields)  # type: ignore[assignment]
     st.session_state[f"{key}_box"] = box
     problem = box_problem(box, width, height, noun)

@@ -16,7 +16,8 @@ outside as a user would run it. Per run it measures:
   one-minute load average before the run: on a shared machine, other work
   slows the wall clock, and these show when it did.
 
-Medians over --runs are printed as a Markdown table row.
+Medians over --runs are printed as a Markdown table, a row per `--decoders`
+setting (`--decoders 1 auto` compares one decoder with one per core).
 """
 
 from __future__ import annotations
@@ -163,38 +164,46 @@ def run_command(recording: Path, portrait: Path, size: int, decoders: Optional[i
     }
 
 
+def _row(label: str, runs: list[dict]) -> str:
+    med = {key: statistics.median(r[key] for r in runs) for key in runs[0] if key != "mouth"}
+    return (f"| {label} | {med['audio_s']:.0f} | {med['wall_s']:.1f} | {med['rtf']:.3f} | "
+            f"{med['recognition_s']:.1f} | {med['render_s']:.1f} | {med['cpu_s']:.0f} | {med['tree_pss_mb']:.0f} | "
+            f"{med['tree_mb']:.0f} | {med['process_mb']:.0f} | {runs[0]['mouth']} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the recording")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--portrait", type=Path, default=FIXTURES / "obama.jpg")
-    parser.add_argument("--decoders", type=int, help=f"sets {DECODERS_ENV} for the command (1: recognition "
-                        "in the command's own process only, as before helpers existed)")
+    parser.add_argument("--decoders", nargs="+", default=["auto"],
+                        help=f"{DECODERS_ENV} for the command: 'auto' (unset: one decoder per core), or a number "
+                        "(1: recognition in the command's own process only, as before helpers existed); several "
+                        "values are run in turn, run by run, so that they meet the same machine load")
     args = parser.parse_args()
+    settings = [None if value == "auto" else int(value) for value in args.decoders]
 
     with tempfile.TemporaryDirectory() as folder:
         recording = Path(folder) / "long_radio.wav"
         seconds = build_recording(recording, args.minutes * 60)
-        decoders = f", {DECODERS_ENV}={args.decoders}" if args.decoders is not None else ""
-        print(f"{seconds:.0f} s recording (radio fixtures repeated), {args.portrait.name} at {args.size} px{decoders}, "
+        print(f"{seconds:.0f} s recording (radio fixtures repeated), {args.portrait.name} at {args.size} px, "
               f"median of {args.runs} fresh `avatar talk` processes\n")
-        runs = []
+        runs: dict[Optional[int], list[dict]] = {setting: [] for setting in settings}
         for i in range(args.runs):
-            runs.append(run_command(recording, args.portrait, args.size, args.decoders))
-            r = runs[-1]
-            print(f"run {i + 1}: {r['wall_s']:.1f} s, RTF {r['rtf']:.3f}, recognition {r['recognition_s']:.1f} s, "
-                  f"peak {r['tree_pss_mb']:.0f} MB PSS, {r['tree_mb']:.0f} MB RSS (largest process {r['process_mb']:.0f} MB), CPU {r['cpu_s']:.0f} s, "
-                  f"load before {r['load_before']:.1f}, mouth {r['mouth']}",
-                  flush=True)
-    med = {key: statistics.median(r[key] for r in runs) for key in runs[0] if key != "mouth"}
-    header = ["audio s", "frames", "wall s", "whole-process RTF", "recognition s", "rest s", "CPU s",
+            for setting in settings:
+                r = run_command(recording, args.portrait, args.size, setting)
+                runs[setting].append(r)
+                print(f"run {i + 1}, decoders {setting or 'auto'}: {r['wall_s']:.1f} s, RTF {r['rtf']:.3f}, "
+                      f"recognition {r['recognition_s']:.1f} s, peak {r['tree_pss_mb']:.0f} MB PSS, "
+                      f"{r['tree_mb']:.0f} MB RSS (largest process {r['process_mb']:.0f} MB), CPU {r['cpu_s']:.0f} s, "
+                      f"load before {r['load_before']:.1f}, mouth {r['mouth']}", flush=True)
+    header = ["decoders", "audio s", "wall s", "whole-process RTF", "recognition s", "rest s", "CPU s",
               "peak MB (tree PSS)", "peak MB (tree RSS)", "peak MB (largest process)", "mouth"]
     print("\n| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    print(f"| {med['audio_s']:.0f} | {med['frames']:.0f} | {med['wall_s']:.1f} | {med['rtf']:.3f} | "
-          f"{med['recognition_s']:.1f} | {med['render_s']:.1f} | {med['cpu_s']:.0f} | {med['tree_pss_mb']:.0f} | {med['tree_mb']:.0f} | {med['process_mb']:.0f} | "
-          f"{runs[0]['mouth']} |")
+    for setting in settings:
+        print(_row(str(setting or "auto"), runs[setting]))
 
 
 if __name__ == "__main__":

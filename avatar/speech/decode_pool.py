@@ -124,7 +124,8 @@ class DecoderPool:
         self._initializer = initializer
         self._local = threading.local()
         self._started: list[_Helper] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _started
+        self._here = threading.Lock()  # one job at a time on this process' decoder
         self._failed = False
         self._waiting: queue.SimpleQueue[_Helper] = queue.SimpleQueue()
         self._executor: Optional[ThreadPoolExecutor] = (
@@ -185,7 +186,7 @@ class DecoderPool:
             if not self._failed:
                 _LOGGER.warning("%s; decoding in this process instead", error)
                 self._failed = True
-        with self._lock:  # one decoder here: the jobs of the failed helpers take turns
+        with self._here:  # the jobs of failed helpers take turns on this process' decoder
             return function(*args)
 
     def ordered(self, function: Callable[..., R], jobs: Sequence[tuple]) -> Iterator[R]:

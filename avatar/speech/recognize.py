@@ -81,6 +81,8 @@ the time on two cores (README, Performance).
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import logging
 import math
 import re
@@ -737,22 +739,29 @@ def _silence_quiet_runs(phones: Sequence[_Phone], levels: np.ndarray) -> list[_P
     runs = _quiet_runs(levels)
     if not runs:
         return list(phones)
+    run_ends = [end for _, end in runs]
     out: list[_Phone] = []
     for phone in phones:
         if phone.name in PAUSE_PHONES:
             out.append(phone)
             continue
         starts_word = phone.starts_word
-        for start, end, quiet in _split_at_runs(phone.start, phone.end, runs):
+        first = bisect.bisect_right(run_ends, phone.start)  # runs ending before the phone cannot cut it
+        for start, end, quiet in _split_at_runs(phone.start, phone.end, runs, first):
             out.append(_Phone("SIL" if quiet else phone.name, start, end, starts_word=starts_word and not quiet))
             starts_word = starts_word and quiet
     return out
 
 
-def _split_at_runs(start: int, end: int, runs: Sequence[tuple[int, int]]) -> list[tuple[int, int, bool]]:
-    """Frames [start, end) cut at the edges of `runs`, as (start, end, inside a run) pieces in order."""
+def _split_at_runs(start: int, end: int, runs: Sequence[tuple[int, int]],
+                   first: int = 0) -> list[tuple[int, int, bool]]:
+    """Frames [start, end) cut at the edges of `runs` (in order, apart), as (start, end, inside a run) pieces
+    in order. Only `runs[first:]` are looked at, up to the first that starts after `end`: a long
+    recording has hundreds of runs and tens of thousands of phones."""
     pieces, at = [], start
-    for run_start, run_end in runs:
+    for run_start, run_end in itertools.islice(runs, first, None):
+        if run_start >= end:
+            break
         a, b = max(run_start, at), min(run_end, end)
         if a >= b:
             continue

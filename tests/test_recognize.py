@@ -355,3 +355,19 @@ def test_a_real_speakers_pauses_are_pauses(fixtures):
     for a, b in runs:
         start, end = a * FRAME_S + ALIGNMENT_DELAY_S, b * FRAME_S + ALIGNMENT_DELAY_S  # on the phonemes' clock
         assert [p for p in result.phonemes if p.ipa != PAUSE and p.end > start + 1e-6 and p.start < end - 1e-6] == []
+
+
+def test_long_recordings_are_scaled_and_measured_block_by_block(radio_24s):
+    """Block by block (bounded memory) gives the very samples and levels of the whole signal at once."""
+    from avatar.speech import recognize
+    from avatar.speech.speech_presence import detect_speech
+
+    samples = np.tile(radio_24s.samples, 4)  # 96 s: more than one block
+    assert len(samples) > recognize._BLOCK
+    model = recognize._model_samples(Speech(samples, radio_24s.sample_rate))
+    whole = samples.astype(np.float64) * min(recognize.MAX_GAIN, 0.7 / float(np.max(np.abs(samples))))
+    assert np.array_equal(model, np.clip(np.round(whole * 32767.0), -32768, 32767).astype(np.int16))
+    n = len(model) // 160
+    frames = model[: n * 160].astype(np.float64).reshape(n, 160) / 32768.0
+    assert np.array_equal(recognize._frame_levels(model), 10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-12))
+    assert detect_speech(model, 16000) == detect_speech(model.astype(np.float32) / 32768.0, 16000)

@@ -162,6 +162,10 @@ MAX_GAIN = 10.0
 SILENT_PEAK = 10 ** (-50 / 20)
 """Peak level (re full scale) under which a recording is taken as silent, as the mouth track does."""
 
+_BLOCK = 1 << 20
+"""Samples scaled or measured at a time (65 s at 16 kHz): whole, a 10-minute recording's float64
+temporaries took 230 MB."""
+
 _LOUD_BELOW_PEAK_DB = 30.0
 _LOUD_FLOOR_DB = -50.0
 """A frame is loud when within 30 dB of the recording's loud frames (95th percentile) and above -50 dBFS."""
@@ -344,7 +348,7 @@ def _align(speech: Speech, transcript: Optional[str], pool: DecoderPool,
     if n_frames < 10 or _peak(speech.samples) < SILENT_PEAK:
         return _loudness(0.0, "the recording is silent or too short to hold speech")
 
-    verdict = detect_speech(samples.astype(np.float32) / 32768.0, MODEL_RATE)
+    verdict = detect_speech(samples, MODEL_RATE)
     if not verdict.speech:
         return _loudness(0.0, verdict.reason)
 
@@ -406,31 +410,57 @@ def _mono(samples: np.ndarray) -> np.ndarray:
     return samples.reshape(-1)
 
 
+def _blocks(n: int) -> Iterator[slice]:
+    """Consecutive slices of at most `_BLOCK` samples covering [0, n)."""
+    for start in range(0, n, _BLOCK):
+        yield slice(start, min(n, start + _BLOCK))
+
+
+def _abs_peak(samples: np.ndarray) -> float:
+    """Largest magnitude of a 1-D signal (0 when empty), measured block by block."""
+    return max((float(np.max(np.abs(samples[block]))) for block in _blocks(len(samples))), default=0.0)
+
+
 def _peak(samples: np.ndarray) -> float:
-    mono = _mono(samples)
-    return float(np.max(np.abs(mono))) if mono.size else 0.0
+    return _abs_peak(_mono(samples))
 
 
 def _model_samples(speech: Speech) -> np.ndarray:
-    """Mono int16 at 16 kHz, peak-normalised so quiet recordings keep their resolution."""
-    samples = _mono(speech.samples).astype(np.float64)
+    """Mono int16 at 16 kHz, peak-normalised so quiet recordings keep their resolution.
+
+    Scaled block by block (the same arithmetic, in float64, as on the whole signal at
+    once), so memory does not grow with the recording beyond the result itself.
+    Other rates are resampled in one go, which does.
+    """
+    samples = _mono(speech.samples)
     rate = int(speech.sample_rate)
     if rate != MODEL_RATE and samples.size:
         divisor = math.gcd(MODEL_RATE, rate)
         from scipy.signal import resample_poly  # imported here: a quarter second that text jobs skip
 
-        samples = resample_poly(samples, MODEL_RATE // divisor, rate // divisor)
-    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
-    if peak >= SILENT_PEAK:
-        samples = samples * min(MAX_GAIN, 0.7 / peak)
-    return np.clip(np.round(samples * 32767.0), -32768, 32767).astype(np.int16)
+        samples = resample_poly(samples.astype(np.float64), MODEL_RATE // divisor, rate // divisor)
+    peak = _abs_peak(samples)
+    gain = min(MAX_GAIN, 0.7 / peak) if peak >= SILENT_PEAK else None
+    out = np.empty(len(samples), dtype=np.int16)
+    for block in _blocks(len(samples)):
+        scaled = samples[block].astype(np.float64)
+        if gain is not None:
+            scaled = scaled * gain
+        out[block] = np.clip(np.round(scaled * 32767.0), -32768, 32767).astype(np.int16)
+    return out
 
 
 def _frame_levels(samples: np.ndarray) -> np.ndarray:
-    """Level (dB re full scale) of each 10 ms frame."""
+    """Level (dB re full scale) of each 10 ms frame, measured block by block."""
     n = len(samples) // _FRAME_SAMPLES
-    frames = samples[: n * _FRAME_SAMPLES].astype(np.float64).reshape(n, _FRAME_SAMPLES) / 32768.0
-    return 10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    levels = np.empty(n, dtype=np.float64)
+    step = _BLOCK // _FRAME_SAMPLES
+    for first in range(0, n, step):
+        last = min(n, first + step)
+        frames = samples[first * _FRAME_SAMPLES : last * _FRAME_SAMPLES].astype(np.float64)
+        frames = frames.reshape(last - first, _FRAME_SAMPLES) / 32768.0
+        levels[first:last] = 10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    return levels
 
 
 def _loud_frames(samples: np.ndarray) -> np.ndarray:

@@ -86,9 +86,19 @@ def _window_kind(samples: np.ndarray, rate: int) -> tuple[str, float]:
     return kind, features.speech_s
 
 
+def _window_signal(samples: np.ndarray) -> np.ndarray:
+    """One window as float64; int16 PCM is read as value / 32768 (in float32 first, as it always was)."""
+    if samples.dtype == np.int16:
+        return (samples.astype(np.float32) / 32768.0).astype(np.float64)
+    return np.asarray(samples, dtype=np.float64)
+
+
 def detect_speech(samples: np.ndarray, sample_rate: int) -> SpeechVerdict:
-    """Whether mono `samples` (float, any rate; 16 kHz is cheapest) hold speech."""
-    samples = np.asarray(samples, dtype=np.float64).reshape(-1)
+    """Whether mono `samples` (float, or int16 PCM; any rate, 16 kHz is cheapest) hold speech.
+
+    Only the windows judged are converted to float, so a long recording costs no
+    more memory than a short one."""
+    samples = np.asarray(samples).reshape(-1)
     size = int(WINDOW_S * sample_rate)
     count = max(1, math.ceil(len(samples) / size))
     picked = sorted({round(i * (count - 1) / max(1, MAX_WINDOWS - 1)) for i in range(min(count, MAX_WINDOWS))})
@@ -98,7 +108,7 @@ def detect_speech(samples: np.ndarray, sample_rate: int) -> SpeechVerdict:
         window = samples[start:start + size] if count > 1 else samples
         if count > 1 and len(window) < size // 2:  # a short tail: judge the last full window's length instead
             window = samples[max(0, len(samples) - size):]
-        kind, active = _window_kind(window, sample_rate)
+        kind, active = _window_kind(_window_signal(window), sample_rate)
         weight[kind] = weight.get(kind, 0.0) + active
     total = sum(weight.values())
     if total * count / len(picked) < MIN_ACTIVE_S:

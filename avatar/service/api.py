@@ -10,7 +10,10 @@
   same checks as the CLI); 503 when the job queue (Redis) cannot be reached;
   413 for a body over `AVATAR_MAX_UPLOAD_MB` (checked on
   Content-Length and while reading); 429 when the key already has
-  `AVATAR_MAX_ACTIVE_JOBS` queued or running.
+  `AVATAR_MAX_ACTIVE_JOBS` queued or running. The body is written to disk as it
+  arrives (`avatar.service.uploads`), never held whole in memory: 408 when it stalls
+  for `AVATAR_BODY_TIMEOUT_S`, 503 while `AVATAR_MAX_UPLOADS` others are arriving,
+  507 when the disk is full (`avatar.service.disk`).
 - Following: `GET /v1/jobs`, `GET /v1/jobs/{id}` (with the place in line),
   `GET /v1/jobs/{id}/events` (server-sent events until the job ends),
   `GET /v1/jobs/{id}/files/{name}` (only a listed result), `POST .../cancel`, `DELETE`.
@@ -29,17 +32,20 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from avatar.errors import AvatarError, ServiceUnavailable
+from avatar.service.disk import DiskFull, require_free_space
 from avatar.service.jobs import JobService, get_service
 from avatar.service.keys import LOCAL_OWNER, hash_key, key_owner, keys_from_env
 from avatar.service.kinds import KINDS
+from avatar.service.runs import jobs_root
 from avatar.service.store import FINISHED, JobRecord
+from avatar.service.uploads import ClientGone, UploadLimits, UploadRefused, receive_upload
 
 EVENTS_EVERY_S = 0.2
 """How often the event stream looks at the job record (a store read is cheap; SQLite in WAL mode never waits)."""
 
 
-class _TooLarge(Exception):
-    pass
+_CLOSE = {"Connection": "close"}
+"""On a refusal sent before the body was read to its end: the rest of it is not worth reading."""
 
 
 _SUBMIT_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
@@ -62,7 +68,8 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
     if auth and not hashes:
         raise AvatarError("No API keys are set; put them in AVATAR_API_KEYS (comma separated), "
                           "or start with --no-auth on a machine only you can reach.")
-    max_upload = int(float(os.environ.get("AVATAR_MAX_UPLOAD_MB", "200")) * 1024**2)
+    limits = UploadLimits.from_env()
+    max_uploads = int(os.environ.get("AVATAR_MAX_UPLOADS", "8"))
     max_active = int(os.environ.get("AVATAR_MAX_ACTIVE_JOBS", "2"))
     app = FastAPI(title="Avatar Studio API", version="1",
                   description="Talking videos, image and video tools as jobs: submit, follow, download.")
@@ -94,7 +101,8 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
 
     @app.exception_handler(AvatarError)
     async def _avatar_error(request: Request, exc: AvatarError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503 if isinstance(exc, ServiceUnavailable) else 422)
+        code = 503 if isinstance(exc, ServiceUnavailable) else 507 if isinstance(exc, DiskFull) else 422
+        return JSONResponse({"detail": str(exc)}, status_code=code)
 
     @app.get("/v1/health")
     async def health() -> dict[str, str]:
@@ -124,28 +132,43 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
         return model_record(get_registry().status(model_id))
 
     submitting: dict[str, asyncio.Lock] = {}
+    receiving = [0]  # submissions whose bodies are being received now (all on this event loop: no lock)
 
     @app.post("/v1/jobs/{kind}", status_code=202, openapi_extra=_SUBMIT_BODY)
     async def submit(kind: str, request: Request, who: str = Depends(owner)) -> dict[str, Any]:
         """Multipart: `params` (one JSON object) and files under the kind's field names; 202 with the job id."""
         if kind not in KINDS:
             raise HTTPException(404, f"There is no job kind {kind!r}; use one of: {', '.join(KINDS)}.")
-        too_large = f"The upload is larger than {max_upload / 1024**2:g} MB; send smaller files."
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > max_upload:
-            raise HTTPException(413, too_large)  # refused before a byte of the body is read
+        declared = request.headers.get("content-length", "")
+        declared_size = int(declared) if declared.isdigit() else 0
+        if declared_size > limits.max_bytes:  # refused before a byte of the body is read
+            raise HTTPException(413, f"The upload is larger than {limits.max_bytes / 1024**2:g} MB; send smaller "
+                                     "files.", headers=_CLOSE)
+        if receiving[0] >= max_uploads:
+            raise HTTPException(503, f"The server is already receiving {max_uploads} uploads; send this one again "
+                                     "in a few seconds.", headers={**_CLOSE, "Retry-After": "5"})
+        receiving[0] += 1
         try:
-            body = await _read_limited(request, max_upload)
-        except _TooLarge:
-            raise HTTPException(413, too_large) from None
-        params, files, names = await _form(request, body)
-        # One submission per key at a time in this process, so two quick requests cannot both pass the count.
-        async with submitting.setdefault(who, asyncio.Lock()):
-            active = await asyncio.to_thread(jobs().store.count_active, who)
-            if active >= max_active:
-                raise HTTPException(429, f"This key already has {max_active} job{'s' if max_active != 1 else ''} "
-                                         "queued or running; wait for one to finish.")
-            job = await asyncio.to_thread(jobs().submit, who, kind, params, files, names)
+            root = jobs().root or jobs_root()
+            await asyncio.to_thread(require_free_space, root, declared_size)
+            async with receive_upload(request.receive, request.headers.get("content-type", ""), limits,
+                                      root) as upload:
+                params = upload.params()
+                # One submission per key at a time in this process, so two quick requests cannot both pass the count.
+                async with submitting.setdefault(who, asyncio.Lock()):
+                    active = await asyncio.to_thread(jobs().store.count_active, who)
+                    if active >= max_active:
+                        raise HTTPException(429, f"This key already has {max_active} job"
+                                                 f"{'s' if max_active != 1 else ''} queued or running; wait for one "
+                                                 "to finish.")
+                    job = await asyncio.to_thread(jobs().submit, who, kind, params, upload.files, upload.names,
+                                                  move=True)
+        except UploadRefused as exc:
+            raise HTTPException(exc.status, str(exc), headers=_CLOSE) from None
+        except ClientGone:  # nobody is left to answer, and nothing was stored: no traceback, no log line
+            return JSONResponse({"detail": "The client disconnected."}, status_code=400)
+        finally:
+            receiving[0] -= 1
         return await asyncio.to_thread(described, job)
 
     @app.get("/v1/jobs")
@@ -218,35 +241,3 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
     app.openapi = openapi  # type: ignore[method-assign]
     return app
 
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    """The body, refusing it as soon as it passes `limit` bytes (chunked uploads have no Content-Length)."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge()
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _form(request: Request, body: bytes) -> tuple[dict[str, Any], dict[str, bytes], dict[str, str]]:
-    """Parse the multipart body already read: `params` (JSON), the files by field name, and their file names."""
-    from starlette.datastructures import UploadFile
-    from starlette.requests import Request as BodyRequest
-
-    async def receive():
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    form = await BodyRequest(request.scope, receive).form()
-    try:
-        params = json.loads(form.get("params") or "{}")
-    except (TypeError, ValueError):
-        raise HTTPException(422, "The params field must be a JSON object, e.g. {\"text\": \"Hello\"}.") from None
-    if not isinstance(params, dict):
-        raise HTTPException(422, "The params field must be a JSON object, e.g. {\"text\": \"Hello\"}.")
-    files, names = {}, {}
-    for field, value in form.multi_items():
-        if isinstance(value, UploadFile):
-            files[field], names[field] = await value.read(), value.filename or field
-    return params, files, names

@@ -22,9 +22,10 @@ import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from avatar.errors import InputError
+from avatar.service.disk import DiskFull, is_disk_full, require_free_space
 from avatar.service.kinds import get_kind
 from avatar.service.runs import input_paths, job_folder, jobs_root, run_job, upload_name
 from avatar.service.store import JobRecord, JobStore, default_url
@@ -85,32 +86,41 @@ class JobService:
         self.root = root
         self.executor = executor if executor is not None else EmbeddedExecutor(self.store, root)
 
-    def submit(self, owner: str, kind: str, params: dict[str, Any], files: dict[str, bytes],
-               names: Optional[dict[str, str]] = None) -> JobRecord:
-        """Check everything cheap, store the inputs, queue the job; InputError (nothing stored) when unusable.
+    def submit(self, owner: str, kind: str, params: dict[str, Any], files: Mapping[str, bytes | Path],
+               names: Optional[dict[str, str]] = None, move: bool = False) -> JobRecord:
+        """Check everything cheap, store the inputs, queue the job; InputError (nothing stored) when unusable,
+        DiskFull (nothing stored) when the disk has no room for it.
 
-        `files` maps the kind's file fields to their bytes; `names` gives the client's file names, for messages
-        and manifests (made safe by `upload_name`)."""
+        `files` maps the kind's file fields to their bytes or to a file; `names` gives the client's file names, for
+        messages and manifests (made safe by `upload_name`). With `move`, files are renamed into the job folder
+        (the API's uploads, spooled on the same disk: no copy); otherwise they are copied, never read into memory."""
         job_kind = get_kind(kind)
         unknown = sorted(set(files) - set(job_kind.files))
         if unknown:
             raise InputError(f"Unknown file field {unknown[0]!r}; a {kind} job takes: {', '.join(job_kind.files)}.")
-        if sum(len(data) for data in files.values()) > MAX_INPUT_BYTES:
+        if sum(_size(data) for data in files.values()) > MAX_INPUT_BYTES:
             raise InputError(f"The files are larger than {MAX_INPUT_BYTES // 1024**2} MB together; send smaller ones.")
         job_id = os.urandom(16).hex()
         folder = job_folder(job_id, self.root)
-        (folder / "inputs").mkdir(parents=True)  # always there, even for a job without files
+        require_free_space(folder.parent, sum(_size(data) for data in files.values() if not move))
         try:
+            (folder / "inputs").mkdir(parents=True)  # always there, even for a job without files
             for field, data in files.items():
                 path = folder / "inputs" / field / upload_name((names or {}).get(field), field)
                 path.parent.mkdir()
-                path.write_bytes(data)
+                _store_input(data, path, move)
             queue = job_kind.check(params, input_paths(folder, sorted(files)))
             job = self.store.create(owner, kind, queue, params, sorted(files), job_id=job_id)
             self.executor.submit(job)
-        except BaseException:  # nothing half-stored: no record without its message, no folder without a record
-            self.store.delete(job_id)
-            shutil.rmtree(folder, ignore_errors=True)
+        except BaseException as exc:  # nothing half-stored: no record without its message, no folder without one
+            shutil.rmtree(folder, ignore_errors=True)  # first: on a full disk, this is what frees room for the rest
+            try:
+                self.store.delete(job_id)
+            except Exception:
+                if not is_disk_full(exc):
+                    raise
+            if isinstance(exc, Exception) and not isinstance(exc, DiskFull) and is_disk_full(exc):
+                raise DiskFull() from None
             raise
         return job
 
@@ -149,6 +159,21 @@ class JobService:
             return None
         path = job_folder(job_id, self.root) / "results" / name
         return path if path.is_file() else None
+
+
+def _size(data: bytes | Path) -> int:
+    return data.stat().st_size if isinstance(data, Path) else len(data)
+
+
+def _store_input(data: bytes | Path, path: Path, move: bool) -> None:
+    """Put one input file in its job folder: bytes written, a file renamed (`move`) or copied."""
+    if isinstance(data, Path):
+        if move:
+            os.replace(data, path)
+        else:
+            shutil.copyfile(data, path)
+    else:
+        path.write_bytes(data)
 
 
 _services: dict[tuple[str, str, str], JobService] = {}

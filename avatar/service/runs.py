@@ -18,6 +18,7 @@ from typing import Optional
 
 from avatar import config
 from avatar.errors import AvatarError, InputError
+from avatar.service.disk import DISK_FULL_MESSAGE, is_disk_full
 from avatar.service.kinds import get_kind
 from avatar.service.store import JobRecord, JobStore
 
@@ -104,14 +105,17 @@ def run_job(store: JobStore, job_id: str, worker: str, root: Optional[Path] = No
         _LOGGER.warning("job %s is held by another run now; %s leaves it", job_id, worker)
         shutil.rmtree(work, ignore_errors=True)
         return store.get(job_id)  # the other run's work folder is not this run's to clean
-    except AvatarError as exc:
-        shutil.rmtree(work, ignore_errors=True)
-        store.fail(job_id, str(exc), worker)
-    except Exception as exc:  # a bug: the user gets one sentence, the log keeps the traceback
-        _LOGGER.exception("job %s failed", job_id)
-        shutil.rmtree(work, ignore_errors=True)
-        store.fail(job_id, f"The job failed unexpectedly ({type(exc).__name__}); try again, or report it if it recurs.",
-                   worker)
+    except Exception as exc:
+        shutil.rmtree(work, ignore_errors=True)  # first: on a full disk, its files are the room the record needs
+        if is_disk_full(exc):  # not a bug: the operator frees space, the user runs it again
+            _LOGGER.warning("job %s failed: the disk is full (%s)", job_id, exc)
+            store.fail(job_id, DISK_FULL_MESSAGE, worker)
+        elif isinstance(exc, AvatarError):
+            store.fail(job_id, str(exc), worker)
+        else:  # a bug: the user gets one sentence, the log keeps the traceback
+            _LOGGER.exception("job %s failed", job_id)
+            store.fail(job_id, f"The job failed unexpectedly ({type(exc).__name__}); try again, or report it if it "
+                               "recurs.", worker)
     for leftover in folder.glob(".work-*") if folder.is_dir() else ():
         shutil.rmtree(leftover, ignore_errors=True)
     return store.get(job_id)

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from avatar import config
-from avatar.errors import InputError
+from avatar.errors import InputError, quoted
 from avatar.face.sidecar import sidecar_path_for
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -59,7 +59,7 @@ def get_default_avatar(name: str) -> DefaultAvatar:
         if avatar.name == name:
             return avatar
     available = ", ".join(a.name for a in avatars) or "none installed"
-    raise InputError(f"There is no default avatar called '{name}'; choose one of: {available}.")
+    raise InputError(f"There is no default avatar called {quoted(name)}; choose one of: {available}.")
 
 
 def thumbnail(avatar: DefaultAvatar, size: int = 160) -> np.ndarray:

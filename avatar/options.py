@@ -28,7 +28,13 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Sequence
 
-from avatar.errors import InputError
+from avatar.errors import InputError, quoted
+from avatar.speech.text import MAX_TEXT_CHARS
+
+# Every text option (prompts and names as well as what is spoken) is at most MAX_TEXT_CHARS long, the longest text a
+# voice speaks in one job: a megabyte in a parameter is refused in one sentence, not stored and shown in every listing.
+MAX_LIST_ITEMS = 1_000
+"""Most values a list option takes (clicked points, boxes): far more than a person clicks."""
 
 _WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
 
@@ -145,6 +151,9 @@ def convert(spec: OptionSpec, value: Any) -> Any:
             raise InputError(f"{spec.called} must be {_words(spec)}, not {_shown(value)}.")
         if spec.length is not None and len(value) != spec.length:
             raise InputError(f"{spec.called} must be {_words(spec)}, not {_shown(value)}.")
+        if len(value) > MAX_LIST_ITEMS:
+            raise InputError(f"{spec.called} has {len(value):,} values, more than the limit of {MAX_LIST_ITEMS:,}; "
+                             "give fewer.")
         items = [_scalar(spec, v, spec.item) if spec.item in _WORDS else v for v in value]
         return tuple(items) if spec.type is tuple else items
     return _scalar(spec, value, spec.type)
@@ -159,8 +168,7 @@ def _words(spec: OptionSpec) -> str:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return quoted(value)
 
 
 def _scalar(spec: OptionSpec, value: Any, kind: type) -> Any:
@@ -173,6 +181,9 @@ def _scalar(spec: OptionSpec, value: Any, kind: type) -> Any:
     if kind is str:
         if not isinstance(value, str):
             raise wrong
+        if len(value) > MAX_TEXT_CHARS:
+            raise InputError(f"{spec.called} has {len(value):,} characters, more than the limit of "
+                             f"{MAX_TEXT_CHARS:,}; shorten it.")
         return value
     try:
         number = float(value)
@@ -217,7 +228,7 @@ def from_params(cls: type, params: dict[str, Any], *, allow: Iterable[str] = ())
     names = [spec.name for spec in declared]
     unknown = sorted(set(params) - set(names) - set(allow))
     if unknown:
-        raise InputError(f"Unknown parameter {unknown[0]!r}; this job takes: {', '.join([*names, *allow])}.")
+        raise InputError(f"Unknown parameter {quoted(unknown[0])}; this job takes: {', '.join([*names, *allow])}.")
     values = {}
     for spec in declared:
         if spec.name in params:

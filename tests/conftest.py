@@ -76,3 +76,19 @@ def tiny_coqui_models(tmp_path_factory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("coqui")
     return {"xtts-v2": write_tiny_xtts(root / "xtts", legacy_config=True), "your-tts": write_tiny_your_tts(root / "yt")}
+
+
+def failed_talk_job(service, owner: str, params: dict, files: dict[str, bytes], message: str):
+    """A talk job as a run that failed leaves it: its inputs stored, its record failed with `message`.
+
+    Bad input is refused at submit, before anything is stored, so a failed job cannot be made by submitting one; a
+    run fails for reasons a check cannot foresee (memory, a model's own error), and this records such a run."""
+    from avatar.service.runs import job_folder
+
+    job = service.store.create(owner, "talk", "cpu", params, sorted(files))
+    for field, data in files.items():
+        path = job_folder(job.id, service.root) / "inputs" / field / f"{field}.png"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(data)
+    assert service.store.claim(job.id, "test-run") and service.store.fail(job.id, message, "test-run")
+    return service.store.get(job.id)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from avatar.service.jobs import get_service
 from avatar.service.keys import LOCAL_OWNER, hashes_from_env, key_owner
+from tests.conftest import failed_talk_job
 from tests.test_cli_talk import run_cli
 
 TALK = ["--param", "avatar=maya", "--param", "text=Hello from the command line.", "--param", "size=256"]
@@ -61,12 +62,15 @@ def test_bad_input_is_one_line_and_stores_nothing(tmp_path):
 
 
 def test_a_portrait_file_and_a_failed_job(fixtures):
-    failed = run_cli("jobs", "submit", "talk", "--param", "text=Hello.", "--file",
-                     f"portrait={fixtures / 'no_face.png'}")
-    assert failed.returncode == 2 and failed.stderr.strip().splitlines()[-1].startswith("error: No face was found")
-    job_id = failed.stdout.split()[1]
-    assert json.loads(run_cli("jobs", "show", job_id).stdout)["status"] == "failed"
-    assert run_cli("jobs", "download", job_id).returncode == 2
+    refused = run_cli("jobs", "submit", "talk", "--param", "text=Hello.", "--file",
+                      f"portrait={fixtures / 'no_face.png'}")
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+        "error: No face was found in the image; use a clear, front-facing portrait."]
+    assert run_cli("jobs", "list").stdout.strip() == "No jobs."  # refused at submit: nothing stored
+    failed = failed_talk_job(get_service(resume=False), LOCAL_OWNER, {"text": "Hello."},
+                             {"portrait": (fixtures / "obama_small.jpg").read_bytes()}, "The job failed.")
+    assert json.loads(run_cli("jobs", "show", failed.id).stdout)["status"] == "failed"
+    assert run_cli("jobs", "download", failed.id).returncode == 2
 
 
 def test_the_cli_sees_the_local_owners_jobs_and_cancels_a_queued_one():

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from avatar.service import jobs
 from avatar.service.jobs import get_service, job_folder
-from tests.conftest import PROJECT_DIR
+from tests.conftest import PROJECT_DIR, failed_talk_job
 
 PAGE = str(PROJECT_DIR / "app_pages" / "history.py")
 APP = str(PROJECT_DIR / "streamlit_app.py")
@@ -56,8 +56,9 @@ def test_no_jobs_points_to_the_talking_avatar_page():
 
 def test_jobs_newest_first_with_status_downloads_and_delete(fixtures):
     done = _wait(OWNER, _talk().id)
-    failed = _wait(OWNER, get_service().submit(
-        OWNER, "talk", {"text": "Hello."}, {"portrait": (fixtures / "no_face.png").read_bytes()}).id)
+    failed = failed_talk_job(get_service(), OWNER, {"text": "Hello."},
+                             {"portrait": (fixtures / "obama_small.jpg").read_bytes()},
+                             "No face was found in the image; use a clear, front-facing portrait.")
     other = _wait("session:" + "f" * 32, _talk(owner="session:" + "f" * 32, text="Not yours.").id)
     assert (done.status, failed.status, other.status) == ("done", "failed", "done")
 

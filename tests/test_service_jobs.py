@@ -74,11 +74,23 @@ def test_cancelling_a_running_job_removes_its_folder(service, tmp_path):
     assert service.get("alice", job.id).status == "cancelled"
 
 
-def test_a_failed_job_keeps_the_message_and_no_files(service, tmp_path, fixtures):
-    job = service.submit("alice", "talk", {"text": "Hello."}, {"portrait": (fixtures / "no_face.png").read_bytes()})
+def test_a_failed_job_keeps_the_message_and_no_files(service, tmp_path, fixtures, monkeypatch):
+    """A run can fail where no check at submit could have seen it (here the video maker refuses); its sentence is
+    kept, and nothing it began is."""
+    from avatar.talk import pipeline
+
+    def refuse(*args, **kwargs):
+        raise InputError("The face could not be animated; try another portrait.")
+
+    monkeypatch.setattr(pipeline, "make_talking_video", refuse)
+    job = service.submit("alice", "talk", {"text": "Hello."}, {"portrait": (fixtures / "obama_small.jpg").read_bytes()})
     done = _wait(service, "alice", job.id)
     assert done.status == "failed" and "face" in done.message.lower() and done.results == []
     assert not (job_folder(job.id, tmp_path / "jobs") / "results").exists()
+    assert not list(job_folder(job.id, tmp_path / "jobs").glob(".work-*"))
+    with pytest.raises(InputError, match="No face was found"):  # a portrait without a face never gets that far
+        service.submit("alice", "talk", {"text": "Hello."}, {"portrait": (fixtures / "no_face.png").read_bytes()})
+    assert [j.id for j in service.list("alice")] == [job.id]
 
 
 def test_only_one_runner_claims_a_job(tmp_path):

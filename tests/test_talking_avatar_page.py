@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from avatar.cli import main
 from avatar.service.jobs import get_service, job_folder
-from tests.conftest import PROJECT_DIR, coqui_missing, page_job_record, wait_finished
+from tests.conftest import PROJECT_DIR, coqui_missing, failed_talk_job, page_job_record, wait_finished
 
 PAGE = str(PROJECT_DIR / "app_pages" / "talking_avatar.py")
 
@@ -89,9 +89,9 @@ def test_a_reload_shows_the_sessions_last_video_again(app, fixtures):
     owner = _owner(app)
     done = get_service().submit(owner, "talk", {"text": "Still here after a reload.", "avatar": "noor", "size": 256}, {})
     assert wait_finished(get_service(), owner, done.id).status == "done"
-    failed = get_service().submit(owner, "talk", {"text": "Hi."}, {"portrait": (fixtures / "no_face.png").read_bytes()},
-                                  {"portrait": "no_face.png"})
-    assert wait_finished(get_service(), owner, failed.id).status == "failed"
+    failed = failed_talk_job(get_service(), owner, {"text": "Hi."},
+                             {"portrait": (fixtures / "obama_small.jpg").read_bytes()}, "The job failed.")
+    assert failed.status == "failed"
     reloaded = AppTest.from_file(PAGE, default_timeout=240)
     reloaded.query_params["s"] = app.session_state["session_id"]
     reloaded.run()

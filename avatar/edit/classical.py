@@ -13,7 +13,7 @@ import numpy as np
 
 from avatar.edit.masks import as_mask, mask_bbox
 from avatar.edit.options import CLASSICAL_ALGORITHMS, DEFAULT_CLASSICAL
-from avatar.errors import InputError
+from avatar.errors import InputError, quoted
 
 __all__ = ["CLASSICAL_ALGORITHMS", "DEFAULT_CLASSICAL", "inpaint_classical"]
 
@@ -34,7 +34,7 @@ def _context_margin(algorithm: str, bbox: tuple[int, int, int, int], radius: int
 def inpaint_classical(image: np.ndarray, mask: np.ndarray, algorithm: str = DEFAULT_CLASSICAL, radius: int = 5) -> np.ndarray:
     """Fill the masked pixels from their surroundings; pixels outside the mask stay as they are."""
     if algorithm not in CLASSICAL_ALGORITHMS:
-        raise InputError(f"Unknown classical method {algorithm!r}; use one of {', '.join(CLASSICAL_ALGORITHMS)}.")
+        raise InputError(f"Unknown classical method {quoted(algorithm)}; use one of {', '.join(CLASSICAL_ALGORITHMS)}.")
     mask = as_mask(mask)
     bbox = mask_bbox(mask)
     if bbox is None:

@@ -18,7 +18,7 @@ from avatar.edit.classical import inpaint_classical
 from avatar.edit.diffusion import inpaint_diffusion
 from avatar.edit.masks import fit_mask, require_nonempty
 from avatar.edit.options import DIFFUSION_MODELS, METHODS, InpaintOptions, check_inpaint
-from avatar.errors import InputError, ModelNotInstalled
+from avatar.errors import InputError, ModelNotInstalled, quoted
 from avatar.progress import Progress, report
 
 # Object removal runs diffusion with an empty prompt and this low guidance (see removal_options).
@@ -96,7 +96,7 @@ def resolve_method(method: str) -> str:
         if installed:
             return installed[0]
         return "classical" if method == "auto" else DIFFUSION_MODELS[0]
-    raise InputError(f"Unknown inpainting method {method!r}; use one of {', '.join(METHODS)}.")
+    raise InputError(f"Unknown inpainting method {quoted(method)}; use one of {', '.join(METHODS)}.")
 
 
 def inpaint(

@@ -31,7 +31,7 @@ from typing import Any, Optional
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
-from avatar.errors import AvatarError, ServiceUnavailable
+from avatar.errors import AvatarError, ServiceUnavailable, quoted
 from avatar.service.disk import DiskFull, require_free_space
 from avatar.service.jobs import JobService, get_service
 from avatar.service.keys import LOCAL_OWNER, hash_key, key_owner, keys_from_env
@@ -128,7 +128,7 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
         from avatar.models.registry import get_registry
 
         if model_id not in CATALOG:
-            raise HTTPException(404, f"There is no model {model_id!r}; GET /v1/models lists them.")
+            raise HTTPException(404, f"There is no model {quoted(model_id)}; GET /v1/models lists them.")
         return model_record(get_registry().status(model_id))
 
     submitting: dict[str, asyncio.Lock] = {}
@@ -138,7 +138,7 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
     async def submit(kind: str, request: Request, who: str = Depends(owner)) -> dict[str, Any]:
         """Multipart: `params` (one JSON object) and files under the kind's field names; 202 with the job id."""
         if kind not in KINDS:
-            raise HTTPException(404, f"There is no job kind {kind!r}; use one of: {', '.join(KINDS)}.")
+            raise HTTPException(404, f"There is no job kind {quoted(kind)}; use one of: {', '.join(KINDS)}.")
         declared = request.headers.get("content-length", "")
         declared_size = int(declared) if declared.isdigit() else 0
         if declared_size > limits.max_bytes:  # refused before a byte of the body is read

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from avatar.errors import InputError
+from avatar.errors import InputError, quoted
 from avatar.service.disk import DiskFull, is_disk_full, require_free_space
 from avatar.service.kinds import get_kind
 from avatar.service.runs import input_paths, job_folder, jobs_root, run_job, upload_name
@@ -97,7 +97,7 @@ class JobService:
         job_kind = get_kind(kind)
         unknown = sorted(set(files) - set(job_kind.files))
         if unknown:
-            raise InputError(f"Unknown file field {unknown[0]!r}; a {kind} job takes: {', '.join(job_kind.files)}.")
+            raise InputError(f"Unknown file field {quoted(unknown[0])}; a {kind} job takes: {', '.join(job_kind.files)}.")
         if sum(_size(data) for data in files.values()) > MAX_INPUT_BYTES:
             raise InputError(f"The files are larger than {MAX_INPUT_BYTES // 1024**2} MB together; send smaller ones.")
         job_id = os.urandom(16).hex()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from avatar.errors import InputError
+from avatar.errors import InputError, quoted
 from avatar.service.image_kinds import IMAGE_KINDS
 from avatar.service.job_kind import JobKind
 from avatar.service.portrait_kind import PORTRAIT
@@ -16,4 +16,4 @@ def get_kind(name: str) -> JobKind:
     try:
         return KINDS[name]
     except KeyError:
-        raise InputError(f"Unknown job kind {name!r}; use one of: {', '.join(KINDS)}.") from None
+        raise InputError(f"Unknown job kind {quoted(name)}; use one of: {', '.join(KINDS)}.") from None

@@ -74,10 +74,17 @@ def talk_job(params: dict[str, Any], inputs: Inputs) -> TalkJob:
 
 
 def _check_talk(params: dict[str, Any], inputs: Inputs) -> str:
+    """Everything a run would refuse, refused now: the values, then the files decoded as the run decodes them.
+
+    The portrait is decoded and its face found (or its landmark file fitted), the
+    recording decoded, measured and listened to for silence, so a corrupt, oversized,
+    faceless, silent or too long upload is a 422 at submit, never a job that waits
+    its turn only to fail. The face is cached by image, so an in-process run does
+    not look for it twice.
+    """
     from avatar.avatars import get_default_avatar
-    from avatar.speech.text import check_text
     from avatar.speech.voices import get_voice
-    from avatar.talk.pipeline import check_voice
+    from avatar.talk.pipeline import check_recording, check_sources, check_voice, prepare_portrait
 
     job = talk_job(params, inputs)
     values = dataclasses.asdict(job.request)
@@ -87,12 +94,14 @@ def _check_talk(params: dict[str, Any], inputs: Inputs) -> str:
         get_default_avatar(values["avatar"])
     if "landmarks" in inputs and "portrait" not in inputs:
         raise InputError("A landmarks file belongs to a portrait file; leave it out for a default avatar.")
-    if (values["text"] is not None) == ("audio" in inputs):
-        raise InputError("Give either text to speak or an audio recording, not both and not neither.")
-    if values["text"] is not None:
-        check_text(values["text"])
+    check_sources(values["text"], inputs.get("audio"), values["transcript"])
     job.engine.check_ready(job.options.validate())
-    check_voice(values["voice"], inputs.get("voice_sample"), values["language"], typed=values["text"] is not None)
+    check_voice(values["voice"], inputs.get("voice_sample"), values["language"], typed=values["text"] is not None,
+                rate=values["rate"])
+    if "audio" in inputs:
+        check_recording(inputs["audio"])
+    if "portrait" in inputs:
+        prepare_portrait(inputs["portrait"], job.options.size, values["face_index"], inputs.get("landmarks"))
     return "gpu" if "gpu" in (get_voice(values["voice"]).queue, job.engine.queue) else "cpu"
 
 

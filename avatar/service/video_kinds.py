@@ -14,7 +14,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Optional
 
-from avatar.errors import InputError
+from avatar.errors import InputError, quoted
 from avatar.options import from_params, json_schema
 from avatar.progress import Progress
 from avatar.service.job_kind import Inputs, JobKind, shorten
@@ -67,7 +67,7 @@ def _still(params: dict[str, Any], inputs: Inputs) -> Path:
 
     avatar = params.get("avatar")
     if avatar is not None and not isinstance(avatar, str):
-        raise InputError(f"avatar must be text, not {avatar!r}.")
+        raise InputError(f"avatar must be text, not {quoted(avatar)}.")
     if ("image" in inputs) == (avatar is not None):
         raise InputError("Give either an image file or the name of a default avatar, not both and not neither.")
     return inputs["image"] if avatar is None else get_default_avatar(avatar).image_path

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 import numpy as np
 
-from avatar.errors import InputError, ModelNotInstalled
+from avatar.errors import InputError, ModelNotInstalled, quoted
 from avatar.progress import Progress, report, scaled
 from avatar.speech.piper_voice import PARAGRAPH_PAUSE_S, check_rate, check_seed
 from avatar.speech.text import check_text, split_paragraphs, split_sentences
@@ -186,7 +186,7 @@ def require_cloning(model_id: str, registry=None, language: Optional[str] = None
 
 def check_language(model_id: str, language: str, languages: tuple[str, ...]) -> str:
     if language not in languages:
-        raise InputError(f"{model_id} does not speak {language!r}; choose one of: {', '.join(languages)}.")
+        raise InputError(f"{model_id} does not speak {quoted(language)}; choose one of: {', '.join(languages)}.")
     return language
 
 

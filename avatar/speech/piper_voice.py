@@ -49,7 +49,7 @@ from typing import Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from avatar.errors import InputError
+from avatar.errors import InputError, quoted
 from avatar.progress import Progress, report
 from avatar.speech import piper_graph
 from avatar.speech.text import MAX_TEXT_CHARS, check_text, split_paragraphs, split_sentences
@@ -371,7 +371,7 @@ class BundledVoice(Voice):
 
     def check_language(self, language: str) -> str:
         if language not in self.languages:
-            raise InputError(f"The bundled voice speaks English only; for {language!r} choose a cloning voice "
+            raise InputError(f"The bundled voice speaks English only; for {quoted(language)} choose a cloning voice "
                              "(`avatar voices list` shows them).")
         return language
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Sequence, U
 
 import numpy as np
 
-from avatar.errors import InputError
+from avatar.errors import InputError, quoted
 from avatar.progress import Progress
 from avatar.speech.timeline import Phoneme, Speech, SpeechChunk, join_timelines
 
@@ -100,7 +100,7 @@ class Voice(ABC):
     def check_language(self, language: str) -> str:
         """InputError unless the voice speaks `language`."""
         if language not in self.languages:
-            raise InputError(f"The {self.name} voice does not speak {language!r}; "
+            raise InputError(f"The {self.name} voice does not speak {quoted(language)}; "
                              f"choose one of: {', '.join(self.languages)}.")
         return language
 

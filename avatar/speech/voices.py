@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from avatar.errors import InputError
+from avatar.errors import InputError, quoted
 from avatar.options import OptionSpec, check_value, option, specs
 from avatar.speech.cloned_voice import CloningVoice
 from avatar.speech.piper_voice import MAX_RATE, MIN_RATE, BundledVoice
@@ -47,7 +47,7 @@ def get_voice(name: str) -> Voice:
     try:
         return VOICES[name]
     except (KeyError, TypeError):
-        raise InputError(f"Unknown voice {name!r}; choose one of: {', '.join(VOICES)}.") from None
+        raise InputError(f"Unknown voice {quoted(name)}; choose one of: {', '.join(VOICES)}.") from None
 
 
 def cloning_names() -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from avatar.errors import InputError
+from avatar.errors import InputError, quoted
 from avatar.options import OptionSpec, specs
 from avatar.talk.builtin.engine import BuiltinEngine
 from avatar.talk.engine import Engine, FileOption, file_options
@@ -30,7 +30,7 @@ def get_engine(name: "str | Engine") -> Engine:
     if not isinstance(name, str):
         return name
     if name not in ENGINES:
-        raise InputError(f"Unknown animation engine {name!r}; choose one of: {', '.join(ENGINES)}.")
+        raise InputError(f"Unknown animation engine {quoted(name)}; choose one of: {', '.join(ENGINES)}.")
     return ENGINES[name]()
 
 

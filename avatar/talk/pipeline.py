@@ -137,7 +137,7 @@ def prepare_speech(
     `Speech` (for example one synthesized earlier for a preview), which is used as
     it is, phoneme timeline included.
     """
-    _check_sources(text, audio, transcript)
+    check_sources(text, audio, transcript)
     sample = check_voice(voice, voice_sample, language, typed=text is not None, rate=rate)
     if text is not None:
         text = check_text(text)
@@ -183,7 +183,10 @@ def _refuse_silence(speech: Speech, name: Optional[str]) -> None:
         raise InputError(f"{recording} is silent; upload a recording with speech in it.")
 
 
-def _check_sources(text: Optional[str], audio: Optional[AudioSource], transcript: Optional[str]) -> None:
+def check_sources(text: Optional[str], audio: Optional[AudioSource], transcript: Optional[str]) -> None:
+    """Text or a recording (not both), and a transcript only beside a recording; one sentence for the first problem.
+
+    Public because a talk job checks the same rules at submit, before it is queued."""
     if (text is None) == (audio is None):
         raise InputError("Give either text to speak or an audio recording, not both and not neither.")
     if text is not None:
@@ -257,7 +260,7 @@ def make_talking_video(
     """
     animator = get_engine(engine)
     options = for_engine(options, animator)  # checked, the engine's own options filled in
-    _check_sources(text, audio, transcript)
+    check_sources(text, audio, transcript)
     animator.check_ready(options)
     sample = check_voice(voice, voice_sample, language, typed=text is not None, rate=rate)
     if text is not None:

@@ -35,7 +35,7 @@ import numpy as np
 from avatar.edit.diffusion import masked_region, working_size
 from avatar.edit.inpaint import DIFFUSION_MODELS
 from avatar.edit.masks import as_mask, check_box, fit_mask, load_mask, mask_blur, mask_pad, require_nonempty
-from avatar.errors import InputError
+from avatar.errors import InputError, quoted
 from avatar.jobs import sha256_of
 from avatar.progress import Progress, report, waiting_in_line
 from avatar.video.io import Video, VideoLimits, VideoSource, open_video
@@ -101,7 +101,7 @@ def resolve_video_method(method: str, registry) -> str:
     if method in DIFFUSION_MODELS:
         registry.require(method)
         return method
-    raise InputError(f"Unknown video inpainting method {method!r}; use auto, {PROPAGATION} or one of "
+    raise InputError(f"Unknown video inpainting method {quoted(method)}; use auto, {PROPAGATION} or one of "
                      f"{', '.join(DIFFUSION_MODELS)}.")
 
 

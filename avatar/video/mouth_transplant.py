@@ -1,0 +1,135 @@
+"""The built-in engine on a video: each frame keeps its own head, eyes and light; only the mouth is new.
+
+Rigging every frame of a video (closing its mouth, building warp fields, cutting
+the interior and the lips) costs about 0.7 s a frame. Instead the engine rigs one
+*reference* frame of the tracked face, the one whose mouth is most nearly closed,
+and for each frame of the video:
+
+1. renders the reference's lower face with that frame's mouth weights (open,
+   wide, round, closed, teeth; no head motion or blinks: those are the video's own);
+2. carries it onto the frame by the similarity (rotation, scale, shift) that
+   takes the reference's stable landmarks (eyes, nose, the sides of the face) to
+   the frame's, so it follows the head as the video moves it;
+3. matches its colour to the frame's around the edge of the region (light and
+   white balance drift through a video) and blends it in under a feathered mask
+   covering the mouth, the jaw and a margin below the chin, where the speaker's
+   own jaw may have hung lower than the new one.
+
+Outside that mask every pixel is the frame's own, unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from avatar.face.face import Face
+from avatar.talk.builtin.engine import BuiltinEngine, PortraitRig
+from avatar.talk.builtin.rig import BASES, face_axes
+
+MOUTH_BASES = 5
+"""The first bases of the rig are the mouth's (open, wide, round, closed, teeth)."""
+STABLE = np.r_[0, 1, 15, 16, 27:36, 36:48]
+"""Landmarks that move with the skull, not the jaw or lips: where the similarity is fitted."""
+JAW = np.arange(2, 15)
+CHIN_MARGIN = 0.22
+"""How far (in eye distances) the mask reaches below the jaw line: room for a lower original jaw."""
+TOP_LIFT = 0.12
+"""How far (in eye distances) above the nose's base the mask's top edge lies."""
+FEATHER = 0.10
+"""Softness of the mask's edge, in eye distances (Gaussian sigma)."""
+GAIN_LIMITS = (0.8, 1.25)
+
+
+@dataclass
+class Reference:
+    """The rigged reference frame and what the transplant precomputes from it."""
+
+    frame: np.ndarray
+    landmarks: np.ndarray  # (68, 2) in the reference frame
+    prepared: PortraitRig
+    mask: np.ndarray  # float32 (H, W) in the reference crop, 1 inside the re-animated region
+    crop: tuple[int, int, int, int]
+
+
+def mouth_mask(landmarks: np.ndarray, shape: tuple[int, int], offset: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """The re-animated region as a feathered float mask: below the nose, inside the jaw, a margin under the chin."""
+    points = np.asarray(landmarks, np.float64) - offset
+    eye_distance, down = face_axes(landmarks)
+    jaw = points[JAW]
+    centre = points[48:68].mean(axis=0)
+    # The jaw line pushed outwards from the mouth centre (more so at the chin, where a lower jaw would show).
+    outward = jaw - centre
+    outward /= np.maximum(np.linalg.norm(outward, axis=1, keepdims=True), 1e-6)
+    below = np.clip(outward @ down, 0.0, 1.0)[:, None]
+    jaw = jaw + outward * CHIN_MARGIN * eye_distance * (0.35 + 0.65 * below)
+    top = points[[35, 34, 33, 32, 31]] - down * TOP_LIFT * eye_distance
+    polygon = np.vstack([jaw, top]).astype(np.int32)
+    mask = np.zeros(shape, np.float32)
+    cv2.fillPoly(mask, [polygon], 1.0, lineType=cv2.LINE_AA)
+    sigma = max(FEATHER * eye_distance, 1.0)
+    mask = cv2.GaussianBlur(mask, (0, 0), sigma)
+    # The blur spreads the polygon outwards; keep its inside solid.
+    return np.clip(mask * 2.0, 0.0, 1.0)
+
+
+def make_reference(frame: np.ndarray, landmarks: np.ndarray, engine: BuiltinEngine | None = None) -> Reference:
+    """Rig `frame`'s face (mouth closed, interior and lips cut) once, for every frame of the video."""
+    engine = engine or BuiltinEngine()
+    landmarks = np.asarray(landmarks, np.float32)
+    height, width = frame.shape[:2]
+    x_min, y_min = np.floor(landmarks.min(axis=0)).astype(int)
+    x_max, y_max = np.ceil(landmarks.max(axis=0)).astype(int)
+    box = (max(0, x_min), max(0, y_min), min(width, x_max + 1), min(height, y_max + 1))
+    prepared = engine.prepare(frame, Face(box, landmarks, "track"))
+    crop = prepared.rig.crop
+    x0, y0, x1, y1 = crop
+    mask = mouth_mask(landmarks, (y1 - y0, x1 - x0), (x0, y0))
+    return Reference(frame=frame, landmarks=landmarks, prepared=prepared, mask=mask, crop=crop)
+
+
+class MouthTransplant:
+    """Renders new mouths onto the frames of one tracked face (see the module's docstring)."""
+
+    def __init__(self, reference: Reference, engine: BuiltinEngine | None = None) -> None:
+        self.reference = reference
+        self.engine = engine or BuiltinEngine()
+
+    def mouths(self, rows: np.ndarray):
+        """The reference crop rendered with each row of mouth weights (the buffer is reused between rows)."""
+        weights = np.zeros((len(rows), len(BASES)), np.float32)
+        weights[:, :MOUTH_BASES] = np.asarray(rows, np.float32)[:, :MOUTH_BASES]
+        x0, y0, x1, y1 = self.reference.crop
+        for frame in self.engine.render_weights(self.reference.frame, self.reference.prepared, weights):
+            yield frame[y0:y1, x0:x1]
+
+    def apply(self, frame: np.ndarray, landmarks: np.ndarray, mouth: np.ndarray) -> np.ndarray:
+        """`frame` with `mouth` (a rendered reference crop) blended in where this frame's mouth is."""
+        reference = self.reference
+        x0, y0 = reference.crop[:2]
+        source = reference.landmarks[STABLE].astype(np.float64) - (x0, y0)
+        target = np.asarray(landmarks, np.float64)[STABLE]
+        matrix, _ = cv2.estimateAffinePartial2D(source, target, method=cv2.LMEDS)
+        if matrix is None:
+            return frame
+        height, width = frame.shape[:2]
+        warped = cv2.warpAffine(mouth, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_REPLICATE)
+        mask = cv2.warpAffine(reference.mask, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+        rows, cols = np.nonzero(mask > 0.0)
+        if len(rows) == 0:
+            return frame
+        top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+        alpha = mask[top:bottom, left:right, None]
+        ours = warped[top:bottom, left:right].astype(np.float32)
+        theirs = frame[top:bottom, left:right].astype(np.float32)
+        band = (alpha[..., 0] > 0.05) & (alpha[..., 0] < 0.6)
+        if band.sum() >= 16:
+            gain = theirs[band].mean(axis=0) / np.maximum(ours[band].mean(axis=0), 1.0)
+            ours *= np.clip(gain, *GAIN_LIMITS)
+        out = frame.copy()
+        out[top:bottom, left:right] = np.clip(theirs + alpha * (ours - theirs) + 0.5, 0, 255).astype(np.uint8)
+        return out

@@ -103,8 +103,9 @@ class ShiftOptions:
     A move by (0, 0) is a removal: the object leaves its place and goes nowhere.
     """
 
-    dx: int = option(0, "pixels to the right (negative: left)", flag="--x")
-    dy: int = option(0, "pixels down (negative: up)", flag="--y")
+    # A move is at most the longest side a picture may have (avatar.media.MAX_IMAGE_SIDE): any further is off it.
+    dx: int = option(0, "pixels to the right (negative: left)", min=-4096, max=4096, flag="--x")
+    dy: int = option(0, "pixels down (negative: up)", min=-4096, max=4096, flag="--y")
     remove: bool = option(False, "take the object out instead of moving it (a move by (0, 0) removes too)")
     pad: int = option(20, "grow the hole by this many pixels, so the fill also covers the object's soft edge "
                           "and shadow", min=0, max=200)

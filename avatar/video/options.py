@@ -93,7 +93,7 @@ class InpaintVideoOptions:
                          "(pixels from other frames, no model)", choices=VIDEO_INPAINT_METHODS)
     seed: int = option(0, SEED_HELP, min=0, max=MAX_SEED)
     steps: int = option(25, "denoising steps (diffusion methods)", min=1, max=200)
-    guidance: float = option(7.5, "how closely to follow the prompt (diffusion methods)", min=0.0)
+    guidance: float = option(7.5, "how closely to follow the prompt (diffusion methods)", min=0.0, max=30.0)
     strength: float = option(1.0, "how much of the first frame's area is repainted, above 0 (diffusion methods)",
                              min=0.0, max=1.0)
     only_masked: bool = option(True, "paint a crop around the area at the model's resolution, not the whole "
@@ -121,7 +121,7 @@ class UpscaleOptions:
                               max=MAX_NOISE_LEVEL)
     seed: int = option(0, SEED_HELP, min=0, max=MAX_SEED)
     steps: int = option(20, "denoising steps of the x4 upscaler", min=1, max=200)
-    guidance: float = option(0.0, "how closely the x4 upscaler follows the prompt (0 ignores it)", min=0.0)
+    guidance: float = option(0.0, "how closely the x4 upscaler follows the prompt (0 ignores it)", min=0.0, max=30.0)
     tile: int = option(128, "tile size in low-res pixels, a multiple of 8 (smaller fits a smaller GPU)", min=32,
                        max=512)
     prompt: str = option("", "what the video shows, for the x4 upscaler")

@@ -93,8 +93,8 @@ def talk_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Pat
     for engine in ENGINES.values():
         params.update(args_params(engine.Options, args))
     params["engine"] = args.engine
-    text = args.text if args.text_file is None else _read_text(args.text_file, "text")
-    transcript = args.transcript if args.transcript_file is None else _read_text(args.transcript_file, "transcript")
+    text = args.text if args.text_file is None else read_text_file(args.text_file, "text")
+    transcript = args.transcript if args.transcript_file is None else read_text_file(args.transcript_file, "transcript")
     if text is not None:
         params["text"] = text
     if transcript is not None:
@@ -158,7 +158,7 @@ def copy_captions(finished, output: Optional[Path]) -> Optional[Path]:
     return copy_result(finished, name, Path(output).with_suffix(suffix))
 
 
-def _read_text(path: Path, what: str) -> str:
+def read_text_file(path: Path, what: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):

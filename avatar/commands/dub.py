@@ -1,0 +1,94 @@
+"""`avatar dub`: a video of a person + new text or a recording -> the video re-synced to it, run as a dub job."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from avatar.commands.jobs import copy_result, run_job
+from avatar.commands.talk import read_text_file, copy_captions
+from avatar.captions import captions_note
+from avatar.errors import InputError
+from avatar.options import add_arguments, args_params
+from avatar.service.dub_kind import DubRequest
+from avatar.speech.voices import DEFAULT_CLONING_VOICE, DEFAULT_VOICE, VOICE_SPECS, VOICES, VoiceOptions
+from avatar.talk.pipeline import MOUTH_METHODS
+from avatar.video.dub_options import DubOptions
+
+HAND_MADE = ("text", "transcript", "voice")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "dub",
+        help="re-sync a video of a person to new speech",
+        description="Re-animate the mouth of a person in a video so that they say new text (bundled Piper voice) or "
+                    "a recording; the output keeps the video's size and frame rate, with the new speech as its "
+                    "sound. It runs as a job, listed by `avatar jobs list` and on the History page.",
+    )
+    parser.add_argument("--video", type=Path, required=True, metavar="PATH", help="the video to dub (mp4, mov, "
+                        "webm, mkv, avi; up to 5 minutes)")
+    said = parser.add_mutually_exclusive_group(required=True)
+    said.add_argument("--text", help="what the person says now")
+    said.add_argument("--text-file", type=Path, metavar="F", help="read the text from a UTF-8 file")
+    said.add_argument("--audio", type=Path, metavar="PATH", help="a recording (wav, mp3, m4a, ogg, flac)")
+    transcript = parser.add_mutually_exclusive_group()
+    transcript.add_argument("--transcript", metavar="TEXT", help="what the recording says, word for word")
+    transcript.add_argument("--transcript-file", type=Path, metavar="F", help="read the transcript from a UTF-8 file")
+    parser.add_argument("--voice", choices=list(VOICES), metavar="NAME",
+                        help=f"{VOICE_SPECS['voice'].help}: {', '.join(VOICES)}; default {DEFAULT_VOICE}, or "
+                             f"{DEFAULT_CLONING_VOICE} when --voice-sample is given")
+    parser.add_argument("--voice-sample", type=Path, metavar="PATH", help=VoiceOptions.SAMPLE_HELP)
+    add_arguments(parser, DubRequest, skip=HAND_MADE)
+    add_arguments(parser, DubOptions)
+    parser.add_argument("-o", "--output", type=Path,
+                        help="where to copy the MP4, with its captions beside it as .srt (.auto.srt when recognised "
+                             "from a recording); the job keeps its own copy")
+    parser.set_defaults(func=run)
+
+
+def dub_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Path]]:
+    """The dub job's parameters and input files from the flags (only the options given: the defaults are the job's)."""
+    params: dict[str, Any] = {**args_params(DubRequest, args), **args_params(DubOptions, args)}
+    text = args.text if args.text_file is None else read_text_file(args.text_file, "text")
+    transcript = args.transcript if args.transcript_file is None else read_text_file(args.transcript_file, "transcript")
+    if text is not None:
+        params["text"] = text
+    if transcript is not None:
+        if args.audio is None:
+            raise InputError("A transcript belongs to a recording; give --audio with it, or leave it out.")
+        params["transcript"] = transcript
+    params["voice"] = args.voice or (DEFAULT_CLONING_VOICE if args.voice_sample is not None else DEFAULT_VOICE)
+    files = {"video": args.video}
+    for field, path in (("audio", args.audio), ("voice_sample", args.voice_sample)):
+        if path is not None:
+            files[field] = path
+    return params, files
+
+
+def run(args: argparse.Namespace) -> int:
+    params, files = dub_params(args)
+    finished = run_job("dub", params, files, label="dub")
+    video = finished.files["video.mp4"]
+    if args.output is not None:
+        video = copy_result(finished, "video.mp4", args.output)
+    manifest = finished.manifest
+    output = manifest["output"]
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in manifest["timings_s"].items())
+    print(f"{video}  ({output['frames'] / output['fps']:.1f} s, {output['width']}x{output['height']} at "
+          f"{output['fps']} fps; made in {manifest['wall_s']:.1f}s: {timings})")
+    seen = manifest["video"]["face_seen"]
+    if seen < 1.0:
+        print(f"the face was seen in {seen:.0%} of the frames; the others are left as they were")
+    mouth = manifest["speech"]["mouth"]
+    if mouth["method"] != "voice":
+        print(f"mouth timing: {MOUTH_METHODS[mouth['method']]}" + (f" ({mouth['reason']})" if mouth.get("reason") else ""))
+    captions = copy_captions(finished, args.output)
+    if captions is not None:
+        cues = manifest["captions"]["cues"]
+        print(f"{captions}  ({cues} caption{'s' if cues != 1 else ''})")
+    note = captions_note(manifest["speech"].get("captions"))
+    if note:
+        print(note)
+    return 0

@@ -1,0 +1,89 @@
+"""The dubbing job: a video of a person and new speech (text or a recording) -> the video re-synced to it.
+
+Its parameters are declared once: what is said and in which voice (`DubRequest`,
+here) and how the video is dubbed (`avatar.video.dub.DubOptions`); the checks,
+the API's schema, the CLI's flags and the page's widgets come from them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from avatar.options import from_params, json_schema, option, specs
+from avatar.progress import Progress
+from avatar.service.job_kind import Inputs, JobKind, shorten
+from avatar.speech.voices import VOICE_SPECS
+from avatar.video.dub_options import DubOptions
+
+FIRST_FACE_SECONDS = 10.0
+"""A face must be seen within this much of the video's start (what the page shows for picking one)."""
+
+
+@dataclass(frozen=True)
+class DubRequest:
+    """What the dubbed video says and in which voice (the video and recordings are files)."""
+
+    text: Optional[str] = option(None, "what the person in the video says now (or give an audio file instead)")
+    transcript: Optional[str] = option(None, "what the audio recording says, word for word, for exact lip timing")
+    voice: str = option(VOICE_SPECS["voice"].default, VOICE_SPECS["voice"].help)
+    language: str = option(VOICE_SPECS["language"].default, VOICE_SPECS["language"].help)
+    rate: float = option(VOICE_SPECS["rate"].default, VOICE_SPECS["rate"].help, min=VOICE_SPECS["rate"].min,
+                         max=VOICE_SPECS["rate"].max, label=VOICE_SPECS["rate"].label)
+
+
+def dub_job(params: dict[str, Any]) -> tuple[DubRequest, DubOptions]:
+    """The job's parameters as a checked request and options; one sentence for the first problem."""
+    own = {spec.name for spec in specs(DubOptions)}
+    request = from_params(DubRequest, {k: v for k, v in params.items() if k not in own}, allow=own)
+    options = from_params(DubOptions, {k: v for k, v in params.items() if k in own})
+    return request, options
+
+
+def _check_dub(params: dict[str, Any], inputs: Inputs) -> str:
+    """Everything a run would refuse, refused now: the values, the video (decoded, a face found near its start,
+    the chosen face among them), the recording and the voice."""
+    from avatar.errors import InputError
+    from avatar.face.track import first_faces
+    from avatar.talk.pipeline import check_recording, check_sources, check_voice
+    from avatar.speech.voices import get_voice
+    from avatar.video.dub import open_dub_video
+
+    request, options = dub_job(params)
+    if "video" not in inputs:
+        raise InputError("Give the video to dub (the file field 'video').")
+    check_sources(request.text, inputs.get("audio"), request.transcript)
+    check_voice(request.voice, inputs.get("voice_sample"), request.language, typed=request.text is not None,
+                rate=request.rate)
+    if "audio" in inputs:
+        check_recording(inputs["audio"])
+    with open_dub_video(inputs["video"], None) as clip:
+        limit = max(1, int(FIRST_FACE_SECONDS * clip.info.fps))
+        _, _, faces = first_faces(clip.frames(), every=max(1, round(clip.info.fps / 2)), limit=limit)
+    if options.face_index >= len(faces):
+        raise InputError(f"The video shows {len(faces)} face{'s' if len(faces) != 1 else ''} at its start; "
+                         f"choose a face index from 0 to {len(faces) - 1}.")
+    return "gpu" if get_voice(request.voice).queue == "gpu" else "cpu"
+
+
+def _run_dub(params: dict[str, Any], inputs: Inputs, out: Path, progress: Optional[Progress]) -> list[str]:
+    from avatar.video.dub import dub_video
+
+    request, options = dub_job(params)
+    values = dataclasses.asdict(request)
+    result = dub_video(inputs["video"], text=values["text"], audio=inputs.get("audio"),
+                       transcript=values["transcript"], rate=values["rate"], voice=values["voice"],
+                       voice_sample=inputs.get("voice_sample"), language=values["language"], options=options,
+                       job_dir=out, progress=progress)
+    return [p.name for p in (result.video_path, result.audio_path, result.captions_path, result.manifest_path) if p]
+
+
+def _describe_dub(params: dict[str, Any]) -> str:
+    said = f"“{shorten(str(params['text']))}”" if params.get("text") else "a recording"
+    return f"A video dubbed to {said}"
+
+
+DUB = JobKind("dub", "Dubbed video", ("video", "audio", "voice_sample"), _check_dub, _run_dub, _describe_dub,
+              schema=lambda: json_schema(DubRequest, DubOptions))

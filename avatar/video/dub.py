@@ -1,0 +1,284 @@
+"""Dubbing: a real video of a person, re-synced to new speech (typed text or a recording).
+
+The output has the input's size and frame rate (rounded to whole frames per
+second), the chosen face's mouth re-animated by the built-in engine
+(`mouth_transplant`), the new speech as its sound and captions as for a talking
+video. Two passes over the video: the first tracks the face (only landmarks are
+kept), the second renders; memory does not grow with the video's length.
+
+When the speech and the video differ in length, `fit` decides:
+
+- speech longer: `pingpong` (forward, then backward, and so on: no jump at the
+  seam, what Wav2Lip users expect), `loop` (from the start again) or `hold` (the
+  last frame stays);
+- speech shorter: the rest of the video keeps its own mouth, without sound, or
+  is cut off with `trim`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence
+
+import numpy as np
+
+from avatar import jobs
+from avatar.captions import captions_file_name, cues_from_words, is_automatic, write_srt
+from avatar.errors import InputError, quoted
+from avatar.face.detect import inner_lip_gap
+from avatar.face.track import FaceTrack, track_face
+from avatar.media import write_wav
+from avatar.progress import Progress, report, scaled
+from avatar.speech.timeline import Speech
+from avatar.speech.voices import VOICE_SPECS
+from avatar.talk.engine import TalkOptions, frame_count
+from avatar.video.dub_options import FITS, DubOptions
+from avatar.video.io import Video, VideoLimits, open_video
+from avatar.video_writer import BackgroundWriter, Mp4Writer
+
+DUB_LIMITS = VideoLimits(max_seconds=300.0, max_frames=300 * 60)
+"""Videos up to five minutes (talks are dubbed in pieces of that size)."""
+FRAME_BUDGET = 512 * 1024**2
+"""Bytes of decoded frames kept at once when the video is played out of order (backward, or again)."""
+# Share of the progress bar for each stage.
+_VOICE_END, _TRACK_END = 0.2, 0.5
+
+
+@dataclass
+class DubResult:
+    """A dubbed video and what went into it."""
+
+    video_path: Path
+    audio_path: Path
+    captions_path: Optional[Path]
+    manifest_path: Path
+    job_dir: Path
+    frames: int
+    fps: int
+    width: int
+    height: int
+    manifest: dict[str, Any] = field(repr=False)
+
+
+def plan_frames(video_frames: int, speech_frames: int, fit: str) -> np.ndarray:
+    """For each output frame, the index of the video frame it shows.
+
+    The output lasts as long as the speech when the speech is longer (frames
+    chosen by `fit`), as long as the video otherwise (or as the speech, for `trim`).
+    """
+    if fit not in FITS:
+        raise InputError(f"Unknown fit {quoted(fit)}; use one of: {', '.join(FITS)}.")
+    if video_frames <= 0:
+        raise InputError("The video holds no frames; upload a video with pictures in it.")
+    speech_frames = max(1, speech_frames)
+    if speech_frames <= video_frames:
+        return np.arange(speech_frames if fit == "trim" else video_frames)
+    steps = np.arange(speech_frames)
+    if fit == "loop":
+        return steps % video_frames
+    if fit == "hold":
+        return np.minimum(steps, video_frames - 1)
+    if fit == "trim":  # nothing to cut: the video is shorter; it plays forward and back, as by default
+        fit = "pingpong"
+    period = 2 * (video_frames - 1)
+    if period == 0:
+        return np.zeros(speech_frames, dtype=np.int64)
+    phase = steps % period
+    return np.where(phase < video_frames, phase, period - phase)
+
+
+def ordered_frames(video: Video, indices: Sequence[int], budget: int = FRAME_BUDGET) -> Iterator[np.ndarray]:
+    """The video's frames in the order `indices` asks for, decoding as little as memory allows.
+
+    Frames are decoded forward into a window of at most `budget` bytes; an index
+    outside the window refills it from there, forward or (for a backward run)
+    ending at that index, decoding the video again from the start only when the
+    window has to move back. A short video is decoded once and replayed.
+    """
+    frame_bytes = video.info.width * video.info.height * 3
+    size = max(2, budget // max(frame_bytes, 1))
+    total = video.info.frames
+    window: dict[int, np.ndarray] = {}
+    decoder: Optional[Iterator[np.ndarray]] = None
+    position = 0  # the index the decoder yields next
+    for step, index in enumerate(indices):
+        if index not in window:
+            upcoming = indices[step + 1] if step + 1 < len(indices) else index
+            start = index if upcoming >= index else max(0, index - size + 1)
+            stop = min(total, start + size)
+            if decoder is None or position > start:
+                decoder, position = video.frames(), 0
+            window.clear()
+            while position < stop:
+                frame = next(decoder, None)
+                if frame is None:
+                    break
+                if position >= start:
+                    window[position] = frame
+                position += 1
+            if index not in window:
+                raise InputError(f"{video.info.name} ends before frame {index}; re-export the video.")
+        yield window[index]
+
+
+def pick_reference(track: FaceTrack) -> int:
+    """The frame whose face the engine rigs: the mouth most nearly closed, among frames of typical size.
+
+    A closed mouth needs no closing (no guessed lips); a face near the video's
+    usual size and pose carries best onto the other frames.
+    """
+    seen = np.flatnonzero(track.visible)
+    if len(seen) == 0:
+        raise InputError("The chosen face is not seen in any frame of the video.")
+    points = track.landmarks[seen]
+    eyes = np.linalg.norm(points[:, 36:42].mean(axis=1) - points[:, 42:48].mean(axis=1), axis=1)
+    typical = np.abs(eyes - np.median(eyes)) <= 0.1 * np.median(eyes)
+    candidates = seen[typical] if typical.any() else seen
+    gaps = np.array([inner_lip_gap(track.landmarks[i]) for i in candidates])
+    return int(candidates[int(np.argmin(gaps))])
+
+
+def dub_video(
+    video: Any,
+    text: Optional[str] = None,
+    audio: Any = None,
+    *,
+    transcript: Optional[str] = None,
+    rate: float = VOICE_SPECS["rate"].default,
+    voice: str = VOICE_SPECS["voice"].default,
+    voice_sample: Any = None,
+    language: str = VOICE_SPECS["language"].default,
+    options: Optional[DubOptions] = None,
+    video_name: Optional[str] = None,
+    audio_name: Optional[str] = None,
+    job_dir: Optional[Path] = None,
+    progress: Optional[Progress] = None,
+) -> DubResult:
+    """Re-sync `video` (a path, bytes or upload) to `text` (spoken by `voice`) or the `audio` recording.
+
+    The result is written to `job_dir` (default: a new folder under outputs/) as
+    `video.mp4`, `audio.wav`, the captions and `manifest.json`; nothing is left
+    behind on failure. Raises InputError (NoFaceError) with one sentence on bad input.
+    """
+    from avatar.talk.builtin.engine import BuiltinEngine
+    from avatar.talk.pipeline import check_sources, check_voice, prepare_speech
+    from avatar.video.mouth_transplant import MouthTransplant, make_reference
+
+    options = options or DubOptions()
+    plan_frames(1, 1, options.fit)  # an unknown fit is refused before any work
+    check_sources(text, audio, transcript)
+    check_voice(voice, voice_sample, language, typed=text is not None, rate=rate)
+    started = time.perf_counter()
+    timer = jobs.StageTimer()
+    with open_dub_video(video, video_name) as clip:
+        info = clip.info
+        fps = int(round(info.fps))
+        report(progress, "voice", 0.0)
+        with timer.stage("voice"):
+            speech, speech_entry = prepare_speech(
+                text, audio, rate, voice, audio_name, scaled(progress, 0.0, _VOICE_END), transcript=transcript,
+                seed=options.seed, voice_sample=voice_sample, language=language)
+        with timer.stage("tracking"):
+            track = track_face(clip.frames(), options.face_index, fps=fps, frame_count=info.frames,
+                               progress=scaled(progress, _VOICE_END, _TRACK_END))
+        speech_frames = frame_count(speech.duration, fps)
+        plan = plan_frames(info.frames, speech_frames, options.fit)
+
+        created = job_dir is None
+        job_dir = jobs.new_job_dir("dub") if created else Path(job_dir)
+        job_dir.mkdir(parents=True, exist_ok=True)
+        automatic = is_automatic(speech_entry.get("captions"))
+        paths = {name: job_dir / name for name in ("video.mp4", "audio.wav", "manifest.json")}
+        paths["captions"] = job_dir / captions_file_name(automatic)
+        try:
+            engine = BuiltinEngine()
+            reference_index = pick_reference(track)
+            with timer.stage("rigging"):
+                reference_frame = next(iter(ordered_frames(clip, [reference_index])))
+                transplant = MouthTransplant(
+                    make_reference(reference_frame, track.landmarks[reference_index], engine), engine)
+            mouth_options = TalkOptions(fps=fps, still=True, blinks=False, lead=options.lead,
+                                        expression_scale=options.expression_scale, seed=options.seed)
+            animated = min(speech_frames, len(plan))
+            weights = engine.weights(speech, mouth_options, range(animated), animated)
+            sound = _padded(speech, len(plan) / fps)
+            cues = cues_from_words(speech.words or [])
+            frames_out = _render(clip, plan, track, transplant, weights, sound, cues, paths["video.mp4"], fps,
+                                 timer, scaled(progress, _TRACK_END, 1.0))
+            write_wav(paths["audio.wav"], sound)
+            captions_path = write_srt(paths["captions"], cues) if cues else None
+            manifest = {
+                "task": "dub",
+                "video": {"name": info.name, "sha256": info.sha256, "width": info.width, "height": info.height,
+                          "fps": fps, "frames": info.frames, "face_index": options.face_index,
+                          "face_seen": round(track.visible_fraction, 4), "cuts": list(track.cuts),
+                          "reference_frame": reference_index},
+                "speech": {**speech_entry, "duration_s": round(speech.duration, 4),
+                           "sample_rate": speech.sample_rate},
+                "engine": "builtin",
+                "options": {"fit": options.fit, "seed": options.seed, "lead": options.lead,
+                            "expression_scale": options.expression_scale},
+                "output": {"frames": frames_out, "fps": fps, "width": info.width, "height": info.height,
+                           "animated_frames": animated},
+                "captions": {"file": paths["captions"].name, "cues": len(cues), "automatic": automatic}
+                if cues else None,
+                "timings_s": timer.seconds,
+                "wall_s": round(time.perf_counter() - started, 3),
+            }
+            manifest_path = jobs.write_manifest(job_dir, manifest)
+        except BaseException:
+            if created:
+                shutil.rmtree(job_dir, ignore_errors=True)
+            else:
+                for path in paths.values():
+                    path.unlink(missing_ok=True)
+            raise
+    report(progress, "done", 1.0)
+    return DubResult(video_path=paths["video.mp4"], audio_path=paths["audio.wav"], captions_path=captions_path,
+                     manifest_path=manifest_path, job_dir=job_dir, frames=frames_out, fps=fps, width=info.width,
+                     height=info.height, manifest=manifest)
+
+
+def open_dub_video(video: Any, name: Optional[str]) -> Video:
+    """The checked video, decoded at a whole number of frames per second (29.97 becomes 30)."""
+    clip = open_video(video, DUB_LIMITS, name=name)
+    whole = float(max(1, round(clip.info.fps)))
+    if abs(clip.info.fps - whole) <= 1e-3:
+        return clip
+    clip.close()
+    return open_video(video, DUB_LIMITS, fps=whole, name=name)
+
+
+def _padded(speech: Speech, seconds: float) -> Speech:
+    """The speech with silence after it up to `seconds` (the rest of a longer video is silent)."""
+    missing = int(round(seconds * speech.sample_rate)) - len(speech.samples)
+    if missing <= 0:
+        return speech
+    samples = np.concatenate([speech.samples, np.zeros(missing, speech.samples.dtype)])
+    return Speech(samples, speech.sample_rate, speech.phonemes, speech.words)
+
+
+def _render(clip: Video, plan: np.ndarray, track: FaceTrack, transplant, weights: np.ndarray, sound: Speech,
+            cues: list, path: Path, fps: int, timer: jobs.StageTimer, progress: Optional[Progress]) -> int:
+    """Stream the output frames into the encoder: re-animated while the speech lasts, the video's own after."""
+    info = clip.info
+    mouths = transplant.mouths(weights)
+    with BackgroundWriter(Mp4Writer(path, info.width, info.height, fps, sound, captions=bool(cues))) as writer:
+        if cues:
+            writer.set_subtitles(cues)
+        for step, frame in enumerate(ordered_frames(clip, plan.tolist())):
+            start = time.perf_counter()
+            if step < len(weights):
+                mouth = next(mouths)
+                source = int(plan[step])
+                if track.visible[source]:
+                    frame = transplant.apply(frame, track.landmarks[source], mouth)
+            timer.add("animation", time.perf_counter() - start)
+            writer.write(frame)
+            if step % 5 == 0:
+                report(progress, f"animation and encoding: frame {step + 1}/{len(plan)}", step / len(plan))
+    timer.add("encoding", writer.encode_seconds)
+    return writer.frames_written

@@ -1,0 +1,26 @@
+"""How a video is dubbed: declared once for the CLI's flags, the job's checks, the API's schema and the page.
+
+Kept apart from `avatar.video.dub` so that the job kinds can name them without
+importing the video decoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from avatar.options import option
+
+FITS = ("pingpong", "loop", "hold", "trim")
+
+
+@dataclass(frozen=True)
+class DubOptions:
+    """How a video is dubbed; every field has a sensible default."""
+
+    face_index: int = option(0, "which face of the video to re-animate, 0 = the largest", min=0)
+    fit: str = option("pingpong", "when the speech is longer than the video: pingpong (forward and back), "
+                      "loop or hold (the last frame); trim cuts the video where shorter speech ends",
+                      choices=FITS)
+    seed: int = option(0, "seed for the voice's variation", min=0, max=2**31 - 1)
+    lead: float = option(0.05, "seconds the mouth moves ahead of the sound", min=0, max=0.5)
+    expression_scale: float = option(1.0, "how far the mouth moves (0.3 subtle, 1.5 lively)", min=0, max=2)

@@ -115,6 +115,7 @@ async def receive_upload(receive: Receive, content_type: str, limits: UploadLimi
     Raises UploadRefused (413 too large, 408 stalled, 400 unreadable), ClientGone, or DiskFull."""
     folder = spool_root(jobs_root) / f"{socket.gethostname()}~{os.getpid()}-{secrets.token_hex(8)}"
     upload = Upload(folder)
+    reader: Optional[_Reader] = None
     try:
         folder.mkdir(parents=True)
         reader = _reader(content_type, upload, limits)
@@ -131,6 +132,8 @@ async def receive_upload(receive: Receive, content_type: str, limits: UploadLimi
             raise DiskFull() from None
         raise
     finally:
+        if reader is not None:
+            reader.close()  # an open file would keep its disk space after the folder is gone
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -156,6 +159,9 @@ class _Reader:
         raise NotImplementedError
 
     def finish(self) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
 
@@ -285,6 +291,12 @@ class _MultipartReader(_Reader):
             self._close_file()
         elif self.name is not None:
             self.upload.fields[self.name] = self.text.decode("utf-8", "replace")
+
+    def close(self) -> None:
+        try:
+            self._close_file()
+        except OSError:  # its last bytes did not fit; the descriptor is closed all the same, and the file goes
+            pass
 
     def _close_file(self) -> None:
         if self.file is not None:

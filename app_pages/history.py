@@ -13,7 +13,7 @@ import streamlit as st
 
 from avatar.service.jobs import get_service
 from avatar.service.keys import LOCAL_OWNER, keys_from_env
-from ui.history import draw_job
+from ui.history import draw_history
 from ui.links import page_link
 from ui.session import job_owner, sign_in, sign_out, signed_in
 
@@ -34,18 +34,16 @@ else:
                     st.error("That is not one of this studio's API keys; check it, or ask whoever runs the studio.")
 
 service, owner = get_service(), job_owner()
-jobs = service.list(owner)
 # A studio without API keys is one person's: what they ran on the command line (`avatar talk`, `avatar shift`,
 # `avatar video ...`, `avatar jobs submit`) is theirs too. With keys, the machine is shared and those stay private.
-local = service.list(LOCAL_OWNER) if not signed_in() and not keys_from_env() else []
-if not jobs and not local:
+show_local = not signed_in() and not keys_from_env()
+local = show_local and bool(service.list(LOCAL_OWNER, 1))
+if not service.list(owner, 1) and not local:
     st.info("No jobs yet: make a video on the Talking Avatar page and it will appear here.")
     page_link("app_pages/talking_avatar.py", "Talking Avatar page", icon=":material/record_voice_over:")
-for job in jobs:
-    draw_job(service, owner, job)
+draw_history(service, owner, f"history_pages_{owner}")  # each owner pages on its own (sign-in switches owners)
 if local:
     st.subheader("From the command line")
     st.caption("Jobs run on this machine with `avatar talk`, `avatar shift`, `avatar video ...` or `avatar jobs`, "
                "newest first.")
-    for job in local:
-        draw_job(service, LOCAL_OWNER, job)
+    draw_history(service, LOCAL_OWNER, "history_pages_local")

@@ -252,3 +252,86 @@ def test_quoted_values_are_cut():
 
     assert quoted("maya") == "'maya'"
     assert quoted("x" * 1_000_000) == "'" + "x" * 39 + "…"
+
+
+# -- per-key storage limits ----------------------------------------------------------------
+
+
+def test_a_key_keeps_at_most_its_stored_jobs(tmp_path, monkeypatch):
+    monkeypatch.setenv("AVATAR_MAX_ACTIVE_JOBS", "1000")
+    monkeypatch.setenv("AVATAR_MAX_STORED_JOBS", "3")
+    api = Api(tmp_path)
+    ids = [api.submit({"text": f"Job {n}.", "avatar": "maya"}).json()["id"] for n in range(3)]
+    refused = assert_one_sentence(api.submit({"text": "One too many.", "avatar": "maya"}), 429)
+    assert refused.startswith("This key keeps 3 jobs, the most it may; delete old jobs")
+    assert len(api.service.store.list(None)) == 3 and len(list(api.root.glob("[0-9a-f]*"))) == 3
+    other = TestClient(create_app(api.service, keys=[KEY, "other-key"]), headers={"X-API-Key": "other-key"})
+    assert other.post("/v1/jobs/talk", data={"params": '{"text": "Mine.", "avatar": "maya"}'}).status_code == 202
+    assert api.client.delete(f"/v1/jobs/{ids[0]}").status_code == 204
+    assert api.submit({"text": "Room again.", "avatar": "maya"}).status_code == 202
+
+
+def test_a_key_keeps_at_most_its_stored_megabytes(tmp_path, monkeypatch, fixtures):
+    monkeypatch.setenv("AVATAR_MAX_ACTIVE_JOBS", "1000")
+    monkeypatch.setenv("AVATAR_MAX_STORED_MB", "0.8")
+    api = Api(tmp_path)
+    take = {"audio": ("take.wav", (fixtures / "RD_Radio31_000.wav").read_bytes(), "audio/wav")}  # 0.5 MB
+    first = api.submit({"avatar": "maya"}, take)
+    assert first.status_code == 202, first.text
+    refused = assert_one_sentence(api.submit({"avatar": "maya"}, take), 429)
+    assert "more than the 0.8 MB it may keep; delete old jobs" in refused
+    assert len(api.service.store.list(None)) == 1 and len([p for p in api.stored_files()]) == 1
+    assert api.client.delete(f"/v1/jobs/{first.json()['id']}").status_code == 204
+    assert api.submit({"avatar": "maya"}, take).status_code == 202
+
+
+def test_storage_limits_are_read_once_and_a_bad_one_is_said(tmp_path, monkeypatch):
+    from avatar.errors import AvatarError
+    from avatar.service.quotas import StorageLimits
+
+    assert StorageLimits.from_env() == StorageLimits()
+    monkeypatch.setenv("AVATAR_MAX_STORED_JOBS", "0")  # 0: no limit
+    assert StorageLimits.from_env().max_jobs == 0
+    StorageLimits.from_env().check(10**6, 0, 0)
+    monkeypatch.setenv("AVATAR_MAX_STORED_MB", "lots")
+    with pytest.raises(AvatarError, match="AVATAR_MAX_STORED_MB='lots' is not a number of 0 or more"):
+        Api(tmp_path)
+
+
+# -- a job deleted while it runs -----------------------------------------------------------
+
+
+def test_a_job_deleted_while_it_runs_ends_quietly(tmp_path, monkeypatch, caplog):
+    """The run writes into the folder DELETE removed under it: no traceback, no record, no folder left."""
+    import threading
+
+    from avatar.service.jobs import EmbeddedExecutor
+    from avatar.service.job_kind import JobKind
+
+    started, deleted = threading.Event(), threading.Event()
+
+    def run(params, inputs, out, progress):
+        started.set()
+        assert deleted.wait(60)
+        (out / "frame.png").write_bytes(b"late")  # the folder is gone: FileNotFoundError
+        return ["frame.png"]
+
+    monkeypatch.setitem(KINDS, "slow", JobKind("slow", "Slow", (), lambda params, inputs: "cpu", run))
+    store = JobStore(f"sqlite:///{tmp_path / 'jobs.sqlite3'}")
+    executor = EmbeddedExecutor(store, tmp_path / "jobs")
+    service = JobService(store, executor, root=tmp_path / "jobs")
+    client = TestClient(create_app(service, keys=[KEY]), headers={"Authorization": f"Bearer {KEY}"})
+    caplog.set_level("WARNING")
+    for _ in range(2):  # deleted, and cancelled then deleted
+        job_id = client.post("/v1/jobs/slow", data={"params": "{}"}).json()["id"]
+        assert started.wait(60)
+        if _:
+            assert client.post(f"/v1/jobs/{job_id}/cancel").json()["status"] == "cancelled"
+        assert client.delete(f"/v1/jobs/{job_id}").status_code == 204
+        deleted.set()
+        executor._pools["cpu"].submit(lambda: None).result(timeout=60)  # the one CPU lane: the run has ended
+        started.clear(), deleted.clear()
+        assert client.get(f"/v1/jobs/{job_id}").status_code == 404
+        assert not (tmp_path / "jobs" / job_id).exists()
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("avatar")] == []
+    assert not [r for r in caplog.records if r.exc_info]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import mimetypes
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Optional
@@ -20,7 +21,7 @@ from PIL import Image, ImageOps
 from avatar.media import IMAGE_EXTENSIONS
 from avatar.service.jobs import JobService, input_paths, job_folder
 from avatar.service.kinds import KINDS
-from avatar.service.store import JobRecord
+from avatar.service.store import Cursor, JobRecord
 from avatar.video.io import VIDEO_EXTENSIONS
 
 POLL_S = 0.2
@@ -117,6 +118,48 @@ def result_download(container, service: JobService, owner: str, job: JobRecord, 
 
 
 # -- the History list ------------------------------------------------------------------------
+
+HISTORY_PAGE = 50
+"""Jobs on one page of History; "Older jobs" goes on from the last one (any number of jobs stays reachable)."""
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One page of an owner's jobs, newest first, and where the next older page starts (None: this is the last)."""
+
+    jobs: list[JobRecord]
+    older: Optional[Cursor]
+
+
+def history_page(service: JobService, owner: str, before: Optional[Cursor] = None,
+                 size: int = HISTORY_PAGE) -> HistoryPage:
+    """The owner's jobs older than `before` (the newest with None), `size` of them; one more is read to know whether
+    an older page exists."""
+    jobs = service.list(owner, size + 1, before=before)
+    return HistoryPage(jobs[:size], jobs[size - 1].cursor if len(jobs) > size else None)
+
+
+def draw_history(service: JobService, owner: str, key: str) -> int:
+    """One page of the owner's jobs, with "Older jobs" and "Newer jobs" under it; how many jobs it drew.
+
+    `st.session_state[key]` keeps the cursors of the pages before this one, so a rerun (a progress update, a
+    delete) stays on the page, and jobs submitted meanwhile never shift it."""
+    cursors: list[str] = st.session_state.setdefault(key, [])
+    page = history_page(service, owner, Cursor.parse(cursors[-1]) if cursors else None)
+    if not page.jobs and cursors:  # every job of this page was deleted: the newer page it came from
+        cursors.pop()
+        st.rerun()
+    for job in page.jobs:
+        draw_job(service, owner, job)
+    if cursors or page.older:
+        pager = st.container(horizontal=True, gap="small")
+        if cursors:
+            pager.button("Newer jobs", key=f"{key}-newer", icon=":material/arrow_upward:", on_click=cursors.pop)
+        if page.older:
+            pager.button("Older jobs", key=f"{key}-older", icon=":material/arrow_downward:",
+                         on_click=cursors.append, args=(str(page.older),))
+    return len(page.jobs)
+
 
 def draw_job(service: JobService, owner: str, job: JobRecord) -> None:
     """One job in a bordered box; a queued or running one redraws itself every second until it ends."""

@@ -192,26 +192,54 @@ def _submit(args: argparse.Namespace) -> int:
     return _wait(service, job, args.output)
 
 
+LIST_PAGE = 500
+"""Records read at a time when `avatar jobs list --limit 0` prints every job (memory stays flat at any count)."""
+
+
 def _list(args: argparse.Namespace) -> int:
-    from avatar.service.kinds import KINDS
-    from avatar.service.store import STATES
+    """The jobs, newest first: `--limit` of them (0: every one), from `--before` on; when older ones remain, a last
+    line gives the command that lists them."""
+    from avatar.service.store import STATES, Cursor
 
     if args.status and args.status not in STATES:
         raise InputError(f"Unknown status {args.status!r}; use one of: {', '.join(STATES)}.")
+    if args.limit < 0:
+        raise InputError(f"--limit must be 0 (every job) or more, not {args.limit}.")
     service = _service()
-    jobs = service.store.list(None if args.all else _owner(args), args.limit, args.status)
-    if not jobs:
-        print("No jobs.")
-        return 0
-    print(f"{'id':32}  {'kind':14} {'status':9} {'progress':24} {'created':19}  what")
-    for job in jobs:
-        state = (f"{100 * job.progress:3.0f}% {job.stage}" if job.status == "running" else
-                 f"number {service.place_in_line(job)} in line" if job.status == "queued" else "")
-        what = KINDS[job.kind].describe(job.params) if job.kind in KINDS else ""
-        created = datetime.fromtimestamp(job.created).strftime("%Y-%m-%d %H:%M:%S")
-        print(f"{job.id:32}  {job.kind:14} {job.status:9} {state[:24]:24} {created}  "
-              + (f"[{job.owner}] " if args.all else "") + what)
+    owner = None if args.all else _owner(args)
+    before = Cursor.parse(args.before) if args.before else None
+    shown, wanted = 0, args.limit or None
+    while wanted is None or shown < wanted:
+        size = LIST_PAGE if wanted is None else min(LIST_PAGE, wanted - shown)
+        page = service.store.list(owner, size, args.status, before=before)
+        if not page:
+            break
+        if not shown:
+            print(f"{'id':32}  {'kind':14} {'status':9} {'progress':24} {'created':19}  what")
+        for job in page:
+            _print_job(service, job, args.all)
+        shown, before = shown + len(page), page[-1].cursor
+        if len(page) < size:
+            before = None
+            break
+    if not shown:
+        print("No older jobs." if args.before else "No jobs.")
+    elif before is not None and service.store.list(owner, 1, args.status, before=before):
+        again = " ".join(["avatar jobs list", *(["--status", args.status] if args.status else []),
+                          *(["--all"] if args.all else []), f"--limit {args.limit}", f"--before {before}"])
+        print(f"Older jobs: {again}")
     return 0
+
+
+def _print_job(service, job, with_owner: bool) -> None:
+    from avatar.service.kinds import KINDS
+
+    state = (f"{100 * job.progress:3.0f}% {job.stage}" if job.status == "running" else
+             f"number {service.place_in_line(job)} in line" if job.status == "queued" else "")
+    what = KINDS[job.kind].describe(job.params) if job.kind in KINDS else ""
+    created = datetime.fromtimestamp(job.created).strftime("%Y-%m-%d %H:%M:%S")
+    print(f"{job.id:32}  {job.kind:14} {job.status:9} {state[:24]:24} {created}  "
+          + (f"[{job.owner}] " if with_owner else "") + what)
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -282,7 +310,10 @@ def register(subparsers) -> None:
     submit.add_argument("-o", "--output", help="copy the results into this folder")
     listing = action("list", _list, "list jobs, newest first", with_id=False)
     listing.add_argument("--status", help="only jobs in this state (queued, running, done, failed, cancelled)")
-    listing.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    listing.add_argument("--limit", type=int, default=50, help="at most this many, newest first (default 50; 0 lists "
+                         "every job); a last line gives the command for the older ones")
+    listing.add_argument("--before", metavar="CURSOR", help="only jobs older than this place (the last line of a "
+                         "listing gives it)")
     action("show", _show, "one job's record and result paths, as JSON")
     action("wait", _wait_command, "follow a job to its end").add_argument(
         "-o", "--output", help="copy the results into this folder")

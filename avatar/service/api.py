@@ -13,8 +13,18 @@
   `AVATAR_MAX_ACTIVE_JOBS` queued or running. The body is written to disk as it
   arrives (`avatar.service.uploads`), never held whole in memory: 408 when it stalls
   for `AVATAR_BODY_TIMEOUT_S`, 503 while `AVATAR_MAX_UPLOADS` others are arriving,
-  507 when the disk is full (`avatar.service.disk`).
-- Following: `GET /v1/jobs`, `GET /v1/jobs/{id}` (with the place in line),
+  507 when the disk is full (`avatar.service.disk`). 429 as well when the key
+  keeps `AVATAR_MAX_STORED_JOBS` jobs (default 1000) or its jobs' files would pass
+  `AVATAR_MAX_STORED_MB` (default 10000; 0 turns either off): deleting old jobs
+  makes room (`avatar.service.quotas`). Every kind checks all its files and values
+  here (decoded, measured, faces found; numbers finite and in range; text at most
+  5,000 characters), and a refusal quotes at most 40 characters of what it refuses.
+- Listing: `GET /v1/jobs?limit=N&before=CURSOR&status=S` is a JSON list of the
+  key's jobs, newest first, `limit` of them (default 100, at most 1000). When older
+  jobs remain, the `Link` header names the next page, `</v1/jobs?limit=N&before=...>;
+  rel="next"`; the cursor is the last job's creation time and id, so jobs submitted
+  meanwhile never shift or repeat a page. Follow `next` until it is absent.
+- Following: `GET /v1/jobs/{id}` (with the place in line),
   `GET /v1/jobs/{id}/events` (server-sent events until the job ends),
   `GET /v1/jobs/{id}/files/{name}` (only a listed result), `POST .../cancel`, `DELETE`.
 - `GET /v1/models`, `GET /v1/models/{id}` (state, size, install command),
@@ -27,9 +37,10 @@ import asyncio
 import json
 import os
 from typing import Any, Optional
+from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
 from avatar.errors import AvatarError, ServiceUnavailable, quoted
 from avatar.service.disk import DiskFull, require_free_space
@@ -37,9 +48,12 @@ from avatar.service.jobs import JobService, get_service
 from avatar.service.keys import LOCAL_OWNER, hash_key, key_owner, keys_from_env
 from avatar.service.kinds import KINDS
 from avatar.service.runs import jobs_root
-from avatar.service.store import FINISHED, JobRecord
+from avatar.service.quotas import StorageLimitReached, StorageLimits
+from avatar.service.store import FINISHED, STATES, Cursor, JobRecord
 from avatar.service.uploads import ClientGone, UploadLimits, UploadRefused, receive_upload
 
+PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
+"""Jobs per page of `GET /v1/jobs`: by default, and at most."""
 EVENTS_EVERY_S = 0.2
 """How often the event stream looks at the job record (a store read is cheap; SQLite in WAL mode never waits)."""
 
@@ -71,6 +85,7 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
     limits = UploadLimits.from_env()
     max_uploads = int(os.environ.get("AVATAR_MAX_UPLOADS", "8"))
     max_active = int(os.environ.get("AVATAR_MAX_ACTIVE_JOBS", "2"))
+    storage = StorageLimits.from_env()
     app = FastAPI(title="Avatar Studio API", version="1",
                   description="Talking videos, image and video tools as jobs: submit, follow, download.")
 
@@ -101,7 +116,8 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
 
     @app.exception_handler(AvatarError)
     async def _avatar_error(request: Request, exc: AvatarError) -> JSONResponse:
-        code = 503 if isinstance(exc, ServiceUnavailable) else 507 if isinstance(exc, DiskFull) else 422
+        code = (503 if isinstance(exc, ServiceUnavailable) else 507 if isinstance(exc, DiskFull)
+                else 429 if isinstance(exc, StorageLimitReached) else 422)
         return JSONResponse({"detail": str(exc)}, status_code=code)
 
     @app.get("/v1/health")
@@ -161,6 +177,7 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
                         raise HTTPException(429, f"This key already has {max_active} job"
                                                  f"{'s' if max_active != 1 else ''} queued or running; wait for one "
                                                  "to finish.")
+                    await asyncio.to_thread(storage.require_room, jobs().store, root, who, upload.size)
                     job = await asyncio.to_thread(jobs().submit, who, kind, params, upload.files, upload.names,
                                                   move=True)
         except UploadRefused as exc:
@@ -172,8 +189,20 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
         return await asyncio.to_thread(described, job)
 
     @app.get("/v1/jobs")
-    def listing(who: str = Depends(owner)) -> list[dict[str, Any]]:
-        return [described(job) for job in jobs().list(who)]
+    def listing(response: Response, who: str = Depends(owner), limit: Optional[str] = None,
+                before: Optional[str] = None, status: Optional[str] = None) -> list[dict[str, Any]]:
+        """The key's jobs, newest first, a page of `limit` (default 100, at most 1000) at a time: the `Link` header's
+        `rel="next"` address gives the next older page, until there is none."""
+        size = _page_size(limit)
+        if status is not None and status not in STATES:
+            raise HTTPException(422, f"status must be one of {', '.join(STATES)}, not {quoted(status)}.")
+        page = jobs().list(who, size + 1, before=None if before is None else Cursor.parse(before), status=status)
+        if len(page) > size:
+            page = page[:size]
+            query = urlencode({"limit": size, "before": str(page[-1].cursor),
+                               **({"status": status} if status else {})})
+            response.headers["Link"] = f'</v1/jobs?{query}>; rel="next"'
+        return [described(job) for job in page]
 
     @app.get("/v1/jobs/{job_id}")
     def status(job_id: str, who: str = Depends(owner)) -> dict[str, Any]:
@@ -241,3 +270,11 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
     app.openapi = openapi  # type: ignore[method-assign]
     return app
 
+
+def _page_size(text: Optional[str]) -> int:
+    """The `limit` of a listing: a whole number from 1 to MAX_PAGE_SIZE (PAGE_SIZE when not given)."""
+    if text is None:
+        return PAGE_SIZE
+    if not (text.isdigit() and 1 <= int(text) <= MAX_PAGE_SIZE):
+        raise HTTPException(422, f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}, not {quoted(text)}.")
+    return int(text)

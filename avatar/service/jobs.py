@@ -28,7 +28,7 @@ from avatar.errors import InputError, quoted
 from avatar.service.disk import DiskFull, is_disk_full, require_free_space
 from avatar.service.kinds import get_kind
 from avatar.service.runs import input_paths, job_folder, jobs_root, run_job, upload_name
-from avatar.service.store import JobRecord, JobStore, default_url
+from avatar.service.store import Cursor, JobRecord, JobStore, default_url
 
 _LOGGER = logging.getLogger(__name__)
 MAX_INPUT_BYTES = 200 * 1024**2
@@ -127,8 +127,10 @@ class JobService:
     def get(self, owner: str, job_id: str) -> Optional[JobRecord]:
         return self.store.get(job_id, owner=owner) if job_id.isalnum() else None
 
-    def list(self, owner: str, limit: int = 100) -> list[JobRecord]:
-        return self.store.list(owner, limit)
+    def list(self, owner: str, limit: int = 100, before: Optional[Cursor] = None,
+             status: Optional[str] = None) -> list[JobRecord]:
+        """The owner's jobs, newest first, `limit` at a time: the next page is `before=page[-1].cursor`."""
+        return self.store.list(owner, limit, status=status, before=before)
 
     def place_in_line(self, job: JobRecord) -> int:
         return self.store.place_in_line(job)

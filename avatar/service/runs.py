@@ -38,8 +38,13 @@ class RunSuperseded(Exception):
 
 def _stopped(store: JobStore, job_id: str) -> Exception:
     """Why a run may not go on: its job was cancelled or deleted, or another run holds it now."""
+    return JobCancelled() if _ended_meanwhile(store, job_id) else RunSuperseded()
+
+
+def _ended_meanwhile(store: JobStore, job_id: str) -> bool:
+    """Whether the job was deleted or cancelled while this run held it (its folder may be gone with it)."""
     job = store.get(job_id)
-    return JobCancelled() if job is None or job.status == "cancelled" else RunSuperseded()
+    return job is None or job.status == "cancelled"
 
 
 def jobs_root() -> Path:
@@ -75,6 +80,8 @@ def run_job(store: JobStore, job_id: str, worker: str, root: Optional[Path] = No
     if not store.claim(job_id, worker):
         return None
     job = store.get(job_id)
+    if job is None:  # deleted the moment it was claimed: nothing to run, nothing to clean
+        return None
     folder = job_folder(job_id, root)
     work = folder / f".work-{job.attempts}"
     shutil.rmtree(work, ignore_errors=True)
@@ -106,6 +113,9 @@ def run_job(store: JobStore, job_id: str, worker: str, root: Optional[Path] = No
         shutil.rmtree(work, ignore_errors=True)
         return store.get(job_id)  # the other run's work folder is not this run's to clean
     except Exception as exc:
+        if _ended_meanwhile(store, job_id):  # deleted or cancelled while it ran: what failed was most likely
+            shutil.rmtree(folder, ignore_errors=True)  # writing into the folder removed under it; not a failure
+            return store.get(job_id)
         shutil.rmtree(work, ignore_errors=True)  # first: on a full disk, its files are the room the record needs
         if is_disk_full(exc):  # not a bug: the operator frees space, the user runs it again
             _LOGGER.warning("job %s failed: the disk is full (%s)", job_id, exc)

@@ -15,6 +15,7 @@ finish or fail the job the new run now holds.
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import time
@@ -22,10 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, create_engine, event, func, select,
-                        update, delete)
+from sqlalchemy import (Column, Float, Index, Integer, MetaData, String, Table, Text, and_, create_engine, delete,
+                        event, func, or_, select, update)
 
 from avatar import config
+from avatar.service.store_health import watch_for_damage
+from avatar.errors import InputError, quoted
 
 STATES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED = ("done", "failed", "cancelled")
@@ -50,6 +53,35 @@ JOBS = Table(
     Column("started", Float),
     Column("finished", Float),
 )
+OWNER_NEWEST = Index("jobs_owner_created", JOBS.c.owner, JOBS.c.created, JOBS.c.id)
+"""Listing an owner's jobs a page at a time reads this index from the cursor on (a page is as fast at 100,000 jobs
+as at 100)."""
+NEWEST = Index("jobs_created", JOBS.c.created, JOBS.c.id)
+"""The same for every owner's jobs (`avatar jobs list --all`)."""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page of a listing ends: the last job's creation time and id. The next page is the jobs created before
+    it (ties broken by id), so jobs submitted meanwhile never shift a page, and none is shown twice or skipped."""
+
+    created: float
+    id: str
+
+    def __str__(self) -> str:
+        return f"{self.created!r}_{self.id}"
+
+    @classmethod
+    def parse(cls, text: str) -> "Cursor":
+        """The cursor a listing gave (`str(cursor)`); InputError for anything else."""
+        created, _, job_id = text.partition("_")
+        try:
+            when = float(created)
+        except ValueError:
+            when = float("nan")
+        if not (math.isfinite(when) and job_id.isalnum() and len(job_id) <= 32):
+            raise InputError(f"{quoted(text)} is not a listing cursor; use the one the previous page gave.")
+        return cls(when, job_id)
 
 
 @dataclass(frozen=True)
@@ -72,6 +104,11 @@ class JobRecord:
     created: float = 0.0
     started: Optional[float] = None
     finished: Optional[float] = None
+
+    @property
+    def cursor(self) -> "Cursor":
+        """Where a listing that ends with this job goes on from."""
+        return Cursor(self.created, self.id)
 
     @property
     def finished_state(self) -> bool:
@@ -99,7 +136,10 @@ class JobStore:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True)
+        watch_for_damage(self.engine, self.url)  # a damaged file: one sentence saying how to recover, not a traceback
         _metadata.create_all(self.engine)
+        for index in (OWNER_NEWEST, NEWEST):  # a database made before the listing indexes gets them now
+            index.create(self.engine, checkfirst=True)
 
     def create(self, owner: str, kind: str, queue: str, params: dict, inputs: list[str],
                job_id: Optional[str] = None) -> JobRecord:
@@ -118,15 +158,30 @@ class JobStore:
             row = db.execute(query).mappings().first()
         return _record(row) if row else None
 
-    def list(self, owner: Optional[str], limit: int = 100, status: Optional[str] = None) -> list[JobRecord]:
-        """The owner's jobs (every owner's with None), newest first; only those in `status` when given."""
-        query = select(JOBS).order_by(JOBS.c.created.desc()).limit(limit)
+    def list(self, owner: Optional[str], limit: int = 100, status: Optional[str] = None,
+             before: Optional[Cursor] = None) -> list[JobRecord]:
+        """The owner's jobs (every owner's with None), newest first; only those in `status` when given, only those
+        older than `before` (a page's `Cursor`) when given. The next page starts at the last record's cursor."""
+        query = select(JOBS).order_by(JOBS.c.created.desc(), JOBS.c.id.desc()).limit(limit)
         if owner is not None:
             query = query.where(JOBS.c.owner == owner)
         if status is not None:
             query = query.where(JOBS.c.status == status)
+        if before is not None:
+            query = query.where(or_(JOBS.c.created < before.created,
+                                    and_(JOBS.c.created == before.created, JOBS.c.id < before.id)))
         with self.engine.connect() as db:
             return [_record(row) for row in db.execute(query).mappings()]
+
+    def count(self, owner: str) -> int:
+        """How many jobs the owner has stored, in any state."""
+        with self.engine.connect() as db:
+            return int(db.execute(select(func.count()).select_from(JOBS).where(JOBS.c.owner == owner)).scalar_one())
+
+    def ids(self, owner: str) -> list[str]:
+        """The ids of every job the owner has stored (to measure what their folders hold)."""
+        with self.engine.connect() as db:
+            return list(db.execute(select(JOBS.c.id).where(JOBS.c.owner == owner)).scalars())
 
     def unfinished(self) -> list[JobRecord]:
         """Queued and running jobs of every owner, oldest first (to resume after a restart)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.job_store import require_job_store
 from ui.loading import import_page_modules
 from ui.session import session_id
 from ui.sidebar import prepare_registry, render_sidebar
@@ -35,6 +36,7 @@ file, icon, path = PAGES[DEFAULT]
 pages.append(st.Page(file, title=DEFAULT, icon=icon, url_path=path, visibility="hidden"))
 
 page = st.navigation(pages)
+require_job_store()  # a damaged or lost job database: its one sentence on every page, not a traceback
 session_id()  # every page's address carries the session (?s=...), so a reload finds its jobs again
 sidebar = st.sidebar.empty()
 render_sidebar(sidebar, wait_for_registry=False)  # at once, without waiting for PyTorch on a fresh server

@@ -321,3 +321,6 @@ def register(subparsers) -> None:
     action("delete", _delete, "forget a job and remove its files")
     action("download", _download, "copy a finished job's results into a folder").add_argument(
         "-o", "--output", help="the folder (default: the current one)")
+    from avatar.commands.jobs_repair import register_repair
+
+    register_repair(actions)

@@ -27,8 +27,10 @@ from typing import Any, Mapping, Optional
 from avatar.errors import InputError, quoted
 from avatar.service.disk import DiskFull, is_disk_full, require_free_space
 from avatar.service.kinds import get_kind
+from avatar.service.repair import save_record_copy
 from avatar.service.runs import input_paths, job_folder, jobs_root, run_job, upload_name
-from avatar.service.store import Cursor, JobRecord, JobStore, default_url
+from avatar.service.store import JOBS, Cursor, JobRecord, JobStore, default_url
+from avatar.service.store_health import check_integrity, check_not_lost
 
 _LOGGER = logging.getLogger(__name__)
 MAX_INPUT_BYTES = 200 * 1024**2
@@ -111,6 +113,7 @@ class JobService:
                 _store_input(data, path, move)
             queue = job_kind.check(params, input_paths(folder, sorted(files)))
             job = self.store.create(owner, kind, queue, params, sorted(files), job_id=job_id)
+            save_record_copy(folder, job)  # what `avatar jobs repair` rebuilds the record from, should it be lost
             self.executor.submit(job)
         except BaseException as exc:  # nothing half-stored: no record without its message, no folder without one
             shutil.rmtree(folder, ignore_errors=True)  # first: on a full disk, this is what frees room for the rest
@@ -195,6 +198,9 @@ def get_service(resume: bool = True) -> JobService:
     with _services_lock:
         if key not in _services:
             store, root = JobStore(key[0]), Path(key[2])
+            if resume:  # a server or the app: every page checked now, not found damaged by an unlucky request
+                check_integrity(store.engine, store.url)
+            check_not_lost(store.engine, JOBS, store.url, root)
             if key[1]:
                 from avatar.service.celery_app import CeleryExecutor
 

@@ -153,3 +153,21 @@ def test_the_app_shows_the_sentence_instead_of_a_page(tmp_path, monkeypatch):
     at = AppTest.from_file(str(PROJECT_DIR / "streamlit_app.py"), default_timeout=120).run()
     assert not at.exception, at.exception
     assert [e.value for e in at.error] and "is damaged (file is not a database)" in at.error[0].value
+
+
+def test_the_api_answers_503_when_a_request_finds_the_database_damaged(tmp_path, caplog):
+    from fastapi.testclient import TestClient
+
+    from avatar.service.api import create_app
+
+    outputs, _ = _studio(tmp_path, jobs=300)
+    database = outputs / "jobs.sqlite3"
+    service = JobService(JobStore(f"sqlite:///{database}"), _Queue(), outputs / "jobs")
+    client = TestClient(create_app(service, auth=False))
+    with open(database, "r+b") as file:
+        file.seek(database.stat().st_size // 2)
+        file.write(os.urandom(16384))
+    answer = client.get("/v1/jobs?limit=1000")
+    assert answer.status_code == 503 and answer.json()["detail"].startswith("The server's job database is damaged")
+    assert str(database) not in answer.text and f"The job database {database} is damaged" in caplog.text
+    assert client.get("/v1/health").status_code == 200

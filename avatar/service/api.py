@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from typing import Any, Optional
 from urllib.parse import urlencode
@@ -50,10 +51,12 @@ from avatar.service.kinds import KINDS
 from avatar.service.runs import jobs_root
 from avatar.service.quotas import StorageLimitReached, StorageLimits
 from avatar.service.store import FINISHED, STATES, Cursor, JobRecord
+from avatar.service.store_health import DatabaseDamaged
 from avatar.service.uploads import ClientGone, UploadLimits, UploadRefused, receive_upload
 
 PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
 """Jobs per page of `GET /v1/jobs`: by default, and at most."""
+_LOGGER = logging.getLogger(__name__)
 EVENTS_EVERY_S = 0.2
 """How often the event stream looks at the job record (a store read is cheap; SQLite in WAL mode never waits)."""
 
@@ -116,6 +119,10 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
 
     @app.exception_handler(AvatarError)
     async def _avatar_error(request: Request, exc: AvatarError) -> JSONResponse:
+        if isinstance(exc, DatabaseDamaged):  # the operator's to repair: the sentence (with the path) goes to the log
+            _LOGGER.error("%s", exc)
+            return JSONResponse({"detail": "The server's job database is damaged; its operator has to repair it "
+                                           "(the server's log says how). Try again later."}, status_code=503)
         code = (503 if isinstance(exc, ServiceUnavailable) else 507 if isinstance(exc, DiskFull)
                 else 429 if isinstance(exc, StorageLimitReached) else 422)
         return JSONResponse({"detail": str(exc)}, status_code=code)

@@ -54,12 +54,13 @@ def test_default_avatar_text_generate_shows_video(app):
     assert [s.label[:8] for s in app.status] == ["Done in "] and app.status[0].state == "complete"
 
 
-def test_a_failed_job_shows_its_message_and_no_stale_video(app, fixtures, monkeypatch):
+def test_a_refused_job_shows_its_message_and_no_stale_video(app, fixtures, monkeypatch):
     app.text_area(key="talk_text").input("First a good one.")
     app.select_slider[0].set_value(256)
     _button(app, "Generate").click().run()
     assert len(app.get("video")) == 1
-    # The page's own face check is told a face is there, so the job is submitted and fails where it runs.
+    # The page's own face check is told a face is there, so the portrait reaches the job's check at submit, which
+    # refuses it: its sentence is shown, the earlier video is gone, and nothing new is stored.
     import avatar.face.picker
     from avatar.face.picker import FaceChoices
 
@@ -69,9 +70,8 @@ def test_a_failed_job_shows_its_message_and_no_stale_video(app, fixtures, monkey
     assert not app.error
     _button(app, "Generate").click().run()
     assert not app.exception and not app.get("video") and "talk_job" not in app.session_state
-    failed = get_service().list(_owner(app))[0]
-    assert failed.status == "failed" and failed.message in [e.value for e in app.error]
-    assert not (job_folder(failed.id) / "results").exists()
+    assert [e.value for e in app.error] == ["No face was found in the image; use a clear, front-facing portrait."]
+    assert [job.status for job in get_service().list(_owner(app))] == ["done"]
 
 
 def test_a_job_still_running_is_followed_again_on_the_next_run(app):

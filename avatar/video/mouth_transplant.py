@@ -27,7 +27,7 @@ import numpy as np
 
 from avatar.face.face import Face
 from avatar.talk.builtin.engine import BuiltinEngine, PortraitRig
-from avatar.talk.builtin.rig import BASES, face_axes
+from avatar.talk.builtin.rig import BASES, face_axes, smoothstep
 
 MOUTH_BASES = 5
 """The first bases of the rig are the mouth's (open, wide, round, closed, teeth)."""
@@ -36,10 +36,10 @@ STABLE = np.r_[0, 1, 15, 16, 27:36, 36:48]
 JAW = np.arange(2, 15)
 CHIN_MARGIN = 0.22
 """How far (in eye distances) the mask reaches below the jaw line: room for a lower original jaw."""
-TOP_LIFT = 0.12
-"""How far (in eye distances) above the nose's base the mask's top edge lies."""
-FEATHER = 0.10
-"""Softness of the mask's edge, in eye distances (Gaussian sigma)."""
+NOSE_GAP = 0.04
+"""How far (in eye distances) below the nose's base the mask's top edge lies: the nostrils stay the frame's own."""
+FEATHER = 0.25
+"""Width of the mask's soft edge, inside its outline, in eye distances."""
 GAIN_LIMITS = (0.8, 1.25)
 
 
@@ -55,7 +55,12 @@ class Reference:
 
 
 def mouth_mask(landmarks: np.ndarray, shape: tuple[int, int], offset: tuple[int, int] = (0, 0)) -> np.ndarray:
-    """The re-animated region as a feathered float mask: below the nose, inside the jaw, a margin under the chin."""
+    """The re-animated region as a float mask: below the nose, inside the jaw, a margin under the chin.
+
+    The mask is exactly 0 outside that outline and rises smoothly to 1 over
+    `FEATHER` eye distances inside it, so nothing above the nostrils or beyond
+    the jaw's margin is ever touched.
+    """
     points = np.asarray(landmarks, np.float64) - offset
     eye_distance, down = face_axes(landmarks)
     jaw = points[JAW]
@@ -65,14 +70,11 @@ def mouth_mask(landmarks: np.ndarray, shape: tuple[int, int], offset: tuple[int,
     outward /= np.maximum(np.linalg.norm(outward, axis=1, keepdims=True), 1e-6)
     below = np.clip(outward @ down, 0.0, 1.0)[:, None]
     jaw = jaw + outward * CHIN_MARGIN * eye_distance * (0.35 + 0.65 * below)
-    top = points[[35, 34, 33, 32, 31]] - down * TOP_LIFT * eye_distance
-    polygon = np.vstack([jaw, top]).astype(np.int32)
-    mask = np.zeros(shape, np.float32)
-    cv2.fillPoly(mask, [polygon], 1.0, lineType=cv2.LINE_AA)
-    sigma = max(FEATHER * eye_distance, 1.0)
-    mask = cv2.GaussianBlur(mask, (0, 0), sigma)
-    # The blur spreads the polygon outwards; keep its inside solid.
-    return np.clip(mask * 2.0, 0.0, 1.0)
+    top = points[[35, 34, 33, 32, 31]] + down * NOSE_GAP * eye_distance
+    outline = np.zeros(shape, np.uint8)
+    cv2.fillPoly(outline, [np.round(np.vstack([jaw, top])).astype(np.int32)], 1)
+    inside = cv2.distanceTransform(outline, cv2.DIST_L2, 5)
+    return smoothstep(inside / max(FEATHER * eye_distance, 1.0)).astype(np.float32)
 
 
 def make_reference(frame: np.ndarray, landmarks: np.ndarray, engine: BuiltinEngine | None = None) -> Reference:

@@ -1,0 +1,197 @@
+"""Dubbing a real video: frame plans, out-of-order decoding, the mouth transplant, the job and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from avatar.errors import InputError, NoFaceError
+from avatar.video.dub import dub_video, ordered_frames, plan_frames
+from avatar.video.dub_options import DubOptions
+from avatar.video.io import open_video
+from avatar.video_writer import Mp4Writer
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+CLIP = FIXTURES / "real_talk" / "woman_glasses.mp4"
+SIZE = 320
+FRAMES = 30
+
+
+def _write(path: Path, frames: list[np.ndarray], fps: int = 25, crf: int = 10) -> Path:
+    with Mp4Writer(path, frames[0].shape[1], frames[0].shape[0], fps, crf=crf) as writer:
+        for frame in frames:
+            writer.write(frame)
+    return path
+
+
+@pytest.fixture(scope="module")
+def talk_clip(tmp_path_factory) -> Path:
+    """The first 30 frames of a real speaker, at 320 px (fast to track and render)."""
+    with open_video(CLIP) as clip:
+        frames = []
+        for frame in clip.frames():
+            frames.append(cv2.resize(frame, (SIZE, SIZE), interpolation=cv2.INTER_AREA))
+            if len(frames) == FRAMES:
+                break
+    return _write(tmp_path_factory.mktemp("dub") / "speaker.mp4", frames)
+
+
+def _decoded(path: Path) -> list[np.ndarray]:
+    with open_video(path) as clip:
+        return list(clip.frames())
+
+
+# --- plans and decoding --------------------------------------------------------------
+
+
+def test_longer_speech_plays_the_video_as_each_fit_says():
+    assert plan_frames(4, 10, "pingpong").tolist() == [0, 1, 2, 3, 2, 1, 0, 1, 2, 3]
+    assert plan_frames(4, 10, "loop").tolist() == [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]
+    assert plan_frames(4, 6, "hold").tolist() == [0, 1, 2, 3, 3, 3]
+    assert plan_frames(1, 3, "pingpong").tolist() == [0, 0, 0]
+
+
+def test_shorter_speech_keeps_the_whole_video_unless_trimmed():
+    assert plan_frames(6, 3, "pingpong").tolist() == [0, 1, 2, 3, 4, 5]
+    assert plan_frames(6, 3, "trim").tolist() == [0, 1, 2]
+
+
+def test_an_unknown_fit_or_an_empty_video_is_refused():
+    with pytest.raises(InputError, match="pingpong"):
+        plan_frames(5, 5, "bounce")
+    with pytest.raises(InputError, match="no frames"):
+        plan_frames(0, 5, "loop")
+
+
+def test_frames_come_in_any_order_within_a_small_memory_budget(talk_clip):
+    direct = _decoded(talk_clip)
+    order = plan_frames(len(direct), 3 * len(direct), "pingpong").tolist()
+    one_frame = SIZE * SIZE * 3
+    with open_video(talk_clip) as clip:
+        replayed = list(ordered_frames(clip, order, budget=4 * one_frame))  # a window of 4 frames
+    assert len(replayed) == len(order)
+    for index, frame in zip(order, replayed):
+        assert np.array_equal(frame, direct[index])
+
+
+# --- the dubbed video -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dubbed(talk_clip, tmp_path_factory):
+    out = tmp_path_factory.mktemp("dubbed")
+    return dub_video(talk_clip, text="Hello there, how are you?", options=DubOptions(fit="pingpong"), job_dir=out)
+
+
+def test_the_dub_keeps_size_and_rate_and_speaks_the_new_text(dubbed, talk_clip):
+    source = open_video(talk_clip).info
+    result = open_video(dubbed.video_path).info
+    assert (result.width, result.height, result.fps) == (source.width, source.height, source.fps)
+    speech_s = dubbed.manifest["speech"]["duration_s"]
+    assert speech_s > FRAMES / 25  # longer than the video: played forward and back
+    assert dubbed.frames == dubbed.manifest["output"]["animated_frames"] == int(np.ceil(round(speech_s * 25, 6)))
+    assert result.has_audio
+    manifest = json.loads(dubbed.manifest_path.read_text())
+    assert manifest["task"] == "dub" and manifest["video"]["face_seen"] == 1.0
+    assert dubbed.captions_path is not None and "Hello" in dubbed.captions_path.read_text()
+
+
+def _outside_lower_face(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Pixels away from the lower face (below the nostrils and the cheeks beside them, around the jaw, with a margin
+    of 0.6 eye distances), and the whole nose."""
+    eyes = np.linalg.norm(points[36:42].mean(axis=0) - points[42:48].mean(axis=0))
+    outside = np.ones(shape[:2], bool)
+    x0, x1 = points[2:15, 0].min() - 0.6 * eyes, points[2:15, 0].max() + 0.6 * eyes
+    y0, y1 = points[[2, 14, 31, 32, 33, 34, 35], 1].min() - 0.2 * eyes, points[2:15, 1].max() + 0.6 * eyes
+    outside[max(0, int(y0)):int(y1) + 1, max(0, int(x0)):int(x1) + 1] = False
+    cv2.fillConvexPoly(outside.view(np.uint8), cv2.convexHull(points[27:36].astype(np.int32)), 1)
+    return outside
+
+
+def _luma_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    luma = [cv2.cvtColor(np.ascontiguousarray(x).reshape(-1, 1, 3), cv2.COLOR_RGB2YUV)[..., 0].astype(np.float64)
+            for x in (a, b)]
+    return 10 * np.log10(255**2 / max(float(np.mean((luma[0] - luma[1]) ** 2)), 1e-9))
+
+
+def test_the_transplant_changes_no_pixel_outside_its_mask(talk_clip):
+    from avatar.face.track import track_face
+    from avatar.video.mouth_transplant import MouthTransplant, make_reference
+
+    frames = _decoded(talk_clip)[:6]
+    track = track_face(iter(frames), fps=25)
+    transplant = MouthTransplant(make_reference(frames[0], track.landmarks[0]))
+    rows = np.zeros((len(frames), 5), np.float32)
+    rows[:, 0] = 1.0  # wide open
+    for frame, points, mouth in zip(frames, track.landmarks, transplant.mouths(rows)):
+        out = transplant.apply(frame, points, mouth)
+        outside = _outside_lower_face(points, frame.shape)
+        assert np.array_equal(out[outside], frame[outside])
+        assert not np.array_equal(out, frame)
+
+
+def test_the_mouth_moves_and_the_encoder_adds_no_loss_of_its_own_elsewhere(dubbed, talk_clip, tmp_path):
+    """Outside the lower face the dub is as close to the input as the input merely re-encoded at the same quality
+    (compared while the video plays forward, where both encodings see the frames in the same order)."""
+    from avatar.face.detect import inner_lip_gap
+    from avatar.face.track import track_face
+    from avatar.video.dub import DUB_CRF
+
+    source = _decoded(talk_clip)
+    ours = _decoded(dubbed.video_path)
+    plain = _decoded(_write(tmp_path / "again.mp4", source, crf=DUB_CRF))
+    track = track_face(iter(source), fps=25)
+    gaps = []
+    for index, (frame, original) in enumerate(zip(ours, source)):
+        outside = _outside_lower_face(track.landmarks[index], frame.shape)
+        expected = _luma_psnr(plain[index][outside], original[outside])
+        assert _luma_psnr(frame[outside], original[outside]) >= expected - 0.5
+        gaps.append(inner_lip_gap(track_face(iter([frame]), fps=25).landmarks[0]))  # over the eye distance
+    assert np.nanmax(gaps) - np.nanmin(gaps) > 0.08  # the new speech opens and closes the mouth
+
+
+def test_trim_ends_the_video_with_the_speech(talk_clip, tmp_path):
+    result = dub_video(talk_clip, text="Hi.", options=DubOptions(fit="trim"), job_dir=tmp_path / "job")
+    speech_s = result.manifest["speech"]["duration_s"]
+    assert speech_s < FRAMES / 25
+    assert result.frames == int(np.ceil(round(speech_s * 25, 6)))
+
+
+# --- bad input, before any work ---------------------------------------------------------
+
+
+def test_a_video_without_a_face_is_refused_and_leaves_nothing(tmp_path):
+    blank = [np.full((96, 96, 3), 128, np.uint8)] * 10
+    video = _write(tmp_path / "wall.mp4", blank)
+    with pytest.raises(NoFaceError):
+        dub_video(video, text="Hello.", job_dir=tmp_path / "job")
+    assert not (tmp_path / "job").exists()
+
+
+def test_the_dub_job_refuses_at_submit(talk_clip, tmp_path):
+    from avatar.service.kinds import get_kind
+
+    kind = get_kind("dub")
+    with pytest.raises(InputError, match="face index from 0 to 0"):
+        kind.check({"text": "Hello.", "face_index": 2}, {"video": talk_clip})
+    with pytest.raises(InputError, match="empty"):
+        kind.check({"text": "   "}, {"video": talk_clip})
+    with pytest.raises(InputError, match="fit"):
+        kind.check({"text": "Hello.", "fit": "bounce"}, {"video": talk_clip})
+    not_video = tmp_path / "clip.mp4"
+    not_video.write_bytes(b"\x00" * 2048)
+    with pytest.raises(InputError):
+        kind.check({"text": "Hello."}, {"video": not_video})
+    assert kind.check({"text": "Hello."}, {"video": talk_clip}) == "cpu"
+
+
+def test_the_cli_says_what_is_wrong_without_a_traceback(capsys):
+    from avatar.cli import main
+
+    assert main(["dub", "--video", str(FIXTURES / "obama.jpg"), "--text", "Hello."]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err

@@ -142,6 +142,16 @@ class FaceTrack:
         return float(self.visible.mean()) if self.frame_count else 0.0
 
 
+def detection_interval(fps: float) -> int:
+    """Frames between detections at `fps` (`DETECT_SECONDS`), the default of `track_face`.
+
+    Until it finds a face, `track_face` looks at frames 0, k, 2k, ... with this k;
+    a page listing the faces to choose from with `first_faces(every=k)` then shows
+    the very frame whose faces `face_index` counts.
+    """
+    return max(1, round(DETECT_SECONDS * fps))
+
+
 def faces_in_frame(frame: np.ndarray) -> list[Face]:
     """The faces a person can choose from, numbered as `track_face(face_index=...)` counts them.
 
@@ -156,7 +166,8 @@ def first_faces(frames: Iterable[np.ndarray], every: int = 5, limit: Optional[in
     """The first frame (checked every `every` frames) where faces are found: (index, frame, faces).
 
     What a page shows for picking a face, and what `track_face` numbers its
-    `face_index` against. Raises NoFaceError when none of the first `limit`
+    `face_index` against when `every` is its `detect_every` (see
+    `detection_interval`). Raises NoFaceError when none of the first `limit`
     frames (default all) holds a face.
     """
     for index, frame in enumerate(frames):
@@ -193,7 +204,7 @@ def track_face(
     `face_index` is beyond the faces of that first frame.
     """
     if detect_every is None:
-        detect_every = max(1, round(DETECT_SECONDS * fps))
+        detect_every = detection_interval(fps)
     if smooth_window is None:
         smooth_window = max(5, round(SMOOTH_SECONDS * fps) | 1)
     if detect_every < 1 or smooth_window < 1:
@@ -297,7 +308,7 @@ class _Tracker:
         points: Optional[np.ndarray] = None
         detected = False
         if not self.started:
-            if index % self.every == 0 or cut:
+            if index % self.every == 0:  # the frames `first_faces(every=...)` looks at
                 points, detected = self._start(frame), True
         elif self.last is None:
             # Lost (or a new shot): look on every frame for a while, then every `every` frames.

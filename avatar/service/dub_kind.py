@@ -18,10 +18,6 @@ from avatar.service.job_kind import Inputs, JobKind, shorten
 from avatar.speech.voices import VOICE_SPECS
 from avatar.video.dub_options import DubOptions
 
-FIRST_FACE_SECONDS = 10.0
-"""A face must be seen within this much of the video's start (what the page shows for picking one)."""
-
-
 @dataclass(frozen=True)
 class DubRequest:
     """What the dubbed video says and in which voice (the video and recordings are files)."""
@@ -46,10 +42,9 @@ def _check_dub(params: dict[str, Any], inputs: Inputs) -> str:
     """Everything a run would refuse, refused now: the values, the video (decoded, a face found near its start,
     the chosen face among them), the recording and the voice."""
     from avatar.errors import InputError
-    from avatar.face.track import first_faces
     from avatar.talk.pipeline import check_recording, check_sources, check_voice
     from avatar.speech.voices import get_voice
-    from avatar.video.dub import open_dub_video
+    from avatar.video.dub import faces_at_start
 
     request, options = dub_job(params)
     if "video" not in inputs:
@@ -59,9 +54,7 @@ def _check_dub(params: dict[str, Any], inputs: Inputs) -> str:
                 rate=request.rate)
     if "audio" in inputs:
         check_recording(inputs["audio"])
-    with open_dub_video(inputs["video"], None) as clip:
-        limit = max(1, int(FIRST_FACE_SECONDS * clip.info.fps))
-        _, _, faces = first_faces(clip.frames(), every=max(1, round(clip.info.fps / 2)), limit=limit)
+    faces = faces_at_start(inputs["video"]).faces
     if options.face_index >= len(faces):
         raise InputError(f"The video shows {len(faces)} face{'s' if len(faces) != 1 else ''} at its start; "
                          f"choose a face index from 0 to {len(faces) - 1}.")

@@ -29,14 +29,15 @@ from avatar import jobs
 from avatar.captions import captions_file_name, cues_from_words, is_automatic, write_srt
 from avatar.errors import InputError, quoted
 from avatar.face.detect import inner_lip_gap
-from avatar.face.track import FaceTrack, track_face
+from avatar.face.face import Face
+from avatar.face.track import FaceTrack, first_faces, track_face
 from avatar.media import write_wav
 from avatar.progress import Progress, report, scaled
 from avatar.speech.timeline import Speech
 from avatar.speech.voices import VOICE_SPECS
 from avatar.talk.engine import TalkOptions, frame_count
 from avatar.video.dub_options import FITS, DubOptions
-from avatar.video.io import Video, VideoLimits, open_video
+from avatar.video.io import Video, VideoInfo, VideoLimits, open_video
 from avatar.video_writer import BackgroundWriter, Mp4Writer
 
 DUB_LIMITS = VideoLimits(max_seconds=300.0, max_frames=300 * 60)
@@ -46,6 +47,8 @@ DUB_CRF = 14
 kept close to it (about 43 dB against the decoded input on a grainy 700 px clip, twice the size of crf 20)."""
 FRAME_BUDGET = 512 * 1024**2
 """Bytes of decoded frames kept at once when the video is played out of order (backward, or again)."""
+FIRST_FACE_SECONDS = 10.0
+"""A face must be seen within this much of the video's start (what the page shows for picking one)."""
 # Share of the progress bar for each stage.
 _VOICE_END, _TRACK_END = 0.2, 0.5
 
@@ -253,6 +256,29 @@ def open_dub_video(video: Any, name: Optional[str]) -> Video:
         return clip
     clip.close()
     return open_video(video, DUB_LIMITS, fps=whole, name=name)
+
+
+@dataclass
+class FacesAtStart:
+    """The video's first frame with faces near its start: the faces a person picks from, numbered as `face_index`
+    counts them (largest first)."""
+
+    info: VideoInfo
+    index: int
+    frame: np.ndarray
+    faces: list[Face]
+
+
+def faces_at_start(video: Any, name: Optional[str] = None) -> FacesAtStart:
+    """Check the video as a dub does and find its faces (every half second of its first `FIRST_FACE_SECONDS`).
+
+    The job's check and the page both call this, so the boxes a person picks from and
+    the numbers the job accepts are the same. Raises InputError (NoFaceError) with one sentence.
+    """
+    with open_dub_video(video, name) as clip:
+        limit = max(1, int(FIRST_FACE_SECONDS * clip.info.fps))
+        index, frame, faces = first_faces(clip.frames(), every=max(1, round(clip.info.fps / 2)), limit=limit)
+        return FacesAtStart(clip.info, index, frame, faces)
 
 
 def _padded(speech: Speech, seconds: float) -> Speech:

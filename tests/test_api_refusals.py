@@ -126,6 +126,19 @@ def _talk_cases(fixtures: Path) -> list[tuple[str, dict, dict, str]]:
          "A transcript is only for an uploaded recording"),
         ("landmarks without a portrait", {"text": "Hi.", "avatar": "maya"},
          {"landmarks": ("me.landmarks.json", b"{}", "application/json")}, "landmarks file belongs to a portrait"),
+        ("a landmark file that is not JSON", text, {"portrait": ("me.jpg", portrait, "image/jpeg"),
+                                                    "landmarks": ("me.landmarks.json", b"{not", "application/json")},
+         "The landmark file me.landmarks.json is not valid JSON"),
+        ("landmarks of another picture", text, {"portrait": ("me.jpg", portrait, "image/jpeg"), "landmarks": (
+            "me.landmarks.json", json.dumps({"format": "dlib-68", "image_size": [10, 10],
+                                             "landmarks": [[0, 0]] * 68}).encode(), "application/json")},
+         "was made for a 10x10 image"),
+        ("a voice sample for the bundled voice", {"text": "Hi.", "avatar": "maya"},
+         {"voice_sample": ("me.wav", speech, "audio/wav")}, "takes no voice sample"),
+        ("an empty transcript", {**recording, "transcript": "  "}, {"audio": ("me.wav", speech, "audio/wav")},
+         "The transcript is empty"),
+        ("another engine's file", {"text": "Hi.", "avatar": "maya"},
+         {"blink_video": ("blink.mp4", b"\0" * 64, "video/mp4")}, "blink_video is an option of the SadTalker engine"),
     ]
 
 

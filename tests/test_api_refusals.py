@@ -349,3 +349,29 @@ def test_a_job_deleted_while_it_runs_ends_quietly(tmp_path, monkeypatch, caplog)
         assert not (tmp_path / "jobs" / job_id).exists()
     assert [r.getMessage() for r in caplog.records if r.name.startswith("avatar")] == []
     assert not [r for r in caplog.records if r.exc_info]
+
+
+def test_the_checks_run_before_the_job_has_a_folder_or_a_record(api, fixtures, monkeypatch):
+    """While a kind checks its files they wait in a hidden folder: no job folder and no record exist yet, so a
+    refusal leaves nothing behind even for a moment, and a listing never shows a job that is then refused."""
+    import dataclasses
+
+    talk, seen = KINDS["talk"], []
+
+    def visible() -> tuple[list[str], list[str]]:
+        return (sorted(p.name for p in api.root.glob("*") if not p.name.startswith(".")),
+                [job.id for job in api.service.store.list(None)])
+
+    def spying(params, inputs):
+        seen.append((visible(), [path.parents[2].name.startswith(".new-") for path in inputs.values()]))
+        return talk.check(params, inputs)
+
+    monkeypatch.setitem(KINDS, "talk", dataclasses.replace(talk, check=spying))
+    portrait = {"portrait": ("me.jpg", (fixtures / "obama_small.jpg").read_bytes(), "image/jpeg")}
+    before = visible()
+    accepted = api.submit({"text": "Hi."}, portrait)
+    assert accepted.status_code == 202
+    after = visible()
+    assert after == ([accepted.json()["id"]], [accepted.json()["id"]])
+    assert_one_sentence(api.submit({"text": "Hi.", "rate": 9}, portrait))
+    assert seen == [(before, [True]), (after, [True])] and visible() == after

@@ -3,7 +3,9 @@
 A job lives in `outputs/jobs/<id>/`: `inputs/<field>/<name>` (each uploaded file
 under its field, named after the client's file name stripped of any folder part
 and of unusual characters, so messages and manifests say "me.jpg", never a path
-the client chose) and, once it is done, `results/`. A run writes into a private
+the client chose) and, once it is done, `results/`. The inputs are checked first in
+a hidden `.new-<id>/` beside it, which becomes the job's folder only when the kind's
+checks pass, just before the record is made: a refused job has neither. A run writes into a private
 `.work-<attempt>` folder that becomes `results/` by one rename at the very end, so
 a half-written file is never visible; a failed, cancelled or re-run attempt leaves
 no `.work-*` behind.
@@ -105,18 +107,23 @@ class JobService:
         job_id = os.urandom(16).hex()
         folder = job_folder(job_id, self.root)
         require_free_space(folder.parent, sum(_size(data) for data in files.values() if not move))
+        # The inputs are checked where they wait, in a hidden folder beside the jobs: a refused job never has a folder
+        # (nor a record), and the checked files become the job's by one rename.
+        staging = folder.with_name(f".new-{job_id}")
         try:
-            (folder / "inputs").mkdir(parents=True)  # always there, even for a job without files
+            (staging / "inputs").mkdir(parents=True)  # always there, even for a job without files
             for field, data in files.items():
-                path = folder / "inputs" / field / upload_name((names or {}).get(field), field)
+                path = staging / "inputs" / field / upload_name((names or {}).get(field), field)
                 path.parent.mkdir()
                 _store_input(data, path, move)
-            queue = job_kind.check(params, input_paths(folder, sorted(files)))
+            queue = job_kind.check(params, input_paths(staging, sorted(files)))
+            staging.rename(folder)
             job = self.store.create(owner, kind, queue, params, sorted(files), job_id=job_id)
             save_record_copy(folder, job)  # what `avatar jobs repair` rebuilds the record from, should it be lost
             self.executor.submit(job)
         except BaseException as exc:  # nothing half-stored: no record without its message, no folder without one
-            shutil.rmtree(folder, ignore_errors=True)  # first: on a full disk, this is what frees room for the rest
+            for made in (staging, folder):  # first: on a full disk, this is what frees room for the rest
+                shutil.rmtree(made, ignore_errors=True)
             try:
                 self.store.delete(job_id)
             except Exception:

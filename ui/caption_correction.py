@@ -1,11 +1,12 @@
-"""Automatic captions on the Talking Avatar page: say so, let the person correct the words, re-time the video.
+"""Automatic captions under a video (Talking Avatar, Dub a video): say so, let the person correct the words,
+re-time the video.
 
 A video made from a recording without a transcript is captioned with recognised
 words, which are often wrong on real speech. Under such a video the page shows the
 recognised words (all of them, the unsure ones left out of the captions included)
-in a text area; the corrected words are sent, with the same portrait, recording
-and options, as a new talk job whose `transcript` they are, so the new video's
-captions are exact and its lips follow the corrected words.
+in a text area; the corrected words are sent, with the same portrait (or video),
+recording and options, as a new job of the same kind whose `transcript` they are,
+so the new video's captions are exact and its lips follow the corrected words.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ RETIME_BUTTON = "Re-time with these words"
 
 def retime_request(service: JobService, job: JobRecord, transcript: str
                    ) -> tuple[dict[str, Any], dict[str, bytes], dict[str, str]]:
-    """A talk job's parameters, input files and their names, with `transcript` as what its recording says."""
+    """A talk or dub job's parameters, input files and their names, with `transcript` as what its recording says."""
     params = {**job.params, "transcript": check_transcript(transcript)}
     stored = input_paths(job_folder(job.id, service.root), list(job.inputs))
     if "audio" not in stored:
@@ -52,7 +53,7 @@ def caption_correction(container, service: JobService, owner: str, job: JobRecor
         return None
     try:
         params, files, names = retime_request(service, job, corrected)
-        return service.submit(owner, "talk", params, files, names)
+        return service.submit(owner, job.kind, params, files, names)
     except AvatarError as exc:
         container.error(str(exc))
         return None

@@ -1,0 +1,261 @@
+"""Dub a video page: a video of a person + new speech -> the same video re-synced to it (thin layer over the `dub` job).
+
+The video is checked and its faces found on upload (`faces_at_start`, the function
+the job's own check calls), so a video the job would refuse is explained at once and
+the numbered boxes are the numbers the job accepts. Generate submits a `dub` job, as
+Talking Avatar submits its `talk` job: it runs in the job service, is listed on
+History, and is found again after a reload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+import streamlit as st
+
+from avatar.captions import AUTOMATIC_CAPTIONS_FILE
+from avatar.errors import AvatarError
+from avatar.face.picker import draw_faces
+from avatar.media import AUDIO_EXTENSIONS
+from avatar.service.job_kind import shorten
+from avatar.service.jobs import JobService, get_service, input_paths, job_folder
+from avatar.service.store import JobRecord
+from avatar.speech.text import MAX_TEXT_CHARS
+from avatar.speech.voices import VOICE_SPECS
+from avatar.talk.pipeline import MOUTH_METHODS, check_recording
+from avatar.video.dub import faces_at_start
+from avatar.video.dub_options import DubOptions
+from avatar.video.io import VIDEO_EXTENSIONS
+from ui.caption_correction import caption_correction
+from ui.history import page_job, recall_last_job, result_download
+from ui.options import option_widgets
+from ui.results import display_width, show_video, video_block
+from ui.session import job_owner
+from ui.sidebar import registry_resource
+from ui.voice_picker import VoicePick, remember, speaking_rate, voice_picker
+
+JOB_KEY, PICK_KEY = "dub_job", "dub_job_voice"  # the job this page follows, and the voice it was given
+RETIMED_KEY = "dub_job_retimed"  # set when the job was just submitted to re-time a video with corrected words
+INPUTS_KEY = "dub_job_inputs"  # what the form held when the shown video was asked for (or found again)
+LAST_KEY = "dub_job_is_last"  # set while the shown video is the session's last one, found again, not this form's
+FORM_KEY = "dub_voice_source"  # a widget every run draws: missing at the start of a run when the page was just opened
+TYPED, RECORDED = "Type text", "Upload a recording"
+VIDEO_TYPES = [e.lstrip(".") for e in VIDEO_EXTENSIONS]
+FRAME_SHOWN_PX = 480  # the first frame with its face boxes, at most this wide
+
+# A fresh visit (a reload, or coming back from another page): the form is back at its defaults, so a video shown
+# now is the session's last one, not the answer to what the form holds.
+fresh_visit = FORM_KEY not in st.session_state
+
+
+@dataclass(frozen=True)
+class UploadedVideo:
+    """What the page says about an uploaded video: why it cannot be dubbed, or its first frame with faces."""
+
+    problem: Optional[str] = None
+    summary: str = ""
+    annotated: Optional[np.ndarray] = None
+    faces: int = 0
+
+
+@st.cache_data(max_entries=4, show_spinner="Looking for faces in the video...")
+def _uploaded_video(data: bytes, name: str) -> UploadedVideo:
+    """The video checked and its faces found as the job's check does, once per file (reruns reuse it)."""
+    try:
+        start = faces_at_start(data, name)
+    except AvatarError as exc:
+        return UploadedVideo(problem=str(exc))
+    info = start.info
+    summary = (f"{name}: {info.width}x{info.height} pixels, {info.duration:.1f} s at {info.fps:g} fps; "
+               f"faces from {start.index / info.fps:.1f} s.")
+    return UploadedVideo(summary=summary, annotated=draw_faces(start.frame, start.faces), faces=len(start.faces))
+
+
+@st.cache_data(max_entries=8, show_spinner="Checking the recording...")
+def _recording_check(data: bytes, name: str) -> tuple[Optional[str], float]:
+    """The recording's problem in one sentence (None when it can be used) and its length in seconds."""
+    try:
+        return None, check_recording(data, name=name).duration
+    except AvatarError as exc:
+        return str(exc), 0.0
+
+
+def _upload_key(upload) -> Optional[list]:
+    return None if upload is None else [getattr(upload, "file_id", None), upload.name, upload.size]
+
+
+def _inputs_key(video, face_index: int, voice_source: str, text: Optional[str], audio,
+                transcript: Optional[str]) -> str:
+    """A digest of what the video is made from: when it changes, a video made from other inputs is no longer shown
+    under them."""
+    values = [_upload_key(video), face_index, voice_source, text, _upload_key(audio), transcript]
+    return hashlib.sha256(json.dumps(values, default=str).encode()).hexdigest()
+
+
+def dub_request(video, face_index: int, text: Optional[str], audio, transcript: Optional[str],
+                rate: Optional[float], pick: VoicePick, options: dict[str, Any]
+                ) -> tuple[dict[str, Any], dict[str, bytes], dict[str, str]]:
+    """The dub job's parameters, input files and their names, from what the form holds (text, or a recording)."""
+    params: dict[str, Any] = {"voice": pick.voice, "language": pick.language, **options, "face_index": int(face_index)}
+    files: dict[str, bytes] = {"video": video.getvalue()}
+    names: dict[str, str] = {"video": video.name}
+    if audio is None:
+        params.update(text=text or "", rate=float(VOICE_SPECS["rate"].default if rate is None else rate))
+    else:
+        files["audio"], names["audio"] = audio.getvalue(), audio.name
+        if transcript:
+            params["transcript"] = transcript
+    if pick.sample_path is not None:
+        files["voice_sample"], names["voice_sample"] = pick.sample_path.read_bytes(), pick.sample_path.name
+    return params, files, names
+
+
+def _made_from(service: JobService, job: JobRecord) -> str:
+    """What a dub job was made from, in words: "the video talk.mp4 saying “Hello”"."""
+    names = {field: path.name for field, path in input_paths(job_folder(job.id, service.root), list(job.inputs)).items()}
+    video = f"the video {names['video']}" if "video" in names else "your video"
+    if job.params.get("text"):
+        return f"{video} saying “{shorten(str(job.params['text']))}”"
+    return f"{video} and the recording {names['audio']}" if "audio" in names else f"{video} and a recording"
+
+
+def _show_video(service: JobService, owner: str, submitted: bool, inputs: str) -> None:
+    """Follow the job (just `submitted`, or still running from an earlier run) to its end, then show its video,
+    its downloads and notes, or its one-sentence error. As on Talking Avatar, a job found again on a fresh visit is
+    labelled as the last video, and goes once the form's `inputs` change."""
+    recall_last_job(service, owner, JOB_KEY, "dub")
+    if JOB_KEY in st.session_state and (fresh_visit or INPUTS_KEY not in st.session_state):
+        st.session_state[INPUTS_KEY], st.session_state[LAST_KEY] = inputs, True
+    elif st.session_state.get(INPUTS_KEY, inputs) != inputs:
+        for key in (JOB_KEY, INPUTS_KEY, LAST_KEY, PICK_KEY):
+            st.session_state.pop(key, None)
+        return
+    submitted = st.session_state.pop(RETIMED_KEY, False) or submitted
+    job = page_job(service, owner, JOB_KEY, submitted, "Dubbing your video...", "No video was made")
+    if job is None:
+        st.session_state.pop(PICK_KEY, None)
+        return
+    if PICK_KEY in st.session_state:
+        remember(st.session_state.pop(PICK_KEY))
+    video = service.result_file(owner, job.id, "video.mp4")
+    manifest_path = service.result_file(owner, job.id, "manifest.json")
+    if video is None or manifest_path is None:
+        st.session_state.pop(JOB_KEY, None)
+        return
+    manifest = json.loads(manifest_path.read_text())
+    output = manifest["output"]
+    width, height = output["width"], output["height"]
+    player = video_block(width, height)
+    if st.session_state.get(LAST_KEY):
+        made_from = _made_from(service, job)
+        player.markdown(f"**Your last dubbed video**, made from {made_from}" + ("" if made_from.endswith("”") else "."))
+    captions = (manifest.get("captions") or {}).get("file")
+    show_video(player, video, width, height,
+               subtitles=service.result_file(owner, job.id, captions) if captions else None)
+    buttons = player.container(horizontal=True)
+    result_download(buttons, service, owner, job, "video.mp4", "Download MP4", "dubbed_video.mp4")
+    if captions:
+        automatic = captions == AUTOMATIC_CAPTIONS_FILE
+        result_download(buttons, service, owner, job, captions,
+                        "Download automatic captions (SRT)" if automatic else "Download captions (SRT)",
+                        "dubbed_video.auto.srt" if automatic else "dubbed_video.srt")
+    timings = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in manifest["timings_s"].items())
+    player.caption(f"{output['frames'] / output['fps']:.1f} s ({manifest['speech']['duration_s']:.1f} s of speech), "
+                   f"{width}x{height} at {output['fps']} fps, {timings}")
+    seen = manifest["video"].get("face_seen", 1.0)
+    if seen < 1.0:
+        player.caption(f"The face is seen in {seen:.0%} of the frames; the other frames are the video's own.")
+    mouth = manifest["speech"].get("mouth") or {}
+    if mouth.get("method", "voice") != "voice":
+        player.caption(f"Lip timing: {MOUTH_METHODS[mouth['method']]}" + (f" ({mouth['reason']})." if mouth.get("reason") else "."))
+    retimed = caption_correction(player, service, owner, job, manifest)
+    if retimed is not None:
+        st.session_state[JOB_KEY], st.session_state[RETIMED_KEY] = retimed.id, True
+        st.rerun()
+
+
+st.title("Dub a video")
+st.caption("Upload a video of someone speaking, give them new words, and download the video re-synced to them.")
+
+# 1. Video --------------------------------------------------------------------
+st.subheader("1. Video")
+upload = st.file_uploader("Video of a person speaking (MP4, MOV, WebM, MKV or AVI; up to 5 minutes)",
+                          type=VIDEO_TYPES, key="dub_video")
+video_problem: Optional[str] = None  # why the uploaded video cannot be dubbed, said again at Generate
+face_index = 0
+if upload is not None:
+    checked = _uploaded_video(upload.getvalue(), upload.name)
+    if checked.problem:
+        st.error(checked.problem)
+        video_problem = checked.problem
+    else:
+        st.caption(checked.summary)
+        height, width = checked.annotated.shape[:2]
+        st.image(checked.annotated, width=min(display_width(width, height), FRAME_SHOWN_PX),
+                 caption=f"{checked.faces} faces found" if checked.faces > 1 else "The face to re-animate")
+        if checked.faces > 1:
+            face_index = st.selectbox("Face to re-animate", range(checked.faces), key="dub_face",
+                                      format_func=lambda i: f"Face {i}" + (" (largest)" if i == 0 else ""))
+
+# 2. New speech ---------------------------------------------------------------
+st.subheader("2. New speech")
+voice_source = st.radio("Speech source", [TYPED, RECORDED], horizontal=True, label_visibility="collapsed",
+                        key=FORM_KEY)
+text, audio, transcript, rate, pick = None, None, None, None, VoicePick()  # a rate only for typed text
+recording_problem: Optional[str] = None
+if voice_source == TYPED:
+    text = st.text_area("What should the person say?", max_chars=MAX_TEXT_CHARS, height=120,
+                        placeholder="Hello! This is what I say now.", key="dub_text")
+    pick = voice_picker(registry_resource())
+    rate = speaking_rate()
+else:
+    audio = st.file_uploader("Recording (up to 10 minutes)", type=[e.lstrip(".") for e in AUDIO_EXTENSIONS],
+                             key="dub_audio")
+    if audio is not None:  # decoded on upload, as the job would, so a bad file is explained before Generate
+        recording_problem, seconds = _recording_check(audio.getvalue(), audio.name)
+        if recording_problem:
+            st.error(recording_problem)
+        else:
+            st.caption(f"Recording: {audio.name}, {seconds:.1f} s.")
+    transcript = st.text_area(
+        "Transcript (optional)", max_chars=MAX_TEXT_CHARS, height=80, key="dub_transcript",
+        help="What the recording says, word for word. English speech is recognised without it; "
+             "with it, the lips follow your exact words and the captions use your spelling.",
+    ) or None
+
+with st.expander("Options"):
+    # Defaults, limits and help come from DubOptions; the face is picked on the frame above.
+    options = option_widgets(DubOptions, skip=("face_index",), key_prefix="dub_option_")
+
+# 3. Generate -----------------------------------------------------------------
+st.subheader("3. Dubbed video")
+service, owner = get_service(), job_owner()
+inputs = _inputs_key(upload, face_index, voice_source, text, audio, transcript)
+submitted = False
+if st.button("Generate", type="primary", key="dub_generate"):
+    for key in (JOB_KEY, LAST_KEY):
+        st.session_state.pop(key, None)
+    if upload is None:
+        st.error("Upload a video of a person speaking first.")
+    elif video_problem:
+        st.error(video_problem)
+    elif voice_source == RECORDED and audio is None:
+        st.error("Upload a recording first, or switch to typed text.")
+    elif recording_problem:
+        st.error(recording_problem)
+    elif pick.problem:
+        st.error(pick.problem)
+    else:
+        try:
+            params, files, names = dub_request(upload, face_index, text, audio, transcript, rate, pick, options)
+            job = service.submit(owner, "dub", params, files, names)
+        except AvatarError as exc:  # the job's own check: empty text, a face index out of range, ...
+            st.error(str(exc))
+        else:
+            st.session_state[JOB_KEY], st.session_state[PICK_KEY], submitted = job.id, pick, True
+            st.session_state[INPUTS_KEY] = inputs
+_show_video(service, owner, submitted, inputs)

@@ -1,0 +1,148 @@
+"""The Dub a video page through Streamlit's AppTest (no browser): upload, faces, Generate, result; History lists it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from avatar.errors import AvatarError
+from avatar.service.jobs import get_service
+from avatar.video.io import open_video
+from avatar.video_writer import Mp4Writer
+from tests.conftest import FIXTURES, PROJECT_DIR, page_job_record, wait_finished
+from tests.test_talking_avatar_page import _patch_uploads
+
+PAGE = str(PROJECT_DIR / "app_pages" / "dub.py")
+HISTORY = str(PROJECT_DIR / "app_pages" / "history.py")
+CLIP = FIXTURES / "real_talk" / "woman_glasses.mp4"
+VIDEO_LABEL = "Video of a person speaking"
+
+
+def short_talk_clip(path: Path, frames: int = 30, size: int = 320) -> Path:
+    """The first `frames` frames of a real speaker at `size` px square: tracked and dubbed in a few seconds."""
+    with open_video(CLIP) as clip, Mp4Writer(path, size, size, 25, crf=10) as writer:
+        for index, frame in enumerate(clip.frames()):
+            if index == frames:
+                break
+            writer.write(cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA))
+    return path
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return short_talk_clip(tmp_path_factory.mktemp("dub_page") / "speaker.mp4")
+
+
+@pytest.fixture
+def app() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=240)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def _button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def _owner(at: AppTest) -> str:
+    return f"session:{at.session_state['session_id']}"
+
+
+def _not_a_video(tmp_path: Path) -> Path:
+    path = tmp_path / "holiday.mp4"
+    path.write_bytes(b"this is a text file, not a video\n" * 64)
+    return path
+
+
+def test_a_video_is_dubbed_to_typed_text_and_shown_with_its_downloads(app, clip, monkeypatch):
+    _patch_uploads(monkeypatch, {VIDEO_LABEL: (clip, "video/mp4")})
+    app.run()
+    assert not app.exception and not app.error
+    assert len(app.get("image")) == 1  # the first frame with its numbered face box
+    assert any("speaker.mp4: 320x320 pixels, 1.2 s at 25 fps" in c.value for c in app.caption)
+    assert not app.selectbox  # one face: nothing to pick
+    app.text_area(key="dub_text").input("Hello from the dubbing page.")
+    _button(app, "Generate").click().run()
+    assert not app.exception and not app.error
+    assert len(app.get("video")) == 1
+    assert {"Download MP4", "Download captions (SRT)"} <= {b.label for b in app.get("download_button")}
+    job, manifest = page_job_record(app, "dub_job")
+    assert job.kind == "dub" and job.params["text"] == "Hello from the dubbing page."
+    assert job.params["face_index"] == 0 and job.params["fit"] == "pingpong"
+    assert manifest["output"]["width"] == 320 and manifest["captions"]["automatic"] is False
+    assert [s.state for s in app.status] == ["complete"]
+    app.text_area(key="dub_text").input("Something else.").run()  # other words: that video is not their answer
+    assert not app.get("video") and "dub_job" not in app.session_state
+
+
+def test_a_non_video_is_refused_on_upload_and_at_generate_with_nothing_stored(app, tmp_path, monkeypatch):
+    _patch_uploads(monkeypatch, {VIDEO_LABEL: (_not_a_video(tmp_path), "video/mp4")})
+    app.run()
+    assert not app.exception and len(app.error) == 1 and not app.get("image")
+    sentence = app.error[0].value
+    assert sentence.endswith(".") and "Traceback" not in sentence
+    app.text_area(key="dub_text").input("Hello.")
+    _button(app, "Generate").click().run()
+    assert not app.exception and [e.value for e in app.error] == [sentence, sentence]
+    assert get_service().list(_owner(app)) == []
+
+
+def test_generate_without_a_video_says_to_upload_one(app):
+    app.text_area(key="dub_text").input("Hello.")
+    _button(app, "Generate").click().run()
+    assert [e.value for e in app.error] == ["Upload a video of a person speaking first."]
+
+
+def test_empty_text_is_refused_by_the_jobs_own_check(app, clip, monkeypatch):
+    _patch_uploads(monkeypatch, {VIDEO_LABEL: (clip, "video/mp4")})
+    _button(app, "Generate").click().run()
+    assert not app.exception and len(app.error) == 1 and "text" in app.error[0].value.lower()
+    assert get_service().list(_owner(app)) == []
+
+
+def test_a_recording_with_a_transcript_is_sent_as_the_jobs_audio(app, clip, monkeypatch):
+    """The request the page builds: the video and the recording as files, the transcript and options as values,
+    no text and no speaking rate (the recording has its own)."""
+    recording = FIXTURES / "RD_Radio31_000.wav"
+    _patch_uploads(monkeypatch, {VIDEO_LABEL: (clip, "video/mp4"), "Recording": (recording, "audio/wav")})
+    app.radio(key="dub_voice_source").set_value("Upload a recording").run()
+    assert not app.exception and not app.error
+    assert any(c.value.startswith("Recording: RD_Radio31_000.wav, ") for c in app.caption)
+    app.text_area(key="dub_transcript").input("Words said in the recording.")
+    app.radio(key="dub_option_fit").set_value("trim")
+
+    submitted = []
+
+    def submit(owner, kind, params, files, names):
+        submitted.append((kind, params, files, names))
+        raise AvatarError("Stopped before queueing.")
+
+    monkeypatch.setattr(get_service(), "submit", submit)
+    _button(app, "Generate").click().run()
+    assert not app.exception and [e.value for e in app.error] == ["Stopped before queueing."]
+    ((kind, params, files, names),) = submitted
+    assert kind == "dub" and set(files) == {"video", "audio"} and names == {"video": "speaker.mp4",
+                                                                            "audio": "RD_Radio31_000.wav"}
+    assert params["transcript"] == "Words said in the recording." and params["fit"] == "trim"
+    assert "text" not in params and "rate" not in params and params["face_index"] == 0
+
+
+def test_history_lists_a_dub_job_with_what_it_said_and_its_downloads(clip):
+    at = AppTest.from_file(HISTORY, default_timeout=120)
+    at.run()
+    owner = f"session:{at.session_state['session_id']}"
+    service = get_service()
+    job = service.submit(owner, "dub", {"text": "Listed on History."}, {"video": clip.read_bytes()},
+                         {"video": "speaker.mp4"})
+    assert wait_finished(service, owner, job.id, timeout=180).status == "done"
+    at.run()
+    assert not at.exception and not at.error
+    assert any(m.value.startswith("**Dubbed video**") for m in at.markdown)
+    assert any("A video dubbed to “Listed on History.”" in c.value for c in at.caption)
+    labels = {b.label for b in at.get("download_button")}
+    assert {"video.mp4", "audio.wav", "captions.srt", "manifest.json"} <= labels
+    assert len(at.get("image")) == 1  # the thumbnail: the dubbed video's first frame

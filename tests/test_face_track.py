@@ -117,17 +117,42 @@ def test_smoothing_takes_out_jitter_but_keeps_the_mouth_moving(name):
     assert np.ptp(opening) > 0.8 * np.ptp(measured_opening)
 
 
-def test_cut_between_two_people_is_found_and_both_sides_are_followed():
+def test_cut_is_found_and_another_person_after_it_is_not_taken_for_the_followed_one():
     first, second = _clip("man_map.mp4", 0, 30), _clip("woman_blue.mp4", 0, 30)
     frames = first + second
     track = track_face(iter(frames), fps=25)
     assert track.cuts == [30]
-    assert track.visible.all()
-    # each side holds its own person: the points match that frame's own measurement,
+    # the woman sits where the man sat, but she is not him: her mouth is left alone
+    assert track.visible[:30].all() and not track.visible[30:].any()
+    # by place and size only, she is taken for him: each side holds its own person,
     # also right next to the cut (smoothing did not blend the two shots)
+    by_place = track_face(iter(frames), fps=25, recognize=False)
+    assert by_place.cuts == [30] and by_place.visible.all()
     for index in (0, 28, 29, 30, 31, 59):
-        error = np.linalg.norm(track.landmarks[index] - _measured(frames[index]), axis=-1).mean()
-        assert error < 3.0, (index, error)
+        for result in (track, by_place):
+            if result.visible[index]:
+                error = np.linalg.norm(result.landmarks[index] - _measured(frames[index]), axis=-1).mean()
+                assert error < 3.0, (index, error)
+
+
+def test_the_same_person_is_found_again_elsewhere_after_a_cut():
+    # a cut to a wider shot: the same speaker, a third of the size, in the lower right corner
+    clip = _clip("woman_glasses.mp4", 0, 40)
+    wide, third = [], SIZE // 3
+    for frame in clip[20:]:
+        canvas = np.full_like(frame, 40)
+        canvas[SIZE - third:, SIZE - third:] = cv2.resize(frame, (third, third), interpolation=cv2.INTER_AREA)
+        wide.append(canvas)
+    frames = clip[:20] + tuple(wide)
+    track = track_face(iter(frames), fps=25)
+    assert track.cuts == [20]
+    assert track.visible.all()
+    assert (track.landmarks[20:].min(axis=1) > SIZE - third).all()
+    error = np.linalg.norm(track.landmarks[25] - _measured(frames[25]), axis=-1).mean()
+    assert error < 2.0
+    # by place and size only, the face is too small to be the same: not visible after the cut
+    by_place = track_face(iter(frames), fps=25, recognize=False)
+    assert by_place.visible[:20].all() and not by_place.visible[20:].any()
 
 
 def test_black_frames_are_not_visible_and_the_face_is_found_after_them():

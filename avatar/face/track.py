@@ -17,8 +17,10 @@ shake. So `track_face` makes one pass over the frames and:
   predictor sees the kind of box it was trained on;
 - detects at once after a cut (a large change of the colour histogram or of a
   thumbnail between consecutive frames) and when the fitted shape jumps (eye
-  distance or position), and keeps following the same person by taking the face
-  nearest the last place and size it was seen at;
+  distance or position), and keeps following the same person: within a shot the
+  face nearest the last place and size it was seen at; after a cut, or once the
+  face was lost, the face that dlib's recognition model says is the same person
+  (a cut may show another person in the same place, or the same person elsewhere);
 - treats a detection that finds nobody near the followed face as a doubt:
   detection is retried on each following frame, and if the face is not
   confirmed within `detect_every` frames, the frames since the doubt began are
@@ -40,7 +42,7 @@ import cv2
 import numpy as np
 
 from avatar.errors import InputError, NoFaceError
-from avatar.face.detect import box_from_landmarks, find_faces, landmarks_in_box
+from avatar.face.detect import SAME_PERSON, box_from_landmarks, face_descriptor, find_faces, landmarks_in_box
 from avatar.face.face import Face
 from avatar.progress import Progress, report
 
@@ -104,6 +106,13 @@ converge to what the detector's own box gives (2 px)."""
 
 REFIT_PX = 2
 """... stopping once no side of that box moves by more than this (pixels)."""
+
+IDENTITY_EVERY = 10
+"""Every this many detections of the followed face (2 s at the default rate), one more
+view of it is added to the descriptor that recognises the person after a cut ..."""
+
+IDENTITY_SAMPLES = 8
+"""... up to this many views (each costs about 60 ms)."""
 
 _THUMB = 64
 _EYES = (slice(36, 42), slice(42, 48))
@@ -189,6 +198,7 @@ def track_face(
     detect_every: Optional[int] = None,
     smooth_window: Optional[int] = None,
     frame_count: Optional[int] = None,
+    recognize: bool = True,
     progress: Optional[Progress] = None,
 ) -> FaceTrack:
     """Follow one person's face through `frames` (RGB uint8, streamed; none is kept).
@@ -199,6 +209,12 @@ def track_face(
     `smooth_window` the length in frames of the smoothing window (default:
     `SMOOTH_SECONDS` at `fps`; 1 turns smoothing off). `frame_count` (or
     `len(frames)`) lets `progress` report the fraction done.
+
+    After a cut, or when the face was lost, the person is found again by face
+    recognition (`recognize`, default): another person in the same place, or the
+    same person elsewhere after the camera cut to another shot, are told apart.
+    Without it, by place and size only (the face nearest the last place within
+    `MATCH_DISTANCE_AFTER_CUT` face widths, at most twice or half the size).
 
     Raises NoFaceError when no frame holds a face, and InputError when
     `face_index` is beyond the faces of that first frame.
@@ -212,7 +228,7 @@ def track_face(
     if frame_count is None and hasattr(frames, "__len__"):
         frame_count = len(frames)  # type: ignore[arg-type]
 
-    tracker = _Tracker(face_index=face_index, detect_every=detect_every)
+    tracker = _Tracker(face_index=face_index, detect_every=detect_every, recognize=recognize)
     for frame in frames:
         tracker.step(frame)
         if frame_count and tracker.count % 10 == 0:
@@ -264,9 +280,13 @@ class _Signature:
 class _Tracker:
     """The per-frame state of one pass; keeps only landmarks, never frames."""
 
-    def __init__(self, face_index: int, detect_every: int) -> None:
+    def __init__(self, face_index: int, detect_every: int, recognize: bool = True) -> None:
         self.face_index = face_index
         self.every = detect_every
+        self.recognize = recognize
+        self.identity: Optional[np.ndarray] = None  # mean face descriptor of the followed person
+        self.identity_samples = 0
+        self.detections = 0
         self.count = 0
         self.started = False
         self.width = self.height = 0
@@ -394,18 +414,33 @@ class _Tracker:
                              f"frame with faces (numbered 0 to {len(faces) - 1}, largest first).")
         face = faces[self.face_index]
         self.started = True
-        return self._adopt(frame, tuple(float(v) for v in face.box), face.landmarks.astype(np.float32))
+        points = self._adopt(frame, tuple(float(v) for v in face.box), face.landmarks.astype(np.float32))
+        self._learn_identity(frame, points)
+        return points
+
+    def _learn_identity(self, frame: np.ndarray, points: np.ndarray) -> None:
+        """Add this view of the followed person to the descriptor that recognises them after a cut."""
+        if not self.recognize or self.identity_samples >= IDENTITY_SAMPLES:
+            return
+        descriptor = face_descriptor(frame, points)
+        total = self.identity * self.identity_samples if self.identity is not None else 0.0
+        self.identity_samples += 1
+        self.identity = (total + descriptor) / self.identity_samples
 
     def _find_again(self, frame: np.ndarray, after_cut: bool) -> Optional[np.ndarray]:
-        """The detected face that matches the followed person's last place and size, or None.
+        """The detected face that is the followed person, or None.
 
-        `after_cut` (a new shot, or the face was lost for a while) widens the match:
-        the person may have moved; without face recognition, place and size are
-        all that tell people apart.
+        While the face is followed (`after_cut` False), the nearest face to its
+        last place and size, within `MATCH_DISTANCE` and `MATCH_SIZE`: a person
+        does not jump between frames of one shot. After a cut or while the face is
+        lost (`after_cut` True) the person may be anywhere: with `recognize`, the
+        face whose descriptor says it is the same person (nearest the last place
+        among several); without, the nearest within the wider limits.
         """
         assert self.known_box is not None
         known_centre, known_width = _centre_width(self.known_box)
         best, best_score = None, np.inf
+        by_identity = after_cut and self.identity is not None
         reach = MATCH_DISTANCE_AFTER_CUT if after_cut else MATCH_DISTANCE
         size_limit = MATCH_SIZE ** 2 if after_cut else MATCH_SIZE
         for box, points in self._detect(frame):
@@ -413,14 +448,21 @@ class _Tracker:
             centre, width = _centre_width(found_box)
             distance = float(np.linalg.norm(centre - known_centre)) / known_width
             size = abs(np.log(width / known_width))
-            if distance > reach or size > np.log(size_limit):
+            if by_identity:
+                if float(np.linalg.norm(face_descriptor(frame, points) - self.identity)) >= SAME_PERSON:
+                    continue
+            elif distance > reach or size > np.log(size_limit):
                 continue
             score = distance + size
             if score < best_score:
                 best, best_score = (box, points), score
         if best is None:
             return None
-        return self._adopt(frame, *best)
+        points = self._adopt(frame, *best)
+        self.detections += 1
+        if self.detections % IDENTITY_EVERY == 0:
+            self._learn_identity(frame, points)
+        return points
 
     # -- between detections --
 

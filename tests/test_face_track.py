@@ -171,6 +171,23 @@ def test_black_frames_are_not_visible_and_the_face_is_found_after_them():
     assert runs(track.visible, track.cuts) == [(0, 20), (28, 48)]
 
 
+def test_a_hidden_face_is_not_visible_and_is_taken_up_again_where_it_shows():
+    # a skin-coloured patch over the lower face for frames 22-31: no cut, the eyes still show
+    frames = list(_clip("man_map.mp4", 0, 50))
+    for index in range(22, 32):
+        frames[index] = frames[index].copy()
+        frames[index][150:300, 110:250] = (180, 140, 120)
+    track = track_face(iter(frames), fps=25)
+    assert track.cuts == []
+    assert not track.visible[22:32].any()
+    # frames after the last detection that found the face are doubtful (here only frame 21),
+    # and the frames between the patch's end and the search that found the face are looked
+    # back through
+    assert track.visible[:21].all() and track.visible[32:].all()
+    error = np.linalg.norm(track.landmarks[32] - _measured(frames[32]), axis=-1).mean()
+    assert error < 3.0
+
+
 def test_face_index_follows_each_of_two_people_side_by_side():
     left, right = _clip("man_map.mp4", 0, 30, 300), _clip("woman_glasses.mp4", 0, 30, 300)
     frames = [np.hstack([a, b]) for a, b in zip(left, right)]

@@ -25,8 +25,9 @@ shake. So `track_face` makes one pass over the frames and:
   detection is retried on each following frame, and if the face is not
   confirmed within `detect_every` frames, the frames since the doubt began are
   marked not visible;
-- keeps only the landmarks (10 MB for 10 minutes at 30 fps), never the frames,
-  and smooths them over time afterwards, within each run of visible frames
+- keeps only the landmarks (10 MB for 10 minutes at 30 fps), never the frames
+  (except, while the face is lost, the few since the last search, to look back
+  through once it is found again), and smooths them over time afterwards, within each run of visible frames
   between cuts, so the mouth does not jitter while it still moves.
 
 Faces are numbered as `find_faces` numbers them (largest first), the numbering
@@ -35,6 +36,7 @@ Faces are numbered as `find_faces` numbers them (largest first), the numbering
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
@@ -303,6 +305,10 @@ class _Tracker:
         self.box_weight = BOX_PRIOR_WEIGHT
         self.since_detection = 0
         self.doubt_since: Optional[int] = None
+        self.confirmed = 0  # the last frame where a detection found the followed face
+        # While the face is lost: the frames since the last search (at most
+        # `detect_every` of them), to look back through once it is found again.
+        self.unseen: deque[tuple[int, np.ndarray]] = deque(maxlen=detect_every)
         self.lost_since = 0
         self.scale = 1.0
 
@@ -322,8 +328,10 @@ class _Tracker:
         self.signature = signature
         if cut:
             self.cuts.append(index)
+            self.unseen.clear()  # frames of another shot
             if self.last is not None:
                 self._lose(index)  # the previous shot's points say nothing about this one
+        lost = self.started and self.last is None
 
         points: Optional[np.ndarray] = None
         detected = False
@@ -352,15 +360,42 @@ class _Tracker:
             self.since_detection += 1
         self.points.append(points)
         self.detected.append(detected)
+        if lost and points is not None:
+            self._look_back(points)
+        elif lost:
+            self.unseen.append((index, frame.copy()))
         if points is not None:
             self.last = points
             self.known_box = box_from_landmarks(points, self.width, self.height)
         elif self.last is not None:
             self._lose(index)
 
+    def _look_back(self, points: np.ndarray) -> None:
+        """The face was found again: look for it in the frames just before, kept since the last search.
+
+        While lost, the face is searched only every `detect_every` frames after a
+        while, so it may have come back a few frames before it was found: walk back
+        from the frame it was found in, each frame searched near the face of the
+        frame after it, until it is not there.
+        """
+        later = points
+        while self.unseen:
+            index, frame = self.unseen.pop()
+            found = self._find_again(frame, after_cut=False, near=later)
+            if found is None:
+                break
+            self.points[index], self.detected[index] = found, True
+            later = found
+        self.unseen.clear()
+
     def _lose(self, index: int) -> None:
-        """The followed face is gone: forget the doubtful frames and look for it again."""
-        start = index if self.doubt_since is None else self.doubt_since
+        """The followed face is gone: forget the doubtful frames and look for it again.
+
+        Doubtful are, when a detection missed it, the frames since it was last
+        confirmed by one: a hand over the mouth leaves the eyes to fit, and the
+        shape keeps following the hand.
+        """
+        start = index if self.doubt_since is None else self.confirmed + 1
         for doubtful in range(start, index):
             self.points[doubtful] = None
         self.doubt_since = None
@@ -414,6 +449,7 @@ class _Tracker:
                              f"frame with faces (numbered 0 to {len(faces) - 1}, largest first).")
         face = faces[self.face_index]
         self.started = True
+        self.confirmed = self.count - 1
         points = self._adopt(frame, tuple(float(v) for v in face.box), face.landmarks.astype(np.float32))
         self._learn_identity(frame, points)
         return points
@@ -427,7 +463,7 @@ class _Tracker:
         self.identity_samples += 1
         self.identity = (total + descriptor) / self.identity_samples
 
-    def _find_again(self, frame: np.ndarray, after_cut: bool) -> Optional[np.ndarray]:
+    def _find_again(self, frame: np.ndarray, after_cut: bool, near: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
         """The detected face that is the followed person, or None.
 
         While the face is followed (`after_cut` False), the nearest face to its
@@ -435,10 +471,12 @@ class _Tracker:
         does not jump between frames of one shot. After a cut or while the face is
         lost (`after_cut` True) the person may be anywhere: with `recognize`, the
         face whose descriptor says it is the same person (nearest the last place
-        among several); without, the nearest within the wider limits.
+        among several); without, the nearest within the wider limits. `near`:
+        points to look near instead of the last place the face was seen.
         """
-        assert self.known_box is not None
-        known_centre, known_width = _centre_width(self.known_box)
+        known_box = self.known_box if near is None else box_from_landmarks(near, self.width, self.height)
+        assert known_box is not None
+        known_centre, known_width = _centre_width(known_box)
         best, best_score = None, np.inf
         by_identity = after_cut and self.identity is not None
         reach = MATCH_DISTANCE_AFTER_CUT if after_cut else MATCH_DISTANCE
@@ -459,6 +497,7 @@ class _Tracker:
         if best is None:
             return None
         points = self._adopt(frame, *best)
+        self.confirmed = max(self.confirmed, self.count - 1) if near is None else self.confirmed
         self.detections += 1
         if self.detections % IDENTITY_EVERY == 0:
             self._learn_identity(frame, points)

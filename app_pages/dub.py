@@ -1,6 +1,6 @@
 """Dub a video page: a video of a person + new speech -> the same video re-synced to it (thin layer over the `dub` job).
 
-The video is checked and its faces found on upload (`faces_at_start`, the function
+The video is checked and its faces found on upload (`ui.video_faces`, with the function
 the job's own check calls), so a video the job would refuse is explained at once and
 the numbered boxes are the numbers the job accepts. Generate submits a `dub` job, as
 Talking Avatar submits its `talk` job: it runs in the job service, is listed on
@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any, Optional
 
-import numpy as np
 import streamlit as st
 
 from avatar.captions import AUTOMATIC_CAPTIONS_FILE
 from avatar.errors import AvatarError
-from avatar.face.picker import draw_faces
 from avatar.media import AUDIO_EXTENSIONS
 from avatar.service.job_kind import shorten
 from avatar.service.jobs import JobService, get_service, input_paths, job_folder
@@ -27,7 +24,6 @@ from avatar.service.store import JobRecord
 from avatar.speech.text import MAX_TEXT_CHARS
 from avatar.speech.voices import VOICE_SPECS
 from avatar.talk.pipeline import MOUTH_METHODS, check_recording
-from avatar.video.dub import faces_at_start
 from avatar.video.dub_options import DubOptions
 from avatar.video.io import VIDEO_EXTENSIONS
 from ui.caption_correction import caption_correction
@@ -36,6 +32,7 @@ from ui.options import option_widgets
 from ui.results import display_width, show_video, video_block
 from ui.session import job_owner
 from ui.sidebar import registry_resource
+from ui.video_faces import video_faces
 from ui.voice_picker import VoicePick, remember, speaking_rate, voice_picker
 
 JOB_KEY, PICK_KEY = "dub_job", "dub_job_voice"  # the job this page follows, and the voice it was given
@@ -50,29 +47,6 @@ FRAME_SHOWN_PX = 480  # the first frame with its face boxes, at most this wide
 # A fresh visit (a reload, or coming back from another page): the form is back at its defaults, so a video shown
 # now is the session's last one, not the answer to what the form holds.
 fresh_visit = FORM_KEY not in st.session_state
-
-
-@dataclass(frozen=True)
-class UploadedVideo:
-    """What the page says about an uploaded video: why it cannot be dubbed, or its first frame with faces."""
-
-    problem: Optional[str] = None
-    summary: str = ""
-    annotated: Optional[np.ndarray] = None
-    faces: int = 0
-
-
-@st.cache_data(max_entries=4, show_spinner="Looking for faces in the video...")
-def _uploaded_video(data: bytes, name: str) -> UploadedVideo:
-    """The video checked and its faces found as the job's check does, once per file (reruns reuse it)."""
-    try:
-        start = faces_at_start(data, name)
-    except AvatarError as exc:
-        return UploadedVideo(problem=str(exc))
-    info = start.info
-    summary = (f"{name}: {info.width}x{info.height} pixels, {info.duration:.1f} s at {info.fps:g} fps; "
-               f"faces from {start.index / info.fps:.1f} s.")
-    return UploadedVideo(summary=summary, annotated=draw_faces(start.frame, start.faces), faces=len(start.faces))
 
 
 @st.cache_data(max_entries=8, show_spinner="Checking the recording...")
@@ -188,7 +162,7 @@ upload = st.file_uploader("Video of a person speaking (MP4, MOV, WebM, MKV or AV
 video_problem: Optional[str] = None  # why the uploaded video cannot be dubbed, said again at Generate
 face_index = 0
 if upload is not None:
-    checked = _uploaded_video(upload.getvalue(), upload.name)
+    checked = video_faces(upload.getvalue(), upload.name)
     if checked.problem:
         st.error(checked.problem)
         video_problem = checked.problem

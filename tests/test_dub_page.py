@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import cv2
@@ -14,6 +15,7 @@ from avatar.video.io import open_video
 from avatar.video_writer import Mp4Writer
 from tests.conftest import FIXTURES, PROJECT_DIR, page_job_record, wait_finished
 from tests.test_talking_avatar_page import _patch_uploads
+from ui.video_faces import video_faces
 
 PAGE = str(PROJECT_DIR / "app_pages" / "dub.py")
 HISTORY = str(PROJECT_DIR / "app_pages" / "history.py")
@@ -129,6 +131,36 @@ def test_a_recording_with_a_transcript_is_sent_as_the_jobs_audio(app, clip, monk
                                                                             "audio": "RD_Radio31_000.wav"}
     assert params["transcript"] == "Words said in the recording." and params["fit"] == "trim"
     assert "text" not in params and "rate" not in params and params["face_index"] == 0
+
+
+def test_a_video_of_two_people_offers_a_face_picker_whose_choice_is_sent(app, tmp_path, monkeypatch):
+    group = cv2.cvtColor(cv2.imread(str(FIXTURES / "two_people.jpg")), cv2.COLOR_BGR2RGB)
+    height, width = (group.shape[0] // 2) * 2, (group.shape[1] // 2) * 2
+    video = tmp_path / "two.mp4"
+    with Mp4Writer(video, width, height, 10, crf=10) as writer:
+        for _ in range(5):
+            writer.write(group[:height, :width])
+    _patch_uploads(monkeypatch, {VIDEO_LABEL: (video, "video/mp4")})
+    app.run()
+    assert not app.exception and not app.error
+    picker = app.selectbox(key="dub_face")
+    assert picker.label == "Face to re-animate" and picker.options == ["Face 0 (largest)", "Face 1"]
+    picker.set_value(1)
+    app.text_area(key="dub_text").input("The second person speaks.")
+    submitted = []
+    monkeypatch.setattr(get_service(), "submit", lambda owner, kind, params, files, names: submitted.append(params)
+                        or (_ for _ in ()).throw(AvatarError("Stopped before queueing.")))
+    _button(app, "Generate").click().run()
+    assert [params["face_index"] for params in submitted] == [1]
+
+
+def test_the_uploaded_videos_faces_are_cached_as_plain_data(clip, tmp_path):
+    """What the page caches for an upload pickles (st.cache_data stores it so), and a bad file is a sentence."""
+    found = video_faces(clip.read_bytes(), "speaker.mp4")
+    assert found.problem is None and found.faces == 1 and found.annotated.shape == (320, 320, 3)
+    assert pickle.loads(pickle.dumps(found)).summary == found.summary
+    refused = video_faces(_not_a_video(tmp_path).read_bytes(), "holiday.mp4")
+    assert refused.problem and refused.problem.endswith(".") and refused.annotated is None
 
 
 def test_history_lists_a_dub_job_with_what_it_said_and_its_downloads(clip):

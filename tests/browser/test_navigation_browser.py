@@ -12,7 +12,7 @@ from avatar.models.catalog import CATALOG
 pytestmark = pytest.mark.browser
 
 SESSION = "5e55105e55105e55105e55105e55105e"
-PATHS = [("", "Talking Avatar"), ("talking_avatar", "Talking Avatar"), ("inpainting", "Inpainting"),
+PATHS = [("", "Talking Avatar"), ("talking_avatar", "Talking Avatar"), ("dub", "Dub a video"), ("inpainting", "Inpainting"),
          ("object_shift", "Object Shift"), ("video_tools", "Video Tools"), ("history", "History"), ("models", "Models")]
 
 

@@ -34,8 +34,8 @@ else:
                     st.error("That is not one of this studio's API keys; check it, or ask whoever runs the studio.")
 
 service, owner = get_service(), job_owner()
-# A studio without API keys is one person's: what they ran on the command line (`avatar talk`, `avatar shift`,
-# `avatar video ...`, `avatar jobs submit`) is theirs too. With keys, the machine is shared and those stay private.
+# A studio without API keys is one person's: what they ran on the command line (`avatar talk`, `avatar dub`,
+# `avatar shift`, `avatar video ...`, `avatar jobs submit`) is theirs too. With keys, the machine is shared and those stay private.
 show_local = not signed_in() and not keys_from_env()
 local = show_local and bool(service.list(LOCAL_OWNER, 1))
 if not service.list(owner, 1) and not local:
@@ -44,6 +44,6 @@ if not service.list(owner, 1) and not local:
 draw_history(service, owner, f"history_pages_{owner}")  # each owner pages on its own (sign-in switches owners)
 if local:
     st.subheader("From the command line")
-    st.caption("Jobs run on this machine with `avatar talk`, `avatar shift`, `avatar video ...` or `avatar jobs`, "
-               "newest first.")
+    st.caption("Jobs run on this machine with `avatar talk`, `avatar dub`, `avatar shift`, `avatar video ...` or "
+               "`avatar jobs`, newest first.")
     draw_history(service, LOCAL_OWNER, "history_pages_local")

@@ -90,7 +90,8 @@ def dub_request(video, face_index: int, text: Optional[str], audio, transcript: 
 
 def _made_from(service: JobService, job: JobRecord) -> str:
     """What a dub job was made from, in words: "the video talk.mp4 saying “Hello”"."""
-    names = {field: path.name for field, path in input_paths(job_folder(job.id, service.root), list(job.inputs)).items()}
+    stored = input_paths(job_folder(job.id, service.root), list(job.inputs))
+    names = {field: path.name for field, path in stored.items()}
     video = f"the video {names['video']}" if "video" in names else "your video"
     if job.params.get("text"):
         return f"{video} saying “{shorten(str(job.params['text']))}”"
@@ -126,7 +127,8 @@ def _show_video(service: JobService, owner: str, submitted: bool, inputs: str) -
     player = video_block(width, height)
     if st.session_state.get(LAST_KEY):
         made_from = _made_from(service, job)
-        player.markdown(f"**Your last dubbed video**, made from {made_from}" + ("" if made_from.endswith("”") else "."))
+        ending = "" if made_from.endswith("”") else "."
+        player.markdown(f"**Your last dubbed video**, made from {made_from}{ending}")
     captions = (manifest.get("captions") or {}).get("file")
     show_video(player, video, width, height,
                subtitles=service.result_file(owner, job.id, captions) if captions else None)
@@ -145,7 +147,8 @@ def _show_video(service: JobService, owner: str, submitted: bool, inputs: str) -
         player.caption(f"The face is seen in {seen:.0%} of the frames; the other frames are the video's own.")
     mouth = manifest["speech"].get("mouth") or {}
     if mouth.get("method", "voice") != "voice":
-        player.caption(f"Lip timing: {MOUTH_METHODS[mouth['method']]}" + (f" ({mouth['reason']})." if mouth.get("reason") else "."))
+        reason = f" ({mouth['reason']})" if mouth.get("reason") else ""
+        player.caption(f"Lip timing: {MOUTH_METHODS[mouth['method']]}{reason}.")
     retimed = caption_correction(player, service, owner, job, manifest)
     if retimed is not None:
         st.session_state[JOB_KEY], st.session_state[RETIMED_KEY] = retimed.id, True

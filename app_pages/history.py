@@ -35,7 +35,8 @@ else:
 
 service, owner = get_service(), job_owner()
 # A studio without API keys is one person's: what they ran on the command line (`avatar talk`, `avatar dub`,
-# `avatar shift`, `avatar video ...`, `avatar jobs submit`) is theirs too. With keys, the machine is shared and those stay private.
+# `avatar shift`, `avatar video ...`, `avatar jobs submit`) is theirs too. With keys, the machine is shared and those
+# stay private.
 show_local = not signed_in() and not keys_from_env()
 local = show_local and bool(service.list(LOCAL_OWNER, 1))
 if not service.list(owner, 1) and not local:

@@ -131,20 +131,25 @@ def ordered_frames(video: Video, indices: Sequence[int], budget: int = FRAME_BUD
 
 
 def pick_reference(track: FaceTrack) -> int:
-    """The frame whose face the engine rigs: the mouth most nearly closed, among frames of typical size.
+    """The frame whose face the engine rigs: a relaxed closed mouth, among frames of typical size.
 
-    A closed mouth needs no closing (no guessed lips); a face near the video's
-    usual size and pose carries best onto the other frames.
+    A closed mouth needs no closing (no guessed lips), and a face near the
+    video's usual size carries best onto the other frames. But the most closed
+    mouth of a talk is often pressed (an "m", a pursed pause): its lips are
+    rolled in and thin, and every new mouth made from it looks pursed. So lips
+    thinner than the video's usual count against a frame as much as a gap does.
     """
     seen = np.flatnonzero(track.visible)
     if len(seen) == 0:
         raise InputError("The chosen face is not seen in any frame of the video.")
-    points = track.landmarks[seen]
+    points = track.landmarks[seen].astype(np.float64)
     eyes = np.linalg.norm(points[:, 36:42].mean(axis=1) - points[:, 42:48].mean(axis=1), axis=1)
+    gaps = np.array([inner_lip_gap(p) for p in points])
+    outer = np.linalg.norm(points[:, 57] - points[:, 51], axis=1) / eyes
+    thickness = outer - gaps  # both lips together
     typical = np.abs(eyes - np.median(eyes)) <= 0.1 * np.median(eyes)
-    candidates = seen[typical] if typical.any() else seen
-    gaps = np.array([inner_lip_gap(track.landmarks[i]) for i in candidates])
-    return int(candidates[int(np.argmin(gaps))])
+    score = gaps + 2.0 * np.maximum(0.0, np.median(thickness) - thickness) + np.where(typical, 0.0, 1.0)
+    return int(seen[int(np.argmin(score))])
 
 
 def dub_video(

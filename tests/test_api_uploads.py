@@ -165,6 +165,7 @@ def test_refusals_while_reading_leave_no_file(service, blob_kind, tmp_path, monk
 
 def test_concurrent_uploads_are_capped(service, blob_kind, tmp_path, monkeypatch):
     monkeypatch.setenv("AVATAR_MAX_UPLOADS", "1")
+    monkeypatch.setenv("AVATAR_UPLOAD_WAIT_S", "0.2")  # how long the second one waits for the first to arrive
     app = create_app(service, keys=[KEY])
 
     async def both():

@@ -141,7 +141,7 @@ def test_a_talk_job_runs_on_a_worker(cluster):
     assert done.results == ["video.mp4", "audio.wav", "captions.srt", "manifest.json"]
     assert cluster.service.result_file(OWNER, job.id, "video.mp4").stat().st_size > 0
     assert cluster.worker_name(done) in QUEUES
-    assert sorted(p.name for p in cluster.folder_of(job.id).iterdir()) == ["inputs", "results"]
+    assert sorted(p.name for p in cluster.folder_of(job.id).iterdir()) == ["inputs", "job.json", "results"]
     state, info = cluster.service.executor.task_state(job.id)  # the Celery task state mirrors the record
     assert state == "DONE" and info["progress"] == 1.0
 
@@ -193,7 +193,7 @@ def test_a_job_whose_worker_is_killed_completes_on_the_other_worker(cluster):
     done = cluster.wait(job.id, lambda j: j.finished_state, 60, "the job to finish on the other worker")
     assert done.status == "done" and done.attempts == 2
     assert cluster.worker_name(done) != victim
-    assert sorted(p.name for p in cluster.folder_of(job.id).iterdir()) == ["inputs", "results"]
+    assert sorted(p.name for p in cluster.folder_of(job.id).iterdir()) == ["inputs", "job.json", "results"]
     assert sorted(p.name for p in (cluster.folder_of(job.id) / "results").iterdir()) == sorted(done.results)
 
 
@@ -297,7 +297,7 @@ def test_twenty_jobs_submitted_at_once_through_the_api_all_complete(cluster):
         assert [job.status for job in jobs] == ["done"] * 20
         assert all(job.attempts == 1 for job in jobs)
         for job in jobs:
-            assert sorted(p.name for p in cluster.folder_of(job.id).iterdir()) == ["inputs", "results"]
+            assert sorted(p.name for p in cluster.folder_of(job.id).iterdir()) == ["inputs", "job.json", "results"]
             assert (cluster.folder_of(job.id) / "results" / "video.mp4").stat().st_size > 0
     finally:
         server.stop()

@@ -9,7 +9,8 @@ import sys
 PROXY_HELP = """\
 limits (environment variables):
   AVATAR_MAX_UPLOAD_MB      largest submission body (default 200)
-  AVATAR_MAX_UPLOADS        submissions received at once, others get 503 (default 8)
+  AVATAR_MAX_UPLOADS        bodies received at once (default 8); another waits up to
+                            AVATAR_UPLOAD_WAIT_S (default 10), then gets 503
   AVATAR_BODY_TIMEOUT_S     longest pause while a body arrives, then 408 (default 30)
   AVATAR_HEADER_TIMEOUT_S   time for a request's header, then 408 and closed (default 10)
   AVATAR_MAX_CONNECTIONS    open connections; the oldest still sending its header makes

@@ -12,7 +12,8 @@
   Content-Length and while reading); 429 when the key already has
   `AVATAR_MAX_ACTIVE_JOBS` queued or running. The body is written to disk as it
   arrives (`avatar.service.uploads`), never held whole in memory: 408 when it stalls
-  for `AVATAR_BODY_TIMEOUT_S`, 503 while `AVATAR_MAX_UPLOADS` others are arriving,
+  for `AVATAR_BODY_TIMEOUT_S`, 503 when `AVATAR_MAX_UPLOADS` others are arriving
+  for longer than `AVATAR_UPLOAD_WAIT_S`,
   507 when the disk is full (`avatar.service.disk`). 429 as well when the key
   keeps `AVATAR_MAX_STORED_JOBS` jobs (default 1000) or its jobs' files would pass
   `AVATAR_MAX_STORED_MB` (default 10000; 0 turns either off): deleting old jobs
@@ -52,7 +53,7 @@ from avatar.service.runs import jobs_root
 from avatar.service.quotas import StorageLimitReached, StorageLimits
 from avatar.service.store import FINISHED, STATES, Cursor, JobRecord
 from avatar.service.store_health import DatabaseDamaged
-from avatar.service.uploads import ClientGone, UploadLimits, UploadRefused, receive_upload
+from avatar.service.uploads import ClientGone, UploadLimits, UploadRefused, UploadSlots, receive_upload
 
 PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
 """Jobs per page of `GET /v1/jobs`: by default, and at most."""
@@ -86,7 +87,6 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
         raise AvatarError("No API keys are set; put them in AVATAR_API_KEYS (comma separated), "
                           "or start with --no-auth on a machine only you can reach.")
     limits = UploadLimits.from_env()
-    max_uploads = int(os.environ.get("AVATAR_MAX_UPLOADS", "8"))
     max_active = int(os.environ.get("AVATAR_MAX_ACTIVE_JOBS", "2"))
     storage = StorageLimits.from_env()
     app = FastAPI(title="Avatar Studio API", version="1",
@@ -155,7 +155,7 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
         return model_record(get_registry().status(model_id))
 
     submitting: dict[str, asyncio.Lock] = {}
-    receiving = [0]  # submissions whose bodies are being received now (all on this event loop: no lock)
+    slots = UploadSlots.from_env()
 
     @app.post("/v1/jobs/{kind}", status_code=202, openapi_extra=_SUBMIT_BODY)
     async def submit(kind: str, request: Request, who: str = Depends(owner)) -> dict[str, Any]:
@@ -167,15 +167,16 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
         if declared_size > limits.max_bytes:  # refused before a byte of the body is read
             raise HTTPException(413, f"The upload is larger than {limits.max_bytes / 1024**2:g} MB; send smaller "
                                      "files.", headers=_CLOSE)
-        if receiving[0] >= max_uploads:
-            raise HTTPException(503, f"The server is already receiving {max_uploads} uploads; send this one again "
-                                     "in a few seconds.", headers={**_CLOSE, "Retry-After": "5"})
-        receiving[0] += 1
+        held = False
         try:
+            await slots.take()
+            held = True
             root = jobs().root or jobs_root()
             await asyncio.to_thread(require_free_space, root, declared_size)
             async with receive_upload(request.receive, request.headers.get("content-type", ""), limits,
                                       root) as upload:
+                slots.give_back()  # the body is in: the next upload may come
+                held = False
                 params = upload.params()
                 # One submission per key at a time in this process, so two quick requests cannot both pass the count.
                 async with submitting.setdefault(who, asyncio.Lock()):
@@ -188,11 +189,13 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
                     job = await asyncio.to_thread(jobs().submit, who, kind, params, upload.files, upload.names,
                                                   move=True)
         except UploadRefused as exc:
-            raise HTTPException(exc.status, str(exc), headers=_CLOSE) from None
+            retry = {"Retry-After": "5"} if exc.status == 503 else {}
+            raise HTTPException(exc.status, str(exc), headers={**_CLOSE, **retry}) from None
         except ClientGone:  # nobody is left to answer, and nothing was stored: no traceback, no log line
             return JSONResponse({"detail": "The client disconnected."}, status_code=400)
         finally:
-            receiving[0] -= 1
+            if held:
+                slots.give_back()
         return await asyncio.to_thread(described, job)
 
     @app.get("/v1/jobs")

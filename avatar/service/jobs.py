@@ -3,7 +3,8 @@
 A job lives in `outputs/jobs/<id>/`: `inputs/<field>/<name>` (each uploaded file
 under its field, named after the client's file name stripped of any folder part
 and of unusual characters, so messages and manifests say "me.jpg", never a path
-the client chose) and, once it is done, `results/`. The inputs are checked first in
+the client chose), `job.json` (its record as submitted, for `avatar jobs repair` to
+rebuild a lost record from) and, once it is done, `results/`. The inputs are checked first in
 a hidden `.new-<id>/` beside it, which becomes the job's folder only when the kind's
 checks pass, just before the record is made: a refused job has neither. A run writes into a private
 `.work-<attempt>` folder that becomes `results/` by one rename at the very end, so

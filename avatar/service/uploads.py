@@ -77,6 +77,32 @@ class Upload:
         return parse_params(self.fields.get("params", ""))
 
 
+class UploadSlots:
+    """At most `limit` bodies are received at once (each holds a spool file and a share of the disk's bandwidth);
+    a submission waits up to `wait_s` for a slot, then gets a 503. One event loop uses it, so a counter suffices."""
+
+    def __init__(self, limit: int, wait_s: float) -> None:
+        self.limit, self.wait_s, self.busy = max(1, limit), wait_s, 0
+
+    @classmethod
+    def from_env(cls) -> "UploadSlots":
+        """AVATAR_MAX_UPLOADS (default 8) and AVATAR_UPLOAD_WAIT_S (default 10)."""
+        return cls(int(os.environ.get("AVATAR_MAX_UPLOADS", "8")), float(os.environ.get("AVATAR_UPLOAD_WAIT_S", "10")))
+
+    async def take(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_s
+        while self.busy >= self.limit:
+            if loop.time() >= deadline:
+                raise UploadRefused(503, f"The server is already receiving {self.limit} uploads; send this one "
+                                         "again in a few seconds.")
+            await asyncio.sleep(0.05)
+        self.busy += 1
+
+    def give_back(self) -> None:
+        self.busy -= 1
+
+
 def spool_root(jobs_root: Path) -> Path:
     return jobs_root / SPOOL_FOLDER
 

@@ -244,3 +244,24 @@ def test_a_full_disk_is_507_and_stores_nothing(service, blob_kind, tmp_path, mon
     status, body = asyncio.run(_call(app, "/v1/jobs/blob", _form({}, file_chunks=2)))  # full while stored
     assert status == 507
     assert _left_in(tmp_path / "jobs") == [] and service.store.list(None) == []
+
+
+def test_spool_folders_left_by_a_dead_server_are_swept(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from avatar.service.uploads import spool_root, sweep_spool
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = socket.gethostname()
+    spool = spool_root(tmp_path)
+    left = spool / f"{host}~{dead.stdout.strip()}-0123abcd"
+    mine = spool / f"{host}~{os.getpid()}-4567cdef"
+    other_host = spool / f"elsewhere~{dead.stdout.strip()}-89abcdef"
+    for folder in (left, mine, other_host):
+        folder.mkdir(parents=True)
+        (folder / "0-part").write_bytes(b"half an upload")
+    assert sweep_spool(tmp_path) == 1
+    assert not left.exists() and mine.exists() and other_host.exists()

@@ -119,3 +119,19 @@ def test_serve_help_says_how_to_run_behind_a_proxy(capsys):
     for needed in ("AVATAR_HEADER_TIMEOUT_S", "AVATAR_MAX_CONNECTIONS", "AVATAR_MAX_UPLOADS", "AVATAR_MIN_FREE_MB",
                    "client_header_timeout", "proxy_buffering off", "flush_interval -1"):
         assert needed in help_text, needed
+
+
+def test_a_kept_alive_connection_gets_the_same_header_deadline_for_its_next_request(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = b""
+        while b'{"status":"ok"}' not in first:
+            first += sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200")
+        sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")  # the next request, half sent: uvicorn's own
+        assert _read_until_closed(sock).startswith(b"HTTP/1.1 408")  # keep-alive timer stopped at its first byte
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:  # answered before its body
+        sock.sendall(b"POST /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n" + b"\0" * 200000)
+        answer = _read_until_closed(sock)  # closed after the answer, not held open for the rest of the body
+        assert answer.startswith(b"HTTP/1.1 405")

@@ -163,6 +163,43 @@ def test_the_uploaded_videos_faces_are_cached_as_plain_data(clip, tmp_path):
     assert refused.problem and refused.problem.endswith(".") and refused.annotated is None
 
 
+def test_a_recording_gets_automatic_captions_said_so_and_correcting_them_dubs_again(app, clip, monkeypatch):
+    recording = FIXTURES / "RD_Radio31_000.wav"
+    _patch_uploads(monkeypatch, {VIDEO_LABEL: (clip, "video/mp4"), "Recording": (recording, "audio/wav")})
+    app.radio(key="dub_voice_source").set_value("Upload a recording").run()
+    app.radio(key="dub_option_fit").set_value("hold")
+    _button(app, "Generate").click().run()
+    assert not app.exception and not app.error and len(app.get("video")) == 1
+    job, manifest = page_job_record(app, "dub_job")
+    assert "captions.auto.srt" in job.results and manifest["captions"]["automatic"] is True
+    assert "Download automatic captions (SRT)" in {b.label for b in app.get("download_button")}
+    assert any(c.value.startswith("Automatic captions: recognised from the recording") for c in app.caption)
+    corrected = "Holidays are a time of celebration with loved ones, enjoying the festivities."
+    app.text_area(key=f"talk_correction_{job.id}").input(corrected)
+    _button(app, "Re-time with these words").click().run()
+    assert not app.exception and not app.error
+    retimed, manifest = page_job_record(app, "dub_job")
+    assert retimed.kind == "dub" and retimed.id != job.id and sorted(retimed.inputs) == ["audio", "video"]
+    assert retimed.params == {**job.params, "transcript": corrected} and "captions.srt" in retimed.results
+    assert "Download captions (SRT)" in {b.label for b in app.get("download_button")}
+    assert not any(c.value.startswith("Automatic captions") for c in app.caption)
+
+
+def test_a_reload_shows_the_last_dubbed_video_until_other_words_are_typed(app, clip):
+    owner = _owner(app)
+    done = get_service().submit(owner, "dub", {"text": "Still here after a reload."}, {"video": clip.read_bytes()},
+                                {"video": "speaker.mp4"})
+    assert wait_finished(get_service(), owner, done.id, timeout=180).status == "done"
+    reloaded = AppTest.from_file(PAGE, default_timeout=240)
+    reloaded.query_params["s"] = app.session_state["session_id"]
+    reloaded.run()
+    assert not reloaded.exception and not reloaded.error and len(reloaded.get("video")) == 1
+    assert [m.value for m in reloaded.markdown if "last dubbed video" in m.value] == [
+        "**Your last dubbed video**, made from the video speaker.mp4 saying “Still here after a reload.”"]
+    reloaded.text_area(key="dub_text").input("Other words.").run()
+    assert not reloaded.get("video") and "dub_job" not in reloaded.session_state
+
+
 def test_history_lists_a_dub_job_with_what_it_said_and_its_downloads(clip):
     at = AppTest.from_file(HISTORY, default_timeout=120)
     at.run()

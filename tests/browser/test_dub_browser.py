@@ -49,6 +49,7 @@ def test_a_real_clip_is_dubbed_to_a_typed_sentence(page, streamlit_server, tmp_p
     assert page.get_by_role("button", name="Download MP4").is_visible()
     assert page.get_by_role("button", name="Download captions (SRT)").is_visible()
     assert page.get_by_test_id("stException").count() == 0
+    video.scroll_into_view_if_needed()
     page.screenshot(path=str(tmp_path / "dub.png"), full_page=True)
 
 

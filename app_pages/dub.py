@@ -23,7 +23,7 @@ from avatar.service.jobs import JobService, get_service, input_paths, job_folder
 from avatar.service.store import JobRecord
 from avatar.speech.text import MAX_TEXT_CHARS
 from avatar.speech.voices import VOICE_SPECS
-from avatar.talk.pipeline import MOUTH_METHODS, check_recording
+from avatar.talk.pipeline import MOUTH_METHODS, check_recording, prepare_speech
 from avatar.video.dub_options import DubOptions
 from avatar.video.io import VIDEO_EXTENSIONS
 from ui.caption_correction import caption_correction
@@ -189,6 +189,17 @@ if voice_source == TYPED:
                         placeholder="Hello! This is what I say now.", key="dub_text")
     pick = voice_picker(registry_resource())
     rate = speaking_rate()
+    if st.button("Listen", help="Hear the voice before dubbing the video", key="dub_listen"):
+        try:
+            if pick.problem:
+                raise AvatarError(pick.problem)
+            with st.spinner("Speaking..."):
+                preview, _ = prepare_speech(text=text, rate=rate, voice=pick.voice, voice_sample=pick.sample,
+                                            language=pick.language)
+            st.audio(preview.samples, sample_rate=preview.sample_rate)
+            remember(pick)
+        except AvatarError as exc:
+            st.error(str(exc))
 else:
     audio = st.file_uploader("Recording (up to 10 minutes)", type=[e.lstrip(".") for e in AUDIO_EXTENSIONS],
                              key="dub_audio")

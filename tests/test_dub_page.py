@@ -99,6 +99,14 @@ def test_generate_without_a_video_says_to_upload_one(app):
     assert [e.value for e in app.error] == ["Upload a video of a person speaking first."]
 
 
+def test_listen_speaks_the_text_and_empty_text_is_a_sentence(app):
+    _button(app, "Listen").click().run()
+    assert not app.exception and len(app.error) == 1 and not app.get("audio")
+    app.text_area(key="dub_text").input("Hear me first.")
+    _button(app, "Listen").click().run()
+    assert not app.exception and not app.error and len(app.get("audio")) == 1
+
+
 def test_empty_text_is_refused_by_the_jobs_own_check(app, clip, monkeypatch):
     _patch_uploads(monkeypatch, {VIDEO_LABEL: (clip, "video/mp4")})
     _button(app, "Generate").click().run()

@@ -76,8 +76,9 @@ def parse_params(pairs: list[str], as_json: Optional[str]) -> dict[str, Any]:
     return params
 
 
-def read_files(pairs: list[str]) -> tuple[dict[str, bytes], dict[str, str]]:
-    """--file field=path pairs: the files' bytes and names, by field."""
+def read_files(pairs: list[str]) -> tuple[dict[str, Path], dict[str, str]]:
+    """--file field=path pairs: the files and their names, by field (the job copies them; none is read into
+    memory here)."""
     files, names = {}, {}
     for pair in pairs:
         field, sep, path = pair.partition("=")
@@ -87,11 +88,11 @@ def read_files(pairs: list[str]) -> tuple[dict[str, bytes], dict[str, str]]:
     return files, names
 
 
-def _input_file(path: Path, called: str) -> tuple[bytes, str]:
-    """A file given on the command line, as a job input: its bytes and its name; one sentence when it is not one."""
+def _input_file(path: Path, called: str) -> tuple[Path, str]:
+    """A file given on the command line, as a job input: the file and its name; one sentence when it is not one."""
     if not path.is_file():
         raise InputError(f"{path} is not a file; check the path given for {called}.")
-    return path.read_bytes(), path.name
+    return path, path.name
 
 
 def _follow(service, job, label: Optional[str] = None) -> Any:

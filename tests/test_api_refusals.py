@@ -375,3 +375,23 @@ def test_the_checks_run_before_the_job_has_a_folder_or_a_record(api, fixtures, m
     assert after == ([accepted.json()["id"]], [accepted.json()["id"]])
     assert_one_sentence(api.submit({"text": "Hi.", "rate": 9}, portrait))
     assert seen == [(before, [True]), (after, [True])] and visible() == after
+
+
+def test_inputs_left_by_a_submission_that_died_mid_check_are_removed_when_a_server_starts(monkeypatch):
+    import os
+    import time
+
+    from avatar.service import jobs
+    from avatar.service.runs import jobs_root
+
+    root = jobs_root()
+    old, fresh = root / ".new-0123", root / ".new-4567"
+    for staging in (old, fresh):
+        (staging / "inputs" / "portrait").mkdir(parents=True)
+        (staging / "inputs" / "portrait" / "me.jpg").write_bytes(b"x")
+    os.utime(old, (time.time() - 2 * jobs.ABANDONED_AFTER_S,) * 2)
+    jobs.get_service(resume=False)
+    assert old.exists()  # a command does not clean up after servers
+    monkeypatch.setattr(jobs, "_services", {})
+    jobs.get_service()
+    assert not old.exists() and fresh.exists()  # a fresh one may be a submission being checked right now

@@ -23,6 +23,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -189,6 +190,24 @@ def _store_input(data: bytes | Path, path: Path, move: bool) -> None:
         path.write_bytes(data)
 
 
+ABANDONED_AFTER_S = 3600.0
+"""A `.new-<id>` folder this old was left by a submission whose process died while checking it (a check takes
+seconds): no job will ever own it."""
+
+
+def remove_abandoned_inputs(root: Path, older_than_s: float = ABANDONED_AFTER_S) -> int:
+    """Remove the inputs of submissions that died mid-check (a server starting does this); how many were removed."""
+    removed = 0
+    for staging in root.glob(".new-*") if root.is_dir() else ():
+        try:
+            if time.time() - staging.stat().st_mtime > older_than_s:
+                shutil.rmtree(staging, ignore_errors=True)
+                removed += 1
+        except OSError:  # removed meanwhile by another process starting
+            continue
+    return removed
+
+
 _services: dict[tuple[str, str, str], JobService] = {}
 _services_lock = threading.Lock()
 
@@ -208,6 +227,7 @@ def get_service(resume: bool = True) -> JobService:
             store, root = JobStore(key[0]), Path(key[2])
             if resume:  # a server or the app: every page checked now, not found damaged by an unlucky request
                 check_integrity(store.engine, store.url)
+                remove_abandoned_inputs(root)
             check_not_lost(store.engine, JOBS, store.url, root)
             if key[1]:
                 from avatar.service.celery_app import CeleryExecutor

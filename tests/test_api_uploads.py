@@ -265,3 +265,10 @@ def test_spool_folders_left_by_a_dead_server_are_swept(tmp_path):
         (folder / "0-part").write_bytes(b"half an upload")
     assert sweep_spool(tmp_path) == 1
     assert not left.exists() and mine.exists() and other_host.exists()
+
+
+def test_a_body_of_another_type_is_415_with_the_way_to_send_it(service, blob_kind, tmp_path):
+    app = create_app(service, keys=[KEY])
+    status, body = asyncio.run(_call(app, "/v1/jobs/blob", [b'{"text": "Hi."}'], "application/json"))
+    assert status == 415 and body["detail"].startswith("Send a job as multipart/form-data")
+    assert _left_in(tmp_path / "jobs") == [] and service.store.list(None) == []

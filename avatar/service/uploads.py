@@ -197,11 +197,14 @@ def _reader(content_type: str, upload: Upload, limits: UploadLimits) -> _Reader:
         return _MultipartReader(content_type, upload, limits)
     if kind == "application/x-www-form-urlencoded":
         return _FormReader(upload, limits)
-    return _IgnoredBody()
+    if kind:
+        raise UploadRefused(415, "Send a job as multipart/form-data (or a url-encoded form) with its parameters as "
+                                 "JSON in a params field and its files under their field names.")
+    return _EmptyBody()
 
 
-class _IgnoredBody(_Reader):
-    """Any other body carries no fields we read; it is only counted (and refused when too large)."""
+class _EmptyBody(_Reader):
+    """A request without a content type (a job that needs no parameters): any body it has is only counted."""
 
     def write(self, chunk: bytes) -> None:
         pass

@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     transcript.add_argument("--transcript-file", type=Path, metavar="F", help="read the transcript from a UTF-8 file")
     parser.add_argument("--voice", choices=list(VOICES), metavar="NAME",
                         help=f"{VOICE_SPECS['voice'].help}: {', '.join(VOICES)}; default {DEFAULT_VOICE}, or "
-                             f"{DEFAULT_CLONING_VOICE} when --voice-sample is given")
+                             f"{DEFAULT_CLONING_VOICE} when --voice-sample or --clone-from-video is given")
     parser.add_argument("--voice-sample", type=Path, metavar="PATH", help=VoiceOptions.SAMPLE_HELP)
     add_arguments(parser, DubRequest, skip=HAND_MADE)
     add_arguments(parser, DubOptions)
@@ -59,7 +59,8 @@ def dub_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Path
         if args.audio is None:
             raise InputError("A transcript belongs to a recording; give --audio with it, or leave it out.")
         params["transcript"] = transcript
-    params["voice"] = args.voice or (DEFAULT_CLONING_VOICE if args.voice_sample is not None else DEFAULT_VOICE)
+    copies = args.voice_sample is not None or args.clone_from_video
+    params["voice"] = args.voice or (DEFAULT_CLONING_VOICE if copies else DEFAULT_VOICE)
     files = {"video": args.video}
     for field, path in (("audio", args.audio), ("voice_sample", args.voice_sample)):
         if path is not None:

@@ -15,7 +15,7 @@ from typing import Any, Optional
 from avatar.options import from_params, json_schema, option, specs
 from avatar.progress import Progress
 from avatar.service.job_kind import Inputs, JobKind, shorten
-from avatar.speech.voices import VOICE_SPECS
+from avatar.speech.voices import DEFAULT_CLONING_VOICE, VOICE_SPECS
 from avatar.video.dub_options import DubOptions
 
 @dataclass(frozen=True)
@@ -25,6 +25,8 @@ class DubRequest:
     text: Optional[str] = option(None, "what the person in the video says now (or give an audio file instead)")
     transcript: Optional[str] = option(None, "what the audio recording says, word for word, for exact lip timing")
     voice: str = option(VOICE_SPECS["voice"].default, VOICE_SPECS["voice"].help)
+    clone_from_video: bool = option(False, "speak the text in the voice of the person in the video, taken from its "
+                                    "sound (you must have their consent)")
     language: str = option(VOICE_SPECS["language"].default, VOICE_SPECS["language"].help)
     rate: float = option(VOICE_SPECS["rate"].default, VOICE_SPECS["rate"].help, min=VOICE_SPECS["rate"].min,
                          max=VOICE_SPECS["rate"].max, label=VOICE_SPECS["rate"].label)
@@ -35,6 +37,8 @@ def dub_job(params: dict[str, Any]) -> tuple[DubRequest, DubOptions]:
     own = {spec.name for spec in specs(DubOptions)}
     request = from_params(DubRequest, {k: v for k, v in params.items() if k not in own}, allow=own)
     options = from_params(DubOptions, {k: v for k, v in params.items() if k in own})
+    if request.clone_from_video and "voice" not in params:
+        request = dataclasses.replace(request, voice=DEFAULT_CLONING_VOICE)  # the bundled voice copies no one
     return request, options
 
 
@@ -44,14 +48,21 @@ def _check_dub(params: dict[str, Any], inputs: Inputs) -> str:
     from avatar.errors import InputError
     from avatar.talk.pipeline import check_recording, check_sources, check_voice
     from avatar.speech.voices import get_voice
-    from avatar.video.dub import faces_at_start
+    from avatar.video.dub import check_clone, faces_at_start, open_dub_video
+    from avatar.video.video_voice import voice_sample_from_video
 
     request, options = dub_job(params)
     if "video" not in inputs:
         raise InputError("Give the video to dub (the file field 'video').")
     check_sources(request.text, inputs.get("audio"), request.transcript)
-    check_voice(request.voice, inputs.get("voice_sample"), request.language, typed=request.text is not None,
-                rate=request.rate)
+    check_clone(request.clone_from_video, request.text, inputs.get("voice_sample"))
+    if request.clone_from_video:
+        with open_dub_video(inputs["video"], None) as clip:
+            sample = voice_sample_from_video(clip.audio(), clip.info.name)
+        check_voice(request.voice, sample, request.language, rate=request.rate)
+    else:
+        check_voice(request.voice, inputs.get("voice_sample"), request.language, typed=request.text is not None,
+                    rate=request.rate)
     if "audio" in inputs:
         check_recording(inputs["audio"])
     faces = faces_at_start(inputs["video"]).faces
@@ -68,7 +79,8 @@ def _run_dub(params: dict[str, Any], inputs: Inputs, out: Path, progress: Option
     values = dataclasses.asdict(request)
     result = dub_video(inputs["video"], text=values["text"], audio=inputs.get("audio"),
                        transcript=values["transcript"], rate=values["rate"], voice=values["voice"],
-                       voice_sample=inputs.get("voice_sample"), language=values["language"], options=options,
+                       voice_sample=inputs.get("voice_sample"), clone_from_video=values["clone_from_video"],
+                       language=values["language"], options=options,
                        job_dir=out, progress=progress)
     return [p.name for p in (result.video_path, result.audio_path, result.captions_path, result.manifest_path) if p]
 

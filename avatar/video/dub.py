@@ -161,6 +161,7 @@ def dub_video(
     rate: float = VOICE_SPECS["rate"].default,
     voice: str = VOICE_SPECS["voice"].default,
     voice_sample: Any = None,
+    clone_from_video: bool = False,
     language: str = VOICE_SPECS["language"].default,
     options: Optional[DubOptions] = None,
     video_name: Optional[str] = None,
@@ -169,6 +170,9 @@ def dub_video(
     progress: Optional[Progress] = None,
 ) -> DubResult:
     """Re-sync `video` (a path, bytes or upload) to `text` (spoken by `voice`) or the `audio` recording.
+
+    With `clone_from_video` the text is spoken by the cloning `voice` copying the
+    voice of the video's own sound (`video_voice`), in `language`.
 
     The result is written to `job_dir` (default: a new folder under outputs/) as
     `video.mp4`, `audio.wav`, the captions and `manifest.json`; nothing is left
@@ -181,11 +185,18 @@ def dub_video(
     options = options or DubOptions()
     plan_frames(1, 1, options.fit)  # an unknown fit is refused before any work
     check_sources(text, audio, transcript)
-    check_voice(voice, voice_sample, language, typed=text is not None, rate=rate)
+    check_clone(clone_from_video, text, voice_sample)
+    if not clone_from_video:
+        check_voice(voice, voice_sample, language, typed=text is not None, rate=rate)
     started = time.perf_counter()
     timer = jobs.StageTimer()
     with open_dub_video(video, video_name) as clip:
         info = clip.info
+        if clone_from_video:
+            from avatar.video.video_voice import voice_sample_from_video
+
+            voice_sample = voice_sample_from_video(clip.audio(), info.name)
+            check_voice(voice, voice_sample, language, typed=True, rate=rate)
         fps = int(round(info.fps))
         report(progress, "voice", 0.0)
         with timer.stage("voice"):
@@ -228,7 +239,7 @@ def dub_video(
                           "face_seen": round(track.visible_fraction, 4), "cuts": list(track.cuts),
                           "reference_frame": reference_index},
                 "speech": {**speech_entry, "duration_s": round(speech.duration, 4),
-                           "sample_rate": speech.sample_rate},
+                           "sample_rate": speech.sample_rate, "voice_from_video": clone_from_video},
                 "engine": "builtin",
                 "options": {"fit": options.fit, "seed": options.seed, "lead": options.lead,
                             "expression_scale": options.expression_scale},
@@ -251,6 +262,16 @@ def dub_video(
     return DubResult(video_path=paths["video.mp4"], audio_path=paths["audio.wav"], captions_path=captions_path,
                      manifest_path=manifest_path, job_dir=job_dir, frames=frames_out, fps=fps, width=info.width,
                      height=info.height, manifest=manifest)
+
+
+def check_clone(clone_from_video: bool, text: Optional[str], voice_sample: Any) -> None:
+    """The video's own voice speaks typed text only, and replaces an uploaded sample rather than joining it."""
+    if not clone_from_video:
+        return
+    if text is None:
+        raise InputError("The voice in the video can only speak typed text; give text, or leave out the recording.")
+    if voice_sample is not None:
+        raise InputError("Give either a voice sample or use the voice in the video, not both.")
 
 
 def open_dub_video(video: Any, name: Optional[str]) -> Video:

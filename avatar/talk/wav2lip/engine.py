@@ -43,6 +43,7 @@ MODEL_ID = "wav2lip-gan"
 NOSE_TIP = 30
 FACE_SIZE = 96
 BATCH_SIZE = 16
+Box = tuple[int, int, int, int]
 
 
 def face_box(face: Face, shape: tuple[int, int], pads: tuple[int, int, int, int] = DEFAULT_PADS
@@ -108,10 +109,6 @@ class Wav2LipEngine(RegistryEngine):
 
     def render(self, portrait: np.ndarray, face: Face, speech: Speech, options: TalkOptions,
                progress: Optional[Progress] = None) -> Iterator[np.ndarray]:
-        import torch
-
-        from avatar.talk.wav2lip.audio import iter_mel_windows, melspectrogram, to_model_rate
-
         builtin = BuiltinEngine()
         prepared = builtin.prepare(portrait, face)
         frames = frame_count(speech.duration, options.fps)
@@ -119,26 +116,48 @@ class Wav2LipEngine(RegistryEngine):
         # The head's displacement at the nose tip moves the face box with it.
         shifts = weights[:, HEAD_BASES] @ prepared.rig.moves[HEAD_BASES, NOSE_TIP]
         box = face_box(face, portrait.shape[:2], options.own(Wav2LipOptions).pads)
-        mask = lower_face_mask(box[3] - box[1], box[2] - box[0])
         bases = builtin.render_weights(portrait, prepared, weights)
+        boxed = ((frame.copy(), moved_box(box, shift, portrait.shape[:2])) for frame, shift in zip(bases, shifts))
+        yield from self.lip_sync(boxed, speech, options.fps, frames)
+
+    def lip_sync(self, frames: Iterator[tuple[np.ndarray, Optional[Box]]], speech: Speech, fps: float,
+                 total: int) -> Iterator[np.ndarray]:
+        """Redraw the mouth of `total` frames, each in its face box (None: the frame passes unchanged), to `speech`.
+
+        The frames are RGB arrays the caller no longer needs: the mouths are drawn
+        into them. This is the original's loop over batches of frames and their
+        audio windows, for a portrait's rendered frames or a real video's.
+        """
+        import torch
+
+        from avatar.talk.wav2lip.audio import iter_mel_windows, melspectrogram, to_model_rate
+
         mel = melspectrogram(to_model_rate(speech))
-        done = 0
+        masks: dict[tuple[int, int], np.ndarray] = {}
         with self.registry.use(MODEL_ID) as checkpoint:
             model, device, dtype = _model(checkpoint, self.registry.policy)
-            for windows in iter_mel_windows(mel, frames, options.fps, self.batch_size):
-                batch = [next(bases).copy() for _ in range(len(windows))]
-                boxes = [moved_box(box, shifts[done + i], portrait.shape[:2]) for i in range(len(batch))]
-                faces = np.stack([network_input(frame, b) for frame, b in zip(batch, boxes)])
-                with torch.inference_mode():
-                    mouths = model(torch.from_numpy(np.ascontiguousarray(windows)).to(device, dtype),
-                                   torch.from_numpy(faces).to(device, dtype))
-                mouths = mouths.float().cpu().numpy().transpose(0, 2, 3, 1)[..., ::-1] * 255.0  # BGR -> RGB
-                for frame, (x0, y0, x1, y1), mouth in zip(batch, boxes, mouths):
-                    region = frame[y0:y1, x0:x1].astype(np.float32)
-                    resized = cv2.resize(np.ascontiguousarray(mouth), (x1 - x0, y1 - y0))
-                    frame[y0:y1, x0:x1] = np.clip(region + (resized - region) * mask + 0.5, 0, 255).astype(np.uint8)
+            for windows in iter_mel_windows(mel, total, fps, self.batch_size):
+                batch = [next(frames) for _ in range(len(windows))]
+                chosen = [i for i, (_, box) in enumerate(batch) if box is not None]
+                if chosen:
+                    faces = np.stack([network_input(batch[i][0], batch[i][1]) for i in chosen])
+                    with torch.inference_mode():
+                        mouths = model(torch.from_numpy(np.ascontiguousarray(windows[chosen])).to(device, dtype),
+                                       torch.from_numpy(faces).to(device, dtype))
+                    mouths = mouths.float().cpu().numpy().transpose(0, 2, 3, 1)[..., ::-1] * 255.0  # BGR -> RGB
+                    for i, mouth in zip(chosen, mouths):
+                        frame, (x0, y0, x1, y1) = batch[i]
+                        size = (y1 - y0, x1 - x0)
+                        if size not in masks:
+                            if len(masks) >= 32:  # a video's boxes vary in size: keep a few, not one per frame
+                                masks.clear()
+                            masks[size] = lower_face_mask(*size)
+                        mask = masks[size]
+                        region = frame[y0:y1, x0:x1].astype(np.float32)
+                        resized = cv2.resize(np.ascontiguousarray(mouth), (x1 - x0, y1 - y0))
+                        frame[y0:y1, x0:x1] = np.clip(region + (resized - region) * mask + 0.5, 0, 255).astype(np.uint8)
+                for frame, _ in batch:
                     yield frame
-                done += len(batch)
 
     @staticmethod
     def base_weights(builtin: BuiltinEngine, speech: Speech, options: TalkOptions) -> np.ndarray:

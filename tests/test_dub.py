@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from avatar.errors import InputError, NoFaceError
+from avatar.errors import InputError, ModelNotInstalled, NoFaceError
 from avatar.video.dub import dub_video, ordered_frames, plan_frames
 from avatar.video.dub_options import DubOptions
 from avatar.video.io import open_video
@@ -195,3 +195,38 @@ def test_the_cli_says_what_is_wrong_without_a_traceback(capsys):
     assert main(["dub", "--video", str(FIXTURES / "obama.jpg"), "--text", "Hello."]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err
+
+
+# --- Wav2Lip on video ------------------------------------------------------------------
+
+
+def test_wav2lip_redraws_the_mouth_of_each_video_frame(talk_clip, tmp_path):
+    """With seeded weights imported as the published checkpoint: the lower face of every frame is the network's,
+    pasted back in its tracked box; the eyes and everything above the box's middle stay the frame's own."""
+    from avatar.cli import main
+    from avatar.face.track import track_face
+    from avatar.talk.wav2lip.engine import face_box
+    from avatar.talk.wav2lip.options import DEFAULT_PADS
+    from tests.wav2lip_weights import write_checkpoint
+
+    with pytest.raises(ModelNotInstalled, match="avatar models import wav2lip-gan"):
+        get_kind_check({"text": "Hello.", "engine": "wav2lip"}, {"video": talk_clip})
+    checkpoint = write_checkpoint(tmp_path / "wav2lip_gan.pth", prefix="module.")
+    assert main(["models", "import", "wav2lip-gan", str(checkpoint)]) == 0
+    result = dub_video(talk_clip, text="Hello there.", options=DubOptions(engine="wav2lip", fit="trim"),
+                       job_dir=tmp_path / "job")
+    assert result.manifest["engine"] == "wav2lip"
+    source, ours = _decoded(talk_clip), _decoded(result.video_path)
+    track = track_face(iter(source), fps=25)
+    for index, frame in enumerate(ours):
+        x0, y0, x1, y1 = face_box(track.face(index), frame.shape[:2], DEFAULT_PADS)
+        upper = (slice(0, y0 + (y1 - y0) * 4 // 10), slice(None))
+        assert _luma_psnr(frame[upper].reshape(-1, 3), source[index][upper].reshape(-1, 3)) > 38
+        lower = (slice(y0 + (y1 - y0) * 6 // 10, y1), slice(x0 + (x1 - x0) // 4, x1 - (x1 - x0) // 4))
+        assert _luma_psnr(frame[lower].reshape(-1, 3), source[index][lower].reshape(-1, 3)) < 30
+
+
+def get_kind_check(params, inputs):
+    from avatar.service.kinds import get_kind
+
+    return get_kind("dub").check(params, inputs)

@@ -48,12 +48,14 @@ def _check_dub(params: dict[str, Any], inputs: Inputs) -> str:
     from avatar.errors import InputError
     from avatar.talk.pipeline import check_recording, check_sources, check_voice
     from avatar.speech.voices import get_voice
-    from avatar.video.dub import check_clone, faces_at_start, open_dub_video
+    from avatar.talk.engines import get_engine
+    from avatar.video.dub import check_clone, check_engine, faces_at_start, open_dub_video
     from avatar.video.video_voice import voice_sample_from_video
 
     request, options = dub_job(params)
     if "video" not in inputs:
         raise InputError("Give the video to dub (the file field 'video').")
+    check_engine(options)
     check_sources(request.text, inputs.get("audio"), request.transcript)
     check_clone(request.clone_from_video, request.text, inputs.get("voice_sample"))
     if request.clone_from_video:
@@ -69,7 +71,7 @@ def _check_dub(params: dict[str, Any], inputs: Inputs) -> str:
     if options.face_index >= len(faces):
         raise InputError(f"The video shows {len(faces)} face{'s' if len(faces) != 1 else ''} at its start; "
                          f"choose a face index from 0 to {len(faces) - 1}.")
-    return "gpu" if get_voice(request.voice).queue == "gpu" else "cpu"
+    return "gpu" if "gpu" in (get_voice(request.voice).queue, get_engine(options.engine).queue) else "cpu"
 
 
 def _run_dub(params: dict[str, Any], inputs: Inputs, out: Path, progress: Optional[Progress]) -> list[str]:

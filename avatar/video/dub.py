@@ -21,7 +21,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -178,12 +178,11 @@ def dub_video(
     `video.mp4`, `audio.wav`, the captions and `manifest.json`; nothing is left
     behind on failure. Raises InputError (NoFaceError) with one sentence on bad input.
     """
-    from avatar.talk.builtin.engine import BuiltinEngine
     from avatar.talk.pipeline import check_sources, check_voice, prepare_speech
-    from avatar.video.mouth_transplant import MouthTransplant, make_reference
 
     options = options or DubOptions()
     plan_frames(1, 1, options.fit)  # an unknown fit is refused before any work
+    check_engine(options)
     check_sources(text, audio, transcript)
     check_clone(clone_from_video, text, voice_sample)
     if not clone_from_video:
@@ -216,20 +215,13 @@ def dub_video(
         paths = {name: job_dir / name for name in ("video.mp4", "audio.wav", "manifest.json")}
         paths["captions"] = job_dir / captions_file_name(automatic)
         try:
-            engine = BuiltinEngine()
-            reference_index = pick_reference(track)
-            with timer.stage("rigging"):
-                reference_frame = next(iter(ordered_frames(clip, [reference_index])))
-                transplant = MouthTransplant(
-                    make_reference(reference_frame, track.landmarks[reference_index], engine), engine)
-            mouth_options = TalkOptions(fps=fps, still=True, blinks=False, lead=options.lead,
-                                        expression_scale=options.expression_scale, seed=options.seed)
             animated = min(speech_frames, len(plan))
-            weights = engine.weights(speech, mouth_options, range(animated), animated)
+            with timer.stage("rigging"):
+                animate, reference_index = _animator(clip, track, speech, options, fps, animated)
             sound = _padded(speech, len(plan) / fps)
             cues = cues_from_words(speech.words or [])
-            frames_out = _render(clip, plan, track, transplant, weights, sound, cues, paths["video.mp4"], fps,
-                                 timer, scaled(progress, _TRACK_END, 1.0))
+            frames_out = _render(clip, plan, animated, animate, sound, cues, paths["video.mp4"], fps, timer,
+                                 scaled(progress, _TRACK_END, 1.0))
             write_wav(paths["audio.wav"], sound)
             captions_path = write_srt(paths["captions"], cues) if cues else None
             manifest = {
@@ -240,7 +232,7 @@ def dub_video(
                           "reference_frame": reference_index},
                 "speech": {**speech_entry, "duration_s": round(speech.duration, 4),
                            "sample_rate": speech.sample_rate, "voice_from_video": clone_from_video},
-                "engine": "builtin",
+                "engine": options.engine,
                 "options": {"fit": options.fit, "seed": options.seed, "lead": options.lead,
                             "expression_scale": options.expression_scale},
                 "output": {"frames": frames_out, "fps": fps, "width": info.width, "height": info.height,
@@ -262,6 +254,14 @@ def dub_video(
     return DubResult(video_path=paths["video.mp4"], audio_path=paths["audio.wav"], captions_path=captions_path,
                      manifest_path=manifest_path, job_dir=job_dir, frames=frames_out, fps=fps, width=info.width,
                      height=info.height, manifest=manifest)
+
+
+def check_engine(options: DubOptions) -> None:
+    """A missing model is named, with the command that installs it, before any work."""
+    if options.engine != "builtin":
+        from avatar.talk.engines import get_engine
+
+        get_engine(options.engine).check_ready()
 
 
 def check_clone(clone_from_video: bool, text: Optional[str], voice_sample: Any) -> None:
@@ -316,21 +316,60 @@ def _padded(speech: Speech, seconds: float) -> Speech:
     return Speech(samples, speech.sample_rate, speech.phonemes, speech.words)
 
 
-def _render(clip: Video, plan: np.ndarray, track: FaceTrack, transplant, weights: np.ndarray, sound: Speech,
-            cues: list, path: Path, fps: int, timer: jobs.StageTimer, progress: Optional[Progress]) -> int:
+Animate = Callable[[Iterator[tuple[int, np.ndarray]]], Iterator[np.ndarray]]
+"""Redraws the mouths of (source frame index, frame) pairs, in order, one output frame each."""
+
+
+def _animator(clip: Video, track: FaceTrack, speech: Speech, options: DubOptions, fps: int,
+              animated: int) -> tuple[Animate, Optional[int]]:
+    """The chosen engine, ready to redraw `animated` frames, and the reference frame it rigged (builtin only)."""
+    if options.engine == "wav2lip":
+        from avatar.talk.engines import get_engine
+        from avatar.talk.wav2lip.engine import face_box
+        from avatar.talk.wav2lip.options import DEFAULT_PADS
+
+        engine = get_engine("wav2lip")
+        shape = (clip.info.height, clip.info.width)
+
+        def lip_sync(items: Iterator[tuple[int, np.ndarray]]) -> Iterator[np.ndarray]:
+            # Copies: the decoded frames may be shown again (pingpong, loop) and must stay the video's own.
+            boxed = ((frame.copy(), face_box(track.face(source), shape, DEFAULT_PADS) if track.visible[source]
+                      else None) for source, frame in items)
+            return engine.lip_sync(boxed, speech, fps, animated)
+
+        return lip_sync, None
+
+    from avatar.talk.builtin.engine import BuiltinEngine
+    from avatar.video.mouth_transplant import MouthTransplant, make_reference
+
+    engine = BuiltinEngine()
+    reference_index = pick_reference(track)
+    reference_frame = next(iter(ordered_frames(clip, [reference_index])))
+    transplant = MouthTransplant(make_reference(reference_frame, track.landmarks[reference_index], engine), engine)
+    mouth_options = TalkOptions(fps=fps, still=True, blinks=False, lead=options.lead,
+                                expression_scale=options.expression_scale, seed=options.seed)
+    weights = engine.weights(speech, mouth_options, range(animated), animated)
+
+    def transplanted(items: Iterator[tuple[int, np.ndarray]]) -> Iterator[np.ndarray]:
+        for (source, frame), mouth in zip(items, transplant.mouths(weights)):
+            yield transplant.apply(frame, track.landmarks[source], mouth) if track.visible[source] else frame
+
+    return transplanted, reference_index
+
+
+def _render(clip: Video, plan: np.ndarray, animated: int, animate: Animate, sound: Speech, cues: list, path: Path,
+            fps: int, timer: jobs.StageTimer, progress: Optional[Progress]) -> int:
     """Stream the output frames into the encoder: re-animated while the speech lasts, the video's own after."""
     info = clip.info
-    mouths = transplant.mouths(weights)
-    with BackgroundWriter(Mp4Writer(path, info.width, info.height, fps, sound, crf=DUB_CRF, captions=bool(cues))) as writer:
+    frames = ordered_frames(clip, plan.tolist())
+    redrawn = animate(zip(plan[:animated].tolist(), frames))
+    with BackgroundWriter(Mp4Writer(path, info.width, info.height, fps, sound, crf=DUB_CRF,
+                                    captions=bool(cues))) as writer:
         if cues:
             writer.set_subtitles(cues)
-        for step, frame in enumerate(ordered_frames(clip, plan.tolist())):
+        for step in range(len(plan)):
             start = time.perf_counter()
-            if step < len(weights):
-                mouth = next(mouths)
-                source = int(plan[step])
-                if track.visible[source]:
-                    frame = transplant.apply(frame, track.landmarks[source], mouth)
+            frame = next(redrawn) if step < animated else next(frames)
             timer.add("animation", time.perf_counter() - start)
             writer.write(frame)
             if step % 5 == 0:

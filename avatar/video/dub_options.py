@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from avatar.options import option
 
 FITS = ("pingpong", "loop", "hold", "trim")
+DUB_ENGINES = ("builtin", "wav2lip")
 
 
 @dataclass(frozen=True)
 class DubOptions:
     """How a video is dubbed; every field has a sensible default."""
 
+    engine: str = option("builtin", "what redraws the mouth: builtin (no download) or wav2lip (needs the "
+                         "wav2lip-gan model)", choices=DUB_ENGINES)
     face_index: int = option(0, "which face of the video to re-animate, 0 = the largest", min=0)
     fit: str = option("pingpong", "when the speech is longer than the video: pingpong (forward and back), "
                       "loop or hold (the last frame); trim cuts the video where shorter speech ends",

@@ -3,18 +3,17 @@
 Dubbing re-renders the mouth of one person in every frame where that person is
 seen, so it needs, per frame, that person's 68 landmarks (or "not visible", and
 the frame passes through unchanged). Detecting the face in every frame is too
-slow (dlib's HOG search over a whole 844 px frame takes 0.4-2.5 s), and its
-boxes jump by a few pixels from frame to frame, which would make the mouth
-shake. So `track_face` makes one pass over the frames and:
+slow (dlib's HOG search over a whole 844 px frame costs 0.2 s of CPU, more than
+1 s on a busy machine), and its boxes jump by a few pixels from frame to frame,
+which would make the mouth shake. So `track_face` makes one pass over the
+frames and:
 
 - detects faces only every `detect_every` frames (about 0.2 s), on a copy of the
-  frame scaled so the followed face is about `DETECT_FACE_PX` wide (a few tens
-  of milliseconds), and fits the 68 points at full resolution in the box scaled
-  back;
-- in between, fits the 68 points in a box carried over from the previous frame's
-  points (a few milliseconds): the box has the same place and size relative to
-  the points as the detector's box had at the last detection, so the shape
-  predictor sees the kind of box it was trained on;
+  frame scaled so the followed face is about `DETECT_FACE_PX` wide (10-30 ms);
+- fits the 68 points at full resolution, on every frame, in a box drawn around
+  the previous frame's points the way the detector draws its box around a face
+  (learned from the detections), refitted until that box settles: the shape
+  predictor sees the kind of box it was trained on (3-10 ms a frame);
 - detects at once after a cut (a large change of the colour histogram or of a
   thumbnail between consecutive frames) and when the fitted shape jumps (eye
   distance or position), and keeps following the same person: within a shot the
@@ -23,12 +22,13 @@ shake. So `track_face` makes one pass over the frames and:
   (a cut may show another person in the same place, or the same person elsewhere);
 - treats a detection that finds nobody near the followed face as a doubt:
   detection is retried on each following frame, and if the face is not
-  confirmed within `detect_every` frames, the frames since the doubt began are
-  marked not visible;
+  confirmed within `detect_every` frames, the frames since the last detection
+  that found it are marked not visible;
 - keeps only the landmarks (10 MB for 10 minutes at 30 fps), never the frames
   (except, while the face is lost, the few since the last search, to look back
-  through once it is found again), and smooths them over time afterwards, within each run of visible frames
-  between cuts, so the mouth does not jitter while it still moves.
+  through once it is found again), and smooths them over time afterwards, within
+  each run of visible frames between cuts, so the mouth does not jitter while it
+  still moves.
 
 Faces are numbered as `find_faces` numbers them (largest first), the numbering
 `avatar talk --face-index` and the face picker use; `faces_in_frame` shows them.
@@ -320,6 +320,7 @@ class _Tracker:
         self.since_detection = 0
         self.doubt_since: Optional[int] = None
         self.confirmed = 0  # the last frame where a detection found the followed face
+        self.cut_since_seen = False  # a cut came after the followed face was last seen
         # While the face is lost: the frames since the last search (at most
         # `detect_every` of them), to look back through once it is found again.
         self.unseen: deque[tuple[int, np.ndarray]] = deque(maxlen=detect_every)
@@ -342,6 +343,7 @@ class _Tracker:
         self.signature = signature
         if cut:
             self.cuts.append(index)
+            self.cut_since_seen = True
             self.unseen.clear()  # frames of another shot
             if self.last is not None:
                 self._lose(index)  # the previous shot's points say nothing about this one
@@ -355,7 +357,7 @@ class _Tracker:
         elif self.last is None:
             # Lost (or a new shot): look on every frame for a while, then every `every` frames.
             if cut or index - self.lost_since < self.every or (index - self.lost_since) % self.every == 0:
-                points, detected = self._find_again(frame, after_cut=True), True
+                points, detected = self._find_again(frame, after_cut=self.cut_since_seen, lost=True), True
         else:
             points = self._follow(frame)
             if points is None or self.since_detection + 1 >= self.every or self.doubt_since is not None:
@@ -379,6 +381,7 @@ class _Tracker:
         elif lost:
             self.unseen.append((index, frame.copy()))
         if points is not None:
+            self.cut_since_seen = False
             self.last = points
             self.known_box = box_from_landmarks(points, self.width, self.height)
         elif self.last is not None:
@@ -476,33 +479,38 @@ class _Tracker:
         self.identity_samples += 1
         self.identity = (total + descriptor) / self.identity_samples
 
-    def _find_again(self, frame: np.ndarray, after_cut: bool, near: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+    def _find_again(self, frame: np.ndarray, after_cut: bool, near: Optional[np.ndarray] = None,
+                    lost: bool = False) -> Optional[np.ndarray]:
         """The detected face that is the followed person, or None.
 
-        While the face is followed (`after_cut` False), the nearest face to its
-        last place and size, within `MATCH_DISTANCE` and `MATCH_SIZE`: a person
-        does not jump between frames of one shot. After a cut or while the face is
-        lost (`after_cut` True) the person may be anywhere: with `recognize`, the
+        While the face is followed, the face nearest its last place and size
+        within `MATCH_DISTANCE` and `MATCH_SIZE`: a person does not jump between
+        frames of one shot. After a cut (`after_cut`: since the face was last
+        seen, the shot changed) the person may be anywhere: with `recognize`, the
         face whose descriptor says it is the same person (nearest the last place
-        among several); without, the nearest within the wider limits. `near`:
-        points to look near instead of the last place the face was seen.
+        among several); without, the nearest within the wider after-cut limits.
+        When the face was `lost` within one shot, either: back at its place, or
+        recognised elsewhere (or, without `recognize`, within the wider limits).
+        `near`: points to look near instead of the last place the face was seen.
         """
         known_box = self.known_box if near is None else box_from_landmarks(near, self.width, self.height)
         assert known_box is not None
         known_centre, known_width = _centre_width(known_box)
         best, best_score = None, np.inf
-        by_identity = after_cut and self.identity is not None
-        reach = MATCH_DISTANCE_AFTER_CUT if after_cut else MATCH_DISTANCE
-        size_limit = MATCH_SIZE ** 2 if after_cut else MATCH_SIZE
+        by_identity = (after_cut or lost) and self.identity is not None
+        by_place = not after_cut or not by_identity
+        wide = (after_cut or lost) and not by_identity
+        reach = MATCH_DISTANCE_AFTER_CUT if wide else MATCH_DISTANCE
+        size_limit = np.log(MATCH_SIZE ** 2 if wide else MATCH_SIZE)
         for box, points in self._detect(frame):
             found_box = box_from_landmarks(points, self.width, self.height)
             centre, width = _centre_width(found_box)
             distance = float(np.linalg.norm(centre - known_centre)) / known_width
             size = abs(np.log(width / known_width))
-            if by_identity:
-                if float(np.linalg.norm(face_descriptor(frame, points) - self.identity)) >= SAME_PERSON:
-                    continue
-            elif distance > reach or size > np.log(size_limit):
+            placed = by_place and distance <= reach and size <= size_limit
+            if not placed and not (
+                by_identity and float(np.linalg.norm(face_descriptor(frame, points) - self.identity)) < SAME_PERSON
+            ):
                 continue
             score = distance + size
             if score < best_score:

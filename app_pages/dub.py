@@ -1,6 +1,6 @@
 """Dub a video page: a video of a person + new speech -> the same video re-synced to it (thin layer over the `dub` job).
 
-The video is checked and its faces found on upload (`ui.video_faces`, with the function
+The video is checked and its faces found on upload (`ui.dub_video`, with the function
 the job's own check calls), so a video the job would refuse is explained at once and
 the numbered boxes are the numbers the job accepts. Generate submits a `dub` job, as
 Talking Avatar submits its `talk` job: it runs in the job service, is listed on
@@ -32,7 +32,7 @@ from ui.options import option_widgets
 from ui.results import display_width, show_video, video_block
 from ui.session import job_owner
 from ui.sidebar import registry_resource
-from ui.video_faces import video_faces
+from ui.dub_video import video_faces, video_voice
 from ui.voice_picker import VoicePick, remember, speaking_rate, voice_picker
 
 JOB_KEY, PICK_KEY = "dub_job", "dub_job_voice"  # the job this page follows, and the voice it was given
@@ -83,9 +83,29 @@ def dub_request(video, face_index: int, text: Optional[str], audio, transcript: 
         files["audio"], names["audio"] = audio.getvalue(), audio.name
         if transcript:
             params["transcript"] = transcript
+    if pick.from_video:
+        params["clone_from_video"] = True
     if pick.sample_path is not None:
         files["voice_sample"], names["voice_sample"] = pick.sample_path.read_bytes(), pick.sample_path.name
     return params, files, names
+
+
+def _video_voice(pick: VoicePick, upload, video_problem: Optional[str]) -> None:
+    """For "the voice in this video": take the voice sample from the uploaded video's sound now, as an uploaded
+    sample is checked on upload, so Listen can use it and a video without usable speech is explained before
+    Generate (the job takes the same sample again)."""
+    if upload is None:
+        pick.problem = pick.problem or "Upload the video first: its voice is taken from its sound."
+        return
+    if video_problem:
+        return
+    problem, sample = video_voice(upload.getvalue(), upload.name)
+    if problem:
+        st.error(problem)
+        pick.problem = pick.problem or problem
+    else:
+        pick.sample = sample
+        st.caption(f"Voice: the clearest {sample.duration:.1f} s of speech in {upload.name}.")
 
 
 def _made_from(service: JobService, job: JobRecord) -> str:
@@ -187,7 +207,9 @@ recording_problem: Optional[str] = None
 if voice_source == TYPED:
     text = st.text_area("What should the person say?", max_chars=MAX_TEXT_CHARS, height=120,
                         placeholder="Hello! This is what I say now.", key="dub_text")
-    pick = voice_picker(registry_resource())
+    pick = voice_picker(registry_resource(), video_voice=True)
+    if pick.from_video:
+        _video_voice(pick, upload, video_problem)
     rate = speaking_rate()
     if st.button("Listen", help="Hear the voice before dubbing the video", key="dub_listen"):
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -9,13 +10,14 @@ import cv2
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from avatar.cli import main
 from avatar.errors import AvatarError
 from avatar.service.jobs import get_service
 from avatar.video.io import open_video
 from avatar.video_writer import Mp4Writer
-from tests.conftest import FIXTURES, PROJECT_DIR, page_job_record, wait_finished
+from tests.conftest import FIXTURES, PROJECT_DIR, coqui_missing, page_job_record, wait_finished
 from tests.test_talking_avatar_page import _patch_uploads
-from ui.video_faces import video_faces
+from ui.dub_video import video_faces
 
 PAGE = str(PROJECT_DIR / "app_pages" / "dub.py")
 HISTORY = str(PROJECT_DIR / "app_pages" / "history.py")
@@ -206,6 +208,55 @@ def test_a_reload_shows_the_last_dubbed_video_until_other_words_are_typed(app, c
         "**Your last dubbed video**, made from the video speaker.mp4 saying “Still here after a reload.”"]
     reloaded.text_area(key="dub_text").input("Other words.").run()
     assert not reloaded.get("video") and "dub_job" not in reloaded.session_state
+
+
+def test_the_voice_in_a_silent_video_is_explained_on_the_spot(app, clip, monkeypatch):
+    _patch_uploads(monkeypatch, {VIDEO_LABEL: (clip, "video/mp4")})
+    app.text_area(key="dub_text").input("In my own voice.")
+    app.radio(key="talk_speaker").set_value("The voice in this video").run()
+    assert not app.exception
+    sentence = "speaker.mp4 has no sound to take a voice from; give a voice sample instead."
+    assert sentence in [e.value for e in app.error]
+    _button(app, "Generate").click().run()
+    assert not app.exception and get_service().list(_owner(app)) == [] and "dub_job" not in app.session_state
+
+
+@pytest.fixture(scope="module")
+def speaking_clip(tmp_path_factory) -> Path:
+    """A real speaker at 256 px with her own 6.6 s of sound: enough for a voice sample."""
+    path = tmp_path_factory.mktemp("dub_voice") / "speaker.mp4"
+    with open_video(FIXTURES / "real_talk" / "woman_blue.mp4") as source:
+        with Mp4Writer(path, 256, 256, round(source.info.fps), source.audio(), crf=12) as writer:
+            for frame in source.frames():
+                writer.write(cv2.resize(frame, (256, 256), interpolation=cv2.INTER_AREA))
+    return path
+
+
+@pytest.mark.skipif(bool(coqui_missing()) and os.environ.get("CI") != "true", reason="coqui-tts is not installed")
+def test_the_voice_in_the_video_speaks_the_text_after_consent(app, speaking_clip, monkeypatch, tiny_coqui_models):
+    for model_id, folder in tiny_coqui_models.items():
+        assert main(["models", "import", model_id, str(folder)]) == 0
+    _patch_uploads(monkeypatch, {VIDEO_LABEL: (speaking_clip, "video/mp4")})
+    app.text_area(key="dub_text").input("Hola a todos.")
+    app.radio(key="talk_speaker").set_value("The voice in this video").run()
+    assert not app.exception and not app.error and not app.warning
+    assert any(c.value.startswith("Voice: the clearest ") and "speaker.mp4" in c.value for c in app.caption)
+    _button(app, "Generate").click().run()
+    assert not app.exception and get_service().list(_owner(app)) == []
+    assert any("agreed" in e.value for e in app.error)
+
+    app.checkbox(key="talk_video_consent").check()
+    app.selectbox(key="talk_language").set_value("es")
+    app.radio(key="dub_option_fit").set_value("trim")
+    _button(app, "Listen").click().run()
+    assert not app.exception and not app.error and len(app.get("audio")) == 1
+    _button(app, "Generate").click().run()
+    assert not app.exception and not app.error and len(app.get("video")) == 1
+    job, manifest = page_job_record(app, "dub_job")
+    assert job.params["clone_from_video"] is True and job.params["voice"] == "xtts-v2"
+    assert job.params["language"] == "es" and job.inputs == ["video"]
+    assert manifest["speech"]["voice_from_video"] is True
+    assert not any(label.endswith("(xtts-v2, es)") for label in app.radio(key="talk_speaker").options)
 
 
 def test_history_lists_a_dub_job_with_what_it_said_and_its_downloads(clip):

@@ -25,8 +25,10 @@ from ui.session import saved_upload
 
 BUNDLED = get_voice(DEFAULT_VOICE).title
 CLONE = "Clone a voice"
+VIDEO_VOICE = "The voice in this video"
 SAVED_KEY = "saved_voices"
 CONSENT = "The speaker agreed to have their voice cloned for this video, and I may use this sample."
+VIDEO_CONSENT = "The person in the video agreed to have their voice cloned from it, and I may use its sound."
 
 
 @dataclass
@@ -38,16 +40,22 @@ class VoicePick:
     sample_path: Optional[Path] = None
     language: str = VOICE_SPECS["language"].default
     problem: Optional[str] = None  # a sentence for st.error when Generate or Listen is pressed
+    from_video: bool = False  # the cloning voice copies the voice in the video being dubbed (no sample upload)
 
     @property
     def label(self) -> str:
         return f"{self.sample.name} ({self.voice}, {self.language})" if self.sample else ""
 
 
-def voice_picker(registry) -> VoicePick:
-    """Draw the voice choice and return it (see the module docstring)."""
+def voice_picker(registry, video_voice: bool = False) -> VoicePick:
+    """Draw the voice choice and return it (see the module docstring).
+
+    With `video_voice` (the dubbing page) the choices include the voice of the person
+    in the video: a cloning model and the consent box, the sample being the video's own
+    sound (the page checks it, as it has the video)."""
     saved: dict[str, dict] = st.session_state.setdefault(SAVED_KEY, {})
-    choice = st.radio("Speaker", [BUNDLED, CLONE, *saved], horizontal=True, key="talk_speaker")
+    choices = [BUNDLED, CLONE, *([VIDEO_VOICE] if video_voice else []), *saved]
+    choice = st.radio("Speaker", choices, horizontal=True, key="talk_speaker")
     if choice == BUNDLED:
         return VoicePick()
     voices = {voice.name: voice for voice in list_voices(registry) if voice.cloning}
@@ -64,6 +72,12 @@ def voice_picker(registry) -> VoicePick:
     if not info.ready:
         st.warning(f"{info.title} is not installed; install it with {info.note}.")
         pick.problem = f"{info.title} is not installed; install it with {info.note}."
+    if choice == VIDEO_VOICE:
+        pick.from_video = True
+        if not st.checkbox(VIDEO_CONSENT, key="talk_video_consent"):
+            pick.problem = pick.problem or ("Tick the box confirming the person in the video agreed to have their "
+                                            "voice cloned.")
+        return pick
     upload = st.file_uploader(f"Voice sample: {MIN_SAMPLE_S:.0f}-{MAX_SAMPLE_S:.0f} s of one person speaking, "
                               "clearly, without music", type=[e.lstrip(".") for e in AUDIO_EXTENSIONS],
                               key="talk_voice_sample", help=VoiceOptions.SAMPLE_HELP)
@@ -101,7 +115,7 @@ def _language(languages: tuple[str, ...], default: str) -> str:
 
 def remember(pick: VoicePick) -> None:
     """Save a cloned voice that has just spoken, for the rest of this browser session."""
-    if pick.sample is None or pick.problem:
+    if pick.sample is None or pick.problem or pick.from_video:  # the video's voice goes with that video only
         return
     saved = st.session_state.setdefault(SAVED_KEY, {})
     if pick.label not in saved:

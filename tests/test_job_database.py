@@ -44,10 +44,11 @@ def _studio(tmp_path: Path, jobs: int = 3) -> tuple[Path, list[str]]:
     return outputs, ids
 
 
-def _avatar(outputs: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**os.environ, "AVATAR_OUTPUTS": str(outputs)}
+def _avatar(outputs: Path, *args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
+    base = {**os.environ, "AVATAR_OUTPUTS": str(outputs)}
     for name in ("AVATAR_DATABASE_URL", "AVATAR_BROKER", "AVATAR_API_KEYS"):
-        env.pop(name, None)
+        base.pop(name, None)
+    env = {**base, **(env or {})}
     return subprocess.run([sys.executable, "-m", "avatar", *args], env=env, capture_output=True, text=True,
                           timeout=timeout)
 
@@ -85,6 +86,9 @@ def test_serve_and_commands_refuse_a_damaged_database_in_one_line(tmp_path, how,
     assert f"The job database {database} is damaged ({reason})" in served and "avatar jobs repair" in served
     listed = _one_error_line(_avatar(outputs, "jobs", "list", "--all"))
     assert str(database) in listed and "avatar jobs repair" in listed
+    if how == "garbage":  # a worker too, before it even looks for its broker
+        worker = _one_error_line(_avatar(outputs, "worker", env={"AVATAR_BROKER": "redis://127.0.0.1:1/0"}))
+        assert f"The job database {database} is damaged" in worker
 
 
 def test_an_emptied_database_beside_job_folders_is_noticed_and_repaired_from_them(tmp_path):

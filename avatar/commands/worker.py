@@ -41,6 +41,18 @@ def celery_argv(queues: list[str], concurrency: int, name: str, loglevel: str) -
             "--without-gossip", "--without-mingle", "--without-heartbeat"]
 
 
+def _check_job_store() -> None:
+    """Open the job database and check every page now: damage is one line at start, not a traceback per job."""
+    from avatar.service.store import JobStore
+    from avatar.service.store_health import check_integrity
+
+    store = JobStore()
+    try:
+        check_integrity(store.engine, store.url)
+    finally:
+        store.engine.dispose()
+
+
 def run(args: argparse.Namespace) -> int:
     from avatar.service.celery_app import app, broker_url, check_broker, configure
 
@@ -48,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     queues = parse_queues(args.queues)
     if args.concurrency < 1:
         raise InputError("--concurrency must be 1 or more (1 = one job at a time, one worker per GPU).")
+    _check_job_store()
     check_broker(url)
     configure(app, url)
     app.worker_main(celery_argv(queues, args.concurrency, args.name or f"avatar-{os.getpid()}", args.loglevel))

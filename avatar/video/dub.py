@@ -30,7 +30,7 @@ from avatar.captions import captions_file_name, cues_from_words, is_automatic, w
 from avatar.errors import InputError, quoted
 from avatar.face.detect import inner_lip_gap
 from avatar.face.face import Face
-from avatar.face.track import FaceTrack, first_faces, track_face
+from avatar.face.track import FaceTrack, detection_interval, first_faces, track_face
 from avatar.media import write_wav
 from avatar.progress import Progress, report, scaled
 from avatar.speech.timeline import Speech
@@ -296,14 +296,15 @@ class FacesAtStart:
 
 
 def faces_at_start(video: Any, name: Optional[str] = None) -> FacesAtStart:
-    """Check the video as a dub does and find its faces (every half second of its first `FIRST_FACE_SECONDS`).
+    """Check the video as a dub does and find its faces (in its first `FIRST_FACE_SECONDS`, where the tracker looks).
 
     The job's check and the page both call this, so the boxes a person picks from and
     the numbers the job accepts are the same. Raises InputError (NoFaceError) with one sentence.
     """
     with open_dub_video(video, name) as clip:
         limit = max(1, int(FIRST_FACE_SECONDS * clip.info.fps))
-        index, frame, faces = first_faces(clip.frames(), every=max(1, round(clip.info.fps / 2)), limit=limit)
+        # The frames the tracker looks at first, so the faces offered are the ones face_index counts.
+        index, frame, faces = first_faces(clip.frames(), every=detection_interval(clip.info.fps), limit=limit)
         return FacesAtStart(clip.info, index, frame, faces)
 
 

@@ -14,13 +14,14 @@ import os
 import platform
 import re
 import secrets
+import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 from avatar import __version__, config
 
@@ -37,6 +38,23 @@ def new_job_dir(kind: str = "job", session: Optional[str] = None) -> Path:
     path = root / f"{stamp}-{_SAFE.sub('', kind)}-{secrets.token_hex(3)}"
     path.mkdir(parents=True, exist_ok=False)
     return path
+
+
+@contextmanager
+def removed_on_failure(job_dir: Path, created: bool, files: Iterable[Path]) -> Iterator[None]:
+    """Leave nothing half-made: on any failure inside, a folder made for this job goes, or else the job's own files.
+
+    A folder the caller was given (a job run by the job service) may hold its inputs, so only `files` go from it.
+    """
+    try:
+        yield
+    except BaseException:
+        if created:
+            shutil.rmtree(job_dir, ignore_errors=True)
+        else:
+            for path in files:
+                path.unlink(missing_ok=True)
+        raise
 
 
 def sha256_of(data: bytes) -> str:

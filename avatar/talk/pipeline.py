@@ -11,7 +11,6 @@ half-written file is never mistaken for a result.
 from __future__ import annotations
 
 import itertools
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -280,7 +279,7 @@ def make_talking_video(
     job_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: job_dir / name
              for name in ("video.mp4", "audio.wav", CAPTIONS_FILE, AUTOMATIC_CAPTIONS_FILE, "manifest.json")}
-    try:
+    with jobs.removed_on_failure(job_dir, created, paths.values()):
         if text is not None and getattr(animator, "incremental", False):
             text = check_text(text)
             chunks = get_voice(voice).speak(text, language=language, rate=rate, seed=options.seed, sample=sample,
@@ -316,13 +315,6 @@ def make_talking_video(
             "wall_s": round(time.perf_counter() - started, 3),
         }
         manifest_path = jobs.write_manifest(job_dir, manifest)
-    except BaseException:
-        if created:
-            shutil.rmtree(job_dir, ignore_errors=True)
-        else:
-            for path in paths.values():
-                path.unlink(missing_ok=True)
-        raise
     report(progress, "done", 1.0)
     return TalkResult(
         video_path=paths["video.mp4"], audio_path=paths["audio.wav"], captions_path=captions_path,

@@ -17,7 +17,6 @@ When the speech and the video differ in length, `fit` decides:
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,7 +213,7 @@ def dub_video(
         automatic = is_automatic(speech_entry.get("captions"))
         paths = {name: job_dir / name for name in ("video.mp4", "audio.wav", "manifest.json")}
         paths["captions"] = job_dir / captions_file_name(automatic)
-        try:
+        with jobs.removed_on_failure(job_dir, created, paths.values()):
             animated = min(speech_frames, len(plan))
             with timer.stage("rigging"):
                 animate, reference_index = _animator(clip, track, speech, options, fps, animated)
@@ -243,13 +242,6 @@ def dub_video(
                 "wall_s": round(time.perf_counter() - started, 3),
             }
             manifest_path = jobs.write_manifest(job_dir, manifest)
-        except BaseException:
-            if created:
-                shutil.rmtree(job_dir, ignore_errors=True)
-            else:
-                for path in paths.values():
-                    path.unlink(missing_ok=True)
-            raise
     report(progress, "done", 1.0)
     return DubResult(video_path=paths["video.mp4"], audio_path=paths["audio.wav"], captions_path=captions_path,
                      manifest_path=manifest_path, job_dir=job_dir, frames=frames_out, fps=fps, width=info.width,

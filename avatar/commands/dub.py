@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from avatar.commands.jobs import copy_result, run_job
-from avatar.commands.talk import read_text_file, copy_captions
+from avatar.commands.talk import add_speech_arguments, copy_captions, read_text_file
 from avatar.captions import captions_note
 from avatar.errors import InputError
 from avatar.options import add_arguments, args_params
 from avatar.service.dub_kind import DubRequest
-from avatar.speech.voices import DEFAULT_CLONING_VOICE, DEFAULT_VOICE, VOICE_SPECS, VOICES, VoiceOptions
+from avatar.speech.voices import DEFAULT_CLONING_VOICE, DEFAULT_VOICE
 from avatar.talk.pipeline import MOUTH_METHODS
 from avatar.video.dub_options import DubOptions
 
@@ -29,17 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--video", type=Path, required=True, metavar="PATH", help="the video to dub (mp4, mov, "
                         "webm, mkv, avi; up to 5 minutes)")
-    said = parser.add_mutually_exclusive_group(required=True)
-    said.add_argument("--text", help="what the person says now")
-    said.add_argument("--text-file", type=Path, metavar="F", help="read the text from a UTF-8 file")
-    said.add_argument("--audio", type=Path, metavar="PATH", help="a recording (wav, mp3, m4a, ogg, flac)")
-    transcript = parser.add_mutually_exclusive_group()
-    transcript.add_argument("--transcript", metavar="TEXT", help="what the recording says, word for word")
-    transcript.add_argument("--transcript-file", type=Path, metavar="F", help="read the transcript from a UTF-8 file")
-    parser.add_argument("--voice", choices=list(VOICES), metavar="NAME",
-                        help=f"{VOICE_SPECS['voice'].help}: {', '.join(VOICES)}; default {DEFAULT_VOICE}, or "
-                             f"{DEFAULT_CLONING_VOICE} when --voice-sample or --clone-from-video is given")
-    parser.add_argument("--voice-sample", type=Path, metavar="PATH", help=VoiceOptions.SAMPLE_HELP)
+    add_speech_arguments(parser, "what the person says now", "what the recording says, word for word",
+                         required=True, copying="--voice-sample or --clone-from-video")
     add_arguments(parser, DubRequest, skip=HAND_MADE)
     add_arguments(parser, DubOptions)
     parser.add_argument("-o", "--output", type=Path,

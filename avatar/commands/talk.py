@@ -52,17 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     portrait.add_argument("--image", type=Path, metavar="PATH",
                           help="your own portrait (PNG, JPEG or WebP); a NAME.landmarks.json beside it is used")
     portrait.add_argument("--list-avatars", action="store_true", help="list the default avatars and exit")
-    voice = parser.add_mutually_exclusive_group()
-    voice.add_argument("--text", help=_request_help("text"))
-    voice.add_argument("--text-file", type=Path, metavar="F", help="read the text from a UTF-8 file")
-    voice.add_argument("--audio", type=Path, metavar="PATH", help="a recording (wav, mp3, m4a, ogg, flac)")
-    transcript = parser.add_mutually_exclusive_group()
-    transcript.add_argument("--transcript", metavar="TEXT", help=_request_help("transcript"))
-    transcript.add_argument("--transcript-file", type=Path, metavar="F", help="read the transcript from a UTF-8 file")
-    parser.add_argument("--voice", choices=list(VOICES), metavar="NAME",
-                        help=f"{VOICE_SPECS['voice'].help}: {', '.join(VOICES)}; default {DEFAULT_VOICE}, or "
-                             f"{DEFAULT_CLONING_VOICE} when --voice-sample is given")
-    parser.add_argument("--voice-sample", type=Path, metavar="PATH", help=VoiceOptions.SAMPLE_HELP)
+    add_speech_arguments(parser, _request_help("text"), _request_help("transcript"))
     add_arguments(parser, TalkRequest, skip=HAND_MADE)
     engine_default = next(spec.default for spec in specs(TalkRequest) if spec.name == "engine")
     parser.add_argument("--engine", choices=list(ENGINES), default=engine_default, help=_engine_help())
@@ -82,6 +72,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="where to copy the MP4, with its captions beside it as .srt, or .auto.srt when recognised "
                              "from a recording (the job keeps its own copy)")
     parser.set_defaults(func=run)
+
+
+def add_speech_arguments(parser: argparse.ArgumentParser, text_help: str, transcript_help: str, *,
+                         required: bool = False, copying: str = "--voice-sample") -> None:
+    """What is said and by whom, shared by the commands that speak: --text, --text-file or --audio, a transcript
+    for the recording, --voice and --voice-sample (`copying` names the flags that pick the cloning voice)."""
+    said = parser.add_mutually_exclusive_group(required=required)
+    said.add_argument("--text", help=text_help)
+    said.add_argument("--text-file", type=Path, metavar="F", help="read the text from a UTF-8 file")
+    said.add_argument("--audio", type=Path, metavar="PATH", help="a recording (wav, mp3, m4a, ogg, flac)")
+    transcript = parser.add_mutually_exclusive_group()
+    transcript.add_argument("--transcript", metavar="TEXT", help=transcript_help)
+    transcript.add_argument("--transcript-file", type=Path, metavar="F", help="read the transcript from a UTF-8 file")
+    parser.add_argument("--voice", choices=list(VOICES), metavar="NAME",
+                        help=f"{VOICE_SPECS['voice'].help}: {', '.join(VOICES)}; default {DEFAULT_VOICE}, or "
+                             f"{DEFAULT_CLONING_VOICE} when {copying} is given")
+    parser.add_argument("--voice-sample", type=Path, metavar="PATH", help=VoiceOptions.SAMPLE_HELP)
 
 
 def talk_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Path]]:

@@ -23,12 +23,13 @@ from avatar.service.jobs import JobService, get_service, input_paths, job_folder
 from avatar.service.store import JobRecord
 from avatar.speech.text import MAX_TEXT_CHARS
 from avatar.speech.voices import VOICE_SPECS
+from avatar.talk.engines import engine_choices
 from avatar.talk.pipeline import MOUTH_METHODS, check_recording, prepare_speech
 from avatar.video.dub_options import DubOptions
 from avatar.video.io import VIDEO_EXTENSIONS
 from ui.caption_correction import caption_correction
 from ui.history import page_job, recall_last_job, result_download
-from ui.options import option_widgets
+from ui.options import option_widgets, spec_of
 from ui.results import display_width, show_video, video_block
 from ui.session import job_owner
 from ui.sidebar import registry_resource
@@ -237,9 +238,21 @@ else:
              "with it, the lips follow your exact words and the captions use your spelling.",
     ) or None
 
+# The engines dubbing offers (DubOptions' choices), named and with their install command as on Talking Avatar.
+engines = {choice.name: choice for choice in engine_choices(registry_resource())
+           if choice.name in (spec_of(DubOptions, "engine").choices or ())}
+engine = st.radio(
+    "Animation engine", list(engines), horizontal=True, key="dub_engine", help=spec_of(DubOptions, "engine").help,
+    format_func=lambda name: engines[name].title + (
+        f" (not installed: `{engines[name].install_command}`)" if engines[name].install_command else ""),
+)
+if engines[engine].install_command:
+    st.warning(f"{engines[engine].title} is not installed; install it with `{engines[engine].install_command}`, "
+               "or pick the built-in engine.")
 with st.expander("Options"):
-    # Defaults, limits and help come from DubOptions; the face is picked on the frame above.
-    options = option_widgets(DubOptions, skip=("face_index",), key_prefix="dub_option_")
+    # Defaults, limits and help come from DubOptions; the face is picked on the frame above, the engine just above.
+    options = {"engine": engine,
+               **option_widgets(DubOptions, skip=("face_index", "engine"), key_prefix="dub_option_")}
 
 # 3. Generate -----------------------------------------------------------------
 st.subheader("3. Dubbed video")

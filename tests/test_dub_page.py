@@ -259,6 +259,19 @@ def test_the_voice_in_the_video_speaks_the_text_after_consent(app, speaking_clip
     assert not any(label.endswith("(xtts-v2, es)") for label in app.radio(key="talk_speaker").options)
 
 
+def test_a_missing_wav2lip_is_named_with_its_install_command_and_refused_at_generate(app, clip, monkeypatch):
+    picker = app.radio(key="dub_engine")
+    assert picker.value == "builtin" and picker.options[0].startswith("Built-in")
+    assert any(option.startswith("Wav2Lip (not installed: `avatar models") for option in picker.options)
+    _patch_uploads(monkeypatch, {VIDEO_LABEL: (clip, "video/mp4")})
+    picker.set_value("wav2lip").run()
+    assert any("Wav2Lip is not installed" in w.value for w in app.warning)
+    app.text_area(key="dub_text").input("Hello.")
+    _button(app, "Generate").click().run()
+    assert not app.exception and len(app.error) == 1 and "wav2lip" in app.error[0].value.lower()
+    assert get_service().list(_owner(app)) == []
+
+
 def test_history_lists_a_dub_job_with_what_it_said_and_its_downloads(clip):
     at = AppTest.from_file(HISTORY, default_timeout=120)
     at.run()

@@ -93,15 +93,22 @@ def test_serve_and_commands_refuse_a_damaged_database_in_one_line(tmp_path, how,
 
 def test_an_emptied_database_beside_job_folders_is_noticed_and_repaired_from_them(tmp_path):
     outputs, ids = _studio(tmp_path)
+    older = outputs / "jobs" / ("0" * 32)  # a done job's folder from before folders kept their record
+    (older / "inputs").mkdir(parents=True)
+    (older / "results").mkdir()
+    (older / "results" / "video.mp4").write_bytes(b"\0")
     database = outputs / "jobs.sqlite3"
     _damage(database, "empty")
     served = _one_error_line(_avatar(outputs, "serve", "--no-auth", "--port", str(_port())))
-    assert f"The job database {database} has no jobs, but {outputs / 'jobs'} holds 3 job folders" in served
+    assert f"The job database {database} has no jobs, but {outputs / 'jobs'} holds 4 job folders" in served
     assert "avatar jobs repair" in served
 
     repaired = _avatar(outputs, "jobs", "repair")
     assert repaired.returncode == 0, repaired.stderr
     assert "0 records read from the old file, 3 from job folders" in repaired.stdout
+    moved = next(outputs.glob("jobs-unrecorded-*"))
+    assert f"1 older job folder without a record copy moved to {moved}" in repaired.stdout
+    assert (moved / older.name / "results" / "video.mp4").is_file() and not older.exists()
     backups = [path for path in outputs.glob("jobs.sqlite3.damaged-*") if not path.name.endswith(("-wal", "-shm"))]
     assert len(backups) == 1  # what was there is kept, whatever it was
     store = JobStore(f"sqlite:///{database}")

@@ -11,7 +11,9 @@ The damaged file (with its -wal and -shm) is moved aside, not deleted:
    inputs are kept).
 
 Folders from before records were kept in them (no `job.json`) cannot be given back
-to their owners; they stay where they are and are counted in the report.
+to their owners; they are moved, whole, to `outputs/jobs-unrecorded-<time>/` (the
+studio would otherwise refuse again to start beside folders of unknown jobs), and
+the report says where.
 """
 
 from __future__ import annotations
@@ -41,11 +43,12 @@ class RepairReport:
     salvaged: int
     rebuilt: int
     unmatched: int
+    unmatched_to: Optional[Path] = None
 
     def summary(self, path: Path) -> str:
         kept = f"; the damaged file is kept as {self.backup}" if self.backup else ""
         unmatched = (f"; {self.unmatched} older job folder{'s' if self.unmatched != 1 else ''} without a record "
-                     "copy stay where they are" if self.unmatched else "")
+                     f"copy moved to {self.unmatched_to}" if self.unmatched else "")
         return (f"Rebuilt the job database {path}: {self.salvaged} record{'s' if self.salvaged != 1 else ''} read "
                 f"from the old file, {self.rebuilt} from job folders{kept}{unmatched}.")
 
@@ -77,9 +80,9 @@ def repair_database(url: str, root: Path) -> RepairReport:
     if path is None:
         raise InputError("Only a SQLite job database can be repaired here; restore other databases from their own "
                          "backups.")
-    backup = None
+    backup, stamp = None, time.strftime("%Y%m%d-%H%M%S")
     if path.exists():
-        backup = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        backup = path.with_name(f"{path.name}.damaged-{stamp}")
         for suffix in ("", "-wal", "-shm"):
             part = Path(f"{path}{suffix}")
             if part.exists():
@@ -90,10 +93,11 @@ def repair_database(url: str, root: Path) -> RepairReport:
         with store.engine.begin() as db:
             for row in rows.values():
                 db.execute(JOBS.insert().values(**row))
-        rebuilt, unmatched = _rebuild_from_folders(store, root, set(rows))
+        aside = root.parent / f"{root.name}-unrecorded-{stamp}"
+        rebuilt, unmatched = _rebuild_from_folders(store, root, set(rows), aside)
     finally:
         store.engine.dispose()
-    return RepairReport(backup, len(rows), rebuilt, unmatched)
+    return RepairReport(backup, len(rows), rebuilt, unmatched, aside if unmatched else None)
 
 
 def _readable_rows(path: Path) -> dict[str, dict[str, Any]]:
@@ -157,17 +161,20 @@ def _usable(row: dict[str, Any]) -> bool:
     return isinstance(row["id"], str) and row["id"].isalnum() and isinstance(row["created"], (int, float))
 
 
-def _rebuild_from_folders(store: JobStore, root: Path, known: set[str]) -> tuple[int, int]:
-    """Records for the job folders that have none, from their record copies; (rebuilt, left without a record)."""
+def _rebuild_from_folders(store: JobStore, root: Path, known: set[str], aside: Path) -> tuple[int, int]:
+    """Records for the job folders that have none, from their record copies; folders without one are moved to
+    `aside`. (rebuilt, moved aside)."""
     rebuilt = unmatched = 0
     for folder in sorted(root.iterdir()) if root.is_dir() else ():
-        if not folder.name.isalnum() or folder.name in known or not (folder / "inputs").is_dir():
+        if not folder.name.isalnum() or folder.name in known:
             continue
         try:
             saved = json.loads((folder / RECORD_FILE).read_text())
             if saved.get("id") != folder.name:
                 raise ValueError("the copy names another job")
         except (OSError, ValueError):
+            aside.mkdir(parents=True, exist_ok=True)
+            folder.rename(aside / folder.name)
             unmatched += 1
             continue
         results = folder / "results"

@@ -182,3 +182,10 @@ def test_the_api_answers_503_when_a_request_finds_the_database_damaged(tmp_path,
     assert answer.status_code == 503 and answer.json()["detail"].startswith("The server's job database is damaged")
     assert str(database) not in answer.text and f"The job database {database} is damaged" in caplog.text
     assert client.get("/v1/health").status_code == 200
+
+
+def test_a_missing_database_beside_job_folders_is_noticed(tmp_path):
+    outputs, _ = _studio(tmp_path)
+    (outputs / "jobs.sqlite3").unlink()
+    listed = _one_error_line(_avatar(outputs, "jobs", "list"))
+    assert f"has no jobs, but {outputs / 'jobs'} holds 3 job folders: it is missing, empty or was replaced" in listed

@@ -15,7 +15,6 @@ from typing import Any, Optional
 
 import streamlit as st
 
-from avatar.captions import AUTOMATIC_CAPTIONS_FILE
 from avatar.errors import AvatarError
 from avatar.media import AUDIO_EXTENSIONS
 from avatar.service.job_kind import shorten
@@ -24,14 +23,13 @@ from avatar.service.store import JobRecord
 from avatar.speech.text import MAX_TEXT_CHARS
 from avatar.speech.voices import VOICE_SPECS
 from avatar.talk.engines import engine_choices
-from avatar.talk.pipeline import MOUTH_METHODS, check_recording, prepare_speech
+from avatar.talk.pipeline import check_recording, prepare_speech
 from avatar.video.dub_options import DubOptions
 from avatar.video.io import VIDEO_EXTENSIONS
-from ui.caption_correction import caption_correction
-from ui.history import page_job, recall_last_job, result_download
 from ui.options import option_widgets, spec_of
-from ui.results import display_width, show_video, video_block
+from ui.results import display_width
 from ui.session import job_owner
+from ui.spoken_video import SpokenVideoPage, show_spoken_video
 from ui.sidebar import registry_resource
 from ui.dub_video import video_faces, video_voice
 from ui.voice_picker import VoicePick, remember, speaking_rate, voice_picker
@@ -119,61 +117,21 @@ def _made_from(service: JobService, job: JobRecord) -> str:
     return f"{video} and the recording {names['audio']}" if "audio" in names else f"{video} and a recording"
 
 
-def _show_video(service: JobService, owner: str, submitted: bool, inputs: str) -> None:
-    """Follow the job (just `submitted`, or still running from an earlier run) to its end, then show its video,
-    its downloads and notes, or its one-sentence error. As on Talking Avatar, a job found again on a fresh visit is
-    labelled as the last video, and goes once the form's `inputs` change."""
-    recall_last_job(service, owner, JOB_KEY, "dub")
-    if JOB_KEY in st.session_state and (fresh_visit or INPUTS_KEY not in st.session_state):
-        st.session_state[INPUTS_KEY], st.session_state[LAST_KEY] = inputs, True
-    elif st.session_state.get(INPUTS_KEY, inputs) != inputs:
-        for key in (JOB_KEY, INPUTS_KEY, LAST_KEY, PICK_KEY):
-            st.session_state.pop(key, None)
-        return
-    submitted = st.session_state.pop(RETIMED_KEY, False) or submitted
-    job = page_job(service, owner, JOB_KEY, submitted, "Dubbing your video...", "No video was made")
-    if job is None:
-        st.session_state.pop(PICK_KEY, None)
-        return
-    if PICK_KEY in st.session_state:
-        remember(st.session_state.pop(PICK_KEY))
-    video = service.result_file(owner, job.id, "video.mp4")
-    manifest_path = service.result_file(owner, job.id, "manifest.json")
-    if video is None or manifest_path is None:
-        st.session_state.pop(JOB_KEY, None)
-        return
-    manifest = json.loads(manifest_path.read_text())
+def _describe(manifest: dict[str, Any]) -> tuple[int, int, str]:
+    """The video's size, and its length, size and rate in words (and how much of it shows the face)."""
     output = manifest["output"]
     width, height = output["width"], output["height"]
-    player = video_block(width, height)
-    if st.session_state.get(LAST_KEY):
-        made_from = _made_from(service, job)
-        ending = "" if made_from.endswith("”") else "."
-        player.markdown(f"**Your last dubbed video**, made from {made_from}{ending}")
-    captions = (manifest.get("captions") or {}).get("file")
-    show_video(player, video, width, height,
-               subtitles=service.result_file(owner, job.id, captions) if captions else None)
-    buttons = player.container(horizontal=True)
-    result_download(buttons, service, owner, job, "video.mp4", "Download MP4", "dubbed_video.mp4")
-    if captions:
-        automatic = captions == AUTOMATIC_CAPTIONS_FILE
-        result_download(buttons, service, owner, job, captions,
-                        "Download automatic captions (SRT)" if automatic else "Download captions (SRT)",
-                        "dubbed_video.auto.srt" if automatic else "dubbed_video.srt")
-    timings = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in manifest["timings_s"].items())
-    player.caption(f"{output['frames'] / output['fps']:.1f} s ({manifest['speech']['duration_s']:.1f} s of speech), "
-                   f"{width}x{height} at {output['fps']} fps, {timings}")
+    line = (f"{output['frames'] / output['fps']:.1f} s ({manifest['speech']['duration_s']:.1f} s of speech), "
+            f"{width}x{height} at {output['fps']} fps")
     seen = manifest["video"].get("face_seen", 1.0)
     if seen < 1.0:
-        player.caption(f"The face is seen in {seen:.0%} of the frames; the other frames are the video's own.")
-    mouth = manifest["speech"].get("mouth") or {}
-    if mouth.get("method", "voice") != "voice":
-        reason = f" ({mouth['reason']})" if mouth.get("reason") else ""
-        player.caption(f"Lip timing: {MOUTH_METHODS[mouth['method']]}{reason}.")
-    retimed = caption_correction(player, service, owner, job, manifest)
-    if retimed is not None:
-        st.session_state[JOB_KEY], st.session_state[RETIMED_KEY] = retimed.id, True
-        st.rerun()
+        line += f"; the face is seen in {seen:.0%} of the frames, the others are the video's own"
+    return width, height, line
+
+
+PAGE = SpokenVideoPage(kind="dub", job_key=JOB_KEY, pick_key=PICK_KEY, retimed_key=RETIMED_KEY,
+                       inputs_key=INPUTS_KEY, last_key=LAST_KEY, working="Dubbing your video...",
+                       last="Your last dubbed video", stem="dubbed_video", made_from=_made_from, describe=_describe)
 
 
 st.title("Dub a video")
@@ -281,4 +239,4 @@ if st.button("Generate", type="primary", key="dub_generate"):
         else:
             st.session_state[JOB_KEY], st.session_state[PICK_KEY], submitted = job.id, pick, True
             st.session_state[INPUTS_KEY] = inputs
-_show_video(service, owner, submitted, inputs)
+show_spoken_video(PAGE, service, owner, submitted, inputs, fresh_visit)

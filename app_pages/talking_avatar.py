@@ -12,7 +12,6 @@ import streamlit as st
 from PIL import Image
 
 from avatar.avatars import get_default_avatar, list_default_avatars, thumbnail
-from avatar.captions import AUTOMATIC_CAPTIONS_FILE
 from avatar.errors import AvatarError
 from avatar.face.picker import face_choices
 from avatar.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, load_image
@@ -22,14 +21,12 @@ from avatar.service.store import JobRecord
 from avatar.speech.text import MAX_TEXT_CHARS
 from avatar.talk.engine import TalkOptions, file_options
 from avatar.talk.engines import ENGINES, engine_choices
-from avatar.talk.pipeline import MOUTH_METHODS, check_recording, prepare_speech
+from avatar.talk.pipeline import check_recording, prepare_speech
 from avatar.video.io import VIDEO_EXTENSIONS
-from ui.caption_correction import caption_correction
-from ui.history import page_job, recall_last_job, result_download
 from ui.options import checkbox, number_input, option_widgets, slider, spec_of
 from ui.portrait_generation import generated_portrait_input
-from ui.results import show_video, video_block
 from ui.session import job_owner
+from ui.spoken_video import SpokenVideoPage, show_spoken_video
 from ui.sidebar import registry_resource
 from ui.voice_picker import VoicePick, remember, speaking_rate, voice_picker
 
@@ -123,58 +120,15 @@ def _talk_request(avatar_name: Optional[str], portrait, face_index: Optional[int
     return params, files, names
 
 
-def _show_video(service: JobService, owner: str, submitted: bool, inputs: str) -> None:
-    """Follow the job (just `submitted`, or still running from an earlier run) to its end, then show its video,
-    or its one-sentence error.
-
-    A job found again on a fresh visit (after a reload, or back from another page) is
-    labelled as the last video, with what it was made from; once the form's `inputs`
-    change from what they were when the job was asked for or found, it is no longer shown.
-    """
-    recall_last_job(service, owner, JOB_KEY, "talk")
-    if JOB_KEY in st.session_state and (fresh_visit or INPUTS_KEY not in st.session_state):
-        st.session_state[INPUTS_KEY], st.session_state[LAST_KEY] = inputs, True
-    elif st.session_state.get(INPUTS_KEY, inputs) != inputs:
-        for key in (JOB_KEY, INPUTS_KEY, LAST_KEY, PICK_KEY):
-            st.session_state.pop(key, None)
-        return
-    submitted = st.session_state.pop(RETIMED_KEY, False) or submitted
-    job = page_job(service, owner, JOB_KEY, submitted, "Making your video...", "No video was made")
-    if job is None:
-        st.session_state.pop(PICK_KEY, None)
-        return
-    if PICK_KEY in st.session_state:
-        remember(st.session_state.pop(PICK_KEY))
-    video = service.result_file(owner, job.id, "video.mp4")
-    manifest_path = service.result_file(owner, job.id, "manifest.json")
-    if video is None or manifest_path is None:
-        st.session_state.pop(JOB_KEY, None)
-        return
-    manifest = json.loads(manifest_path.read_text())
+def _describe(manifest: dict[str, Any]) -> tuple[int, int, str]:
+    """The video's size, and its length and size in words."""
     width, height = manifest["video"]["width"], manifest["video"]["height"]
-    player = video_block(width, height)
-    if st.session_state.get(LAST_KEY):
-        made_from = _made_from(service, job)
-        player.markdown(f"**Your last video**, made from {made_from}" + ("" if made_from.endswith("”") else "."))
-    captions = (manifest.get("captions") or {}).get("file", "captions.srt")
-    show_video(player, video, width, height, subtitles=service.result_file(owner, job.id, captions))
-    buttons = player.container(horizontal=True)
-    result_download(buttons, service, owner, job, "video.mp4", "Download MP4", "talking_avatar.mp4")
-    automatic = captions == AUTOMATIC_CAPTIONS_FILE
-    result_download(buttons, service, owner, job, captions,
-                    "Download automatic captions (SRT)" if automatic else "Download captions (SRT)",
-                    "talking_avatar.auto.srt" if automatic else "talking_avatar.srt")
-    player.caption(
-        f"{manifest['speech']['duration_s']:.1f} s, {manifest['video']['width']}x{manifest['video']['height']}, "
-        + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in manifest["timings_s"].items())
-    )
-    mouth = manifest["speech"]["mouth"]
-    if mouth["method"] != "voice":
-        player.caption(f"Lip timing: {MOUTH_METHODS[mouth['method']]}" + (f" ({mouth['reason']})." if mouth.get("reason") else "."))
-    retimed = caption_correction(player, service, owner, job, manifest)
-    if retimed is not None:
-        st.session_state[JOB_KEY], st.session_state[RETIMED_KEY] = retimed.id, True
-        st.rerun()
+    return width, height, f"{manifest['speech']['duration_s']:.1f} s, {width}x{height}"
+
+
+PAGE = SpokenVideoPage(kind="talk", job_key=JOB_KEY, pick_key=PICK_KEY, retimed_key=RETIMED_KEY,
+                       inputs_key=INPUTS_KEY, last_key=LAST_KEY, working="Making your video...",
+                       last="Your last video", stem="talking_avatar", made_from=_made_from, describe=_describe)
 
 
 st.title("Talking Avatar")
@@ -320,4 +274,4 @@ if st.button("Generate", type="primary"):
         else:
             st.session_state[JOB_KEY], st.session_state[PICK_KEY], submitted = job.id, pick, True
             st.session_state[INPUTS_KEY] = inputs
-_show_video(service, owner, submitted, inputs)
+show_spoken_video(PAGE, service, owner, submitted, inputs, fresh_visit)

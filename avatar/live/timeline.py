@@ -1,0 +1,126 @@
+"""What a live session has placed on its clock: spoken sentences, each at the time its sound starts.
+
+Times are seconds of the session's clock (0 = the session's start). A sentence's
+phonemes are shifted to that time, so the mouth track of the whole session is one
+timeline and lips and sound cannot drift apart, however long the session runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from avatar.speech.timeline import Phoneme
+
+FADE_S = 0.01
+"""Sound cut by Stop fades out over this long, so the cut makes no click."""
+
+
+@dataclass
+class Utterance:
+    """One sentence on the clock: its samples (at the session's rate) from `start` seconds.
+
+    `phonemes` time the mouth; `head_phonemes` time the head's speaking motion and
+    are cut later than the mouth on Stop (see `LiveSession.stop`), so a head that was
+    already moving keeps its path. `head_from` is the first frame whose head motion
+    may follow this sentence: frames delivered before it was placed never change.
+    """
+
+    text: str
+    start: float
+    samples: np.ndarray  # float32 mono
+    sample_rate: int
+    phonemes: list[Phoneme]
+    head_phonemes: list[Phoneme]
+    head_from: int
+    interrupted: bool = False
+
+    @property
+    def end(self) -> float:
+        return self.start + len(self.samples) / self.sample_rate
+
+    @property
+    def first_sample(self) -> int:
+        return int(round(self.start * self.sample_rate))
+
+    def cut(self, at: float, head_until: float) -> None:
+        """End the sentence at clock time `at` (sound faded, mouth closing) and the head's motion at `head_until`."""
+        keep = max(0, int(round((at - self.start) * self.sample_rate)))
+        fade = int(FADE_S * self.sample_rate)
+        samples = self.samples[: keep + fade].copy()
+        tail = samples[keep:]
+        samples[keep:] = tail * np.linspace(1.0, 0.0, len(tail), dtype=np.float32)
+        self.samples = samples
+        self.phonemes = _cut(self.phonemes, at)
+        self.head_phonemes = _cut(self.head_phonemes, head_until)
+        self.interrupted = True
+
+
+def _cut(phonemes: list[Phoneme], at: float) -> list[Phoneme]:
+    return [Phoneme(p.ipa, p.start, min(p.end, at)) for p in phonemes if p.start < at]
+
+
+@dataclass(frozen=True)
+class Said:
+    """One line of the transcript: a sentence whose sound started, when, and whether Stop cut it."""
+
+    text: str
+    start: float
+    end: float
+    interrupted: bool
+
+
+@dataclass
+class Timeline:
+    """The sentences placed on the clock, oldest first; nothing here is thread-safe (the session locks)."""
+
+    utterances: list[Utterance] = field(default_factory=list)
+
+    @property
+    def end(self) -> float:
+        """When the last placed sentence's sound ends (0 when none)."""
+        return self.utterances[-1].end if self.utterances else 0.0
+
+    def phonemes_near(self, t0: float, t1: float, head: bool = False) -> list[Phoneme]:
+        """The phonemes (mouth, or head when `head`) of sentences overlapping [t0, t1], in clock time."""
+        found: list[Phoneme] = []
+        for u in self.utterances:
+            if u.end >= t0 and u.start <= t1:
+                found.extend(u.head_phonemes if head else u.phonemes)
+        return found
+
+    def head_mask(self, frames: range, fps: float) -> np.ndarray:
+        """1 where a frame may follow the energy of the speech around it, 0 before a sentence's `head_from`."""
+        mask = np.ones(len(frames), np.float32)
+        index = np.arange(frames.start, frames.stop)
+        for u in self.utterances:
+            if u.end >= frames.start / fps - 1.0 and u.start <= frames.stop / fps + 1.0:
+                inside = (index >= int(u.start * fps) - 1) & (index < u.head_from)
+                mask[inside] = 0.0
+        return mask
+
+    def audio(self, start: int, count: int, sample_rate: int) -> np.ndarray:
+        """Samples start..start+count-1 of the session's sound: the sentences where they sound, silence elsewhere."""
+        out = np.zeros(count, np.float32)
+        for u in self.utterances:
+            first = u.first_sample
+            lo, hi = max(start, first), min(start + count, first + len(u.samples))
+            if lo < hi:
+                out[lo - start: hi - start] += u.samples[lo - first: hi - first]
+        return out
+
+    def drop_after(self, t: float) -> None:
+        """Forget sentences that start after `t` (never heard)."""
+        self.utterances = [u for u in self.utterances if u.start <= t]
+
+    def forget_before(self, t: float) -> Optional[list[Said]]:
+        """Drop sentences that ended before `t` from memory; they stay in the transcript kept by the session."""
+        old = [u for u in self.utterances if u.end < t]
+        self.utterances = [u for u in self.utterances if u.end >= t]
+        return [said(u) for u in old] if old else None
+
+
+def said(u: Utterance) -> Said:
+    return Said(u.text, round(u.start, 4), round(u.end, 4), u.interrupted)

@@ -44,7 +44,7 @@ def test_every_job_is_reachable_through_the_api_pages(tmp_path):
     _fill(service.store, "someone else", 10)
 
     first = client.get("/v1/jobs")
-    assert len(first.json()) == 100 and first.links["next"]["url"].startswith("/v1/jobs?limit=100&before=")
+    assert len(first.json()) == 100 and first.links["next"]["url"].startswith("/v1/jobs?limit=100&cursor=")
 
     seen, url, pages = [], "/v1/jobs?limit=40", 0
     while url:
@@ -70,9 +70,9 @@ def test_bad_listing_requests_are_one_sentence(tmp_path):
     for query, expected in [("limit=0", "limit must be a whole number from 1 to 1000, not '0'."),
                             ("limit=lots", "limit must be a whole number from 1 to 1000, not 'lots'."),
                             ("limit=1001", "limit must be a whole number from 1 to 1000"),
-                            ("before=yesterday", "'yesterday' is not a listing cursor"),
-                            ("before=nan_abc", "is not a listing cursor"),
-                            ("before=" + "9" * 5000, "is not a listing cursor"),
+                            ("cursor=yesterday", "'yesterday' is not a listing cursor"),
+                            ("cursor=nan_abc", "is not a listing cursor"),
+                            ("cursor=" + "9" * 5000, "is not a listing cursor"),
                             ("status=sleeping", "status must be one of queued, running, done, failed, cancelled")]:
         detail = assert_one_sentence(client.get(f"/v1/jobs?{query}"))
         assert detail.startswith(expected) or (expected.startswith("is") and expected in detail), query

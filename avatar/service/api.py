@@ -20,9 +20,9 @@
   makes room (`avatar.service.quotas`). Every kind checks all its files and values
   here (decoded, measured, faces found; numbers finite and in range; text at most
   5,000 characters), and a refusal quotes at most 40 characters of what it refuses.
-- Listing: `GET /v1/jobs?limit=N&before=CURSOR&status=S` is a JSON list of the
+- Listing: `GET /v1/jobs?limit=N&cursor=CURSOR&status=S` is a JSON list of the
   key's jobs, newest first, `limit` of them (default 100, at most 1000). When older
-  jobs remain, the `Link` header names the next page, `</v1/jobs?limit=N&before=...>;
+  jobs remain, the `Link` header names the next page, `</v1/jobs?limit=N&cursor=...>;
   rel="next"`; the cursor is the last job's creation time and id, so jobs submitted
   meanwhile never shift or repeat a page. Follow `next` until it is absent.
 - Following: `GET /v1/jobs/{id}` (with the place in line),
@@ -200,16 +200,16 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
 
     @app.get("/v1/jobs")
     def listing(response: Response, who: str = Depends(owner), limit: Optional[str] = None,
-                before: Optional[str] = None, status: Optional[str] = None) -> list[dict[str, Any]]:
+                cursor: Optional[str] = None, status: Optional[str] = None) -> list[dict[str, Any]]:
         """The key's jobs, newest first, a page of `limit` (default 100, at most 1000) at a time: the `Link` header's
         `rel="next"` address gives the next older page, until there is none."""
         size = _page_size(limit)
         if status is not None and status not in STATES:
             raise HTTPException(422, f"status must be one of {', '.join(STATES)}, not {quoted(status)}.")
-        page = jobs().list(who, size + 1, before=None if before is None else Cursor.parse(before), status=status)
+        page = jobs().list(who, size + 1, before=None if cursor is None else Cursor.parse(cursor), status=status)
         if len(page) > size:
             page = page[:size]
-            query = urlencode({"limit": size, "before": str(page[-1].cursor),
+            query = urlencode({"limit": size, "cursor": str(page[-1].cursor),
                                **({"status": status} if status else {})})
             response.headers["Link"] = f'</v1/jobs?{query}>; rel="next"'
         return [described(job) for job in page]

@@ -234,7 +234,9 @@ class LiveSession:
         s = self.settings
         earliest = max(self.now() + START_LEAD_S, self._timeline.end, self._audio_upto / s.sample_rate,
                        self.frame_due(self._rendered_upto + 1) + s.lead + 1 / s.fps)
-        start = math.ceil(earliest * s.sample_rate) / s.sample_rate  # on a whole sample
+        # On a frame's time: the sentence's frames are then exactly a video's frames of it, and its first sample
+        # is a whole sample at any rate that is a multiple of the frame rate.
+        start = math.ceil(earliest * s.fps - 1e-9) / s.fps
         shifted = [Phoneme(p.ipa, p.start + start, p.end + start) for p in phonemes]
         head_from = self._rendered_upto + life.activity_margin(s.fps) + 1
         self._timeline.utterances.append(Utterance(text, start, samples, s.sample_rate, shifted, list(shifted),

@@ -97,8 +97,7 @@ class Timeline:
         index = np.arange(frames.start, frames.stop)
         for u in self.utterances:
             if u.end >= frames.start / fps - 1.0 and u.start <= frames.stop / fps + 1.0:
-                inside = (index >= int(u.start * fps) - 1) & (index < u.head_from)
-                mask[inside] = 0.0
+                mask[index < u.head_from] = 0.0
         return mask
 
     def audio(self, start: int, count: int, sample_rate: int) -> np.ndarray:
@@ -123,4 +122,4 @@ class Timeline:
 
 
 def said(u: Utterance) -> Said:
-    return Said(u.text, round(u.start, 4), round(u.end, 4), u.interrupted)
+    return Said(u.text, u.start, u.end, u.interrupted)

@@ -395,3 +395,14 @@ def test_inputs_left_by_a_submission_that_died_mid_check_are_removed_when_a_serv
     monkeypatch.setattr(jobs, "_services", {})
     jobs.get_service()
     assert not old.exists() and fresh.exists()  # a fresh one may be a submission being checked right now
+
+
+@pytest.mark.parametrize("name", ["AVATAR_MAX_ACTIVE_JOBS", "AVATAR_MAX_UPLOAD_MB", "AVATAR_MAX_UPLOADS",
+                                  "AVATAR_UPLOAD_WAIT_S", "AVATAR_BODY_TIMEOUT_S", "AVATAR_MAX_STORED_JOBS"])
+def test_a_setting_that_is_not_a_number_stops_the_api_in_one_sentence(name, monkeypatch):
+    from avatar.errors import AvatarError
+    from avatar.service.api import create_app
+
+    monkeypatch.setenv(name, "lots")
+    with pytest.raises(AvatarError, match=f"{name}='lots' is not a number of"):
+        create_app(keys=["k"])

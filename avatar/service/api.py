@@ -37,13 +37,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from typing import Any, Optional
 from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
+from avatar.config import env_number
 from avatar.errors import AvatarError, ServiceUnavailable, quoted
 from avatar.service.disk import DiskFull, require_free_space
 from avatar.service.jobs import JobService, get_service
@@ -87,7 +87,7 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
         raise AvatarError("No API keys are set; put them in AVATAR_API_KEYS (comma separated), "
                           "or start with --no-auth on a machine only you can reach.")
     limits = UploadLimits.from_env()
-    max_active = int(os.environ.get("AVATAR_MAX_ACTIVE_JOBS", "2"))
+    max_active = int(env_number("AVATAR_MAX_ACTIVE_JOBS", 2, minimum=1))
     storage = StorageLimits.from_env()
     app = FastAPI(title="Avatar Studio API", version="1",
                   description="Talking videos, image and video tools as jobs: submit, follow, download.")

@@ -11,10 +11,10 @@ from SQLite ("database or disk is full").
 from __future__ import annotations
 
 import errno
-import os
 import shutil
 from pathlib import Path
 
+from avatar.config import env_number
 from avatar.errors import AvatarError
 
 
@@ -32,7 +32,7 @@ DISK_FULL_MESSAGE = "The disk is full: the job could not write its results; free
 
 
 def min_free_bytes() -> int:
-    return int(float(os.environ.get("AVATAR_MIN_FREE_MB", "100")) * 1024**2)
+    return int(env_number("AVATAR_MIN_FREE_MB", 100) * 1024**2)
 
 
 def require_free_space(folder: Path, incoming: int = 0) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
+from avatar.config import env_number
 from avatar.errors import AvatarError
 
 if TYPE_CHECKING:
@@ -41,8 +42,8 @@ class StorageLimits:
     def from_env(cls) -> "StorageLimits":
         """AVATAR_MAX_STORED_JOBS and AVATAR_MAX_STORED_MB, or the defaults; AvatarError for a value that is not a
         number of 0 or more (said at start, not at the first submission)."""
-        jobs = _setting("AVATAR_MAX_STORED_JOBS", DEFAULT_MAX_STORED_JOBS)
-        megabytes = _setting("AVATAR_MAX_STORED_MB", DEFAULT_MAX_STORED_MB)
+        jobs = env_number("AVATAR_MAX_STORED_JOBS", DEFAULT_MAX_STORED_JOBS)
+        megabytes = env_number("AVATAR_MAX_STORED_MB", DEFAULT_MAX_STORED_MB)
         return cls(int(jobs), int(megabytes * 1024**2))
 
     def require_room(self, store: "JobStore", root: Path, owner: str, incoming_bytes: int) -> None:
@@ -81,19 +82,6 @@ def folder_bytes(folders: Iterable[Path]) -> int:
         except OSError:
             continue
     return total
-
-
-def _setting(name: str, default: float) -> float:
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not (value >= 0 and value != float("inf")):
-        raise AvatarError(f"{name}={text[:40]!r} is not a number of 0 or more; set it to a limit, or 0 for none.")
-    return value
 
 
 def _mb(size: int) -> str:

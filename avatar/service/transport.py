@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import resource
 from dataclasses import dataclass
 from typing import Optional
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from avatar.config import env_number
 
 _LOGGER = logging.getLogger(__name__)
 FILES_KEPT_FREE = 256
@@ -47,10 +48,10 @@ class ConnectionLimits:
     @classmethod
     def from_env(cls, open_files: Optional[int] = None) -> "ConnectionLimits":
         """AVATAR_HEADER_TIMEOUT_S and AVATAR_MAX_CONNECTIONS, the cap kept below the open-file limit."""
-        wanted = int(os.environ.get("AVATAR_MAX_CONNECTIONS", "1000"))
+        wanted = int(env_number("AVATAR_MAX_CONNECTIONS", 1000, minimum=1))
         limit = open_files if open_files is not None else resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         room = limit - FILES_KEPT_FREE if limit != resource.RLIM_INFINITY else wanted
-        return cls(header_timeout_s=float(os.environ.get("AVATAR_HEADER_TIMEOUT_S", "10")),
+        return cls(header_timeout_s=env_number("AVATAR_HEADER_TIMEOUT_S", 10, minimum=0.1),
                    max_connections=max(16, min(wanted, room)))
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, BinaryIO, Callable, Optional
 from urllib.parse import parse_qsl
 
+from avatar.config import env_number
 from avatar.errors import InputError
 from avatar.service.disk import DiskFull, is_disk_full
 
@@ -47,8 +48,8 @@ class UploadLimits:
     @classmethod
     def from_env(cls) -> "UploadLimits":
         """AVATAR_MAX_UPLOAD_MB (whole body) and AVATAR_BODY_TIMEOUT_S (longest pause between two pieces)."""
-        return cls(max_bytes=int(float(os.environ.get("AVATAR_MAX_UPLOAD_MB", "200")) * 1024**2),
-                   body_timeout_s=float(os.environ.get("AVATAR_BODY_TIMEOUT_S", "30")))
+        return cls(max_bytes=int(env_number("AVATAR_MAX_UPLOAD_MB", 200, minimum=0.001) * 1024**2),
+                   body_timeout_s=env_number("AVATAR_BODY_TIMEOUT_S", 30, minimum=0.1))
 
 
 class UploadRefused(Exception):
@@ -87,7 +88,7 @@ class UploadSlots:
     @classmethod
     def from_env(cls) -> "UploadSlots":
         """AVATAR_MAX_UPLOADS (default 8) and AVATAR_UPLOAD_WAIT_S (default 10)."""
-        return cls(int(os.environ.get("AVATAR_MAX_UPLOADS", "8")), float(os.environ.get("AVATAR_UPLOAD_WAIT_S", "10")))
+        return cls(int(env_number("AVATAR_MAX_UPLOADS", 8, minimum=1)), env_number("AVATAR_UPLOAD_WAIT_S", 10))
 
     async def take(self) -> None:
         loop = asyncio.get_running_loop()

@@ -352,13 +352,13 @@ LIVE_SIZE = 512
 
 def open_session(source, settings: Optional[LiveSettings] = None, size: int = LIVE_SIZE,
                  clock: Callable[[], float] = time.monotonic) -> LiveSession:
-    """A session for a portrait (a default avatar's name, a path, bytes or an RGB array); NoFaceError in one
-    sentence for a picture without a face."""
+    """A session for a portrait: a default avatar's name (a `str` is only ever that, never a path), a `Path`, image
+    bytes or an RGB array; NoFaceError in one sentence for a picture without a face."""
     from avatar.avatars import get_default_avatar
     from avatar.talk.pipeline import prepare_portrait
 
     landmarks = None
-    if isinstance(source, str) and "/" not in source and "." not in source:
+    if isinstance(source, str):
         avatar = get_default_avatar(source)
         source, landmarks = avatar.image_path, avatar.landmarks_path
     return LiveSession(prepare_portrait(source, size, landmarks_path=landmarks), settings, clock=clock)

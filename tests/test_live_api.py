@@ -1,0 +1,120 @@
+"""The live API through WebRTC: a client peer opens a session, hears it speak, stops and ends it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.testclient import TestClient
+
+from avatar.live.capacity import LiveCapacity
+from avatar.live.manager import LiveSessions
+from avatar.live.routes import live_router
+from avatar.live.session import LiveSettings
+
+KEYS = {"key-a": "alice", "key-b": "bob"}
+A, B = {"X-API-Key": "key-a"}, {"X-API-Key": "key-b"}
+
+
+def owner(request: Request) -> str:
+    who = KEYS.get(request.headers.get("x-api-key", ""))
+    if who is None:
+        raise HTTPException(401, "A valid API key is needed.")
+    return who
+
+
+@pytest.fixture
+def client():
+    app = FastAPI()
+    router = live_router(owner, LiveSessions(LiveCapacity(1), LiveSettings(idle_timeout=30)))
+    app.include_router(router)
+    with TestClient(app) as client:
+        yield client
+        client.portal.call(router.live_sessions.close_all)
+
+
+async def _offer() -> RTCPeerConnection:
+    peer = RTCPeerConnection()
+    peer.addTransceiver("video", direction="recvonly")
+    peer.addTransceiver("audio", direction="recvonly")
+    await peer.setLocalDescription(await peer.createOffer())
+    return peer
+
+
+async def _consume(track, into: list) -> None:
+    try:
+        while True:
+            frame = await track.recv()
+            into.append(frame.to_ndarray())
+    except MediaStreamError:
+        return
+
+
+def test_a_session_idles_speaks_stops_and_ends_over_webrtc(client):
+    async def scenario() -> None:
+        peer = await _offer()
+        received: dict[str, list] = {"video": [], "audio": []}
+        readers: list[asyncio.Task] = []
+        peer.on("track", lambda track: readers.append(asyncio.ensure_future(_consume(track, received[track.kind]))))
+        answer = await asyncio.to_thread(client.post, "/v1/live", headers=A,
+                                         json={"sdp": peer.localDescription.sdp, "type": "offer", "avatar": "maya"})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        session = body["id"]
+        await peer.setRemoteDescription(RTCSessionDescription(sdp=body["sdp"], type=body["type"]))
+
+        other = await _offer()
+        full = await asyncio.to_thread(client.post, "/v1/live", headers=B,
+                                       json={"sdp": other.localDescription.sdp, "type": "offer"})
+        assert full.status_code == 503 and "live session" in full.json()["detail"]
+        await other.close()
+
+        await asyncio.sleep(1.5)  # idle
+        idle_audio = len(received["audio"])
+        assert len(received["video"]) >= 10 and idle_audio >= 20
+        assert max(np.abs(a).max() for a in received["audio"]) < 100  # silence while idle
+
+        theirs = await asyncio.to_thread(client.post, f"/v1/live/{session}/say", headers=B, json={"text": "Hi."})
+        assert theirs.status_code == 404
+        said = await asyncio.to_thread(client.post, f"/v1/live/{session}/say", headers=A,
+                                       json={"text": "Hello there. This is a second sentence that runs on a while."})
+        assert said.status_code == 200 and said.json()["sentences"][0] == "Hello there."
+        await asyncio.sleep(2.5)
+        assert max(np.abs(a).max() for a in received["audio"][idle_audio:]) > 1000  # the voice arrived
+        stopped = await asyncio.to_thread(client.post, f"/v1/live/{session}/stop", headers=A)
+        assert stopped.status_code == 200
+        await asyncio.sleep(0.3)  # what was already on its way
+        state = (await asyncio.to_thread(client.get, f"/v1/live/{session}", headers=A)).json()
+        assert [line["text"] for line in state["transcript"]][0] == "Hello there."
+        assert state["transcript"][-1]["interrupted"] and not state["speaking"]
+        video = received["video"]
+        assert len(video) >= 50  # about 25 a second
+        assert any(not np.array_equal(video[0], later) for later in video[1:])  # the face moves
+
+        gone = await asyncio.to_thread(client.delete, f"/v1/live/{session}", headers=A)
+        assert gone.status_code == 204
+        assert (await asyncio.to_thread(client.get, f"/v1/live/{session}", headers=A)).status_code == 404
+        await peer.close()
+        await asyncio.gather(*readers)
+
+    asyncio.run(scenario())
+
+
+def test_bad_offers_and_portraits_are_refused_in_one_sentence(client):
+    no_offer = client.post("/v1/live", headers=A, json={"avatar": "maya"})
+    assert no_offer.status_code == 422 and "offer" in no_offer.json()["detail"]
+    unknown = client.post("/v1/live", headers=A, json={"sdp": "v=0", "type": "offer", "avatar": "nobody"})
+    assert unknown.status_code == 422 and "no default avatar" in unknown.json()["detail"]
+    blank = np.full((64, 64, 3), 128, np.uint8)
+    import cv2
+
+    png = cv2.imencode(".png", blank)[1].tobytes()
+    faceless = client.post("/v1/live", headers=A, data={"params": '{"sdp": "v=0", "type": "offer"}'},
+                           files={"portrait": ("blank.png", png, "image/png")})
+    assert faceless.status_code == 422 and "face" in faceless.json()["detail"].lower()
+    assert client.post("/v1/live", json={}).status_code == 401
+    assert client.post("/v1/live/nothing/say", headers=A, json={"text": "Hi."}).status_code == 404

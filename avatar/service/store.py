@@ -10,6 +10,14 @@ one process wins them. Everything else is written by the job's runner, and only
 while the record still names it (`worker=`): a run that was given up for dead
 (its worker cut off from Redis, not stopped) and re-queued can no longer report,
 finish or fail the job the new run now holds.
+
+On PostgreSQL those UPDATEs need nothing more: a second updater of the same row waits
+for the first to commit and then re-checks its WHERE against the committed row
+(READ COMMITTED), so a claim that lost the race changes nothing and says so. Two
+things differ from SQLite and are handled here: processes that open an empty
+database together (a server and its workers starting at once) would race to create
+the table, so creating it holds a lock; and text may not contain NUL characters,
+so those are replaced in what a run reports (it would otherwise never end its job).
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from sqlalchemy import (Column, Float, Index, Integer, MetaData, String, Table, Text, and_, create_engine, delete,
-                        event, func, or_, select, update)
+                        event, func, or_, select, text, update)
 
 from avatar import config
 from avatar.service.store_health import watch_for_damage
@@ -121,6 +129,17 @@ class JobRecord:
                 "params": self.params, "created": self.created, "started": self.started, "finished": self.finished}
 
 
+SCHEMA_LOCK = 0x61766174_6a6f6273
+"""The PostgreSQL advisory lock held while the table is checked and created ("avatjobs")."""
+
+
+def _create_tables(bind) -> None:
+    """The table and its indexes, where missing (a database made before the listing indexes gets them now)."""
+    _metadata.create_all(bind)
+    for index in (OWNER_NEWEST, NEWEST):
+        index.create(bind, checkfirst=True)
+
+
 def default_url() -> str:
     return os.environ.get("AVATAR_DATABASE_URL") or f"sqlite:///{config.outputs_dir() / 'jobs.sqlite3'}"
 
@@ -137,9 +156,12 @@ class JobStore:
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True)
         watch_for_damage(self.engine, self.url)  # a damaged file: one sentence saying how to recover, not a traceback
-        _metadata.create_all(self.engine)
-        for index in (OWNER_NEWEST, NEWEST):  # a database made before the listing indexes gets them now
-            index.create(self.engine, checkfirst=True)
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as db:  # one process at a time checks and creates; the others then find it
+                db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+                _create_tables(db)
+        else:
+            _create_tables(self.engine)
 
     def create(self, owner: str, kind: str, queue: str, params: dict, inputs: list[str],
                job_id: Optional[str] = None) -> JobRecord:
@@ -217,14 +239,14 @@ class JobStore:
         (cancelled, deleted, or re-queued and taken by another run)."""
         with self.engine.begin() as db:
             done = db.execute(update(JOBS).where(*self._held(job_id, worker)).values(
-                stage=stage[:200], progress=float(fraction)))
+                stage=_storable(stage)[:200], progress=float(fraction)))
         return done.rowcount == 1
 
     def finish(self, job_id: str, results: list[str], worker: Optional[str] = None) -> bool:
         return self._end(job_id, "done", worker=worker, results=json.dumps(results), stage="done", progress=1.0)
 
     def fail(self, job_id: str, message: str, worker: Optional[str] = None) -> bool:
-        return self._end(job_id, "failed", worker=worker, message=message, stage="failed")
+        return self._end(job_id, "failed", worker=worker, message=_storable(message), stage="failed")
 
     def requeue(self, job_id: str, worker: Optional[str] = None) -> bool:
         """A running job whose worker died goes back in line; with `worker`, only while that worker still holds it
@@ -252,6 +274,11 @@ class JobStore:
     def _held(job_id: str, worker: Optional[str]) -> list:
         """The condition "this job is running (on `worker`, when given)"."""
         return [JOBS.c.id == job_id, JOBS.c.status == "running"] + ([JOBS.c.worker == worker] if worker else [])
+
+
+def _storable(value: str) -> str:
+    """`value` without NUL characters, which PostgreSQL refuses in text (an error message may carry one)."""
+    return value.replace("\x00", "\ufffd")
 
 
 def _sqlite_pragmas(connection, _record) -> None:

@@ -7,7 +7,9 @@ names the file and the way back (`avatar jobs repair`), so every command, page a
 the server end in that sentence instead of a traceback. Long-running processes
 (the server, the app) also run SQLite's quick check when they open the store
 (`check_integrity`, about 0.2 s at 100,000 jobs), so damage is found at start,
-not by the first unlucky request.
+not by the first unlucky request. On PostgreSQL (any server database) damage is
+known by its SQLSTATE instead, the quick check is the server's own business, and
+`avatar jobs repair` refuses: such a database is restored from its own backups.
 
 A database that is missing or was emptied (a zero-length file, a restore gone
 wrong) opens as a valid empty one; `check_not_lost` notices when it has no jobs
@@ -27,6 +29,9 @@ from avatar.errors import AvatarError
 
 DAMAGE_MARKERS = ("file is not a database", "malformed", "corrupt")
 """Parts of SQLite's messages for a file it cannot read as a database (SQLITE_NOTADB, SQLITE_CORRUPT)."""
+SERVER_DAMAGE_CODES = ("XX001", "XX002")
+"""The SQLSTATEs a database server (PostgreSQL) gives for damage: data_corrupted, index_corrupted. Its messages are
+not matched against the words above: "malformed array literal" is a query's error, not damage."""
 RECORD_FILE = "job.json"
 """Each job folder's copy of its record as submitted: what `avatar jobs repair` rebuilds a lost record from."""
 
@@ -50,8 +55,12 @@ def damaged_message(url: str, reason: str) -> str:
             f"job folders.")
 
 
-def is_damage(exc: BaseException) -> bool:
-    message = str(getattr(exc, "orig", None) or exc).lower()
+def is_damage(exc: BaseException, url: Optional[str] = None) -> bool:
+    """Whether `exc` says the database is damaged: SQLite's words for it, or (for a server's `url`) its SQLSTATE."""
+    original = getattr(exc, "orig", None) or exc
+    if url is not None and not url.startswith("sqlite"):
+        return (getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)) in SERVER_DAMAGE_CODES
+    message = str(original).lower()
     return any(marker in message for marker in DAMAGE_MARKERS)
 
 
@@ -60,8 +69,8 @@ def watch_for_damage(engine: Engine, url: str) -> None:
 
     @event.listens_for(engine, "handle_error")
     def _damaged(context) -> None:
-        if is_damage(context.original_exception):
-            reason = str(context.original_exception).strip().rstrip(".")
+        if is_damage(context.original_exception, url):
+            reason = (str(context.original_exception).strip().splitlines() or ["unreadable"])[0].rstrip(".")
             raise DatabaseDamaged(damaged_message(url, reason)) from None
 
 

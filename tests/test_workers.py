@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import pytest
 
@@ -57,11 +57,11 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str, every: 
 class Cluster:
     """Redis, the workers, and the job service the tests submit through."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, database: Optional[str] = None) -> None:
         self.folder = folder
         self.outputs = folder / "outputs"
         self.broker = f"redis://127.0.0.1:{free_port()}/0"
-        self.database = f"sqlite:///{self.outputs / 'jobs.sqlite3'}"
+        self.database = database or f"sqlite:///{self.outputs / 'jobs.sqlite3'}"
         self.start_redis()
         self.env = {**os.environ, "AVATAR_BROKER": self.broker, "AVATAR_OUTPUTS": str(self.outputs),
                     "AVATAR_DATABASE_URL": self.database}
@@ -173,6 +173,11 @@ def test_cpu_jobs_do_not_wait_behind_gpu_jobs(cluster):
 
 
 def test_cancelling_a_running_job_removes_its_folder(cluster):
+    cancelled_running_job_is_removed(cluster)
+
+
+def cancelled_running_job_is_removed(cluster: Cluster) -> None:
+    """A job cancelled while a worker runs it stays cancelled (its run cannot finish it), and its folder goes."""
     cluster.ensure_workers()
     job = cluster.service.submit(OWNER, "talk", {"text": LONG_TEXT, "avatar": "maya", "size": 256}, {})
     cluster.wait(job.id, lambda j: j.status == "running" and j.progress > 0, 30, "the job to run")
@@ -182,6 +187,12 @@ def test_cancelling_a_running_job_removes_its_folder(cluster):
 
 
 def test_a_job_whose_worker_is_killed_completes_on_the_other_worker(cluster):
+    killed_workers_job_completes_on_the_other(cluster)
+
+
+def killed_workers_job_completes_on_the_other(cluster: Cluster) -> None:
+    """kill -9 of the worker running a job mid-way: the job is re-queued and done by the other worker, once, with
+    only its own results in its folder (the dead run's work folder is gone)."""
     cluster.ensure_workers()
     job = cluster.service.submit(OWNER, "talk", {"text": LONG_TEXT, "avatar": "maya", "size": 256}, {})
     running = cluster.wait(job.id, lambda j: j.status == "running" and j.progress >= 0.2, 30, "the job to be mid-way")
@@ -276,6 +287,10 @@ def test_the_api_server_restarts_while_a_worker_runs_its_job(cluster):
 
 
 def test_twenty_jobs_submitted_at_once_through_the_api_all_complete(cluster):
+    twenty_jobs_at_once_through_the_api(cluster)
+
+
+def twenty_jobs_at_once_through_the_api(cluster: Cluster) -> None:
     """The load case on this machine: 20 submissions at once from 20 client threads, two workers; none is lost,
     each ran once and left exactly its results. (Timings are `python -m benchmarks.serve`'s business.)"""
     from concurrent.futures import ThreadPoolExecutor

@@ -262,6 +262,16 @@ def test_database_health_checks_fit_postgresql(stores, tmp_path):
         repair_database(store.url, root)
 
 
+def test_the_tests_install_the_driver_the_postgres_extra_pins():
+    """A user choosing PostgreSQL installs the `postgres` extra; the tests must prove that same driver."""
+    import tomllib
+
+    from tests.conftest import PROJECT_DIR
+
+    extra = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())["project"]["optional-dependencies"]["postgres"]
+    assert extra and set(extra) <= set((PROJECT_DIR / "requirements-test.txt").read_text().splitlines())
+
+
 # -- the scale-out tests, on PostgreSQL ------------------------------------------------------------------------------
 
 

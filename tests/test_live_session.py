@@ -43,7 +43,8 @@ def voice_rate() -> int:
 
 def session_of(portrait, clock: Clock, **settings) -> LiveSession:
     picture, prepared = portrait
-    return LiveSession(picture, LiveSettings(**settings), clock=clock, prepared=prepared)
+    # The test's clock stands still while the voice speaks: let it speak every sentence ahead.
+    return LiveSession(picture, LiveSettings(**{"speak_ahead": 600.0, **settings}), clock=clock, prepared=prepared)
 
 
 def test_idle_frames_blink_and_move_the_head_with_the_mouth_at_rest(portrait):
@@ -192,3 +193,16 @@ def test_a_portrait_without_a_face_is_refused_in_one_sentence():
     with pytest.raises(NoFaceError) as caught:
         open_session(blank)
     assert "\n" not in str(caught.value)
+
+
+def test_the_voice_speaks_only_a_little_ahead_of_the_clock(portrait):
+    clock = Clock()
+    with session_of(portrait, clock, speak_ahead=1.0) as session:
+        session.say("One sentence here. And another one here. And a third one.")
+        assert not session.wait_placed(timeout=2.0)  # the clock stands still: only what fits ahead is spoken
+        placed = session.placed
+        assert 1 <= len(placed) < 3 and placed[0].text == "One sentence here."
+        assert placed[-1].start < session.now() + 1.0
+        clock.t += 5
+        assert session.wait_placed()
+        assert session.placed[-1].text == "And a third one."

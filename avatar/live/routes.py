@@ -33,7 +33,7 @@ _OPEN_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"type": "object", "required": ["sdp", "type"], "properties": {
         "sdp": {"type": "string", "description": "The browser's WebRTC offer (RTCPeerConnection.createOffer)."},
         "type": {"type": "string", "enum": ["offer"]},
-        "avatar": {"type": "string", "description": "A default avatar's name (GET /v1/avatars); default maya."}}}},
+        "avatar": {"type": "string", "description": "A default avatar's name, e.g. maya (the default)."}}}},
     "multipart/form-data": {"schema": {"type": "object", "properties": {
         "params": {"type": "string", "description": 'The same JSON object, e.g. {"sdp": ..., "type": "offer"}.'},
         "portrait": {"type": "string", "format": "binary", "description": "A portrait with one face."}}}}}}}

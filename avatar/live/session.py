@@ -63,6 +63,9 @@ class LiveSettings:
     expression_scale: float = 1.0
     idle_timeout: float = 300.0  # seconds without a word or a request before the session expires
     max_chars: int = MAX_SAY_CHARS
+    speak_ahead: float = 2.0
+    """The voice speaks the next sentence once the sound placed ahead is shorter than this: long enough to hide the
+    voice's time for a sentence, short enough that a long text does not take the CPU from the frames in a burst."""
 
 
 class LiveSession:
@@ -200,6 +203,8 @@ class LiveSession:
             if item is None or self._closed:
                 return
             generation, sentence = item
+            if not self._wait_for_room(generation):
+                continue
             try:
                 samples, phonemes = self._synthesize(sentence)
             except Exception as exc:  # noqa: BLE001 - one bad sentence must not end the session
@@ -213,6 +218,17 @@ class LiveSession:
                     continue
                 self._place(sentence, samples, phonemes)
                 self._busy -= 1
+
+    def _wait_for_room(self, generation: int) -> bool:
+        """Wait until less than `speak_ahead` seconds of sound are placed ahead; False when Stop or close came
+        meanwhile."""
+        while True:
+            with self._lock:
+                if generation != self._generation or self._closed:
+                    return False
+                if self._timeline.end - self.now() < self.settings.speak_ahead:
+                    return True
+            time.sleep(0.02)
 
     def _synthesize(self, sentence: str) -> tuple[np.ndarray, list[Phoneme]]:
         """The sentence's samples at the session's rate and its phonemes (seconds from its first sample)."""

@@ -28,7 +28,7 @@ VIDEO_CLOCK = 90000
 """RTP's video clock: video pts count 1/90000 s."""
 AUDIO_PTIME = 0.02
 """Seconds of sound per audio frame: Opus's usual 20 ms packet."""
-MAX_LATE_S = 0.2
+MAX_LATE_S = 0.12
 """A track more than this behind the clock drops what it missed and sends what is due now."""
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -92,3 +94,10 @@ def failed_talk_job(service, owner: str, params: dict, files: dict[str, bytes], 
         path.write_bytes(data)
     assert service.store.claim(job.id, "test-run") and service.store.fail(job.id, message, "test-run")
     return service.store.get(job.id)
+
+
+def run_async(coroutine):
+    """`asyncio.run(coroutine)` on a thread of its own: the browser tests' session-wide Playwright (sync API) leaves
+    an event loop running on the main thread, where `asyncio.run` refuses to start another."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()

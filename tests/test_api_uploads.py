@@ -18,6 +18,7 @@ from avatar.service.jobs import JobService
 from avatar.service.kinds import KINDS
 from avatar.service.store import JobStore
 from avatar.service.uploads import MAX_PARAMS_DEPTH, json_depth
+from tests.conftest import run_async
 
 KEY = "upload-test-key"
 BOUNDARY = "testboundary"
@@ -119,7 +120,7 @@ def test_a_large_upload_streams_to_disk_with_bounded_memory(service, blob_kind, 
     pieces = _form({"note": "sixty megabytes"}, file_chunks=960)  # 60 MB in 64 KB pieces (one piece, reused)
     tracemalloc.start()
     try:
-        status, body = asyncio.run(_call(app, "/v1/jobs/blob", pieces))
+        status, body = run_async(_call(app, "/v1/jobs/blob", pieces))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -139,7 +140,7 @@ def test_a_client_that_disconnects_mid_upload_leaves_nothing_and_no_log(service,
         yield {"type": "http.disconnect"}
 
     with caplog.at_level(logging.INFO):
-        asyncio.run(_call(app, "/v1/jobs/blob", half_then_gone()))
+        run_async(_call(app, "/v1/jobs/blob", half_then_gone()))
     assert _left_in(tmp_path / "jobs") == [] and service.store.list(None) == []
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
@@ -148,17 +149,17 @@ def test_refusals_while_reading_leave_no_file(service, blob_kind, tmp_path, monk
     monkeypatch.setenv("AVATAR_MAX_UPLOAD_MB", "1")
     monkeypatch.setenv("AVATAR_BODY_TIMEOUT_S", "0.2")
     app = create_app(service, keys=[KEY])
-    too_big = asyncio.run(_call(app, "/v1/jobs/blob", _form({}, file_chunks=20)))  # no Content-Length: counted
+    too_big = run_async(_call(app, "/v1/jobs/blob", _form({}, file_chunks=20)))  # no Content-Length: counted
     assert too_big[0] == 413 and too_big[1]["detail"] == "The upload is larger than 1 MB; send smaller files."
 
     async def stalls():
         yield {"type": "http.request", "body": _head("data", "a.bin") + CHUNK, "more_body": True}
         await asyncio.Event().wait()
 
-    stalled = asyncio.run(_call(app, "/v1/jobs/blob", stalls()))
+    stalled = run_async(_call(app, "/v1/jobs/blob", stalls()))
     assert stalled[0] == 408 and stalled[1]["detail"] == ("The upload stalled: nothing arrived for 0.2 s; "
                                                           "send it again.")
-    cut = asyncio.run(_call(app, "/v1/jobs/blob", [_head("data", "a.bin") + CHUNK]))  # ends without a boundary
+    cut = run_async(_call(app, "/v1/jobs/blob", [_head("data", "a.bin") + CHUNK]))  # ends without a boundary
     assert cut[0] == 400 and "cut short" in cut[1]["detail"]
     assert _left_in(tmp_path / "jobs") == [] and service.store.list(None) == []
 
@@ -185,31 +186,31 @@ def test_concurrent_uploads_are_capped(service, blob_kind, tmp_path, monkeypatch
         release.set()
         return await first, second
 
-    first, second = asyncio.run(both())
+    first, second = run_async(both())
     assert second[0] == 503 and second[1]["detail"] == ("The server is already receiving 1 uploads; send this one "
                                                         "again in a few seconds.")
     assert first[0] == 202
-    assert asyncio.run(_call(app, "/v1/jobs/blob", _form({})))[0] == 202  # the slot is free again
+    assert run_async(_call(app, "/v1/jobs/blob", _form({})))[0] == 202  # the slot is free again
 
 
 def test_params_too_deep_or_too_large_are_one_sentence(service, blob_kind):
     app = create_app(service, keys=[KEY])
     deep = "[" * 100_000 + "]" * 100_000
     pieces = [_head("params") + deep.encode() + b"\r\n", f"--{BOUNDARY}--\r\n".encode()]
-    status, body = asyncio.run(_call(app, "/v1/jobs/blob", pieces))
+    status, body = run_async(_call(app, "/v1/jobs/blob", pieces))
     assert status == 413 and "64 KB" in body["detail"] and len(body["detail"]) < 200
     nested = '{"a": ' * 1000 + "1" + "}" * 1000  # small, but deep
     for pieces, content_type in (
             ([_head("params") + nested.encode() + b"\r\n", f"--{BOUNDARY}--\r\n".encode()], None),
             ([b"params=" + nested.replace(" ", "").encode()], "application/x-www-form-urlencoded")):
-        status, body = asyncio.run(_call(app, "/v1/jobs/blob", pieces, content_type))
+        status, body = run_async(_call(app, "/v1/jobs/blob", pieces, content_type))
         assert status == 422 and body["detail"] == (f"The params field nests more than {MAX_PARAMS_DEPTH} levels "
                                                     "deep; send a flat JSON object of the job's parameters.")
     huge = {"text": "x" * 70_000}
-    status, body = asyncio.run(_call(app, "/v1/jobs/blob", [b"params=" + json.dumps(huge).encode()],
+    status, body = run_async(_call(app, "/v1/jobs/blob", [b"params=" + json.dumps(huge).encode()],
                                      "application/x-www-form-urlencoded"))
     assert status == 413 and "x" * 50 not in body["detail"]
-    status, body = asyncio.run(_call(app, "/v1/jobs/blob", _form({"points": [[1, 2], [3, 4]]})))
+    status, body = run_async(_call(app, "/v1/jobs/blob", _form({"points": [[1, 2], [3, 4]]})))
     assert status == 202
     assert json_depth('{"a": "[[[[", "b": [{"c": "\\"]]"}]}') == 3  # brackets in strings do not count
 
@@ -217,7 +218,7 @@ def test_params_too_deep_or_too_large_are_one_sentence(service, blob_kind):
 def test_a_full_disk_is_507_and_stores_nothing(service, blob_kind, tmp_path, monkeypatch):
     app = create_app(service, keys=[KEY])
     monkeypatch.setenv("AVATAR_MIN_FREE_MB", str(10**12))  # "less free space than the margin", on any machine
-    status, body = asyncio.run(_call(app, "/v1/jobs/blob", _form({}, file_chunks=2)))
+    status, body = run_async(_call(app, "/v1/jobs/blob", _form({}, file_chunks=2)))
     assert status == 507 and body["detail"] == ("The server's disk is full; free some space on it, then send the "
                                                 "job again.")
     monkeypatch.setenv("AVATAR_MIN_FREE_MB", "0")
@@ -237,11 +238,11 @@ def test_a_full_disk_is_507_and_stores_nothing(service, blob_kind, tmp_path, mon
             pass
 
     monkeypatch.setattr(uploads, "open", FullFile, raising=False)
-    status, body = asyncio.run(_call(app, "/v1/jobs/blob", _form({}, file_chunks=2)))
+    status, body = run_async(_call(app, "/v1/jobs/blob", _form({}, file_chunks=2)))
     assert status == 507
     monkeypatch.undo()
     monkeypatch.setitem(KINDS, "blob", JobKind("blob", "Blob", ("data",), full, lambda *args: []))
-    status, body = asyncio.run(_call(app, "/v1/jobs/blob", _form({}, file_chunks=2)))  # full while stored
+    status, body = run_async(_call(app, "/v1/jobs/blob", _form({}, file_chunks=2)))  # full while stored
     assert status == 507
     assert _left_in(tmp_path / "jobs") == [] and service.store.list(None) == []
 
@@ -269,6 +270,6 @@ def test_spool_folders_left_by_a_dead_server_are_swept(tmp_path):
 
 def test_a_body_of_another_type_is_415_with_the_way_to_send_it(service, blob_kind, tmp_path):
     app = create_app(service, keys=[KEY])
-    status, body = asyncio.run(_call(app, "/v1/jobs/blob", [b'{"text": "Hi."}'], "application/json"))
+    status, body = run_async(_call(app, "/v1/jobs/blob", [b'{"text": "Hi."}'], "application/json"))
     assert status == 415 and body["detail"].startswith("Send a job as multipart/form-data")
     assert _left_in(tmp_path / "jobs") == [] and service.store.list(None) == []

@@ -47,9 +47,16 @@ class LiveVideoTrack(MediaStreamTrack):
     def __init__(self, session: LiveSession, lane: Optional[ThreadPoolExecutor] = None) -> None:
         super().__init__()
         self.session = session
+        self._own_lane = lane is None
         self.lane = lane or ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-render")
         self._next: Optional[int] = None
         self.sent = 0
+
+    def stop(self) -> None:
+        """End the track (and the render thread it made for itself)."""
+        super().stop()
+        if self._own_lane:
+            self.lane.shutdown(wait=False)
 
     async def recv(self) -> VideoFrame:
         if self.readyState != "live" or self.session.closed:

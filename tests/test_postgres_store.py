@@ -295,6 +295,7 @@ def test_twenty_jobs_submitted_at_once_through_the_api_all_complete_on_postgresq
 
     assert cluster.database.startswith("postgresql+psycopg://")
     twenty_jobs_at_once_through_the_api(cluster)
+    assert not list(cluster.outputs.glob("*.sqlite3"))  # the server and both workers kept every record there
 
 
 def test_a_cancelled_running_job_stays_cancelled_on_postgresql(cluster):

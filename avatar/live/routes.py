@@ -43,7 +43,8 @@ _OPEN_BODY = {"requestBody": {"required": True, "content": {
 def live_router(owner: Callable[..., str], sessions: Optional[LiveSessions] = None) -> APIRouter:
     """The live endpoints, each request's owner given by the `owner` dependency; `sessions` default: a new set."""
     live = sessions or LiveSessions()
-    router = APIRouter(prefix="/v1/live", tags=["live"])
+    # The server's shutdown ends every session (their connections and threads); ending twice is harmless.
+    router = APIRouter(prefix="/v1/live", tags=["live"], on_shutdown=[live.close_all])
     router.live_sessions = live  # type: ignore[attr-defined]  # for shutdown and tests
 
     def found(session_id: str, who: str) -> LiveEntry:

@@ -118,3 +118,25 @@ def test_bad_offers_and_portraits_are_refused_in_one_sentence(client):
     assert faceless.status_code == 422 and "face" in faceless.json()["detail"].lower()
     assert client.post("/v1/live", json={}).status_code == 401
     assert client.post("/v1/live/nothing/say", headers=A, json={"text": "Hi."}).status_code == 404
+
+
+def test_an_idle_session_ends_on_its_own_and_frees_its_place():
+    app = FastAPI()
+    router = live_router(owner, LiveSessions(LiveCapacity(1), LiveSettings(idle_timeout=1.0)))
+    app.include_router(router)
+    live = router.live_sessions
+
+    async def scenario(client: TestClient) -> None:
+        peer = await _offer()
+        answer = await asyncio.to_thread(client.post, "/v1/live", headers=A,
+                                         json={"sdp": peer.localDescription.sdp, "type": "offer"})
+        assert answer.status_code == 200, answer.text
+        session = answer.json()["id"]
+        entry = live.entries[session]
+        await asyncio.sleep(3.0)  # nobody says anything: the client may have vanished
+        assert session not in live.entries and live.capacity.in_use == 0 and entry.session.closed
+        assert (await asyncio.to_thread(client.get, f"/v1/live/{session}", headers=A)).status_code == 404
+        await peer.close()
+
+    with TestClient(app) as client:
+        asyncio.run(scenario(client))

@@ -15,6 +15,7 @@ from avatar.live.capacity import LiveCapacity
 from avatar.live.manager import LiveSessions
 from avatar.live.routes import live_router
 from avatar.live.session import LiveSettings
+from tests.conftest import run_async
 
 KEYS = {"key-a": "alice", "key-b": "bob"}
 A, B = {"X-API-Key": "key-a"}, {"X-API-Key": "key-b"}
@@ -101,7 +102,7 @@ def test_a_session_idles_speaks_stops_and_ends_over_webrtc(client):
         await peer.close()
         await asyncio.gather(*readers)
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_bad_offers_and_portraits_are_refused_in_one_sentence(client):
@@ -139,4 +140,21 @@ def test_an_idle_session_ends_on_its_own_and_frees_its_place():
         await peer.close()
 
     with TestClient(app) as client:
-        asyncio.run(scenario(client))
+        run_async(scenario(client))
+
+
+def test_the_jobs_api_serves_live_sessions_behind_its_keys(tmp_path):
+    """`avatar serve`'s app includes the live routes, with the same key check as its jobs."""
+    from avatar.service.api import create_app
+    from avatar.service.jobs import JobService
+    from avatar.service.store import JobStore
+
+    app = create_app(JobService(JobStore(f"sqlite:///{tmp_path / 'jobs.sqlite3'}"), root=tmp_path / "jobs"),
+                     keys=["key-one"])
+    with TestClient(app) as client:
+        assert client.post("/v1/live", json={"sdp": "x", "type": "offer"}).status_code == 401
+        headers = {"Authorization": "Bearer key-one"}
+        assert client.get("/v1/live/nope", headers=headers).status_code == 404
+        refused = client.post("/v1/live", json={"type": "offer"}, headers=headers)
+        assert refused.status_code == 422 and refused.json()["detail"].endswith(".")
+        assert "/v1/live" in client.get("/openapi.json").json()["paths"]

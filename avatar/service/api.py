@@ -28,6 +28,8 @@
 - Following: `GET /v1/jobs/{id}` (with the place in line),
   `GET /v1/jobs/{id}/events` (server-sent events until the job ends),
   `GET /v1/jobs/{id}/files/{name}` (only a listed result), `POST .../cancel`, `DELETE`.
+- Live sessions (`avatar.live.routes`): `POST /v1/live` (a WebRTC offer -> answer),
+  `.../say`, `.../stop`, `DELETE`.
 - `GET /v1/models`, `GET /v1/models/{id}` (state, size, install command),
   `GET /v1/health`; OpenAPI documentation at `/docs`.
 """
@@ -104,6 +106,10 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
         if who is None:
             raise HTTPException(401, "A valid API key is needed: send it as 'Authorization: Bearer KEY'.")
         return who
+
+    from avatar.live.routes import live_router  # aiortc loads with the server, not with every import of this module
+
+    app.include_router(live_router(owner))
 
     def found(job: Optional[JobRecord]) -> JobRecord:
         if job is None:

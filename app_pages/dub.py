@@ -16,23 +16,22 @@ from typing import Any, Optional
 import streamlit as st
 
 from avatar.errors import AvatarError
-from avatar.media import AUDIO_EXTENSIONS
 from avatar.service.job_kind import shorten
 from avatar.service.jobs import JobService, get_service, input_paths, job_folder
 from avatar.service.store import JobRecord
 from avatar.speech.text import MAX_TEXT_CHARS
 from avatar.speech.voices import VOICE_SPECS
 from avatar.talk.engines import engine_choices
-from avatar.talk.pipeline import check_recording, prepare_speech
 from avatar.video.dub_options import DubOptions
 from avatar.video.io import VIDEO_EXTENSIONS
 from ui.options import option_widgets, spec_of
 from ui.results import display_width
 from ui.session import job_owner
+from ui.speech_inputs import listen_button, recording_inputs
 from ui.spoken_video import SpokenVideoPage, show_spoken_video
 from ui.sidebar import registry_resource
 from ui.dub_video import video_faces, video_voice
-from ui.voice_picker import VoicePick, remember, speaking_rate, voice_picker
+from ui.voice_picker import VoicePick, speaking_rate, voice_picker
 
 JOB_KEY, PICK_KEY = "dub_job", "dub_job_voice"  # the job this page follows, and the voice it was given
 RETIMED_KEY = "dub_job_retimed"  # set when the job was just submitted to re-time a video with corrected words
@@ -46,15 +45,6 @@ FRAME_SHOWN_PX = 480  # the first frame with its face boxes, at most this wide
 # A fresh visit (a reload, or coming back from another page): the form is back at its defaults, so a video shown
 # now is the session's last one, not the answer to what the form holds.
 fresh_visit = FORM_KEY not in st.session_state
-
-
-@st.cache_data(max_entries=8, show_spinner="Checking the recording...")
-def _recording_check(data: bytes, name: str) -> tuple[Optional[str], float]:
-    """The recording's problem in one sentence (None when it can be used) and its length in seconds."""
-    try:
-        return None, check_recording(data, name=name).duration
-    except AvatarError as exc:
-        return str(exc), 0.0
 
 
 def _upload_key(upload) -> Optional[list]:
@@ -170,31 +160,10 @@ if voice_source == TYPED:
     if pick.from_video:
         _video_voice(pick, upload, video_problem)
     rate = speaking_rate()
-    if st.button("Listen", help="Hear the voice before dubbing the video", key="dub_listen"):
-        try:
-            if pick.problem:
-                raise AvatarError(pick.problem)
-            with st.spinner("Speaking..."):
-                preview, _ = prepare_speech(text=text, rate=rate, voice=pick.voice, voice_sample=pick.sample,
-                                            language=pick.language)
-            st.audio(preview.samples, sample_rate=preview.sample_rate)
-            remember(pick)
-        except AvatarError as exc:
-            st.error(str(exc))
+    listen_button(pick, text, rate, help="Hear the voice before dubbing the video", key="dub_listen")
 else:
-    audio = st.file_uploader("Recording (up to 10 minutes)", type=[e.lstrip(".") for e in AUDIO_EXTENSIONS],
-                             key="dub_audio")
-    if audio is not None:  # decoded on upload, as the job would, so a bad file is explained before Generate
-        recording_problem, seconds = _recording_check(audio.getvalue(), audio.name)
-        if recording_problem:
-            st.error(recording_problem)
-        else:
-            st.caption(f"Recording: {audio.name}, {seconds:.1f} s.")
-    transcript = st.text_area(
-        "Transcript (optional)", max_chars=MAX_TEXT_CHARS, height=80, key="dub_transcript",
-        help="What the recording says, word for word. English speech is recognised without it; "
-             "with it, the lips follow your exact words and the captions use your spelling.",
-    ) or None
+    recording = recording_inputs("dub_audio", "dub_transcript")
+    audio, recording_problem, transcript = recording.upload, recording.problem, recording.transcript
 
 # The engines dubbing offers (DubOptions' choices), named and with their install command as on Talking Avatar.
 engines = {choice.name: choice for choice in engine_choices(registry_resource())

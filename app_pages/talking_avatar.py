@@ -21,14 +21,14 @@ from avatar.service.store import JobRecord
 from avatar.speech.text import MAX_TEXT_CHARS
 from avatar.talk.engine import TalkOptions, file_options
 from avatar.talk.engines import ENGINES, engine_choices
-from avatar.talk.pipeline import check_recording, prepare_speech
 from avatar.video.io import VIDEO_EXTENSIONS
 from ui.options import checkbox, number_input, option_widgets, slider, spec_of
 from ui.portrait_generation import generated_portrait_input
 from ui.session import job_owner
+from ui.speech_inputs import listen_button, recording_inputs
 from ui.spoken_video import SpokenVideoPage, show_spoken_video
 from ui.sidebar import registry_resource
-from ui.voice_picker import VoicePick, remember, speaking_rate, voice_picker
+from ui.voice_picker import VoicePick, speaking_rate, voice_picker
 
 JOB_KEY, PICK_KEY = "talk_job", "talk_job_voice"  # the job this page follows, and the voice it was given
 RETIMED_KEY = "talk_job_retimed"  # set when the job was just submitted to re-time a video with corrected words
@@ -58,15 +58,6 @@ def _inputs_key(source: str, avatar_name: Optional[str], portrait, face_index: O
 
 def _upload_key(upload) -> Optional[list]:
     return None if upload is None else [getattr(upload, "file_id", None), upload.name, upload.size]
-
-
-@st.cache_data(max_entries=8, show_spinner="Checking the recording...")
-def _recording_check(data: bytes, name: str) -> tuple[Optional[str], float]:
-    """The recording's problem in one sentence (None when it can be used) and its length in seconds."""
-    try:
-        return None, check_recording(data, name=name).duration
-    except AvatarError as exc:
-        return str(exc), 0.0
 
 
 def _made_from(service: JobService, job: JobRecord) -> str:
@@ -191,30 +182,10 @@ if voice_source == "Type text":
     )
     pick = voice_picker(registry_resource())
     rate = speaking_rate()
-    if st.button("Listen", help="Hear the voice before rendering the video"):
-        try:
-            if pick.problem:
-                raise AvatarError(pick.problem)
-            with st.spinner("Speaking..."):
-                preview, _ = prepare_speech(text=text, rate=rate, voice=pick.voice, voice_sample=pick.sample,
-                                            language=pick.language)
-            st.audio(preview.samples, sample_rate=preview.sample_rate)
-            remember(pick)
-        except AvatarError as exc:
-            st.error(str(exc))
+    listen_button(pick, text, rate, help="Hear the voice before rendering the video")
 else:
-    audio = st.file_uploader("Recording (up to 10 minutes)", type=[e.lstrip(".") for e in AUDIO_EXTENSIONS])
-    if audio is not None:  # decoded on upload, as the job would, so a bad file is explained before Generate
-        recording_problem, seconds = _recording_check(audio.getvalue(), audio.name)
-        if recording_problem:
-            st.error(recording_problem)
-        else:
-            st.caption(f"Recording: {audio.name}, {seconds:.1f} s.")
-    transcript = st.text_area(
-        "Transcript (optional)", max_chars=MAX_TEXT_CHARS, height=80, key="talk_transcript",
-        help="What the recording says, word for word. English speech is recognised without it; "
-             "with it, the lips follow your exact words and the captions use your spelling.",
-    ) or None
+    recording = recording_inputs(None, "talk_transcript")
+    audio, recording_problem, transcript = recording.upload, recording.problem, recording.transcript
 
 choices = {choice.name: choice for choice in engine_choices(registry_resource())}
 engine = st.radio(

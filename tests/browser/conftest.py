@@ -125,3 +125,18 @@ def page(browser, streamlit_server) -> Iterator[object]:
         yield tab
     finally:
         context.close()
+
+
+def generate_and_fetch(page, server: str, path: Path) -> Path:
+    """Press Generate, wait for the page's video (up to 3 minutes) and save the file the player plays to `path`."""
+    from urllib.parse import urljoin
+
+    page.get_by_role("button", name="Generate", exact=True).click()
+    video = page.locator("video")
+    video.wait_for(timeout=180_000)
+    source = video.get_attribute("src")
+    assert source
+    response = page.request.get(urljoin(server + "/", source))
+    assert response.ok
+    path.write_bytes(response.body())
+    return path

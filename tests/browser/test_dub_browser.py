@@ -3,13 +3,14 @@ file that is not a video refused in one sentence."""
 
 from __future__ import annotations
 
-from urllib.parse import urljoin, urlparse
+from urllib.parse import urlparse
 
 import av
 import pytest
 
 from avatar.errors import InputError
 from avatar.video.dub import faces_at_start
+from tests.browser.conftest import generate_and_fetch
 from tests.test_dub_page import short_talk_clip
 
 pytestmark = pytest.mark.browser
@@ -32,16 +33,7 @@ def test_a_real_clip_is_dubbed_to_a_typed_sentence(page, streamlit_server, tmp_p
     text = page.get_by_label("What should the person say?")
     text.fill("Hello from the dubbing test.")
     text.press("Control+Enter")
-    page.get_by_role("button", name="Generate", exact=True).click()
-
-    video = page.locator("video")
-    video.wait_for(timeout=180_000)
-    source = video.get_attribute("src")
-    assert source
-    response = page.request.get(urljoin(streamlit_server + "/", source))
-    assert response.ok
-    fetched = tmp_path / "fetched.mp4"
-    fetched.write_bytes(response.body())
+    fetched = generate_and_fetch(page, streamlit_server, tmp_path / "fetched.mp4")
     with av.open(str(fetched)) as container:
         stream = container.streams.video[0]
         assert (stream.codec_context.width, stream.codec_context.height) == (320, 320)
@@ -49,7 +41,7 @@ def test_a_real_clip_is_dubbed_to_a_typed_sentence(page, streamlit_server, tmp_p
     assert page.get_by_role("button", name="Download MP4").is_visible()
     assert page.get_by_role("button", name="Download captions (SRT)").is_visible()
     assert page.get_by_test_id("stException").count() == 0
-    video.scroll_into_view_if_needed()
+    page.locator("video").scroll_into_view_if_needed()
     page.screenshot(path=str(tmp_path / "dub.png"), full_page=True)
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from urllib.parse import urljoin
 
 import av
 import pytest
+
+from tests.browser.conftest import generate_and_fetch
 
 pytestmark = pytest.mark.browser
 
@@ -17,16 +18,7 @@ def test_default_avatar_sentence_generate_and_fetch_video(page, streamlit_server
     text = page.get_by_label("What should the avatar say?")
     text.fill("Hello from the browser test.")
     text.press("Control+Enter")
-    page.get_by_role("button", name="Generate", exact=True).click()
-
-    video = page.locator("video")
-    video.wait_for(timeout=180_000)
-    source = video.get_attribute("src")
-    assert source
-    response = page.request.get(urljoin(streamlit_server + "/", source))
-    assert response.ok
-    path = tmp_path / "fetched.mp4"
-    path.write_bytes(response.body())
+    path = generate_and_fetch(page, streamlit_server, tmp_path / "fetched.mp4")
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         audio = container.streams.audio[0]

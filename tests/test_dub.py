@@ -230,3 +230,10 @@ def get_kind_check(params, inputs):
     from avatar.service.kinds import get_kind
 
     return get_kind("dub").check(params, inputs)
+
+
+def test_the_same_inputs_give_the_same_dub(talk_clip, tmp_path):
+    first = dub_video(talk_clip, text="Hi.", options=DubOptions(fit="trim"), job_dir=tmp_path / "one")
+    again = dub_video(talk_clip, text="Hi.", options=DubOptions(fit="trim"), job_dir=tmp_path / "two")
+    assert first.video_path.read_bytes() == again.video_path.read_bytes()
+    assert first.audio_path.read_bytes() == again.audio_path.read_bytes()

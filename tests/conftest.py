@@ -101,3 +101,23 @@ def run_async(coroutine):
     an event loop running on the main thread, where `asyncio.run` refuses to start another."""
     with ThreadPoolExecutor(max_workers=1) as thread:
         return thread.submit(asyncio.run, coroutine).result()
+
+
+def started_page(path: str):
+    """A page under Streamlit's AppTest (4 minutes allowed per run), run once without an exception."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(path, default_timeout=240)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def button_labelled(at, label: str):
+    """The page's button with this label."""
+    return next(b for b in at.button if b.label == label)
+
+
+def session_owner(at) -> str:
+    """The job owner of the page's browser session."""
+    return f"session:{at.session_state['session_id']}"

@@ -14,9 +14,9 @@ from avatar.video.dub import dub_video, ordered_frames, plan_frames
 from avatar.video.dub_options import DubOptions
 from avatar.video.io import open_video
 from avatar.video_writer import Mp4Writer
+from tests.dub_clips import short_talk_clip
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-CLIP = FIXTURES / "real_talk" / "woman_glasses.mp4"
 SIZE = 320
 FRAMES = 30
 
@@ -31,13 +31,7 @@ def _write(path: Path, frames: list[np.ndarray], fps: int = 25, crf: int = 10) -
 @pytest.fixture(scope="module")
 def talk_clip(tmp_path_factory) -> Path:
     """The first 30 frames of a real speaker, at 320 px (fast to track and render)."""
-    with open_video(CLIP) as clip:
-        frames = []
-        for frame in clip.frames():
-            frames.append(cv2.resize(frame, (SIZE, SIZE), interpolation=cv2.INTER_AREA))
-            if len(frames) == FRAMES:
-                break
-    return _write(tmp_path_factory.mktemp("dub") / "speaker.mp4", frames)
+    return short_talk_clip(tmp_path_factory.mktemp("dub") / "speaker.mp4", FRAMES, SIZE)
 
 
 def _decoded(path: Path) -> list[np.ndarray]:

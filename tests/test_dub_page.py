@@ -13,47 +13,30 @@ from streamlit.testing.v1 import AppTest
 from avatar.cli import main
 from avatar.errors import AvatarError
 from avatar.service.jobs import get_service
-from avatar.video.io import open_video
 from avatar.video_writer import Mp4Writer
-from tests.conftest import FIXTURES, PROJECT_DIR, coqui_missing, page_job_record, wait_finished
+from tests import dub_clips
+from tests.conftest import (
+    FIXTURES, PROJECT_DIR, button_labelled, coqui_missing, page_job_record,
+    session_owner, started_page, wait_finished,
+)
 from tests.test_talking_avatar_page import _patch_uploads
 from ui.dub_video import video_faces
 
 PAGE = str(PROJECT_DIR / "app_pages" / "dub.py")
 HISTORY = str(PROJECT_DIR / "app_pages" / "history.py")
-CLIP = FIXTURES / "real_talk" / "woman_glasses.mp4"
 VIDEO_LABEL = "Video of a person speaking"
-
-
-def short_talk_clip(path: Path, frames: int = 30, size: int = 320) -> Path:
-    """The first `frames` frames of a real speaker at `size` px square: tracked and dubbed in a few seconds."""
-    with open_video(CLIP) as clip, Mp4Writer(path, size, size, 25, crf=10) as writer:
-        for index, frame in enumerate(clip.frames()):
-            if index == frames:
-                break
-            writer.write(cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA))
-    return path
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    return short_talk_clip(tmp_path_factory.mktemp("dub_page") / "speaker.mp4")
+    return dub_clips.short_talk_clip(tmp_path_factory.mktemp("dub_page") / "speaker.mp4")
 
 
 @pytest.fixture
 def app() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=240)
-    at.run()
-    assert not at.exception
-    return at
+    return started_page(PAGE)
 
 
-def _button(at: AppTest, label: str):
-    return next(b for b in at.button if b.label == label)
-
-
-def _owner(at: AppTest) -> str:
-    return f"session:{at.session_state['session_id']}"
 
 
 def _not_a_video(tmp_path: Path) -> Path:
@@ -70,7 +53,7 @@ def test_a_video_is_dubbed_to_typed_text_and_shown_with_its_downloads(app, clip,
     assert any("speaker.mp4: 320x320 pixels, 1.2 s at 25 fps" in c.value for c in app.caption)
     assert not app.selectbox  # one face: nothing to pick
     app.text_area(key="dub_text").input("Hello from the dubbing page.")
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert not app.exception and not app.error
     assert len(app.get("video")) == 1
     assert {"Download MP4", "Download captions (SRT)"} <= {b.label for b in app.get("download_button")}
@@ -90,30 +73,30 @@ def test_a_non_video_is_refused_on_upload_and_at_generate_with_nothing_stored(ap
     sentence = app.error[0].value
     assert sentence.endswith(".") and "Traceback" not in sentence
     app.text_area(key="dub_text").input("Hello.")
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert not app.exception and [e.value for e in app.error] == [sentence, sentence]
-    assert get_service().list(_owner(app)) == []
+    assert get_service().list(session_owner(app)) == []
 
 
 def test_generate_without_a_video_says_to_upload_one(app):
     app.text_area(key="dub_text").input("Hello.")
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert [e.value for e in app.error] == ["Upload a video of a person speaking first."]
 
 
 def test_listen_speaks_the_text_and_empty_text_is_a_sentence(app):
-    _button(app, "Listen").click().run()
+    button_labelled(app, "Listen").click().run()
     assert not app.exception and len(app.error) == 1 and not app.get("audio")
     app.text_area(key="dub_text").input("Hear me first.")
-    _button(app, "Listen").click().run()
+    button_labelled(app, "Listen").click().run()
     assert not app.exception and not app.error and len(app.get("audio")) == 1
 
 
 def test_empty_text_is_refused_by_the_jobs_own_check(app, clip, monkeypatch):
     _patch_uploads(monkeypatch, {VIDEO_LABEL: (clip, "video/mp4")})
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert not app.exception and len(app.error) == 1 and "text" in app.error[0].value.lower()
-    assert get_service().list(_owner(app)) == []
+    assert get_service().list(session_owner(app)) == []
 
 
 def test_a_recording_with_a_transcript_is_sent_as_the_jobs_audio(app, clip, monkeypatch):
@@ -134,7 +117,7 @@ def test_a_recording_with_a_transcript_is_sent_as_the_jobs_audio(app, clip, monk
         raise AvatarError("Stopped before queueing.")
 
     monkeypatch.setattr(get_service(), "submit", submit)
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert not app.exception and [e.value for e in app.error] == ["Stopped before queueing."]
     ((kind, params, files, names),) = submitted
     assert kind == "dub" and set(files) == {"video", "audio"} and names == {"video": "speaker.mp4",
@@ -160,7 +143,7 @@ def test_a_video_of_two_people_offers_a_face_picker_whose_choice_is_sent(app, tm
     submitted = []
     monkeypatch.setattr(get_service(), "submit", lambda owner, kind, params, files, names: submitted.append(params)
                         or (_ for _ in ()).throw(AvatarError("Stopped before queueing.")))
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert [params["face_index"] for params in submitted] == [1]
 
 
@@ -178,7 +161,7 @@ def test_a_recording_gets_automatic_captions_said_so_and_correcting_them_dubs_ag
     _patch_uploads(monkeypatch, {VIDEO_LABEL: (clip, "video/mp4"), "Recording": (recording, "audio/wav")})
     app.radio(key="dub_voice_source").set_value("Upload a recording").run()
     app.radio(key="dub_option_fit").set_value("hold")
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert not app.exception and not app.error and len(app.get("video")) == 1
     job, manifest = page_job_record(app, "dub_job")
     assert "captions.auto.srt" in job.results and manifest["captions"]["automatic"] is True
@@ -186,7 +169,7 @@ def test_a_recording_gets_automatic_captions_said_so_and_correcting_them_dubs_ag
     assert any(c.value.startswith("Automatic captions: recognised from the recording") for c in app.caption)
     corrected = "Holidays are a time of celebration with loved ones, enjoying the festivities."
     app.text_area(key=f"talk_correction_{job.id}").input(corrected)
-    _button(app, "Re-time with these words").click().run()
+    button_labelled(app, "Re-time with these words").click().run()
     assert not app.exception and not app.error
     retimed, manifest = page_job_record(app, "dub_job")
     assert retimed.kind == "dub" and retimed.id != job.id and sorted(retimed.inputs) == ["audio", "video"]
@@ -196,7 +179,7 @@ def test_a_recording_gets_automatic_captions_said_so_and_correcting_them_dubs_ag
 
 
 def test_a_reload_shows_the_last_dubbed_video_until_other_words_are_typed(app, clip):
-    owner = _owner(app)
+    owner = session_owner(app)
     done = get_service().submit(owner, "dub", {"text": "Still here after a reload."}, {"video": clip.read_bytes()},
                                 {"video": "speaker.mp4"})
     assert wait_finished(get_service(), owner, done.id, timeout=180).status == "done"
@@ -217,19 +200,13 @@ def test_the_voice_in_a_silent_video_is_explained_on_the_spot(app, clip, monkeyp
     assert not app.exception
     sentence = "speaker.mp4 has no sound to take a voice from; give a voice sample instead."
     assert sentence in [e.value for e in app.error]
-    _button(app, "Generate").click().run()
-    assert not app.exception and get_service().list(_owner(app)) == [] and "dub_job" not in app.session_state
+    button_labelled(app, "Generate").click().run()
+    assert not app.exception and get_service().list(session_owner(app)) == [] and "dub_job" not in app.session_state
 
 
 @pytest.fixture(scope="module")
 def speaking_clip(tmp_path_factory) -> Path:
-    """A real speaker at 256 px with her own 6.6 s of sound: enough for a voice sample."""
-    path = tmp_path_factory.mktemp("dub_voice") / "speaker.mp4"
-    with open_video(FIXTURES / "real_talk" / "woman_blue.mp4") as source:
-        with Mp4Writer(path, 256, 256, round(source.info.fps), source.audio(), crf=12) as writer:
-            for frame in source.frames():
-                writer.write(cv2.resize(frame, (256, 256), interpolation=cv2.INTER_AREA))
-    return path
+    return dub_clips.speaking_clip(tmp_path_factory.mktemp("dub_voice") / "speaker.mp4")
 
 
 @pytest.mark.skipif(bool(coqui_missing()) and os.environ.get("CI") != "true", reason="coqui-tts is not installed")
@@ -241,16 +218,16 @@ def test_the_voice_in_the_video_speaks_the_text_after_consent(app, speaking_clip
     app.radio(key="talk_speaker").set_value("The voice in this video").run()
     assert not app.exception and not app.error and not app.warning
     assert any(c.value.startswith("Voice: the clearest ") and "speaker.mp4" in c.value for c in app.caption)
-    _button(app, "Generate").click().run()
-    assert not app.exception and get_service().list(_owner(app)) == []
+    button_labelled(app, "Generate").click().run()
+    assert not app.exception and get_service().list(session_owner(app)) == []
     assert any("agreed" in e.value for e in app.error)
 
     app.checkbox(key="talk_video_consent").check()
     app.selectbox(key="talk_language").set_value("es")
     app.radio(key="dub_option_fit").set_value("trim")
-    _button(app, "Listen").click().run()
+    button_labelled(app, "Listen").click().run()
     assert not app.exception and not app.error and len(app.get("audio")) == 1
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert not app.exception and not app.error and len(app.get("video")) == 1
     job, manifest = page_job_record(app, "dub_job")
     assert job.params["clone_from_video"] is True and job.params["voice"] == "xtts-v2"
@@ -267,9 +244,9 @@ def test_a_missing_wav2lip_is_named_with_its_install_command_and_refused_at_gene
     picker.set_value("wav2lip").run()
     assert any("Wav2Lip is not installed" in w.value for w in app.warning)
     app.text_area(key="dub_text").input("Hello.")
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert not app.exception and len(app.error) == 1 and "wav2lip" in app.error[0].value.lower()
-    assert get_service().list(_owner(app)) == []
+    assert get_service().list(session_owner(app)) == []
 
 
 def test_history_lists_a_dub_job_with_what_it_said_and_its_downloads(clip):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-import cv2
 import numpy as np
 import pytest
 
@@ -13,6 +12,7 @@ from avatar.speech.timeline import Speech
 from avatar.video.io import open_video
 from avatar.video.video_voice import best_stretch, voice_sample_from_video
 from tests.conftest import coqui_missing
+from tests.dub_clips import speaking_clip
 
 RATE = 16000
 
@@ -47,16 +47,8 @@ def test_a_real_speakers_video_gives_a_sample(fixtures):
 
 
 @pytest.fixture(scope="module")
-def speaking_video(fixtures, tmp_path_factory):
-    """A real speaker at 256 px with her own 6.6 s of sound."""
-    from avatar.video_writer import Mp4Writer
-
-    path = tmp_path_factory.mktemp("clone") / "speaker.mp4"
-    with open_video(fixtures / "real_talk" / "woman_blue.mp4") as clip:
-        with Mp4Writer(path, 256, 256, round(clip.info.fps), clip.audio(), crf=12) as writer:
-            for frame in clip.frames():
-                writer.write(cv2.resize(frame, (256, 256), interpolation=cv2.INTER_AREA))
-    return path
+def speaking_video(tmp_path_factory):
+    return speaking_clip(tmp_path_factory.mktemp("clone") / "speaker.mp4")
 
 
 @pytest.mark.skipif(bool(coqui_missing()) and os.environ.get("CI") != "true", reason="needs coqui-tts")

@@ -9,25 +9,19 @@ from streamlit.testing.v1 import AppTest
 
 from avatar.cli import main
 from avatar.service.jobs import get_service, job_folder
-from tests.conftest import PROJECT_DIR, coqui_missing, failed_talk_job, page_job_record, wait_finished
+from tests.conftest import (
+    PROJECT_DIR, button_labelled, coqui_missing, failed_talk_job, page_job_record,
+    session_owner, started_page, wait_finished,
+)
 
 PAGE = str(PROJECT_DIR / "app_pages" / "talking_avatar.py")
 
 
 @pytest.fixture
 def app() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=240)
-    at.run()
-    assert not at.exception
-    return at
+    return started_page(PAGE)
 
 
-def _button(at: AppTest, label: str):
-    return next(b for b in at.button if b.label == label)
-
-
-def _owner(at: AppTest) -> str:
-    return f"session:{at.session_state['session_id']}"
 
 
 def _finished_job(at: AppTest):
@@ -40,7 +34,7 @@ def test_default_avatar_text_generate_shows_video(app):
     app.radio(key="avatar_choice").set_value("Astronaut")
     app.text_area(key="talk_text").input("Hello, I am an astronaut.")
     app.select_slider[0].set_value(256)
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert not app.exception and not app.error
     videos = app.get("video")
     assert len(videos) == 1
@@ -48,7 +42,7 @@ def test_default_avatar_text_generate_shows_video(app):
     job, manifest = _finished_job(app)
     assert job.kind == "talk" and job.params["avatar"] == "astronaut" and job.params["size"] == 256
     assert job.params["text"] == "Hello, I am an astronaut." and manifest["video"]["width"] == 256
-    assert get_service().result_file(_owner(app), job.id, "video.mp4").stat().st_size > 0
+    assert get_service().result_file(session_owner(app), job.id, "video.mp4").stat().st_size > 0
     assert app.query_params["s"] == app.session_state["session_id"]  # a reload finds the session again
     assert get_service().get("session:someone-else", job.id) is None
     assert [s.label[:8] for s in app.status] == ["Done in "] and app.status[0].state == "complete"
@@ -57,7 +51,7 @@ def test_default_avatar_text_generate_shows_video(app):
 def test_a_refused_job_shows_its_message_and_no_stale_video(app, fixtures, monkeypatch):
     app.text_area(key="talk_text").input("First a good one.")
     app.select_slider[0].set_value(256)
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert len(app.get("video")) == 1
     # The page's own face check is told a face is there, so the portrait reaches the job's check at submit, which
     # refuses it: its sentence is shown, the earlier video is gone, and nothing new is stored.
@@ -68,25 +62,25 @@ def test_a_refused_job_shows_its_message_and_no_stale_video(app, fixtures, monke
     _patch_upload(monkeypatch, fixtures / "no_face.png", "image/png")
     app.radio[0].set_value("Upload a portrait").run()
     assert not app.error
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert not app.exception and not app.get("video") and "talk_job" not in app.session_state
     assert [e.value for e in app.error] == ["No face was found in the image; use a clear, front-facing portrait."]
-    assert [job.status for job in get_service().list(_owner(app))] == ["done"]
+    assert [job.status for job in get_service().list(session_owner(app))] == ["done"]
 
 
 def test_a_job_still_running_is_followed_again_on_the_next_run(app):
     """A click during the wait stops the script, not the job: the next run follows it to its video."""
-    job = get_service().submit(_owner(app), "talk", {"text": "Picked up again, a little later. " * 12, "avatar": "noor", "size": 256}, {})
+    job = get_service().submit(session_owner(app), "talk", {"text": "Picked up again, a little later. " * 12, "avatar": "noor", "size": 256}, {})
     app.session_state["talk_job"] = job.id
     app.run()
     assert not app.exception and not app.error and len(app.get("video")) == 1
-    assert app.status[0].state == "complete" and get_service().get(_owner(app), job.id).status == "done"
+    assert app.status[0].state == "complete" and get_service().get(session_owner(app), job.id).status == "done"
 
 
 def test_a_reload_shows_the_sessions_last_video_again(app, fixtures):
     """A reload is a new browser session on the same address: the page finds the session's newest talk job that
     did not fail (a newer failed one is skipped), and shows its video."""
-    owner = _owner(app)
+    owner = session_owner(app)
     done = get_service().submit(owner, "talk", {"text": "Still here after a reload.", "avatar": "noor", "size": 256}, {})
     assert wait_finished(get_service(), owner, done.id).status == "done"
     failed = failed_talk_job(get_service(), owner, {"text": "Hi."},
@@ -108,7 +102,7 @@ def test_a_reload_shows_the_sessions_last_video_again(app, fixtures):
 
 
 def test_after_a_reload_a_new_portrait_and_recording_drop_the_last_video(app, fixtures, monkeypatch):
-    owner = _owner(app)
+    owner = session_owner(app)
     done = get_service().submit(owner, "talk", {"avatar": "noor", "size": 256},
                                 {"audio": (fixtures / "RD_Radio31_000.wav").read_bytes()}, {"audio": "RD_Radio31_000.wav"})
     assert wait_finished(get_service(), owner, done.id).status == "done"
@@ -128,7 +122,7 @@ def test_after_a_reload_a_new_portrait_and_recording_drop_the_last_video(app, fi
 def test_a_video_just_made_has_no_last_video_label_and_goes_when_the_text_changes(app):
     app.text_area(key="talk_text").input("Made just now.")
     app.select_slider[0].set_value(256)
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert len(app.get("video")) == 1 and not any("last video" in m.value for m in app.markdown)
     app.run()
     assert len(app.get("video")) == 1
@@ -137,18 +131,18 @@ def test_a_video_just_made_has_no_last_video_label_and_goes_when_the_text_change
 
 
 def test_empty_text_shows_error_not_traceback(app):
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert not app.exception
     assert any("text is empty" in e.value for e in app.error)
 
 
 def test_text_of_only_punctuation_is_refused_like_empty_text(app):
     app.text_area(key="talk_text").input("... !!!")
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert not app.exception and not app.get("video")
     assert [e.value for e in app.error] == ["The text has nothing the voice can speak; use words or numbers."]
-    assert "talk_job" not in app.session_state and get_service().list(_owner(app)) == []
-    _button(app, "Listen").click().run()
+    assert "talk_job" not in app.session_state and get_service().list(session_owner(app)) == []
+    button_labelled(app, "Listen").click().run()
     assert not app.exception and not app.get("audio")
     assert [e.value for e in app.error] == ["The text has nothing the voice can speak; use words or numbers."]
 
@@ -158,11 +152,11 @@ def test_upload_without_face_is_refused_before_any_job(app, fixtures, monkeypatc
     app.radio[0].set_value("Upload a portrait").run()
     assert [e.value for e in app.error] == ["No face was found in the image; use a clear, front-facing portrait."]
     app.text_area(key="talk_text").input("Hello there.")
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert not app.exception and not app.get("video")
     assert [e.value for e in app.error][1:] == [
         "No face was found in no_face.png; upload a clear, front-facing portrait, or pick a default avatar."]
-    assert "talk_job" not in app.session_state and get_service().list(_owner(app)) == []
+    assert "talk_job" not in app.session_state and get_service().list(session_owner(app)) == []
 
 
 def test_generate_from_prompt_explains_missing_model(app):
@@ -173,7 +167,7 @@ def test_generate_from_prompt_explains_missing_model(app):
 
 def test_listen_preview_plays_audio(app):
     app.text_area(key="talk_text").input("Just a preview.")
-    _button(app, "Listen").click().run()
+    button_labelled(app, "Listen").click().run()
     assert not app.exception and not app.error
     assert len(app.get("audio")) == 1
 
@@ -216,13 +210,13 @@ def test_corrupt_upload_shows_error_and_generate_says_the_upload_could_not_be_us
     [upload_error] = [e.value for e in app.error]
     assert "Cannot read image corrupt.jpg" in upload_error
     app.text_area(key="talk_text").input("Hello there.")
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert not app.exception
     errors = [e.value for e in app.error]
     assert errors == [upload_error, "The uploaded file corrupt.jpg could not be used as a portrait; upload another "
                                     "picture, or pick a default avatar."]
     assert not any("Choose a portrait first" in e for e in errors)
-    assert "talk_job" not in app.session_state and get_service().list(_owner(app)) == []
+    assert "talk_job" not in app.session_state and get_service().list(session_owner(app)) == []
 
 
 def test_a_corrupt_recording_is_refused_on_upload_and_at_generate(app, fixtures, monkeypatch):
@@ -231,9 +225,9 @@ def test_a_corrupt_recording_is_refused_on_upload_and_at_generate(app, fixtures,
     assert not app.exception
     sentence = "Cannot read audio corrupt.wav: the file is corrupt or not audio; try another recording."
     assert [e.value for e in app.error] == [sentence]
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert not app.exception and [e.value for e in app.error] == [sentence, sentence]
-    assert "talk_job" not in app.session_state and get_service().list(_owner(app)) == []
+    assert "talk_job" not in app.session_state and get_service().list(session_owner(app)) == []
 
 
 def test_a_silent_recording_is_refused_on_upload(app, tmp_path, monkeypatch):
@@ -260,7 +254,7 @@ def test_recording_is_recognised_and_captioned(app, fixtures, monkeypatch):
     next(r for r in app.radio if r.label == "Voice source").set_value("Upload a recording").run()
     assert app.text_area(key="talk_transcript").label == "Transcript (optional)"
     app.select_slider[0].set_value(256)
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert not app.exception and not app.error
     job, manifest = _finished_job(app)
     assert job.inputs == ["audio"] and "text" not in job.params
@@ -274,7 +268,7 @@ def test_recording_is_recognised_and_captioned(app, fixtures, monkeypatch):
     assert box.value == manifest["speech"]["captions"]["recognized_text"] and "holidays" in box.value
     corrected = "Holidays are a time of celebration with loved ones, enjoying the festivities."
     box.input(corrected)
-    _button(app, "Re-time with these words").click().run()
+    button_labelled(app, "Re-time with these words").click().run()
     assert not app.exception and not app.error
     retimed, manifest = _finished_job(app)
     assert retimed.id != job.id and retimed.status == "done" and retimed.inputs == ["audio"]
@@ -284,7 +278,7 @@ def test_recording_is_recognised_and_captioned(app, fixtures, monkeypatch):
     assert given["first"] == given["retimed"] == (fixtures / "RD_Radio31_000.wav").read_bytes()
     assert manifest["speech"]["mouth"]["method"] == "transcript" and "captions.srt" in retimed.results
     assert manifest["speech"]["captions"]["automatic"] is False
-    srt = get_service().result_file(_owner(app), retimed.id, "captions.srt").read_text(encoding="utf-8")
+    srt = get_service().result_file(session_owner(app), retimed.id, "captions.srt").read_text(encoding="utf-8")
     assert "celebration with loved ones" in " ".join(srt.split())
     assert len(app.get("video")) == 1 and not [t for t in app.text_area if t.key.startswith("talk_correction_")]
     assert "Download captions (SRT)" in {b.label for b in app.get("download_button")}
@@ -298,10 +292,10 @@ def test_engine_picker_explains_a_missing_wav2lip(app):
     picker.set_value("wav2lip").run()
     assert any("avatar models import wav2lip-gan PATH" in w.value for w in app.warning)
     app.text_area(key="talk_text").input("Hello.")
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert not app.exception
     assert any("avatar models import wav2lip-gan PATH" in e.value for e in app.error)
-    assert "talk_job" not in app.session_state and get_service().list(_owner(app)) == []  # refused before queueing
+    assert "talk_job" not in app.session_state and get_service().list(session_owner(app)) == []  # refused before queueing
 
 
 def test_sadtalker_options_appear_and_a_missing_model_is_explained(app):
@@ -312,10 +306,10 @@ def test_sadtalker_options_appear_and_a_missing_model_is_explained(app):
     assert [n for n in app.number_input if n.label == "Pose style"]
     assert {"Framing", "Face resolution"} <= {r.label for r in app.radio}
     app.text_area(key="talk_text").input("Hello.")
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert not app.exception
     assert any("avatar models pull sadtalker" in e.value for e in app.error)
-    assert "talk_job" not in app.session_state and get_service().list(_owner(app)) == []
+    assert "talk_job" not in app.session_state and get_service().list(session_owner(app)) == []
 
 
 def test_uploads_for_path_options_are_kept_in_the_session_folder(tmp_path, monkeypatch):
@@ -352,7 +346,7 @@ def _clone(at: AppTest, text: str = "Hello there. This is my voice.") -> AppTest
 def test_a_missing_cloning_model_is_explained(app):
     _clone(app)
     assert any("avatar models pull xtts-v2" in w.value for w in app.warning)
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert not app.exception and "talk_job" not in app.session_state
     assert any("avatar models pull xtts-v2" in e.value for e in app.error)
 
@@ -361,7 +355,7 @@ def test_a_bad_sample_is_refused_as_soon_as_it_is_given(app, fixtures, monkeypat
     _patch_upload(monkeypatch, fixtures / "corrupt.wav", "audio/wav")
     _clone(app)
     assert any("corrupt.wav" in e.value for e in app.error)
-    _button(app, "Listen").click().run()
+    button_labelled(app, "Listen").click().run()
     assert not app.exception and not app.get("audio")
 
 
@@ -373,13 +367,13 @@ def test_cloning_needs_consent_then_the_voice_is_saved_for_the_session(app, fixt
     _clone(app)
     assert not app.warning
     assert app.selectbox(key="talk_language").options == ["en", "es", "fr", "de"]
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert not app.exception and "talk_job" not in app.session_state
     assert any("consent" in e.value or "agreed" in e.value for e in app.error)
 
     app.checkbox(key="talk_consent").check()
     app.selectbox(key="talk_language").set_value("es")
-    _button(app, "Generate").click().run()
+    button_labelled(app, "Generate").click().run()
     assert not app.exception and not app.error
     job, manifest = _finished_job(app)
     assert manifest["speech"]["voice"] == "xtts-v2" and manifest["speech"]["language"] == "es"
@@ -392,5 +386,5 @@ def test_cloning_needs_consent_then_the_voice_is_saved_for_the_session(app, fixt
     assert saved in app.radio(key="talk_speaker").options
     app.radio(key="talk_speaker").set_value(saved).run()
     assert not app.exception and app.selectbox(key="talk_language").value == "es"
-    _button(app, "Listen").click().run()
+    button_labelled(app, "Listen").click().run()
     assert not app.exception and not app.error and len(app.get("audio")) == 1

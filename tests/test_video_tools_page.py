@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from avatar.service.jobs import get_service
 from avatar.video_writer import Mp4Writer
-from tests.conftest import PROJECT_DIR, page_job_record
+from tests.conftest import PROJECT_DIR, button_labelled, page_job_record, started_page
 from tests.test_talking_avatar_page import _patch_upload
 
 PAGE = str(PROJECT_DIR / "app_pages" / "video_tools.py")
@@ -16,10 +16,7 @@ PAGE = str(PROJECT_DIR / "app_pages" / "video_tools.py")
 
 @pytest.fixture
 def app() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=240)
-    at.run()
-    assert not at.exception
-    return at
+    return started_page(PAGE)
 
 
 @pytest.fixture
@@ -32,9 +29,6 @@ def clip(tmp_path):
     return path
 
 
-def _button(at: AppTest, label: str):
-    return next(b for b in at.button if b.label == label)
-
 
 def test_generation_tabs_say_how_to_install_their_models(app):
     texts = " ".join(i.value for i in app.info)
@@ -45,7 +39,7 @@ def test_upscaling_tab_upscales_an_uploaded_video(app, clip, monkeypatch):
     _patch_upload(monkeypatch, clip, "video/mp4")
     app.run()
     app.radio(key="upscale_height").set_value(720)
-    _button(app, "Upscale").click().run()
+    button_labelled(app, "Upscale").click().run()
     assert not app.exception and not app.error
     job, manifest = page_job_record(app, "upscale_job")
     assert manifest["video"] == {"width": 1280, "height": 720, "fps": 10.0, "frames": 8}
@@ -67,7 +61,7 @@ def test_inpainting_tab_fills_a_box_without_a_model(app, clip, monkeypatch):
     app.radio(key="vinpaint_by").set_value("Box").run()
     for key, value in (("vinpaint_box_x0", 40), ("vinpaint_box_y0", 20), ("vinpaint_box_x1", 80), ("vinpaint_box_y1", 50)):
         app.number_input(key=key).set_value(value)
-    _button(app, "Fill the video").click().run()
+    button_labelled(app, "Fill the video").click().run()
     assert not app.exception and not app.error
     job, manifest = page_job_record(app, "vinpaint_job")
     assert manifest["method"] == "propagation" and manifest["video"]["frames"] == 8 and job.queue == "cpu"
@@ -77,7 +71,7 @@ def test_inpainting_tab_fills_a_box_without_a_model(app, clip, monkeypatch):
 def test_a_corrupt_video_shows_one_clear_error(app, fixtures, monkeypatch):
     _patch_upload(monkeypatch, fixtures / "corrupt.wav", "video/mp4")
     app.run()
-    _button(app, "Upscale").click().run()
+    button_labelled(app, "Upscale").click().run()
     assert not app.exception
     # The patched uploader hands the file to both tabs that take a video: video inpainting refuses it on upload
     # (it reads a frame to draw on), upscaling at its button; each says the same one sentence.
@@ -102,7 +96,7 @@ def test_text_to_video_tab_estimates_the_time_then_runs_the_installed_model(tmp_
     at.slider(key="t2v_frames").set_value(8)
     at.slider(key="t2v_steps").set_value(2)
     at.select_slider(key="t2v_size").set_value(128)
-    _button(at, "Generate clip").click().run()
+    button_labelled(at, "Generate clip").click().run()
     assert not at.exception and not at.error
     job, manifest = page_job_record(at, "t2v_job")
     assert manifest["video"]["frames"] == 8 and (manifest["video"]["width"], manifest["video"]["height"]) == (128, 128)

@@ -11,7 +11,7 @@ import pytest
 from avatar.errors import InputError
 from avatar.video.dub import faces_at_start
 from tests.browser.conftest import generate_and_fetch
-from tests.test_dub_page import short_talk_clip
+from tests.dub_clips import short_talk_clip
 
 pytestmark = pytest.mark.browser
 

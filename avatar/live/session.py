@@ -37,6 +37,7 @@ from avatar.talk.builtin.mouth_track import mouth_track
 from avatar.talk.builtin.rig import BASES
 from avatar.talk.pipeline import Portrait
 from avatar.live.timeline import Said, Timeline, Utterance, said
+from avatar.speech.resampling import resample
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -237,11 +238,7 @@ class LiveSession:
         rate = chunks[0].sample_rate
         samples = np.concatenate([c.samples for c in chunks]).astype(np.float32)
         phonemes = [p for c in chunks for p in (c.phonemes or [])]
-        if rate != s.sample_rate:
-            from scipy.signal import resample_poly
-
-            g = math.gcd(rate, s.sample_rate)
-            samples = resample_poly(samples, s.sample_rate // g, rate // g).astype(np.float32)
+        samples = resample(samples, rate, s.sample_rate).astype(np.float32, copy=False)
         return samples, phonemes
 
     def _place(self, text: str, samples: np.ndarray, phonemes: list[Phoneme]) -> None:

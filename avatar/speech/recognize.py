@@ -101,6 +101,7 @@ from avatar.speech.decode_pool import DecoderPool, decoder_count
 from avatar.speech.speech_presence import detect_speech
 from avatar.speech.text import MAX_TEXT_CHARS
 from avatar.speech.timeline import Phoneme, Speech, Word
+from avatar.speech.resampling import resample
 
 __all__ = [
     "PAUSE",
@@ -435,10 +436,7 @@ def _model_samples(speech: Speech) -> np.ndarray:
     samples = _mono(speech.samples)
     rate = int(speech.sample_rate)
     if rate != MODEL_RATE and samples.size:
-        divisor = math.gcd(MODEL_RATE, rate)
-        from scipy.signal import resample_poly  # imported here: a quarter second that text jobs skip
-
-        samples = resample_poly(samples.astype(np.float64), MODEL_RATE // divisor, rate // divisor)
+        samples = resample(samples.astype(np.float64), rate, MODEL_RATE)
     peak = _abs_peak(samples)
     gain = min(MAX_GAIN, 0.7 / peak) if peak >= SILENT_PEAK else None
     out = np.empty(len(samples), dtype=np.int16)

@@ -87,12 +87,12 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from avatar.errors import InputError
 from avatar.progress import Progress, report
 from avatar.speech.text import check_text
 from avatar.speech.timeline import Phoneme, Speech, Word
+from avatar.speech.resampling import resample
 
 __all__ = [
     "COST_THRESHOLD",
@@ -247,10 +247,7 @@ def _dct_matrix(count: int = _MFCC, bands: int = _MEL_BANDS) -> np.ndarray:
 
 def _to_analysis_rate(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     samples = np.asarray(samples, dtype=np.float32).reshape(-1)
-    if sample_rate == ANALYSIS_RATE:
-        return samples
-    g = np.gcd(int(sample_rate), ANALYSIS_RATE)
-    return resample_poly(samples, ANALYSIS_RATE // g, int(sample_rate) // g).astype(np.float32)
+    return resample(samples, sample_rate, ANALYSIS_RATE).astype(np.float32, copy=False)
 
 
 def log_mel(samples: np.ndarray, sample_rate: int) -> np.ndarray:

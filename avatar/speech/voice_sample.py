@@ -106,6 +106,7 @@ import numpy as np
 from avatar.errors import InputError
 from avatar.media import AudioSource, AudioTooLong, load_audio, read_source
 from avatar.speech.timeline import Speech
+from avatar.speech.resampling import resample
 
 __all__ = [
     "MAX_CLIPPED_SHARE",
@@ -251,14 +252,7 @@ def _analyse(samples: np.ndarray, sample_rate: int) -> _Features:
 
 
 def _at_analysis_rate(x: np.ndarray, sample_rate: int) -> np.ndarray:
-    if sample_rate == _RATE:
-        return x
-    from math import gcd
-
-    from scipy.signal import resample_poly  # imported here: scipy.signal is slow to import
-
-    common = gcd(_RATE, int(sample_rate))
-    return resample_poly(x, _RATE // common, int(sample_rate) // common)
+    return resample(x, sample_rate, _RATE)
 
 
 def _frames(x: np.ndarray, size: int) -> np.ndarray:

@@ -21,9 +21,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-from scipy.signal import get_window, lfilter, resample_poly
+from scipy.signal import get_window, lfilter
 
 from avatar.speech.timeline import Speech
+from avatar.speech.resampling import resample
 
 SAMPLE_RATE = 16000
 N_FFT = 800
@@ -54,10 +55,7 @@ def to_model_rate(speech: Speech) -> np.ndarray:
     if samples.ndim > 1:
         samples = samples.mean(axis=-1, dtype=np.float32)
     rate = int(speech.sample_rate)
-    if rate == SAMPLE_RATE:
-        return samples
-    g = np.gcd(rate, SAMPLE_RATE)
-    return resample_poly(samples, SAMPLE_RATE // g, rate // g).astype(np.float32)
+    return resample(samples, rate, SAMPLE_RATE).astype(np.float32, copy=False)
 
 
 # Slaney's mel scale: linear (F_SP Hz per mel) below 1 kHz, logarithmic above.

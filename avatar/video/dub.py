@@ -18,7 +18,7 @@ When the speech and the video differ in length, `fit` decides:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence
 
@@ -193,8 +193,7 @@ def dub_video(
         if clone_from_video:
             from avatar.video.video_voice import voice_sample_from_video
 
-            voice_sample = voice_sample_from_video(clip.audio(), info.name)
-            check_voice(voice, voice_sample, language, typed=True, rate=rate)
+            voice_sample = voice_sample_from_video(clip.audio(), info.name)  # checked with the voice just below
         fps = int(round(info.fps))
         report(progress, "voice", 0.0)
         with timer.stage("voice"):
@@ -232,8 +231,7 @@ def dub_video(
                 "speech": {**speech_entry, "duration_s": round(speech.duration, 4),
                            "sample_rate": speech.sample_rate, "voice_from_video": clone_from_video},
                 "engine": options.engine,
-                "options": {"fit": options.fit, "seed": options.seed, "lead": options.lead,
-                            "expression_scale": options.expression_scale},
+                "options": asdict(options),
                 "output": {"frames": frames_out, "fps": fps, "width": info.width, "height": info.height,
                            "animated_frames": animated},
                 "captions": {"file": paths["captions"].name, "cues": len(cues), "automatic": automatic}

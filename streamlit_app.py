@@ -19,6 +19,7 @@ HERE = Path(__file__).resolve().parent
 PAGES = {  # title: (file, icon, url path)
     "Talking Avatar": ("app_pages/talking_avatar.py", ":material/record_voice_over:", "talking_avatar"),
     "Dub a video": ("app_pages/dub.py", ":material/interpreter_mode:", "dub"),
+    "Live": ("app_pages/live.py", ":material/videocam:", "live"),
     "Inpainting": ("app_pages/inpainting.py", ":material/brush:", "inpainting"),
     "Object Shift": ("app_pages/object_shift.py", ":material/open_with:", "object_shift"),
     "Video Tools": ("app_pages/video_tools.py", ":material/movie:", "video_tools"),

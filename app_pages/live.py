@@ -1,0 +1,185 @@
+"""Live page: a portrait that idles in the page and speaks each typed sentence as it is sent (WebRTC).
+
+The page holds one `LiveSession` per browser session (ui.live_players) and plays it
+through streamlit-webrtc in receive-only mode: the session's own video and audio
+tracks are the connection's tracks, so frames and sound leave the server on the
+session's one clock. Typing, Stop and the transcript are fragments: sending a
+sentence reruns only the box it was typed in, not the page (nor the player).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Optional
+
+import numpy as np
+import streamlit as st
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+from avatar.avatars import list_default_avatars, thumbnail
+from avatar.errors import AvatarError
+from avatar.media import IMAGE_EXTENSIONS
+from ui.live_players import LivePlayer, live_players
+from ui.portrait_generation import generated_portrait_input
+from ui.session import job_owner
+
+PLAYER_KEY = "live_player"  # the id of this browser session's live session
+THUMBNAIL_PX = 120
+CONNECT_WAIT_S = 20.0  # a connection not playing this long after Start is reported: WebRTC is blocked here
+NO_WEBRTC = ("This browser cannot receive live video: WebRTC is unavailable or blocked here; use a recent Chrome, "
+             "Firefox, Edge or Safari without extensions that block WebRTC.")
+TRANSLATIONS = {"media_api_not_available": NO_WEBRTC, "start": "Connect", "stop": "Disconnect"}
+
+
+def _choose_portrait() -> tuple[Optional[Any], Optional[str]]:
+    """The portrait the session starts from (a default avatar's name, image bytes or an RGB array), and why the
+    choice cannot be used yet (None when it can)."""
+    source = st.radio("Portrait source", ["Default avatar", "Upload a portrait", "Generate from a prompt"],
+                      horizontal=True, label_visibility="collapsed", key="live_source")
+    if source == "Default avatar":
+        avatars = list_default_avatars()
+        gallery = st.container(horizontal=True)
+        for avatar in avatars:
+            gallery.image(thumbnail(avatar, 2 * THUMBNAIL_PX), caption=avatar.title, width=THUMBNAIL_PX)
+        titles = {avatar.title: avatar for avatar in avatars}
+        chosen = titles[st.radio("Avatar", list(titles), horizontal=True, key="live_avatar")]
+        return chosen.name, None
+    if source == "Upload a portrait":
+        upload = st.file_uploader("Portrait (PNG, JPEG or WebP)", type=[e.lstrip(".") for e in IMAGE_EXTENSIONS],
+                                  key="live_upload")
+        if upload is None:
+            return None, "Upload a portrait first, or pick a default avatar."
+        return upload.getvalue(), None
+    image = generated_portrait_input()
+    if image is None:
+        return None, "Generate a portrait first, or pick a default avatar."
+    return np.ascontiguousarray(image), None
+
+
+def _start(source: Any) -> None:
+    """Open this browser session's live session, or say in one sentence why not (full server, no face)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    context = get_script_run_ctx()
+    try:
+        with st.spinner("Preparing the portrait..."):
+            player = live_players().open(source, context.session_id if context else None)
+    except AvatarError as exc:
+        st.error(str(exc))
+        return
+    st.session_state[PLAYER_KEY] = player.id
+    st.rerun()
+
+
+def _webrtc_key(player: LivePlayer) -> str:
+    return f"live_webrtc_{player.id}"  # a new session gets a new connection, never the last one's
+
+
+def _player_view(player: LivePlayer) -> None:
+    """The video, played as soon as it is drawn (the page's Start was the click that allows sound)."""
+    webrtc_streamer(
+        key=_webrtc_key(player),
+        mode=WebRtcMode.RECVONLY,
+        rtc_configuration={"iceServers": []},  # the browser and this server reach each other directly
+        source_video_track=player.video,
+        source_audio_track=player.audio,
+        desired_playing_state=True,
+        media_stream_constraints={"video": True, "audio": True},
+        video_html_attrs={"autoPlay": True, "playsInline": True, "controls": False, "style": {"width": "100%"}},
+        translations=TRANSLATIONS,
+    )
+
+
+def _connection_problem(player: LivePlayer) -> Optional[str]:
+    """A sentence when the connection did not start playing in time (None while it plays or is still starting)."""
+    context = st.session_state.get(_webrtc_key(player))
+    state = getattr(context, "state", None)
+    if state is None or state.playing or time.monotonic() - player.opened < CONNECT_WAIT_S:
+        return None
+    return ("The live video did not connect: this browser or its network blocks WebRTC; try another browser or "
+            "network, or End the session and Start again.")
+
+
+@st.fragment
+def _controls(player: LivePlayer) -> None:
+    """Type and Enter: the sentence queues after what is being said; Stop cuts it and the face idles."""
+    with st.form("live_say", clear_on_submit=True, border=False):
+        text = st.text_input("Say", placeholder="Type a sentence and press Enter", key="live_text")
+        sent = st.form_submit_button("Say", type="primary")
+    if sent:
+        try:
+            player.session.say(text)
+        except AvatarError as exc:
+            st.error(str(exc))
+    columns = st.columns(3)
+    if columns[0].button("Stop", help="Stop speaking now; what was queued is dropped and the avatar idles"):
+        try:
+            player.session.stop()
+        except AvatarError as exc:
+            st.error(str(exc))
+    if columns[1].button("Save as MP4", help="The session so far as a video, listed on History"):
+        _save(player)
+    if columns[2].button("End session"):
+        live_players().close(player.id)
+        st.session_state.pop(PLAYER_KEY, None)
+        st.rerun(scope="app")
+
+
+def _save(player: LivePlayer) -> None:
+    """Hand the session so far to a job that writes it as an MP4 (a normal result on History)."""
+    try:
+        from avatar.live.recording import submit_saved_session
+    except ImportError:
+        st.error("Saving a live session is not available on this server yet.")
+        return
+    try:
+        job_id = submit_saved_session(player.session, job_owner())
+    except AvatarError as exc:
+        st.error(str(exc))
+        return
+    st.session_state["live_saved_job"] = job_id
+
+
+@st.fragment(run_every=0.5)
+def _transcript(player: LivePlayer) -> None:
+    """What was said so far, newest last, with Stop's cuts marked; the voice's refusals below it."""
+    problem = _connection_problem(player)
+    if problem:
+        st.error(problem)
+    if player.session.closed:
+        st.info("This live session has ended; start a new one.")
+        return
+    lines = player.session.transcript
+    st.markdown("**Transcript**")
+    if not lines:
+        st.caption("Nothing said yet.")
+    for line in lines:
+        st.markdown(f"`{line.start:6.1f} s` {line.text}" + (" *(interrupted)*" if line.interrupted else ""))
+    for error in player.session.errors[-3:]:
+        st.error(error)
+    saved = st.session_state.get("live_saved_job")
+    if saved:
+        st.success(f"Saved as job {saved}: its MP4 is listed on History once written.")
+
+
+st.title("Live")
+st.caption("Pick a portrait and press Start: the avatar appears and speaks each sentence you type, as you send it.")
+
+players = live_players()
+player = players.get(st.session_state.get(PLAYER_KEY))
+if player is None:
+    st.session_state.pop(PLAYER_KEY, None)
+    source, problem = _choose_portrait()
+    if st.button("Start", type="primary"):
+        if problem:
+            st.error(problem)
+        else:
+            _start(source)
+    st.caption(f"Live sessions on this server: {players.capacity.in_use} of {players.capacity.limit} in use.")
+else:
+    video_column, text_column = st.columns([3, 2])
+    with video_column:
+        _player_view(player)
+    with text_column:
+        _controls(player)
+        _transcript(player)

@@ -39,6 +39,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import re
 from typing import Any, Optional
 from urllib.parse import urlencode
 
@@ -82,6 +84,30 @@ _SUBMIT_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
 """The submit endpoint reads its body itself (to enforce the size limit while reading), so /docs learns its shape here."""
 
 
+def cors_origins_from_env() -> list[str]:
+    """`AVATAR_CORS_ORIGINS`: the web pages (scheme://host[:port], comma separated) whose scripts may call the API.
+
+    None by default: a browser then lets only pages served by the API's own origin
+    read its answers. A page elsewhere that embeds a live session needs its origin here."""
+    origins = [origin.strip().rstrip("/") for origin in os.environ.get("AVATAR_CORS_ORIGINS", "").split(",")]
+    for origin in origins:
+        if origin and origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise AvatarError(f"AVATAR_CORS_ORIGINS holds {quoted(origin)}, which is not an origin; give "
+                              "scheme://host[:port] values such as https://example.com, comma separated.")
+    return [origin for origin in origins if origin]
+
+
+def allow_cross_origin(app: FastAPI, origins: list[str]) -> None:
+    """Let scripts of `origins` call the API with a key in the Authorization header (no cookies are ever used)."""
+    if not origins:
+        return
+    from fastapi.middleware.cors import CORSMiddleware
+
+    app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],
+                       allow_headers=["Authorization", "Content-Type", "X-API-Key"], expose_headers=["Link"],
+                       max_age=600)
+
+
 def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] = None, auth: bool = True) -> FastAPI:
     """The API over `service` (default: the process's job service), accepting `keys` (default: AVATAR_API_KEYS)."""
     hashes = [hash_key(key) for key in (keys_from_env() if keys is None else keys)]
@@ -93,6 +119,7 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
     storage = StorageLimits.from_env()
     app = FastAPI(title="Avatar Studio API", version="1",
                   description="Talking videos, image and video tools as jobs: submit, follow, download.")
+    allow_cross_origin(app, cors_origins_from_env())
 
     def jobs() -> JobService:
         return service or get_service()

@@ -29,14 +29,13 @@ import numpy as np
 
 from avatar.errors import InputError
 from avatar.speech.text import check_text, split_paragraphs, split_sentences
-from avatar.speech.timeline import Phoneme, Speech
+from avatar.speech.timeline import Phoneme
 from avatar.speech.voices import get_voice
 from avatar.talk.builtin import life
 from avatar.talk.builtin.engine import BuiltinEngine, PortraitRig
-from avatar.talk.builtin.mouth_track import mouth_track
-from avatar.talk.builtin.rig import BASES
 from avatar.talk.pipeline import Portrait
-from avatar.live.timeline import Said, Timeline, Utterance, said
+from avatar.live.render import clock_weights, context
+from avatar.live.timeline import Line, Said, Timeline, Utterance, said
 from avatar.speech.resampling import resample
 
 _LOGGER = logging.getLogger(__name__)
@@ -49,6 +48,9 @@ HEAD_SETTLE_S = 0.15
 """On Stop, the head's speaking motion follows the cut speech this much longer (its energy is smoothed over ~0.1 s)."""
 MOUTH = slice(0, 5)
 """The mouth's columns in a row of rig weights (open, wide, round, closed, teeth)."""
+KEEP_S = 1800.0
+"""A session keeps what it said in the last 30 minutes to be saved as a video (sentences as the voice made them,
+16-bit: about 2.6 MB per minute of speech); saving a longer session saves its last 30 minutes."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,18 @@ class LiveSettings:
     speak_ahead: float = 2.0
     """The voice speaks the next sentence once the sound placed ahead is shorter than this: long enough to hide the
     voice's time for a sentence, short enough that a long text does not take the CPU from the frames in a burst."""
+
+
+@dataclass(frozen=True)
+class Recording:
+    """What a session said up to `frames` (its frames first_frame..frames-1), to re-make it as a video: the portrait,
+    the settings and every sentence placed on the clock with its sound as the voice made it."""
+
+    settings: LiveSettings
+    portrait: Portrait
+    first_frame: int
+    frames: int
+    lines: list[Line]
 
 
 class LiveSession:
@@ -90,6 +104,7 @@ class LiveSession:
         self._lock = threading.Lock()
         self._timeline = Timeline()
         self._spoken: list[Said] = []  # sentences that ended and left the timeline
+        self._kept: list[Line] = []  # the same, with their sound, for the last KEEP_S seconds (see `recording`)
         self._queue: queue.Queue[tuple[int, str]] = queue.Queue()
         self._generation = 0  # bumped by Stop: sentences of an older generation are dropped
         self._busy = 0  # sentences queued or being spoken by the voice
@@ -207,7 +222,7 @@ class LiveSession:
             if not self._wait_for_room(generation):
                 continue
             try:
-                samples, phonemes = self._synthesize(sentence)
+                samples, phonemes, voice, voice_rate = self._synthesize(sentence)
             except Exception as exc:  # noqa: BLE001 - one bad sentence must not end the session
                 with self._lock:
                     if generation == self._generation:
@@ -217,7 +232,7 @@ class LiveSession:
             with self._lock:
                 if generation != self._generation or self._closed:
                     continue
-                self._place(sentence, samples, phonemes)
+                self._place(sentence, samples, phonemes, voice, voice_rate)
                 self._busy -= 1
 
     def _wait_for_room(self, generation: int) -> bool:
@@ -231,17 +246,20 @@ class LiveSession:
                     return True
             time.sleep(0.02)
 
-    def _synthesize(self, sentence: str) -> tuple[np.ndarray, list[Phoneme]]:
-        """The sentence's samples at the session's rate and its phonemes (seconds from its first sample)."""
+    def _synthesize(self, sentence: str) -> tuple[np.ndarray, list[Phoneme], np.ndarray, int]:
+        """The sentence's samples at the session's rate, its phonemes (seconds from its first sample), and the
+        voice's own samples as 16-bit at their rate (what a saved session keeps)."""
         s = self.settings
         chunks = list(self.voice.speak(sentence, rate=s.rate, seed=s.seed))
         rate = chunks[0].sample_rate
         samples = np.concatenate([c.samples for c in chunks]).astype(np.float32)
         phonemes = [p for c in chunks for p in (c.phonemes or [])]
+        voice = np.round(np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
         samples = resample(samples, rate, s.sample_rate).astype(np.float32, copy=False)
-        return samples, phonemes
+        return samples, phonemes, voice, rate
 
-    def _place(self, text: str, samples: np.ndarray, phonemes: list[Phoneme]) -> None:
+    def _place(self, text: str, samples: np.ndarray, phonemes: list[Phoneme], voice: Optional[np.ndarray] = None,
+               voice_rate: int = 0) -> None:
         """Put a spoken sentence on the clock (lock held): after the sentence before it, and never where a frame or
         sample was already handed out."""
         s = self.settings
@@ -253,39 +271,23 @@ class LiveSession:
         shifted = [Phoneme(p.ipa, p.start + start, p.end + start) for p in phonemes]
         head_from = self._rendered_upto + life.activity_margin(s.fps) + 1
         self._timeline.utterances.append(Utterance(text, start, samples, s.sample_rate, shifted, list(shifted),
-                                                   head_from))
+                                                   head_from, voice=voice, voice_rate=voice_rate))
         self._last_activity = max(self._last_activity, start)
-        old = self._timeline.forget_before(self.now() - 5.0)
-        if old:
-            self._spoken.extend(old)
+        now = self.now()
+        for old in self._timeline.forget_before(now - 5.0):  # ended: nothing changes them any more
+            self._spoken.append(said(old))
+            self._kept.append(old.line(with_voice=True))
+        self._kept = [line for line in self._kept if line.end >= now - KEEP_S]
 
     # -- what the viewer gets -----------------------------------------------------------------------
 
     def weights(self, frames: range) -> np.ndarray:
         """Rig weights (mouth, blink, head) of `frames`, as the built-in engine computes them for a video: the mouth
-        from the phonemes on the clock, blinks and head motion from the absolute frame index."""
-        s = self.settings
-        margin = life.activity_margin(s.fps)
-        first = max(0, frames.start - margin)
-        window = range(first, frames.stop + margin)
-        t0, t1 = first / s.fps - 1.0, window.stop / s.fps + 1.0
-        with self._lock:
-            mouth_phonemes = self._timeline.phonemes_near(t0, t1)
-            head_phonemes = self._timeline.phonemes_near(t0, t1, head=True)
-            mask = self._timeline.head_mask(window, s.fps)
-        empty = np.zeros(0, np.float32)
-        track = mouth_track(Speech(empty, s.sample_rate, mouth_phonemes), fps=s.fps, lead=s.lead,
-                            expression_scale=s.expression_scale, frames=window)
-        head = (track if head_phonemes == mouth_phonemes else
-                mouth_track(Speech(empty, s.sample_rate, head_phonemes), fps=s.fps, lead=s.lead,
-                            expression_scale=s.expression_scale, frames=window))
-        inside = slice(frames.start - first, frames.start - first + len(frames))
-        weights = np.zeros((len(frames), len(BASES)), np.float32)
-        weights[:, MOUTH] = track.values[inside]
-        weights[:, BASES.index("blink")] = life.blink_track(len(frames), s.fps, s.seed, frames.start)
-        motion = life.head_motion(head.energy * mask, s.fps, s.seed, s.expression_scale, first)
-        weights[:, BASES.index("tilt"):] = motion[inside]
-        return weights
+        from the phonemes on the clock, blinks and head motion from the absolute frame index (`render.clock_weights`,
+        which a saved session's frames are rendered with too)."""
+        with self._lock:  # a copy of the places near the frames; rendering runs outside the lock
+            nearby = self._timeline.near(*context(frames, self.settings.fps))
+        return clock_weights(self.engine, nearby, self.settings, frames)
 
     def frame(self, n: int) -> np.ndarray:
         """Video frame `n` (RGB, the portrait's size), due at `frame_due(n)`; the same n gives the same array."""
@@ -312,6 +314,22 @@ class LiveSession:
             start = self._audio_upto
         stop = max(start, int(t * self.settings.sample_rate))
         return start, self.audio(start, stop - start)
+
+    def recording(self) -> Recording:
+        """Everything said up to now (the last `KEEP_S` seconds of a longer session), to save as a video.
+
+        The video ends at the frame due now; sentences placed just after it are kept
+        too, since the mouth looks a little ahead and the last frames were shown with them.
+        """
+        self._check_open()
+        fps = self.settings.fps
+        with self._lock:
+            frames = self.frame_at(self.now())
+            first = max(0, frames - int(KEEP_S * fps))
+            since, until = first / fps - 1.0, frames / fps + 1.0
+            lines = [line for line in self._kept if line.end >= since]
+            lines += [u.line(with_voice=True) for u in self._timeline.utterances if u.start <= until]
+        return Recording(self.settings, self.portrait, first, frames, lines)
 
     # -- life span -------------------------------------------------------------------------------
 

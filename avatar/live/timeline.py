@@ -8,7 +8,7 @@ timeline and lips and sound cannot drift apart, however long the session runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -36,6 +36,10 @@ class Utterance:
     head_phonemes: list[Phoneme]
     head_from: int
     interrupted: bool = False
+    voice: Optional[np.ndarray] = None
+    """The sentence as the voice made it (int16 at `voice_rate`), kept compactly so a saved session sounds as it did;
+    None when nothing is to be saved."""
+    voice_rate: int = 0
 
     @property
     def end(self) -> float:
@@ -47,15 +51,58 @@ class Utterance:
 
     def cut(self, at: float, head_until: float) -> None:
         """End the sentence at clock time `at` (sound faded, mouth closing) and the head's motion at `head_until`."""
-        keep = max(0, int(round((at - self.start) * self.sample_rate)))
-        fade = int(FADE_S * self.sample_rate)
-        samples = self.samples[: keep + fade].copy()
-        tail = samples[keep:]
-        samples[keep:] = tail * np.linspace(1.0, 0.0, len(tail), dtype=np.float32)
-        self.samples = samples
+        self.samples = cut_sound(self.samples, self.sample_rate, at - self.start)
+        if self.voice is not None:
+            self.voice = cut_sound(self.voice, self.voice_rate, at - self.start)
         self.phonemes = _cut(self.phonemes, at)
         self.head_phonemes = _cut(self.head_phonemes, head_until)
         self.interrupted = True
+
+
+    def line(self, with_voice: bool = False) -> "Line":
+        """The sentence's place on the clock without its session-rate sound (with the voice's copy if asked)."""
+        return Line(self.text, self.start, self.end, self.phonemes, self.head_phonemes, self.head_from,
+                    self.interrupted, self.voice if with_voice else None, self.voice_rate)
+
+
+def cut_sound(samples: np.ndarray, sample_rate: int, seconds: float) -> np.ndarray:
+    """`samples` cut after `seconds`, fading out over `FADE_S` (float or int16, the type kept)."""
+    keep = max(0, int(round(seconds * sample_rate)))
+    fade = int(FADE_S * sample_rate)
+    cut = samples[: keep + fade].astype(np.float32)
+    tail = cut[keep:]
+    cut[keep:] = tail * np.linspace(1.0, 0.0, len(tail), dtype=np.float32)
+    return cut if samples.dtype == np.float32 else np.round(cut).astype(samples.dtype)
+
+
+@dataclass(frozen=True)
+class Line:
+    """A sentence's place on the clock, as the frames need it (and, to save a session, its sound as the voice made
+    it): what a saved session is re-made from, and a light copy of the timeline for rendering outside its lock."""
+
+    text: str
+    start: float
+    end: float
+    phonemes: list[Phoneme]
+    head_phonemes: list[Phoneme]
+    head_from: int
+    interrupted: bool = False
+    voice: Optional[np.ndarray] = None  # int16 at voice_rate
+    voice_rate: int = 0
+
+
+class Placed(Protocol):
+    """What placing a sentence on the clock means to the frames: an `Utterance` or a `Line`."""
+
+    text: str
+    start: float
+    phonemes: list[Phoneme]
+    head_phonemes: list[Phoneme]
+    head_from: int
+    interrupted: bool
+
+    @property
+    def end(self) -> float: ...
 
 
 def _cut(phonemes: list[Phoneme], at: float) -> list[Phoneme]:
@@ -74,9 +121,14 @@ class Said:
 
 @dataclass
 class Timeline:
-    """The sentences placed on the clock, oldest first; nothing here is thread-safe (the session locks)."""
+    """The sentences placed on the clock, oldest first; nothing here is thread-safe (the session locks).
 
-    utterances: list[Utterance] = field(default_factory=list)
+    A live session's timeline holds `Utterance`s (with their sound); the frames need
+    only their places, so a timeline of `Line`s (a snapshot, or a saved session)
+    renders the same frames.
+    """
+
+    utterances: Sequence[Placed] = field(default_factory=list)
 
     @property
     def end(self) -> float:
@@ -114,12 +166,16 @@ class Timeline:
         """Forget sentences that start after `t` (never heard)."""
         self.utterances = [u for u in self.utterances if u.start <= t]
 
-    def forget_before(self, t: float) -> Optional[list[Said]]:
-        """Drop sentences that ended before `t` from memory; they stay in the transcript kept by the session."""
+    def forget_before(self, t: float) -> list[Utterance]:
+        """Drop sentences that ended before `t` from memory and return them (the session keeps what it needs)."""
         old = [u for u in self.utterances if u.end < t]
         self.utterances = [u for u in self.utterances if u.end >= t]
-        return [said(u) for u in old] if old else None
+        return old  # type: ignore[return-value]
+
+    def near(self, t0: float, t1: float) -> "Timeline":
+        """A copy of the places (no sound) of the sentences overlapping [t0, t1]: renders frames there the same."""
+        return Timeline([u.line() for u in self.utterances if u.end >= t0 and u.start <= t1])  # type: ignore[union-attr]
 
 
-def said(u: Utterance) -> Said:
+def said(u: Placed) -> Said:
     return Said(u.text, u.start, u.end, u.interrupted)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import cv2
 import numpy as np
@@ -102,13 +102,21 @@ class BuiltinEngine:
             frame[y0:y1, x0:x1] = crop
             yield frame
 
-    def weights(self, speech: Speech, options: TalkOptions, frames: range, total: int | None = None) -> np.ndarray:
+    def weights(self, speech: Speech, options: TalkOptions, frames: range, total: int | None = None, *,
+                head_speech: Optional[Speech] = None,
+                head_mask: Optional[Callable[[range], np.ndarray]] = None) -> np.ndarray:
         """Per-frame weights of every rig basis (mouth, blink, head) for `frames`.
 
         `total` is the video's frame count, or None while speech is still arriving
         (the caller then asks only for frames whose context is known, see
         `frames_known`). Values depend only on the absolute frame index, so pieces
         join seamlessly.
+
+        A live session (`avatar.live`) changes the head's motion after frames were
+        shown: `head_speech` times the head's speaking motion when it differs from the
+        mouth's (Stop lets the head settle after the mouth closed), and `head_mask(frames)`
+        scales the speech energy the head follows per frame (0 where frames were shown
+        before the speech was known, so they never change).
         """
         margin = life.activity_margin(options.fps)
         first = max(0, frames.start - margin)
@@ -121,6 +129,12 @@ class BuiltinEngine:
         if options.blinks:
             weights[:, BASES.index("blink")] = life.blink_track(len(frames), options.fps, options.seed, frames.start)
         if not options.still:
-            motion = life.head_motion(track.energy, options.fps, options.seed, options.expression_scale, first)
+            window = range(first, stop)
+            energy = track.energy if head_speech is None else mouth_track(
+                head_speech, fps=options.fps, lead=options.lead, expression_scale=options.expression_scale,
+                frames=window).energy
+            if head_mask is not None:
+                energy = energy * head_mask(window)
+            motion = life.head_motion(energy, options.fps, options.seed, options.expression_scale, first)
             weights[:, BASES.index("tilt") :] = motion[inside]
         return weights

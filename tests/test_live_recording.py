@@ -1,0 +1,153 @@
+"""Saving a live session: what it said becomes a job whose video shows the session's frames with its sound."""
+
+from __future__ import annotations
+
+import json
+import time
+import wave
+
+import av
+import numpy as np
+import pytest
+
+from avatar.avatars import get_default_avatar
+from avatar.errors import InputError
+from avatar.live.recording import submit_saved_session
+from avatar.live.session import LiveSession, LiveSettings
+from avatar.service.jobs import JobService, job_folder
+from avatar.service.store import JobStore
+from avatar.talk.builtin.engine import BuiltinEngine
+from avatar.talk.pipeline import prepare_portrait
+
+OWNER = "session:test"
+
+
+class Clock:
+    """A clock that moves only when the test says."""
+
+    def __init__(self) -> None:
+        self.t = 500.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture(scope="module")
+def portrait():
+    avatar = get_default_avatar("maya")
+    picture = prepare_portrait(avatar.image_path, 256, landmarks_path=avatar.landmarks_path)
+    return picture, BuiltinEngine().prepare(picture.image, picture.face)
+
+
+@pytest.fixture
+def service(tmp_path) -> JobService:
+    return JobService(JobStore(f"sqlite:///{tmp_path / 'jobs.sqlite3'}"), root=tmp_path / "jobs")
+
+
+def wait_done(service: JobService, job_id: str, timeout: float = 300.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = service.get(OWNER, job_id)
+        if job.status in ("done", "failed", "cancelled"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish: {service.get(OWNER, job_id)}")
+
+
+def decoded(path) -> tuple[list[np.ndarray], np.ndarray, int]:
+    """The video's frames (RGB) and its sound (mono float) at its rate."""
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(container.streams.video[0])]
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        rate = stream.rate
+        sound = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(stream)])
+    return frames, sound, rate
+
+
+def test_a_saved_session_is_a_video_of_what_was_seen_and_heard(portrait, service):
+    picture, prepared = portrait
+    clock = Clock()
+    session = LiveSession(picture, LiveSettings(speak_ahead=600.0), clock=clock, prepared=prepared)
+    with session:
+        clock.t += 0.8  # idle first
+        for n in range(session.frame_at(session.now()) + 1):
+            session.frame(n)
+        session.say("Hello there, nice to see you.")
+        assert session.wait_placed()
+        first = session.placed[0]
+        clock.t = session.start + first.end + 0.4  # the first sentence heard in full, then a pause
+        session.say("This second sentence is long enough to be cut in the middle of it.")
+        assert session.wait_placed()
+        second = session.placed[1]
+        clock.t = session.start + second.start + 0.5 * (second.end - second.start)
+        for n in range(session.frame_at(session.now()) + 1):
+            session.frame(n)
+        session.audio(0, int(session.now() * session.settings.sample_rate))
+        session.stop()
+        cut = session.placed[1]
+        assert cut.interrupted and cut.end < second.end
+        clock.t += 1.0  # idle again after the cut
+        seconds = session.now()
+
+        job_id = submit_saved_session(session, OWNER, service=service)
+        job = wait_done(service, job_id)
+        assert job.status == "done", job.error
+        assert {"video.mp4", "audio.wav", "captions.srt", "manifest.json"} <= set(job.results)
+        results = job_folder(job_id, service.root) / "results"
+
+        fps = session.settings.fps
+        frames, sound, rate = decoded(results / "video.mp4")
+        assert len(frames) == int(seconds * fps)
+        # The saved frames are the session's frames (the same code on the same clock), within the encoder's loss.
+        for n in (0, session.frame_at(first.start) + 5, session.frame_at(cut.start) + 8, len(frames) - 1):
+            difference = np.abs(frames[n].astype(np.int16) - session.frame(n).astype(np.int16))
+            assert difference.mean() < 2.0, n
+        assert not np.array_equal(frames[session.frame_at(first.start) + 5], frames[0])
+
+        def loudness(t0: float, t1: float) -> float:
+            return float(np.abs(sound[int(t0 * rate): int(t1 * rate)]).max())
+
+        assert loudness(0.0, first.start - 0.1) < 0.01  # idle: silence
+        assert loudness(first.start, first.end) > 0.1  # the first sentence
+        assert loudness(first.end + 0.1, cut.start - 0.1) < 0.01  # the pause
+        assert loudness(cut.start, cut.end - 0.05) > 0.05  # the second, up to the cut
+        assert loudness(cut.end + 0.1, seconds) < 0.01  # and nothing after it
+
+        with wave.open(str(results / "audio.wav")) as wav:
+            assert wav.getnframes() == round(len(frames) / fps * wav.getframerate())  # the video's length
+        captions = (results / "captions.srt").read_text()
+        assert "Hello there" in captions and "This second sentence" in captions
+        manifest = json.loads((results / "manifest.json").read_text())
+        assert manifest["task"] == "live_session" and manifest["video"]["frames"] == len(frames)
+        assert [line["interrupted"] for line in manifest["transcript"]] == [False, True]
+        listed = service.list(OWNER)
+        assert listed[0].id == job_id and listed[0].kind == "live"
+
+
+def test_a_session_of_no_time_has_nothing_to_save(portrait, service):
+    picture, prepared = portrait
+    with LiveSession(picture, LiveSettings(), clock=Clock(), prepared=prepared) as session:
+        with pytest.raises(InputError, match="not run long enough") as caught:
+            submit_saved_session(session, OWNER, service=service)
+        assert "\n" not in str(caught.value)
+    assert service.list(OWNER) == []
+
+
+def test_a_damaged_saved_session_is_refused_at_submit(portrait, service, tmp_path):
+    picture, prepared = portrait
+    clock = Clock()
+    with LiveSession(picture, LiveSettings(), clock=clock, prepared=prepared) as session:
+        clock.t += 2.0
+        from avatar.live.recording import write_session_files
+
+        files = write_session_files(session.recording(), tmp_path)
+    data = json.loads(files["session"].read_text())
+    data["frames"] += 10  # the sound no longer matches the clock
+    files["session"].write_text(json.dumps(data))
+    with pytest.raises(InputError, match="does not match its clock"):
+        service.submit(OWNER, "live", {}, files)
+    files["session"].write_text("{}")
+    with pytest.raises(InputError, match="not usable"):
+        service.submit(OWNER, "live", {}, files)
+    assert service.list(OWNER) == []

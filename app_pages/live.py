@@ -19,11 +19,16 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from avatar.avatars import list_default_avatars, thumbnail
 from avatar.errors import AvatarError
 from avatar.media import IMAGE_EXTENSIONS
+from avatar.service.jobs import get_service
+from avatar.service.store import JobRecord
+from ui.links import page_link
 from ui.live_players import LivePlayer, live_players
 from ui.portrait_generation import generated_portrait_input
 from ui.session import job_owner
 
 PLAYER_KEY = "live_player"  # the id of this browser session's live session
+SAVED_KEY = "live_saved_job"  # the job that renders the session saved last
+SHOWN_KEY = "live_saved_shown"  # that job once it ended and the page was drawn again to show it
 THUMBNAIL_PX = 120
 CONNECT_WAIT_S = 20.0  # a connection not playing this long after Start is reported: WebRTC is blocked here
 NO_WEBRTC = ("This browser cannot receive live video: WebRTC is unavailable or blocked here; use a recent Chrome, "
@@ -137,7 +142,43 @@ def _save(player: LivePlayer) -> None:
     except AvatarError as exc:
         st.error(str(exc))
         return
-    st.session_state["live_saved_job"] = job_id
+    st.session_state[SAVED_KEY] = job_id
+    st.session_state.pop(SHOWN_KEY, None)
+
+
+def _saved_job() -> Optional[JobRecord]:
+    job_id = st.session_state.get(SAVED_KEY)
+    return None if job_id is None else get_service().get(job_owner(), job_id)
+
+
+@st.fragment(run_every=1.0)
+def _saving() -> None:
+    """The saved session's progress while its job runs; once it ends, the page is drawn again with the result."""
+    job = _saved_job()
+    if job is None:
+        return
+    if not job.finished_state:
+        st.progress(job.progress, text=f"Saving the session as an MP4 (job {job.id}): {job.stage or job.status}...")
+    elif st.session_state.get(SHOWN_KEY) != job.id:
+        st.session_state[SHOWN_KEY] = job.id
+        st.rerun(scope="app")
+
+
+def _saved_result() -> None:
+    """The last saved session's MP4 (also listed on History), or why saving failed."""
+    job = _saved_job()
+    if job is None or not job.finished_state or st.session_state.get(SHOWN_KEY) != job.id:
+        return
+    if job.status == "failed":
+        st.error(job.message or "Saving the session failed.")
+    elif job.status == "cancelled":
+        st.warning(f"Saving the session (job {job.id}) was cancelled.")
+    else:
+        st.success(f"Saved as job {job.id}; it is listed on History.")
+        video = get_service().result_file(job_owner(), job.id, "video.mp4")
+        if video is not None:
+            st.video(str(video))
+        page_link("app_pages/history.py", "History", icon=":material/history:")
 
 
 @st.fragment(run_every=0.5)
@@ -157,9 +198,6 @@ def _transcript(player: LivePlayer) -> None:
         st.markdown(f"`{line.start:6.1f} s` {line.text}" + (" *(interrupted)*" if line.interrupted else ""))
     for error in player.session.errors[-3:]:
         st.error(error)
-    saved = st.session_state.get("live_saved_job")
-    if saved:
-        st.success(f"Saved as job {saved}: its MP4 is listed on History once written.")
 
 
 st.title("Live")
@@ -183,3 +221,5 @@ else:
     with text_column:
         _controls(player)
         _transcript(player)
+        _saving()
+        _saved_result()

@@ -1,9 +1,11 @@
-"""The live API through WebRTC: a client peer opens a session, hears it speak, stops and ends it."""
+"""The live API through WebRTC: a client peer opens a session, hears it speak, stops, saves and ends it."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
+import av
 import numpy as np
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -15,6 +17,8 @@ from avatar.live.capacity import LiveCapacity
 from avatar.live.manager import LiveSessions
 from avatar.live.routes import live_router
 from avatar.live.session import LiveSettings
+from avatar.service.jobs import JobService, job_folder
+from avatar.service.store import JobStore
 from tests.conftest import run_async
 
 KEYS = {"key-a": "alice", "key-b": "bob"}
@@ -29,9 +33,14 @@ def owner(request: Request) -> str:
 
 
 @pytest.fixture
-def client():
+def jobs(tmp_path) -> JobService:
+    return JobService(JobStore(f"sqlite:///{tmp_path / 'jobs.sqlite3'}"), root=tmp_path / "jobs")
+
+
+@pytest.fixture
+def client(jobs):
     app = FastAPI()
-    router = live_router(owner, LiveSessions(LiveCapacity(1), LiveSettings(idle_timeout=30)))
+    router = live_router(owner, LiveSessions(LiveCapacity(1), LiveSettings(idle_timeout=30)), jobs=lambda: jobs)
     app.include_router(router)
     with TestClient(app) as client:
         yield client
@@ -55,7 +64,17 @@ async def _consume(track, into: list) -> None:
         return
 
 
-def test_a_session_idles_speaks_stops_and_ends_over_webrtc(client):
+def _finished(jobs: JobService, job_id: str, timeout: float = 300.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = jobs.get("alice", job_id)
+        if job.status in ("done", "failed", "cancelled"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"the saved session's job did not finish: {jobs.get('alice', job_id)}")
+
+
+def test_a_session_idles_speaks_stops_saves_and_ends_over_webrtc(client, jobs):
     async def scenario() -> None:
         peer = await _offer()
         received: dict[str, list] = {"video": [], "audio": []}
@@ -95,6 +114,25 @@ def test_a_session_idles_speaks_stops_and_ends_over_webrtc(client):
         video = received["video"]
         assert len(video) >= 50  # about 25 a second
         assert any(not np.array_equal(video[0], later) for later in video[1:])  # the face moves
+
+        assert (await asyncio.to_thread(client.post, f"/v1/live/{session}/save", headers=B)).status_code == 404
+        saved = await asyncio.to_thread(client.post, f"/v1/live/{session}/save", headers=A)
+        assert saved.status_code == 202, saved.text
+        job_id = saved.json()["job"]
+        assert saved.json()["links"]["job"] == f"/v1/jobs/{job_id}"
+        seconds = state["seconds"]
+        job = await asyncio.to_thread(_finished, jobs, job_id)
+        assert job.status == "done", job.error
+        assert {"video.mp4", "audio.wav", "captions.srt", "manifest.json"} <= set(job.results)
+        with av.open(str(job_folder(job_id, jobs.root) / "results" / "video.mp4")) as container:
+            frames = sum(1 for _ in container.decode(container.streams.video[0]))
+        with av.open(str(job_folder(job_id, jobs.root) / "results" / "video.mp4")) as container:
+            rate = container.streams.audio[0].rate
+            sound = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(container.streams.audio[0])])
+        assert seconds * 25 - 5 <= frames <= (seconds + 2) * 25  # saved a moment after the state was read
+        heard = state["transcript"][0]
+        assert np.abs(sound[int(heard["start"] * rate): int(heard["end"] * rate)]).max() > 0.1  # the first sentence
+        assert np.abs(sound[: int(max(0.0, heard["start"] - 0.2) * rate)]).max() < 0.01  # idle before it
 
         gone = await asyncio.to_thread(client.delete, f"/v1/live/{session}", headers=A)
         assert gone.status_code == 204

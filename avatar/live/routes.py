@@ -9,22 +9,31 @@
 - `POST /v1/live/{id}/say` `{"text": ..., "interrupt": false}`: the sentences
   queued; `POST /v1/live/{id}/stop`; `GET /v1/live/{id}`: the transcript so far;
   `DELETE /v1/live/{id}`.
+- `POST /v1/live/{id}/save`: 202 `{"job": ID, "links": {"job": "/v1/jobs/ID"}}`, a
+  `live` job that renders what the session said so far as `video.mp4` (with
+  `audio.wav`, `captions.srt`, `manifest.json`), the key's like any job; the session
+  goes on (`avatar.live.recording`).
 - A key sees only its own sessions: another key's id is a 404, like one that does
   not exist. A session ends on its own after its idle time.
 
-`live_router(owner)` takes the dependency that names a request's owner (the API's
-key check), so the jobs API includes it in one line.
+`live_router(owner, jobs=...)` takes the dependency that names a request's owner (the
+API's key check) and the job service saved sessions go to, so the jobs API includes
+it in one line.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from avatar.errors import AvatarError, InputError, ServiceUnavailable, quoted
 from avatar.live.manager import LiveEntry, LiveSessions
+
+if TYPE_CHECKING:
+    from avatar.service.jobs import JobService
 
 MAX_PORTRAIT_BYTES = 20 * 1024**2
 """Largest portrait upload (and request body) a live session takes."""
@@ -40,8 +49,10 @@ _OPEN_BODY = {"requestBody": {"required": True, "content": {
 """The open endpoint reads its body itself (JSON or multipart), so /docs learns its shape here."""
 
 
-def live_router(owner: Callable[..., str], sessions: Optional[LiveSessions] = None) -> APIRouter:
-    """The live endpoints, each request's owner given by the `owner` dependency; `sessions` default: a new set."""
+def live_router(owner: Callable[..., str], sessions: Optional[LiveSessions] = None,
+                jobs: Optional[Callable[[], "JobService"]] = None) -> APIRouter:
+    """The live endpoints, each request's owner given by the `owner` dependency; `sessions` default: a new set;
+    `jobs` gives the job service a saved session is submitted to (default: the process's)."""
     live = sessions or LiveSessions()
     # The server's shutdown ends every session (their connections and threads); ending twice is harmless.
     router = APIRouter(prefix="/v1/live", tags=["live"], on_shutdown=[live.close_all])
@@ -66,6 +77,7 @@ def live_router(owner: Callable[..., str], sessions: Optional[LiveSessions] = No
             entry, answer = await live.open(who, portrait, params)
         return {"id": entry.id, "sdp": answer.sdp, "type": answer.type,
                 "links": {"say": f"/v1/live/{entry.id}/say", "stop": f"/v1/live/{entry.id}/stop",
+                          "save": f"/v1/live/{entry.id}/save",
                           "self": f"/v1/live/{entry.id}"}}
 
     @router.post("/{session_id}/say")
@@ -86,6 +98,18 @@ def live_router(owner: Callable[..., str], sessions: Optional[LiveSessions] = No
         with refusals():
             entry.session.stop()
         return {"id": session_id, "speaking": False}
+
+    @router.post("/{session_id}/save", status_code=202)
+    async def save(session_id: str, who: str = Depends(owner)) -> dict[str, Any]:
+        """Save what the session said so far as a video: a `live` job (on `/v1/jobs` and History like any other)
+        that renders `video.mp4` with `audio.wav`, `captions.srt` and `manifest.json`; the session goes on."""
+        from avatar.live.recording import submit_saved_session
+        from avatar.service.jobs import get_service
+
+        entry = found(session_id, who)
+        with refusals():
+            job_id = await asyncio.to_thread(submit_saved_session, entry.session, who, (jobs or get_service)())
+        return {"id": session_id, "job": job_id, "links": {"job": f"/v1/jobs/{job_id}"}}
 
     @router.get("/{session_id}")
     async def state(session_id: str, who: str = Depends(owner)) -> dict[str, Any]:

@@ -136,7 +136,7 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
 
     from avatar.live.routes import live_router  # aiortc loads with the server, not with every import of this module
 
-    app.include_router(live_router(owner))
+    app.include_router(live_router(owner, jobs=jobs))
 
     def found(job: Optional[JobRecord]) -> JobRecord:
         if job is None:

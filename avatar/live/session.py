@@ -48,6 +48,8 @@ HEAD_SETTLE_S = 0.15
 """On Stop, the head's speaking motion follows the cut speech this much longer (its energy is smoothed over ~0.1 s)."""
 MOUTH = slice(0, 5)
 """The mouth's columns in a row of rig weights (open, wide, round, closed, teeth)."""
+VOICE_THREADS = 1
+"""Threads the voice speaks a live sentence on: the frames due meanwhile keep the other cores (see `_speak`)."""
 KEEP_S = 1800.0
 """A session keeps what it said in the last 30 minutes to be saved as a video (sentences as the voice made them,
 16-bit: about 2.6 MB per minute of speech); saving a longer session saves its last 30 minutes."""
@@ -211,7 +213,9 @@ class LiveSession:
     def _speak_queued(self) -> None:
         """The worker: speak each queued sentence and place it on the clock as soon as its sound is ready."""
         try:
-            self.voice.load()
+            from avatar.speech.piper_voice import BundledVoice, load_engine
+
+            load_engine(VOICE_THREADS) if isinstance(self.voice, BundledVoice) else self.voice.load()
         except Exception:  # the first sentence reports it
             _LOGGER.debug("voice preload failed", exc_info=True)
         while True:
@@ -250,13 +254,23 @@ class LiveSession:
         """The sentence's samples at the session's rate, its phonemes (seconds from its first sample), and the
         voice's own samples as 16-bit at their rate (what a saved session keeps)."""
         s = self.settings
-        chunks = list(self.voice.speak(sentence, rate=s.rate, seed=s.seed))
+        chunks = list(self._speak(sentence))
         rate = chunks[0].sample_rate
         samples = np.concatenate([c.samples for c in chunks]).astype(np.float32)
         phonemes = [p for c in chunks for p in (c.phonemes or [])]
         voice = np.round(np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
         samples = resample(samples, rate, s.sample_rate).astype(np.float32, copy=False)
         return samples, phonemes, voice, rate
+
+    def _speak(self, sentence: str):
+        """The voice's chunks for `sentence`: the bundled voice on `VOICE_THREADS` threads (an engine of the live
+        sessions' own), so speaking never takes every core from the frames; a cloning voice as it is."""
+        from avatar.speech.piper_voice import BundledVoice, synthesize_stream
+
+        s = self.settings
+        if isinstance(self.voice, BundledVoice):
+            return synthesize_stream(sentence, rate=s.rate, seed=s.seed, threads=VOICE_THREADS)
+        return self.voice.speak(sentence, rate=s.rate, seed=s.seed)
 
     def _place(self, text: str, samples: np.ndarray, phonemes: list[Phoneme], voice: Optional[np.ndarray] = None,
                voice_rate: int = 0) -> None:

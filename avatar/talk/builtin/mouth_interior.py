@@ -17,6 +17,10 @@ inner-lip outline, back to front:
   is ivory tinted toward the skin and scaled by the face's own lighting; the
   tongue is a darker lip tone. Everything has soft edges and smooth shading and
   no noise, which suits drawn portraits as well as photos.
+- **Teeth another picture of the face shows** (a video's own frame with the
+  mouth open, aligned to the portrait: `OpenMouth`) are cut the same way, the
+  lower part placed where the portrait's closed jaw holds it. A video's speaker
+  then shows their own teeth, lit as the video lights them.
 - **The cavity** behind them is a dark tone of the lips, darkest deep in the
   mouth and a little lighter near the lips, as ambient light falls off inside.
 """
@@ -24,18 +28,22 @@ inner-lip outline, back to front:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import cv2
 import numpy as np
 
 from avatar.talk.builtin.mouth_lips import SAMPLES
-from avatar.talk.builtin.mouth_rest import LOWER_CURVE, OPEN_AT_REST, UPPER_CURVE, ClosedMouth
+from avatar.talk.builtin.mouth_rest import LOWER_CURVE, OPEN_AT_REST, UPPER_CURVE, ClosedMouth, inner_lip_gap
 from avatar.talk.builtin.rig import face_right, smoothstep
 
 OUTER_LIPS = np.arange(48, 60)
 INNER_LIPS = np.arange(60, 68)
 SUBPIXEL_SHIFT = 2
 IVORY = np.array([236, 230, 216], np.float32)
+OPEN_WIDE = 0.12
+"""Inner-lip gap (in eye distances) another picture's mouth needs for its interior to be used: open enough to show
+the teeth and the dark between them, as speech opens it."""
 TEETH_SHOWN = 0.3
 """Share of teeth-like pixels between the lips above which the portrait's own teeth are reused."""
 # Widths of the teeth from the centre outwards, as shares of the mouth width.
@@ -52,13 +60,22 @@ class Layer:
     rides: str  # "skull" or "jaw"
 
 
+@dataclass(frozen=True)
+class OpenMouth:
+    """Another picture of the portrait's face with the mouth open, aligned to the portrait (same size, the skull's
+    landmarks in the same places): where a video's own teeth come from."""
+
+    image: np.ndarray  # RGB, the portrait's size
+    landmarks: np.ndarray  # (68, 2) in the portrait's coordinates
+
+
 @dataclass
 class MouthInterior:
     """What shows between the lips, and how to paint it into a frame."""
 
     layers: list[Layer]  # back to front
     cavity: np.ndarray  # (3,) RGB of the deep mouth
-    source: str  # "portrait" (its own teeth) or "synthesized"
+    source: str  # "portrait" (its own teeth), "open mouth" (another picture's) or "synthesized"
     eye_distance: float
 
     def paint(self, crop: np.ndarray, outline: np.ndarray, skull_shift: np.ndarray, jaw_shift: np.ndarray) -> None:
@@ -113,8 +130,9 @@ class MouthInterior:
 
 
 def build_interior(crop: np.ndarray, landmarks: np.ndarray, closed: ClosedMouth, eye_distance: float,
-                   down: np.ndarray) -> MouthInterior:
-    """The interior for one portrait: its own teeth if it shows them, else synthesized ones.
+                   down: np.ndarray, open_mouth: Optional[OpenMouth] = None) -> MouthInterior:
+    """The interior for one portrait: its own teeth if it shows them, else those of `open_mouth` (cropped as the
+    portrait is) when given and open, else synthesized ones.
 
     `crop` and `landmarks` are the portrait as given (before closing).
     """
@@ -124,6 +142,15 @@ def build_interior(crop: np.ndarray, landmarks: np.ndarray, closed: ClosedMouth,
     tongue, lower, upper = _synthesized_layers(closed.landmarks, eye_distance, down, lips, skin, cavity)
     if closed.gap > OPEN_AT_REST * eye_distance and _teeth_share(crop, landmarks, skin) >= TEETH_SHOWN:
         return MouthInterior([tongue, *_portrait_layers(crop, landmarks, closed, eye_distance)], cavity, "portrait", eye_distance)
+    if open_mouth is not None:
+        other = np.asarray(open_mouth.landmarks, np.float64)
+        gap = float(inner_lip_gap(other, np.asarray(down, np.float64))[1])
+        if gap > OPEN_WIDE * eye_distance:
+            # At rest its lower teeth hide behind the portrait's closed lower lip; the jaw brings them out.
+            placed = ClosedMouth(open_mouth.image, other.astype(np.float32), gap,
+                                 (closed.landmarks[66] - other[66]).astype(np.float32))
+            return MouthInterior([tongue, *_portrait_layers(open_mouth.image, other, placed, eye_distance)], cavity,
+                                 "open mouth", eye_distance)
     return MouthInterior([tongue, lower, upper], cavity, "synthesized", eye_distance)
 
 

@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 import av
 import cv2
@@ -26,6 +26,9 @@ import numpy as np
 
 from avatar.captions import Cue
 from avatar.speech.timeline import Speech
+
+if TYPE_CHECKING:
+    from avatar.video.io import ColourTags
 
 AUDIO_RATE = 44100
 AUDIO_SLICE = 8192  # source samples resampled at a time
@@ -143,6 +146,7 @@ class Mp4Writer(_ClosedOnExit):
         captions: bool = False,
         caption_language: str = "eng",
         encoder: Optional[EncoderSettings] = None,
+        colour: Optional["ColourTags"] = None,
     ) -> None:
         if width % 2 or height % 2:
             raise ValueError(f"H.264 yuv420p needs even dimensions, got {width}x{height}")
@@ -161,6 +165,10 @@ class Mp4Writer(_ClosedOnExit):
         self._video.pix_fmt = "yuv420p"
         self._video.options = self.encoder.options()
         self._video.codec_context.time_base = Fraction(1, fps)
+        if colour is not None:  # planes taken over from an input keep its colour description
+            context = self._video.codec_context
+            context.colorspace, context.color_range = colour.colorspace, colour.color_range
+            context.color_primaries, context.color_trc = colour.color_primaries, colour.color_trc
         self._frames = 0
         self._audio = None
         self.audio_rate: Optional[int] = None
@@ -239,7 +247,13 @@ class Mp4Writer(_ClosedOnExit):
             # PyAV would silently rescale a wrong-sized frame; that is a bug upstream.
             raise ValueError(f"frame is {rgb.shape}, the video is {self.height}x{self.width}x3")
         # OpenCV's colour conversion is several times faster than swscale's here.
-        frame = av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+        self.write_yuv(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420))
+
+    def write_yuv(self, planes: np.ndarray) -> None:
+        """Encode one frame given as I420 planes ((height * 3 / 2, width) uint8, luma on top), as they are."""
+        if planes.shape != (self.height * 3 // 2, self.width):
+            raise ValueError(f"I420 planes are {planes.shape}, the video needs {(self.height * 3 // 2, self.width)}")
+        frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
         frame.pts = self._frames
         frame.time_base = Fraction(1, self.fps)
         self._frames += 1
@@ -351,6 +365,8 @@ class BackgroundWriter(_ClosedOnExit):
             try:
                 if isinstance(item, _AudioPiece):
                     self.writer.add_audio(item.samples)
+                elif item.ndim == 2:
+                    self.writer.write_yuv(item)
                 else:
                     self.writer.write(item)
             except BaseException as exc:  # handed to the producer thread
@@ -364,6 +380,12 @@ class BackgroundWriter(_ClosedOnExit):
     def write(self, rgb: np.ndarray) -> None:
         self._raise_if_failed()
         self._queue.put(rgb.copy())
+        self._submitted += 1
+
+    def write_yuv(self, planes: np.ndarray, copy: bool = True) -> None:
+        """Queue a frame of I420 planes; `copy=False` when the caller will never change them."""
+        self._raise_if_failed()
+        self._queue.put(planes.copy() if copy else planes)
         self._submitted += 1
 
     def add_audio(self, samples: np.ndarray) -> None:

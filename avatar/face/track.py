@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Union
 
 import cv2
 import numpy as np
@@ -47,6 +47,10 @@ from avatar.errors import InputError, NoFaceError
 from avatar.face.detect import SAME_PERSON, box_from_landmarks, face_descriptor, find_faces, landmarks_in_box
 from avatar.face.face import Face
 from avatar.progress import Progress, report
+from avatar.video.io import YuvFrame
+
+Picture = Union[np.ndarray, YuvFrame]
+"""A frame as RGB uint8, or as the decoder's YUV planes (converted to RGB only where and when needed)."""
 
 DETECT_FACE_PX = 80
 """Detection frames are scaled so the followed face is about this wide: `find_faces`
@@ -119,6 +123,9 @@ IDENTITY_SAMPLES = 8
 
 _THUMB = 64
 _EYES = (slice(36, 42), slice(42, 48))
+LANDMARK_MARGIN = 0.5
+"""On YUV frames the points are fitted in an RGB region this many box widths wider than the box on each side
+(the shape predictor reads pixels only near its box), not in a whole converted frame."""
 
 
 @dataclass
@@ -194,7 +201,7 @@ def first_faces(frames: Iterable[np.ndarray], every: int = 5, limit: Optional[in
 
 
 def track_face(
-    frames: Iterable[np.ndarray],
+    frames: Iterable[Picture],
     face_index: int = 0,
     *,
     fps: float = 25.0,
@@ -204,7 +211,7 @@ def track_face(
     recognize: bool = True,
     progress: Optional[Progress] = None,
 ) -> FaceTrack:
-    """Follow one person's face through `frames` (RGB uint8, streamed; none is kept).
+    """Follow one person's face through `frames` (RGB uint8 or `YuvFrame`, streamed; none is kept).
 
     `face_index` picks the person among the faces of the first frame where faces
     are found, in `faces_in_frame` order (largest first). `detect_every` is the
@@ -275,11 +282,33 @@ def _shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
+def _small(frame: Picture, size: tuple[int, int]) -> np.ndarray:
+    """`frame` scaled down to `size` (width, height), in RGB."""
+    return frame.small_rgb(size) if isinstance(frame, YuvFrame) else _shrink(frame, size)
+
+
+def _rgb(frame: Picture) -> np.ndarray:
+    """The whole frame in RGB (converted once per call for a YUV frame: only for rare steps such as recognition)."""
+    return frame.rgb() if isinstance(frame, YuvFrame) else frame
+
+
+def _landmarks(frame: Picture, box: tuple[int, int, int, int]) -> np.ndarray:
+    """dlib's 68 points fitted in `box`; on a YUV frame only the region around the box is converted to RGB."""
+    if not isinstance(frame, YuvFrame):
+        return landmarks_in_box(frame, box)
+    margin = int(LANDMARK_MARGIN * max(box[2] - box[0], box[3] - box[1]))
+    region, (x0, y0) = frame.rgb_region(box[0] - margin, box[1] - margin, box[2] + margin, box[3] + margin)
+    if region.size == 0:
+        return landmarks_in_box(frame.rgb(), box)
+    shifted = (box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0)
+    return landmarks_in_box(region, shifted) + np.float32([x0, y0])
+
+
 class _Signature:
     """A frame's thumbnail and colour histogram, for finding cuts cheaply."""
 
-    def __init__(self, frame: np.ndarray) -> None:
-        small = _shrink(frame, (_THUMB, _THUMB))
+    def __init__(self, frame: Picture) -> None:
+        small = _small(frame, (_THUMB, _THUMB))
         self.thumb = small.astype(np.float32) / 255.0
         hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
         colour = cv2.calcHist([hsv], [0, 1], None, [16, 8], [0, 180, 0, 256]).ravel()
@@ -323,14 +352,15 @@ class _Tracker:
         self.cut_since_seen = False  # a cut came after the followed face was last seen
         # While the face is lost: the frames since the last search (at most
         # `detect_every` of them), to look back through once it is found again.
-        self.unseen: deque[tuple[int, np.ndarray]] = deque(maxlen=detect_every)
+        self.unseen: deque[tuple[int, Picture]] = deque(maxlen=detect_every)
         self.lost_since = 0
         self.scale = 1.0
 
     # -- one frame --
 
-    def step(self, frame: np.ndarray) -> None:
-        frame = np.ascontiguousarray(frame)
+    def step(self, frame: Picture) -> None:
+        if not isinstance(frame, YuvFrame):
+            frame = np.ascontiguousarray(frame)
         index = self.count
         self.count += 1
         if index == 0:
@@ -421,12 +451,13 @@ class _Tracker:
 
     # -- detection --
 
-    def _detect(self, frame: np.ndarray) -> list[tuple[tuple[float, float, float, float], np.ndarray]]:
+    def _detect(self, frame: Picture) -> list[tuple[tuple[float, float, float, float], np.ndarray]]:
         """Faces as (detector box, 68 points), found on a copy scaled for speed, fitted at full resolution."""
         for factor in (self.scale, min(1.0, 2.0 * self.scale)):
-            small = frame
             if factor < 1.0:
-                small = _shrink(frame, (max(1, round(self.width * factor)), max(1, round(self.height * factor))))
+                small = _small(frame, (max(1, round(self.width * factor)), max(1, round(self.height * factor))))
+            else:
+                small = _rgb(frame)
             faces = find_faces(np.ascontiguousarray(small))
             if faces:
                 return [self._fit_detected(frame, tuple(v / factor for v in face.box)) for face in faces]
@@ -434,11 +465,11 @@ class _Tracker:
                 break
         return []
 
-    def _fit_detected(self, frame: np.ndarray, box: tuple[float, ...]) -> tuple[tuple[float, float, float, float], np.ndarray]:
+    def _fit_detected(self, frame: Picture, box: tuple[float, ...]) -> tuple[tuple[float, float, float, float], np.ndarray]:
         rounded = tuple(int(round(v)) for v in box)
-        return box, landmarks_in_box(frame, rounded)  # type: ignore[arg-type]
+        return box, _landmarks(frame, rounded)  # type: ignore[arg-type]
 
-    def _adopt(self, frame: np.ndarray, box: tuple[float, float, float, float], points: np.ndarray) -> np.ndarray:
+    def _adopt(self, frame: Picture, box: tuple[float, float, float, float], points: np.ndarray) -> np.ndarray:
         """Take a detection as the followed face: learn how its box sits on its points, and its detection scale.
 
         The points returned are refitted in the carried-over box, as on every other
@@ -454,9 +485,9 @@ class _Tracker:
         self.scale = min(1.0, DETECT_FACE_PX / box_width)
         return self._refit(frame, points)
 
-    def _start(self, frame: np.ndarray) -> Optional[np.ndarray]:
+    def _start(self, frame: Picture) -> Optional[np.ndarray]:
         """The first frame with faces: number them as `faces_in_frame` does and take the chosen one."""
-        faces = faces_in_frame(frame)
+        faces = faces_in_frame(_rgb(frame))
         if not faces:
             return None
         if not 0 <= self.face_index < len(faces):
@@ -470,16 +501,16 @@ class _Tracker:
         self._learn_identity(frame, points)
         return points
 
-    def _learn_identity(self, frame: np.ndarray, points: np.ndarray) -> None:
+    def _learn_identity(self, frame: Picture, points: np.ndarray) -> None:
         """Add this view of the followed person to the descriptor that recognises them after a cut."""
         if not self.recognize or self.identity_samples >= IDENTITY_SAMPLES:
             return
-        descriptor = face_descriptor(frame, points)
+        descriptor = face_descriptor(_rgb(frame), points)
         total = self.identity * self.identity_samples if self.identity is not None else 0.0
         self.identity_samples += 1
         self.identity = (total + descriptor) / self.identity_samples
 
-    def _find_again(self, frame: np.ndarray, after_cut: bool, near: Optional[np.ndarray] = None,
+    def _find_again(self, frame: Picture, after_cut: bool, near: Optional[np.ndarray] = None,
                     lost: bool = False) -> Optional[np.ndarray]:
         """The detected face that is the followed person, or None.
 
@@ -509,7 +540,7 @@ class _Tracker:
             size = abs(np.log(width / known_width))
             placed = by_place and distance <= reach and size <= size_limit
             if not placed and not (
-                by_identity and float(np.linalg.norm(face_descriptor(frame, points) - self.identity)) < SAME_PERSON
+                by_identity and float(np.linalg.norm(face_descriptor(_rgb(frame), points) - self.identity)) < SAME_PERSON
             ):
                 continue
             score = distance + size
@@ -526,7 +557,7 @@ class _Tracker:
 
     # -- between detections --
 
-    def _follow(self, frame: np.ndarray) -> Optional[np.ndarray]:
+    def _follow(self, frame: Picture) -> Optional[np.ndarray]:
         """Fit the points in the box carried over from the previous frame's points; None if the fit jumped."""
         assert self.last is not None
         points = self._refit(frame, self.last)
@@ -541,11 +572,11 @@ class _Tracker:
             return None
         return points
 
-    def _refit(self, frame: np.ndarray, points: np.ndarray) -> np.ndarray:
+    def _refit(self, frame: Picture, points: np.ndarray) -> np.ndarray:
         """The 68 points fitted in the box carried over from `points`, refitted until that box settles."""
         box = self._carried_box(points)
         for _ in range(REFITS):
-            points = landmarks_in_box(frame, box)
+            points = _landmarks(frame, box)
             box, before = self._carried_box(points), box
             if max(abs(a - b) for a, b in zip(box, before)) <= REFIT_PX:
                 break

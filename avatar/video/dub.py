@@ -6,6 +6,14 @@ second), the chosen face's mouth re-animated by the built-in engine
 video. Two passes over the video: the first tracks the face (only landmarks are
 kept), the second renders; memory does not grow with the video's length.
 
+Frames stay in the decoder's YUV 4:2:0 planes from decoding to encoding: only
+the region around the mouth is converted to RGB and back (`apply_yuv`), so
+outside it the encoder gets exactly the input's decoded planes (tagged with its
+colour description) and only x264's own loss remains. A video larger than
+1920 px on its long side is scaled down to that as it is decoded, and the
+manifest says so; frames where the face is not seen pass through unchanged, and
+the manifest names them.
+
 When the speech and the video differ in length, `fit` decides:
 
 - speech longer: `pingpong` (forward, then backward, and so on: no jump at the
@@ -36,14 +44,14 @@ from avatar.speech.timeline import Speech
 from avatar.speech.voices import VOICE_SPECS
 from avatar.talk.engine import TalkOptions, frame_count
 from avatar.video.dub_options import FITS, DubOptions
-from avatar.video.io import Video, VideoInfo, VideoLimits, open_video
+from avatar.video.io import Video, VideoInfo, VideoLimits, YuvFrame, open_video
 from avatar.video_writer import BackgroundWriter, Mp4Writer
 
-DUB_LIMITS = VideoLimits(max_seconds=300.0, max_frames=300 * 60)
-"""Videos up to five minutes (talks are dubbed in pieces of that size)."""
+DUB_LIMITS = VideoLimits(max_seconds=300.0, max_frames=300 * 60, max_long_side=1920, scale_down=True)
+"""Videos up to five minutes (talks are dubbed in pieces of that size); larger than 1920 px: scaled down to it."""
 DUB_CRF = 14
 """x264 quality of the output: most of each frame is the input's own picture, encoded a second time, so it is
-kept close to it (about 43 dB against the decoded input on a grainy 700 px clip, twice the size of crf 20)."""
+kept close to it."""
 FRAME_BUDGET = 512 * 1024**2
 """Bytes of decoded frames kept at once when the video is played out of order (backward, or again)."""
 FIRST_FACE_SECONDS = 10.0
@@ -95,19 +103,29 @@ def plan_frames(video_frames: int, speech_frames: int, fit: str) -> np.ndarray:
     return np.where(phase < video_frames, phase, period - phase)
 
 
-def ordered_frames(video: Video, indices: Sequence[int], budget: int = FRAME_BUDGET) -> Iterator[np.ndarray]:
-    """The video's frames in the order `indices` asks for, decoding as little as memory allows.
+def frame_ranges(flags: np.ndarray) -> list[list[int]]:
+    """The runs of True in `flags` as [first, last] frame indices (inclusive), for the manifest."""
+    flags = np.asarray(flags, bool)
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], flags, [False]]).astype(np.int8)))
+    return [[int(start), int(stop) - 1] for start, stop in zip(edges[::2], edges[1::2])]
+
+
+def ordered_frames(video: Video, indices: Sequence[int], budget: int = FRAME_BUDGET,
+                   yuv: bool = False) -> Iterator[Any]:
+    """The video's frames (RGB, or `YuvFrame`s with `yuv`) in the order `indices` asks for, decoding as little as
+    memory allows.
 
     Frames are decoded forward into a window of at most `budget` bytes; an index
     outside the window refills it from there, forward or (for a backward run)
     ending at that index, decoding the video again from the start only when the
     window has to move back. A short video is decoded once and replayed.
     """
-    frame_bytes = video.info.width * video.info.height * 3
+    frame_bytes = video.info.width * video.info.height * 3 // (2 if yuv else 1)
     size = max(2, budget // max(frame_bytes, 1))
     total = video.info.frames
-    window: dict[int, np.ndarray] = {}
-    decoder: Optional[Iterator[np.ndarray]] = None
+    window: dict[int, Any] = {}
+    decode = video.yuv_frames if yuv else video.frames
+    decoder: Optional[Iterator[Any]] = None
     position = 0  # the index the decoder yields next
     for step, index in enumerate(indices):
         if index not in window:
@@ -115,7 +133,7 @@ def ordered_frames(video: Video, indices: Sequence[int], budget: int = FRAME_BUD
             start = index if upcoming >= index else max(0, index - size + 1)
             stop = min(total, start + size)
             if decoder is None or position > start:
-                decoder, position = video.frames(), 0
+                decoder, position = decode(), 0
             window.clear()
             while position < stop:
                 frame = next(decoder, None)
@@ -201,7 +219,7 @@ def dub_video(
                 text, audio, rate, voice, audio_name, scaled(progress, 0.0, _VOICE_END), transcript=transcript,
                 seed=options.seed, voice_sample=voice_sample, language=language)
         with timer.stage("tracking"):
-            track = track_face(clip.frames(), options.face_index, fps=fps, frame_count=info.frames,
+            track = track_face(clip.yuv_frames(), options.face_index, fps=fps, frame_count=info.frames,
                                progress=scaled(progress, _VOICE_END, _TRACK_END))
         speech_frames = frame_count(speech.duration, fps)
         plan = plan_frames(info.frames, speech_frames, options.fit)
@@ -220,6 +238,8 @@ def dub_video(
             cues = cues_from_words(speech.words or [])
             frames_out = _render(clip, plan, animated, animate, sound, cues, paths["video.mp4"], fps, timer,
                                  scaled(progress, _TRACK_END, 1.0))
+            unseen = ~track.visible[plan]
+            unseen[animated:] = True  # after the speech, the video's own frames
             write_wav(paths["audio.wav"], sound)
             captions_path = write_srt(paths["captions"], cues) if cues else None
             manifest = {
@@ -227,13 +247,14 @@ def dub_video(
                 "video": {"name": info.name, "sha256": info.sha256, "width": info.width, "height": info.height,
                           "fps": fps, "frames": info.frames, "face_index": options.face_index,
                           "face_seen": round(track.visible_fraction, 4), "cuts": list(track.cuts),
-                          "reference_frame": reference_index},
+                          "frames_without_face": frame_ranges(~track.visible), "reference_frame": reference_index,
+                          "scaled_from": [info.source_width, info.source_height] if info.scaled else None},
                 "speech": {**speech_entry, "duration_s": round(speech.duration, 4),
                            "sample_rate": speech.sample_rate, "voice_from_video": clone_from_video},
                 "engine": options.engine,
                 "options": asdict(options),
                 "output": {"frames": frames_out, "fps": fps, "width": info.width, "height": info.height,
-                           "animated_frames": animated},
+                           "animated_frames": animated, "passed_through": frame_ranges(unseen), "crf": DUB_CRF},
                 "captions": {"file": paths["captions"].name, "cues": len(cues), "automatic": automatic}
                 if cues else None,
                 "timings_s": timer.seconds,
@@ -307,8 +328,8 @@ def _padded(speech: Speech, seconds: float) -> Speech:
     return Speech(samples, speech.sample_rate, speech.phonemes, speech.words)
 
 
-Animate = Callable[[Iterator[tuple[int, np.ndarray]]], Iterator[np.ndarray]]
-"""Redraws the mouths of (source frame index, frame) pairs, in order, one output frame each."""
+Animate = Callable[[Iterator[tuple[int, YuvFrame]]], Iterator[Any]]
+"""Redraws the mouths of (source frame index, frame) pairs, in order, one output frame each (a `YuvFrame`, or RGB)."""
 
 
 def _animator(clip: Video, track: FaceTrack, speech: Speech, options: DubOptions, fps: int,
@@ -322,9 +343,9 @@ def _animator(clip: Video, track: FaceTrack, speech: Speech, options: DubOptions
         engine = get_engine("wav2lip")
         shape = (clip.info.height, clip.info.width)
 
-        def lip_sync(items: Iterator[tuple[int, np.ndarray]]) -> Iterator[np.ndarray]:
-            # Copies: the decoded frames may be shown again (pingpong, loop) and must stay the video's own.
-            boxed = ((frame.copy(), face_box(track.face(source), shape, DEFAULT_PADS) if track.visible[source]
+        def lip_sync(items: Iterator[tuple[int, YuvFrame]]) -> Iterator[np.ndarray]:
+            # New RGB arrays: the decoded frames may be shown again (pingpong, loop) and must stay the video's own.
+            boxed = ((frame.rgb(), face_box(track.face(source), shape, DEFAULT_PADS) if track.visible[source]
                       else None) for source, frame in items)
             return engine.lip_sync(boxed, speech, fps, animated)
 
@@ -335,15 +356,15 @@ def _animator(clip: Video, track: FaceTrack, speech: Speech, options: DubOptions
 
     engine = BuiltinEngine()
     reference_index = pick_reference(track)
-    reference_frame = next(iter(ordered_frames(clip, [reference_index])))
+    reference_frame = next(iter(ordered_frames(clip, [reference_index], yuv=True))).rgb()
     transplant = MouthTransplant(make_reference(reference_frame, track.landmarks[reference_index], engine), engine)
     mouth_options = TalkOptions(fps=fps, still=True, blinks=False, lead=options.lead,
                                 expression_scale=options.expression_scale, seed=options.seed)
     weights = engine.weights(speech, mouth_options, range(animated), animated)
 
-    def transplanted(items: Iterator[tuple[int, np.ndarray]]) -> Iterator[np.ndarray]:
+    def transplanted(items: Iterator[tuple[int, YuvFrame]]) -> Iterator[YuvFrame]:
         for (source, frame), mouth in zip(items, transplant.mouths(weights)):
-            yield transplant.apply(frame, track.landmarks[source], mouth) if track.visible[source] else frame
+            yield transplant.apply_yuv(frame, track.landmarks[source], mouth) if track.visible[source] else frame
 
     return transplanted, reference_index
 
@@ -352,17 +373,20 @@ def _render(clip: Video, plan: np.ndarray, animated: int, animate: Animate, soun
             fps: int, timer: jobs.StageTimer, progress: Optional[Progress]) -> int:
     """Stream the output frames into the encoder: re-animated while the speech lasts, the video's own after."""
     info = clip.info
-    frames = ordered_frames(clip, plan.tolist())
+    frames = ordered_frames(clip, plan.tolist(), yuv=True)
     redrawn = animate(zip(plan[:animated].tolist(), frames))
-    with BackgroundWriter(Mp4Writer(path, info.width, info.height, fps, sound, crf=DUB_CRF,
-                                    captions=bool(cues))) as writer:
+    with BackgroundWriter(Mp4Writer(path, info.width, info.height, fps, sound, crf=DUB_CRF, captions=bool(cues),
+                                    colour=info.colour)) as writer:
         if cues:
             writer.set_subtitles(cues)
         for step in range(len(plan)):
             start = time.perf_counter()
             frame = next(redrawn) if step < animated else next(frames)
             timer.add("animation", time.perf_counter() - start)
-            writer.write(frame)
+            if isinstance(frame, YuvFrame):
+                writer.write_yuv(frame.planes, copy=False)  # decoded or redrawn planes are never changed later
+            else:
+                writer.write(frame)
             if step % 5 == 0:
                 report(progress, f"animation and encoding: frame {step + 1}/{len(plan)}", step / len(plan))
     timer.add("encoding", writer.encode_seconds)

@@ -2,13 +2,17 @@
 
 `open_video` refuses what the tools cannot take (wrong type, unreadable, no video
 stream, too long, too large) with one sentence, and describes the rest in a
-`VideoInfo`. `Video.frames()` then yields RGB frames at a constant frame rate:
+`VideoInfo`. `Video.frames()` then yields RGB frames at a constant frame rate
+(`Video.yuv_frames()` the decoder's own YUV 4:2:0 planes, for tools that keep
+most of each picture as it was):
 variable-rate input is resampled by showing, at each output time, the newest
 source frame less than half an output frame after it (frames are held or dropped,
 never blended; the same frames FFmpeg's `fps` filter picks), and
 rotation metadata is applied, so a phone video comes out upright. Frames are
 decoded as they are consumed, so memory does not grow with the length of the
-video. `Video.audio()` gives the sound track, to be kept in the result.
+video. `Video.audio()` gives the sound track, to be kept in the result. A tool
+whose limits allow it (`VideoLimits.scale_down`) takes a video larger than its
+long-side limit scaled down to it as it is decoded (`VideoInfo.scaled`).
 
 The upload is copied once into a private temporary folder (FFmpeg needs a
 seekable file); the folder goes away with `Video.close()`, at the end of a
@@ -28,6 +32,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator, Optional, Union
 
 import av
+import cv2
 import numpy as np
 
 from avatar import jobs
@@ -47,6 +52,8 @@ class VideoLimits:
     max_long_side: int = 1920
     max_frames: int = 3600
     max_bytes: int = 500 * 1024 * 1024
+    scale_down: bool = False
+    """A video over `max_long_side` is scaled down to it (even sides) as it is decoded, instead of refused."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,96 @@ class VideoInfo:
     duration: float
     rotation: int  # degrees the stored picture is turned to be upright (0, 90, 180, 270)
     has_audio: bool
+    source_width: int = 0  # the upright picture's size as stored, when it is scaled down to `width`x`height`
+    source_height: int = 0
+    colour: Optional["ColourTags"] = None  # how the stored YUV is to be read, when it is yuv420p
+
+    @property
+    def scaled(self) -> bool:
+        """True when the frames are scaled down from a larger stored picture."""
+        return bool(self.source_width) and (self.source_width, self.source_height) != (self.width, self.height)
+
+
+@dataclass(frozen=True)
+class ColourTags:
+    """The colour description of a yuv420p stream (FFmpeg's enum values), copied onto an output encoded from its
+    planes so that players read them the same way."""
+
+    colorspace: int
+    color_range: int
+    color_primaries: int
+    color_trc: int
+
+
+class YuvFrame:
+    """One decoded picture as I420 planes: `planes` is (height * 3 / 2, width) uint8, the luma plane on top, then
+    the quarter-size U and V planes (OpenCV's and FFmpeg's yuv420p layout).
+
+    Converting a whole 720p frame to RGB and back costs more than decoding it and
+    changes every pixel a little; tools that redraw a small region convert only
+    that region (`rgb_region`) and write only there (`luma`, `chroma`).
+    """
+
+    __slots__ = ("planes", "width", "height")
+
+    def __init__(self, planes: np.ndarray, width: int, height: int) -> None:
+        self.planes = planes
+        self.width, self.height = width, height
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The shape of the RGB picture (height, width, 3)."""
+        return self.height, self.width, 3
+
+    @property
+    def luma(self) -> np.ndarray:
+        return self.planes[: self.height]
+
+    def chroma(self) -> tuple[np.ndarray, np.ndarray]:
+        """The U and V planes, (height / 2, width / 2) each (views)."""
+        half_h, half_w = self.height // 2, self.width // 2
+        rest = self.planes[self.height:].reshape(2, half_h, half_w)
+        return rest[0], rest[1]
+
+    def copy(self) -> "YuvFrame":
+        return YuvFrame(self.planes.copy(), self.width, self.height)
+
+    def rgb(self) -> np.ndarray:
+        """The whole picture as RGB (BT.601 limited range, as FFmpeg's default conversion)."""
+        return cv2.cvtColor(self.planes, cv2.COLOR_YUV2RGB_I420)
+
+    def rgb_region(self, x0: int, y0: int, x1: int, y1: int) -> tuple[np.ndarray, tuple[int, int]]:
+        """RGB of the region (clipped to the picture, widened to even bounds) and its top-left corner."""
+        x0, y0 = max(0, x0) // 2 * 2, max(0, y0) // 2 * 2
+        x1, y1 = min(self.width, (x1 + 1) // 2 * 2), min(self.height, (y1 + 1) // 2 * 2)
+        if x1 <= x0 or y1 <= y0:
+            return np.zeros((0, 0, 3), np.uint8), (x0, y0)
+        u, v = self.chroma()
+        crop = np.concatenate([self.luma[y0:y1, x0:x1].reshape(-1),
+                               u[y0 // 2:y1 // 2, x0 // 2:x1 // 2].reshape(-1),
+                               v[y0 // 2:y1 // 2, x0 // 2:x1 // 2].reshape(-1)])
+        return cv2.cvtColor(crop.reshape((y1 - y0) * 3 // 2, x1 - x0), cv2.COLOR_YUV2RGB_I420), (x0, y0)
+
+    def small_rgb(self, size: tuple[int, int]) -> np.ndarray:
+        """The picture scaled down to `size` (width, height) in RGB, averaging as INTER_AREA does.
+
+        The planes are scaled before converting, so a thumbnail costs a fraction of
+        a full conversion; whole rows and columns are skipped first while the picture
+        stays twice the target size or more.
+        """
+        width, height = size
+        step = max(1, min(self.width // (2 * width), self.height // (2 * height)))
+        luma = self.luma[::step, ::step] if step > 1 else self.luma
+        u, v = self.chroma()
+        if step > 1:
+            u, v = u[::step, ::step], v[::step, ::step]
+        even_w, even_h = max(2, (width + 1) // 2 * 2), max(2, (height + 1) // 2 * 2)
+        small_luma = cv2.resize(luma, (even_w, even_h), interpolation=cv2.INTER_AREA)
+        small_u = cv2.resize(u, (even_w // 2, even_h // 2), interpolation=cv2.INTER_AREA)
+        small_v = cv2.resize(v, (even_w // 2, even_h // 2), interpolation=cv2.INTER_AREA)
+        planes = np.concatenate([small_luma.reshape(-1), small_u.reshape(-1), small_v.reshape(-1)])
+        rgb = cv2.cvtColor(planes.reshape(even_h * 3 // 2, even_w), cv2.COLOR_YUV2RGB_I420)
+        return rgb[:height, :width] if (even_w, even_h) != (width, height) else rgb
 
 
 class Video:
@@ -86,9 +183,32 @@ class Video:
 
     def frames(self) -> Iterator[np.ndarray]:
         """RGB uint8 frames, upright, exactly `info.frames` of them at `info.fps`."""
+        for frame in self._pictures():
+            yield _upright(self._sized(frame).to_ndarray(format="rgb24"), self.info.rotation)
+
+    def yuv_frames(self) -> Iterator[YuvFrame]:
+        """The same frames as `frames()` as YUV 4:2:0 planes, as the decoder gives them (no colour conversion for
+        a yuv420p video)."""
+        width, height = self.info.width, self.info.height
+        for frame in self._pictures():
+            planes = self._sized(frame).to_ndarray(format="yuv420p")
+            if self.info.rotation:
+                planes = _upright_planes(planes, self.info.rotation)
+            yield YuvFrame(planes, width, height)
+
+    def _sized(self, frame: "av.VideoFrame") -> "av.VideoFrame":
+        """The decoded picture scaled down to the checked size when the video is larger than the limit."""
+        if not self.info.scaled:
+            return frame
+        turned = self.info.rotation in (90, 270)
+        width, height = (self.info.height, self.info.width) if turned else (self.info.width, self.info.height)
+        return frame.reformat(width=width, height=height, interpolation="AREA")
+
+    def _pictures(self) -> Iterator["av.VideoFrame"]:
+        """Decoded pictures at `info.fps`, each yielded once per output slot it fills (held or dropped)."""
         step = 1.0 / self.info.fps
         emitted = 0
-        held: Optional[np.ndarray] = None
+        held = None
         try:
             with av.open(str(self.path)) as container:
                 stream = container.streams.video[0]
@@ -96,7 +216,6 @@ class Video:
                 start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
                 for frame in container.decode(stream):
                     time = float(frame.pts * stream.time_base) - start if frame.pts is not None else emitted * step
-                    image = _upright(frame.to_ndarray(format="rgb24"), self.info.rotation)
                     # Output slots up to this frame's time, rounded to the nearest slot, show the
                     # frame before it (as FFmpeg's fps filter does: a frame exactly half-way
                     # goes to the later slot, whatever the rounding of the timestamps).
@@ -105,7 +224,7 @@ class Video:
                         emitted += 1
                     if emitted >= self.info.frames:
                         return  # the rest lies past the stated duration
-                    held = image
+                    held = frame
         except av.FFmpegError:
             raise InputError(f"{self.info.name} is damaged after frame {emitted}; repair or re-export it.") from None
         while held is not None and emitted < self.info.frames:
@@ -133,16 +252,31 @@ def _upright(image: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, k=turns)) if turns else image
 
 
-def _first_frame_rotation(stream, name: str) -> int:
-    """Counter-clockwise degrees that turn the stored picture upright (the display matrix).
+def _upright_planes(planes: np.ndarray, rotation: int) -> np.ndarray:
+    """I420 planes of a picture turned as `_upright` turns an RGB one (each plane on its own)."""
+    height = planes.shape[0] * 2 // 3
+    width = planes.shape[1]
+    luma = planes[:height]
+    rest = planes[height:].reshape(2, height // 2, width // 2)
+    turned = [_upright(plane, rotation) for plane in (luma, rest[0], rest[1])]
+    return np.concatenate([p.reshape(-1) for p in turned]).reshape(-1, turned[0].shape[1])
+
+
+def _first_frame(stream, name: str) -> tuple[int, Optional[ColourTags]]:
+    """Counter-clockwise degrees that turn the stored picture upright (the display matrix), and its colour tags.
 
     Read from the first decoded frame, which also proves the stream holds a picture
     FFmpeg can decode; `np.rot90` turns counter-clockwise too, as FFmpeg's own
-    autorotation does.
+    autorotation does. The tags are kept only for yuv420p, whose planes an output
+    may take over as they are.
     """
     for frame in stream.container.decode(stream):
         degrees = float(getattr(frame, "rotation", 0) or 0)
-        return int(round(degrees / 90.0)) * 90 % 360
+        colour = None
+        if frame.format.name == "yuv420p":
+            colour = ColourTags(int(frame.colorspace), int(frame.color_range), int(frame.color_primaries),
+                                int(frame.color_trc))
+        return int(round(degrees / 90.0)) * 90 % 360, colour
     raise InputError(f"{name} holds no frames; upload a video with pictures in it.")
 
 
@@ -185,7 +319,7 @@ def _probe(path: Path, name: str, sha256: str, limits: VideoLimits, fps: Optiona
             duration = _duration(container, stream)
             width, height = stream.codec_context.width, stream.codec_context.height
             has_audio = bool(container.streams.audio)
-            rotation = _first_frame_rotation(stream, name)
+            rotation, colour = _first_frame(stream, name)
     except InputError:
         raise
     except (av.FFmpegError, ValueError, IndexError):
@@ -200,14 +334,24 @@ def _probe(path: Path, name: str, sha256: str, limits: VideoLimits, fps: Optiona
     if duration > limits.max_seconds:
         raise InputError(f"{name} is {duration:.0f} s long, more than the {limits.max_seconds:.0f} s limit; "
                          "trim it first.")
-    if max(width, height) > limits.max_long_side:
+    source_width, source_height = width, height
+    if max(width, height) > limits.max_long_side and limits.scale_down:
+        width, height = _scaled_size(width, height, limits.max_long_side)
+    elif max(width, height) > limits.max_long_side:
         raise InputError(f"{name} is {width}x{height}, larger than the {limits.max_long_side} px limit on its long "
                          "side; scale it down first.")
     frames = max(1, math.ceil(round(duration * out_fps, 6)))
     if frames > limits.max_frames:
         raise InputError(f"{name} has {frames} frames at {out_fps:g} fps, more than the {limits.max_frames} limit.")
     return VideoInfo(name=name, sha256=sha256, width=width, height=height, fps=out_fps,
-                     frames=frames, duration=duration, rotation=rotation, has_audio=has_audio)
+                     frames=frames, duration=duration, rotation=rotation, has_audio=has_audio,
+                     source_width=source_width, source_height=source_height, colour=colour)
+
+
+def _scaled_size(width: int, height: int, long_side: int) -> tuple[int, int]:
+    """`width`x`height` scaled so the long side is `long_side`, both sides even (for H.264 4:2:0)."""
+    scale = long_side / max(width, height)
+    return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
 
 
 def _duration(container, stream) -> float:

@@ -15,12 +15,15 @@ and for each frame of the video:
    covering the mouth, the jaw and a margin below the chin, where the speaker's
    own jaw may have hung lower than the new one.
 
-Outside that mask every pixel is the frame's own, unchanged.
+Outside that mask every pixel is the frame's own, unchanged; on a video's own
+YUV planes (`apply_yuv`) not even converted to RGB and back, so the encoder gets
+them exactly as they were decoded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import cv2
 import numpy as np
@@ -28,6 +31,7 @@ import numpy as np
 from avatar.face.face import Face
 from avatar.talk.builtin.engine import BuiltinEngine, PortraitRig
 from avatar.talk.builtin.rig import BASES, face_axes, smoothstep
+from avatar.video.io import YuvFrame
 
 MOUTH_BASES = 5
 """The first bases of the rig are the mouth's (open, wide, round, closed, teeth)."""
@@ -98,6 +102,7 @@ class MouthTransplant:
     def __init__(self, reference: Reference, engine: BuiltinEngine | None = None) -> None:
         self.reference = reference
         self.engine = engine or BuiltinEngine()
+        self._corners: Optional[np.ndarray] = None
 
     def mouths(self, rows: np.ndarray):
         """The reference crop rendered with each row of mouth weights (the buffer is reused between rows)."""
@@ -108,30 +113,103 @@ class MouthTransplant:
             yield frame[y0:y1, x0:x1]
 
     def apply(self, frame: np.ndarray, landmarks: np.ndarray, mouth: np.ndarray) -> np.ndarray:
-        """`frame` with `mouth` (a rendered reference crop) blended in where this frame's mouth is."""
+        """`frame` (RGB) with `mouth` (a rendered reference crop) blended in where this frame's mouth is."""
+        placed = self._place(landmarks, frame.shape[1], frame.shape[0], mouth)
+        if placed is None:
+            return frame
+        x0, y0, x1, y1 = placed.box
+        theirs = frame[y0:y1, x0:x1].astype(np.float32)
+        ours = _matched(placed.mouth.astype(np.float32), theirs, placed.alpha)
+        out = frame.copy()
+        alpha = placed.alpha[..., None]
+        out[y0:y1, x0:x1] = np.clip(theirs + alpha * (ours - theirs) + 0.5, 0, 255).astype(np.uint8)
+        return out
+
+    def apply_yuv(self, frame: YuvFrame, landmarks: np.ndarray, mouth: np.ndarray) -> YuvFrame:
+        """`frame` (I420 planes) with `mouth` blended in; a new frame, whose planes are `frame`'s own wherever the
+        mask is 0.
+
+        Only the region the mask covers is converted to RGB (to match the mouth's
+        colour to it); the mouth is converted to YUV and blended into the planes,
+        the luma with the mask and the quarter-size chroma with the mask averaged
+        over each 2x2 block, so no other pixel goes through a colour conversion.
+        """
+        placed = self._place(landmarks, frame.width, frame.height, mouth)
+        if placed is None:
+            return frame
+        x0, y0, x1, y1 = placed.box
+        theirs, _ = frame.rgb_region(x0, y0, x1, y1)
+        ours = _matched(placed.mouth.astype(np.float32), theirs.astype(np.float32), placed.alpha)
+        ours_yuv = cv2.cvtColor(np.clip(ours + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_RGB2YUV_I420)
+        height, width = y1 - y0, x1 - x0
+        out = frame.copy()
+        _blend(out.luma[y0:y1, x0:x1], ours_yuv[:height], placed.alpha)
+        half = cv2.resize(placed.alpha, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+        chroma = ours_yuv[height:].reshape(2, height // 2, width // 2)
+        for plane, new in zip(out.chroma(), chroma):
+            _blend(plane[y0 // 2:y1 // 2, x0 // 2:x1 // 2], new, half)
+        return out
+
+    def _place(self, landmarks: np.ndarray, width: int, height: int, mouth: np.ndarray) -> Optional["_Placed"]:
+        """The mouth and mask carried onto a frame of `width`x`height`, only over the box the mask reaches.
+
+        The box has even corners (so it covers whole chroma samples); warping into
+        it costs what the region costs, not what the frame does.
+        """
         reference = self.reference
         x0, y0 = reference.crop[:2]
         source = reference.landmarks[STABLE].astype(np.float64) - (x0, y0)
         target = np.asarray(landmarks, np.float64)[STABLE]
         matrix, _ = cv2.estimateAffinePartial2D(source, target, method=cv2.LMEDS)
         if matrix is None:
-            return frame
-        height, width = frame.shape[:2]
-        warped = cv2.warpAffine(mouth, matrix, (width, height), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_REPLICATE)
-        mask = cv2.warpAffine(reference.mask, matrix, (width, height), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
-        rows, cols = np.nonzero(mask > 0.0)
-        if len(rows) == 0:
-            return frame
-        top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-        alpha = mask[top:bottom, left:right, None]
-        ours = warped[top:bottom, left:right].astype(np.float32)
-        theirs = frame[top:bottom, left:right].astype(np.float32)
-        band = (alpha[..., 0] > 0.05) & (alpha[..., 0] < 0.6)
-        if band.sum() >= 16:
-            gain = theirs[band].mean(axis=0) / np.maximum(ours[band].mean(axis=0), 1.0)
-            ours *= np.clip(gain, *GAIN_LIMITS)
-        out = frame.copy()
-        out[top:bottom, left:right] = np.clip(theirs + alpha * (ours - theirs) + 0.5, 0, 255).astype(np.uint8)
-        return out
+            return None
+        corners = np.hstack([self._mask_corners, np.ones((4, 1))]) @ matrix.T
+        left, top = np.floor(corners.min(axis=0)).astype(int) - 1
+        right, bottom = np.ceil(corners.max(axis=0)).astype(int) + 2
+        left, top = max(0, left) // 2 * 2, max(0, top) // 2 * 2
+        right, bottom = min(width, (right + 1) // 2 * 2), min(height, (bottom + 1) // 2 * 2)
+        if right - left < 2 or bottom - top < 2:
+            return None
+        shifted = matrix.copy()
+        shifted[:, 2] -= (left, top)
+        size = (right - left, bottom - top)
+        warped = cv2.warpAffine(mouth, shifted, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        alpha = cv2.warpAffine(reference.mask, shifted, size, flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+        if not alpha.any():
+            return None
+        return _Placed((left, top, right, bottom), warped, alpha)
+
+    @property
+    def _mask_corners(self) -> np.ndarray:
+        """The corners of the box around the mask's non-zero pixels, in reference-crop pixels (edges included)."""
+        if self._corners is None:
+            rows, cols = np.nonzero(self.reference.mask > 0.0)
+            top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+            self._corners = np.array([[left, top], [right, top], [left, bottom], [right, bottom]], np.float64)
+        return self._corners
+
+
+@dataclass
+class _Placed:
+    """A rendered mouth and its mask carried onto a frame, over `box` (x0, y0, x1, y1) of it."""
+
+    box: tuple[int, int, int, int]
+    mouth: np.ndarray
+    alpha: np.ndarray
+
+
+def _matched(ours: np.ndarray, theirs: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """`ours` (RGB float) with its colour scaled to `theirs` around the mask's edge (light drifts through a video)."""
+    band = (alpha > 0.05) & (alpha < 0.6)
+    if band.sum() >= 16:
+        gain = theirs[band].mean(axis=0) / np.maximum(ours[band].mean(axis=0), 1.0)
+        ours *= np.clip(gain, *GAIN_LIMITS)
+    return ours
+
+
+def _blend(plane: np.ndarray, new: np.ndarray, alpha: np.ndarray) -> None:
+    """`plane` (a view, uint8) moved towards `new` by `alpha`, in place; untouched where `alpha` is 0."""
+    old = plane.astype(np.float32)
+    plane[...] = np.where(alpha > 0.0, np.clip(old + alpha * (new.astype(np.float32) - old) + 0.5, 0, 255),
+                          old).astype(np.uint8)

@@ -195,4 +195,5 @@ def test_the_jobs_api_serves_live_sessions_behind_its_keys(tmp_path):
         assert client.get("/v1/live/nope", headers=headers).status_code == 404
         refused = client.post("/v1/live", json={"type": "offer"}, headers=headers)
         assert refused.status_code == 422 and refused.json()["detail"].endswith(".")
-        assert "/v1/live" in client.get("/openapi.json").json()["paths"]
+        paths = client.get("/openapi.json").json()["paths"]
+        assert "/v1/live" in paths and "/v1/live/{session_id}/save" in paths

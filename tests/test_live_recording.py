@@ -125,6 +125,44 @@ def test_a_saved_session_is_a_video_of_what_was_seen_and_heard(portrait, service
         assert listed[0].id == job_id and listed[0].kind == "live"
 
 
+def test_the_saved_clock_gives_the_weights_the_viewer_saw(portrait, tmp_path):
+    """Every frame's weights as the session computed them when the frame was due (sentences placed, cut and
+    forgotten meanwhile) are those of the saved clock, JSON round trip included."""
+    from avatar.live.recording import read_saved, write_session_files
+    from avatar.live.render import saved_weights
+    from avatar.live.timeline import Timeline
+
+    picture, prepared = portrait
+    clock = Clock()
+    seen: list[np.ndarray] = []
+    with LiveSession(picture, LiveSettings(speak_ahead=600.0), clock=clock, prepared=prepared) as session:
+        fps = session.settings.fps
+
+        def watch(until: float) -> None:
+            """Move the clock frame by frame, as a viewer's track does, keeping each frame's weights."""
+            while len(seen) / fps <= until:
+                clock.t = session.start + len(seen) / fps
+                session.frame(len(seen))
+                seen.append(session.weights(range(len(seen), len(seen) + 1))[0])
+
+        watch(0.5)
+        session.say("One short sentence. And another one after it.")
+        assert session.wait_placed()
+        watch(session.placed[1].start + 0.3)
+        session.stop()
+        watch(session.now() + 7.0)  # long enough for the first sentences to leave the session's timeline
+        session.say("A third.")
+        assert session.wait_placed()
+        watch(session.placed[-1].end + 0.5)
+        clock.t = session.start + len(seen) / fps
+        saved = read_saved(write_session_files(session.recording(), tmp_path)["session"])
+    assert [line.text for line in saved.heard] == ["One short sentence.", "And another one after it.", "A third."]
+    assert (saved.first_frame, saved.frames) == (0, len(seen))
+    assert saved.shown  # sentences placed and cut within the mouth's look-ahead of frames already shown
+    weights = saved_weights(BuiltinEngine(), saved, Timeline(saved.lines), range(0, len(seen)))
+    np.testing.assert_array_equal(weights, np.array(seen))
+
+
 def test_a_session_of_no_time_has_nothing_to_save(portrait, service):
     picture, prepared = portrait
     with LiveSession(picture, LiveSettings(), clock=Clock(), prepared=prepared) as session:

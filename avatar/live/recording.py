@@ -29,6 +29,7 @@ from avatar.live.session import LiveSession, LiveSettings, Recording
 from avatar.live.timeline import Line
 from avatar.media import save_image
 from avatar.speech.timeline import Phoneme
+from avatar.talk.builtin.rig import BASES
 
 if TYPE_CHECKING:
     from avatar.service.jobs import JobService
@@ -56,6 +57,7 @@ class SavedSession:
     face: Face
     portrait_name: str = "portrait"
     portrait_sha256: str = ""
+    shown: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)  # see `Recording.shown`
 
     @property
     def count(self) -> int:
@@ -92,6 +94,7 @@ class SavedSession:
             "lines": [{"text": line.text, "start": line.start, "end": line.end, "interrupted": line.interrupted,
                        "head_from": line.head_from, "phonemes": _phonemes(line.phonemes),
                        "head_phonemes": _phonemes(line.head_phonemes)} for line in self.lines],
+            "shown": [[n, row.astype(np.float32).tolist()] for n, row in sorted(self.shown.items())],
         }
 
     @classmethod
@@ -119,8 +122,11 @@ class SavedSession:
             lines = [Line(str(item["text"]), float(item["start"]), float(item["end"]), _read_phonemes(item["phonemes"]),
                           _read_phonemes(item["head_phonemes"]), int(item["head_from"]), bool(item["interrupted"]))
                      for item in data["lines"]]
+            shown = {int(n): np.asarray(row, np.float32) for n, row in data.get("shown", [])}
+            if any(row.shape != (len(BASES),) or not np.isfinite(row).all() for row in shown.values()):
+                raise ValueError(f"a shown frame needs {len(BASES)} finite weights")
             return cls(settings, first, frames, rate, lines, Face(box, landmarks, str(face_data.get("source", "dlib"))),
-                       str(data["portrait"].get("name", "portrait")), str(data["portrait"].get("sha256", "")))
+                       str(data["portrait"].get("name", "portrait")), str(data["portrait"].get("sha256", "")), shown)
         except (KeyError, TypeError, ValueError) as exc:
             reason = str(exc) if isinstance(exc, ValueError) and str(exc) else f"missing or wrong {exc}"
             raise InputError(f"The saved session file is not usable ({reason[:80]}); save the session again.") from None
@@ -159,7 +165,7 @@ def saved_session(recording: Recording) -> SavedSession:
     rate = rates.pop() if len(rates) == 1 else max(rates, default=SILENT_RATE)
     places = [dataclasses.replace(line, voice=None) for line in recording.lines]
     return SavedSession(recording.settings, recording.first_frame, recording.frames, rate, places,
-                        recording.portrait.face, recording.portrait.name, recording.portrait.sha256)
+                        recording.portrait.face, recording.portrait.name, recording.portrait.sha256, recording.shown)
 
 
 def sound(recording: Recording, saved: SavedSession) -> np.ndarray:

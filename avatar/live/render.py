@@ -57,6 +57,17 @@ def clock_weights(engine: BuiltinEngine, timeline: Timeline, settings: "LiveSett
                           head_mask=lambda window: timeline.head_mask(window, settings.fps))
 
 
+def saved_weights(engine: BuiltinEngine, saved: "SavedSession", timeline: Timeline, frames: range) -> np.ndarray:
+    """The weights of `frames` of a saved session as the live session computed them: one frame at a time (as it
+    renders them; the head's smoothing at a window's edge makes a stretch computed at once differ by a hair), from
+    the sentences on the clock, or as shown where a later change reached back to a frame (`Recording.shown`)."""
+    local = Timeline([line for line in timeline.utterances if line.end >= context(frames, saved.settings.fps)[0]
+                      and line.start <= context(frames, saved.settings.fps)[1]])
+    rows = [saved.shown[n] if n in saved.shown else clock_weights(engine, local, saved.settings, range(n, n + 1))[0]
+            for n in frames]
+    return np.array(rows, np.float32).reshape(len(frames), -1)
+
+
 RENDER_STEP = 250
 """Frames whose weights are computed at a time when a saved session is rendered (ten seconds at 25 fps)."""
 
@@ -98,7 +109,7 @@ def render_saved(saved: "SavedSession", portrait: Path, sound: Path, out: Path,
             pcm = np.frombuffer(wav.readframes(upto - taken), "<i2")
             taken += len(pcm)
             writer.add_audio(pcm.astype(np.float32) / 32767.0)
-            for frame in engine.render_weights(image, prepared, clock_weights(engine, timeline, settings, frames)):
+            for frame in engine.render_weights(image, prepared, saved_weights(engine, saved, timeline, frames)):
                 writer.write(frame)
             report(progress, f"rendering: frame {frames.stop - saved.first_frame}/{saved.count}",
                    (frames.stop - saved.first_frame) / saved.count)

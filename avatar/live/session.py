@@ -21,6 +21,7 @@ import math
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable, Optional
@@ -50,6 +51,9 @@ MOUTH = slice(0, 5)
 """The mouth's columns in a row of rig weights (open, wide, round, closed, teeth)."""
 VOICE_THREADS = 1
 """Threads the voice speaks a live sentence on: the frames due meanwhile keep the other cores (see `_speak`)."""
+RECENT_FRAMES = 64
+"""Frames whose weights are remembered as rendered: more than the mouth's look-ahead (`mouth_track.LOOKAHEAD`), so a
+sentence placed or cut just after them cannot change how a saved video shows them."""
 KEEP_S = 1800.0
 """A session keeps what it said in the last 30 minutes to be saved as a video (sentences as the voice made them,
 16-bit: about 2.6 MB per minute of speech); saving a longer session saves its last 30 minutes."""
@@ -83,6 +87,9 @@ class Recording:
     first_frame: int
     frames: int
     lines: list[Line]
+    shown: dict[int, np.ndarray]
+    """Weights rows of frames shown before a change of the clock reached back to them (a sentence placed or cut
+    within the mouth's look-ahead): the video shows them as they were shown."""
 
 
 class LiveSession:
@@ -107,6 +114,9 @@ class LiveSession:
         self._timeline = Timeline()
         self._spoken: list[Said] = []  # sentences that ended and left the timeline
         self._kept: list[Line] = []  # the same, with their sound, for the last KEEP_S seconds (see `recording`)
+        self._changes = 0  # sentences placed or cut: a frame rendered across one is kept as shown
+        self._recent: deque[tuple[int, np.ndarray]] = deque(maxlen=RECENT_FRAMES)  # (frame, weights) last rendered
+        self._shown: dict[int, np.ndarray] = {}  # weights of frames a later change would render otherwise
         self._queue: queue.Queue[tuple[int, str]] = queue.Queue()
         self._generation = 0  # bumped by Stop: sentences of an older generation are dropped
         self._busy = 0  # sentences queued or being spoken by the voice
@@ -173,6 +183,7 @@ class LiveSession:
                 except queue.Empty:
                     break
             now = self.now()
+            self._keep_shown()
             # What was handed out cannot be taken back: cut after the last sample and frame sent.
             cut = max(now, self._audio_upto / self.settings.sample_rate,
                       self.frame_due(self._rendered_upto + 1) + self.settings.lead)
@@ -277,6 +288,7 @@ class LiveSession:
         """Put a spoken sentence on the clock (lock held): after the sentence before it, and never where a frame or
         sample was already handed out."""
         s = self.settings
+        self._keep_shown()
         earliest = max(self.now() + START_LEAD_S, self._timeline.end, self._audio_upto / s.sample_rate,
                        self.frame_due(self._rendered_upto + 1) + s.lead + 1 / s.fps)
         # On a frame's time: the sentence's frames are then exactly a video's frames of it, and its first sample
@@ -292,6 +304,19 @@ class LiveSession:
             self._spoken.append(said(old))
             self._kept.append(old.line(with_voice=True))
         self._kept = [line for line in self._kept if line.end >= now - KEEP_S]
+
+    def _keep_shown(self) -> None:
+        """Before the clock changes (lock held): the frames just rendered keep the weights they were shown with.
+
+        The mouth anticipates a sound by a few frames, and a sentence placed (or cut)
+        now may change frames already sent; what the viewer saw is what a saved video shows.
+        """
+        self._changes += 1
+        for n, row in self._recent:
+            self._shown.setdefault(n, row)
+        oldest = self.frame_at(self.now() - KEEP_S) - RECENT_FRAMES
+        if self._shown and min(self._shown) < oldest:
+            self._shown = {n: row for n, row in self._shown.items() if n >= oldest}
 
     # -- what the viewer gets -----------------------------------------------------------------------
 
@@ -310,7 +335,13 @@ class LiveSession:
             return self._last_frame[1]
         with self._lock:
             self._rendered_upto = max(self._rendered_upto, n)
+            changes = self._changes
         weights = self.weights(range(n, n + 1))
+        with self._lock:
+            row = weights[0].copy()
+            self._recent.append((n, row))
+            if self._changes != changes:  # the clock changed while this frame rendered: keep it as it is shown
+                self._shown.setdefault(n, row)
         image = next(iter(self.engine.render_weights(self.portrait.image, self.prepared, weights))).copy()
         self._last_frame = (n, image)
         return image
@@ -343,7 +374,8 @@ class LiveSession:
             since, until = first / fps - 1.0, frames / fps + 1.0
             lines = [line for line in self._kept if line.end >= since]
             lines += [u.line(with_voice=True) for u in self._timeline.utterances if u.start <= until]
-        return Recording(self.settings, self.portrait, first, frames, lines)
+            shown = {n: row for n, row in self._shown.items() if first <= n < frames}
+        return Recording(self.settings, self.portrait, first, frames, lines, shown)
 
     # -- life span -------------------------------------------------------------------------------
 

@@ -189,3 +189,32 @@ def test_a_damaged_saved_session_is_refused_at_submit(portrait, service, tmp_pat
     with pytest.raises(InputError, match="not usable"):
         service.submit(OWNER, "live", {}, files)
     assert service.list(OWNER) == []
+
+
+def test_a_long_session_saves_its_last_stretch(portrait, tmp_path, monkeypatch):
+    """A session longer than it keeps (30 minutes; 3 s here) saves its last stretch, sound and captions shifted."""
+    import avatar.live.session as live_session
+    from avatar.live.recording import read_saved, write_session_files
+
+    monkeypatch.setattr(live_session, "KEEP_S", 3.0)
+    picture, prepared = portrait
+    clock = Clock()
+    with LiveSession(picture, LiveSettings(speak_ahead=600.0), clock=clock, prepared=prepared) as session:
+        session.say("Said early on.")
+        assert session.wait_placed()
+        clock.t = session.start + session.placed[0].end + 8.0
+        session.say("Said at the end.")
+        assert session.wait_placed()
+        clock.t = session.start + session.placed[-1].end + 0.5
+        files = write_session_files(session.recording(), tmp_path)
+        fps = session.settings.fps
+        saved = read_saved(files["session"])
+        assert saved.count == 3 * fps and saved.frames == session.frame_at(session.now())
+        assert [line.text for line in saved.heard] == ["Said at the end."]
+        with wave.open(str(files["audio"])) as wav:
+            sound = np.frombuffer(wav.readframes(wav.getnframes()), "<i2")
+            rate = wav.getframerate()
+        line = saved.heard[0]
+        assert len(sound) == 3 * rate
+        assert not sound[: int((line.start - saved.offset - 0.05) * rate)].any()
+        assert np.abs(sound[int((line.start - saved.offset) * rate):]).max() > 3000

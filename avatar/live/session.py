@@ -407,6 +407,8 @@ class LiveSession:
             self._closed = True
             self._generation += 1
             self._timeline = Timeline()
+            self._kept, self._shown = [], {}
+            self._recent.clear()
         self._queue.put(None)  # type: ignore[arg-type]
         self._worker.join(timeout=10)
         self.prepared = None  # type: ignore[assignment]

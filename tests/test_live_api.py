@@ -133,6 +133,10 @@ def test_a_session_idles_speaks_stops_saves_and_ends_over_webrtc(client, jobs):
         heard = state["transcript"][0]
         assert np.abs(sound[int(heard["start"] * rate): int(heard["end"] * rate)]).max() > 0.1  # the first sentence
         assert np.abs(sound[: int(max(0.0, heard["start"] - 0.2) * rate)]).max() < 0.01  # idle before it
+        cut = state["transcript"][-1]
+        assert len(state["transcript"]) == 2 and cut["interrupted"]
+        assert np.abs(sound[int(cut["start"] * rate): int(cut["end"] * rate)]).max() > 0.05  # the second, until cut
+        assert np.abs(sound[int((cut["end"] + 0.1) * rate):]).max() < 0.01  # and silence after the cut
 
         gone = await asyncio.to_thread(client.delete, f"/v1/live/{session}", headers=A)
         assert gone.status_code == 204

@@ -52,11 +52,11 @@ from avatar.video.io import YuvFrame
 Picture = Union[np.ndarray, YuvFrame]
 """A frame as RGB uint8, or as the decoder's YUV planes (converted to RGB only where and when needed)."""
 
-DETECT_FACE_PX = 80
+DETECT_FACE_PX = 60
 """Detection frames are scaled so the followed face is about this wide: `find_faces`
-upsamples once, so dlib's 80 px window then finds faces from half this size up, in
-10-30 ms at 524-844 px (120 px: twice the time, the same landmarks within 0.2 px on
-the real clips; a face that shrinks further is searched at twice the scale)."""
+upsamples once, so dlib's 80 px window then finds faces from 2/3 of this size up
+(what `MATCH_SIZE` accepts; a face that shrinks further is searched at twice the
+scale), in 6-15 ms whatever the video's size (80 px: 1.8 times the time; 120 px: 4 times)."""
 
 DETECT_SECONDS = 0.2
 """Default time between detections: drift of the carried-over box is corrected this often."""

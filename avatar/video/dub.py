@@ -25,7 +25,9 @@ When the speech and the video differ in length, `fit` decides:
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence
@@ -49,9 +51,11 @@ from avatar.video_writer import BackgroundWriter, Mp4Writer
 
 DUB_LIMITS = VideoLimits(max_seconds=300.0, max_frames=300 * 60, max_long_side=1920, scale_down=True)
 """Videos up to five minutes (talks are dubbed in pieces of that size); larger than 1920 px: scaled down to it."""
-DUB_CRF = 14
+DUB_CRF = 17
 """x264 quality of the output: most of each frame is the input's own picture, encoded a second time, so it is
 kept close to it."""
+DUB_PRESET = "ultrafast"
+"""x264 preset of the output."""
 FRAME_BUDGET = 512 * 1024**2
 """Bytes of decoded frames kept at once when the video is played out of order (backward, or again)."""
 FIRST_FACE_SECONDS = 10.0
@@ -117,14 +121,14 @@ def ordered_frames(video: Video, indices: Sequence[int], budget: int = FRAME_BUD
 
     Frames are decoded forward into a window of at most `budget` bytes; an index
     outside the window refills it from there, forward or (for a backward run)
-    ending at that index, decoding the video again from the start only when the
-    window has to move back. A short video is decoded once and replayed.
+    ending at that index, decoding the video again (YUV: from the key frame
+    before the window; RGB: from the start) only when the window has to move
+    back. A short video is decoded once and replayed.
     """
     frame_bytes = video.info.width * video.info.height * 3 // (2 if yuv else 1)
     size = max(2, budget // max(frame_bytes, 1))
     total = video.info.frames
     window: dict[int, Any] = {}
-    decode = video.yuv_frames if yuv else video.frames
     decoder: Optional[Iterator[Any]] = None
     position = 0  # the index the decoder yields next
     for step, index in enumerate(indices):
@@ -133,7 +137,8 @@ def ordered_frames(video: Video, indices: Sequence[int], budget: int = FRAME_BUD
             start = index if upcoming >= index else max(0, index - size + 1)
             stop = min(total, start + size)
             if decoder is None or position > start:
-                decoder, position = decode(), 0
+                # YUV frames are decoded from the key frame before the window, RGB ones from the start.
+                decoder, position = (video.yuv_frames(start), start) if yuv else (video.frames(), 0)
             window.clear()
             while position < stop:
                 frame = next(decoder, None)
@@ -214,13 +219,22 @@ def dub_video(
             voice_sample = voice_sample_from_video(clip.audio(), info.name)  # checked with the voice just below
         fps = int(round(info.fps))
         report(progress, "voice", 0.0)
-        with timer.stage("voice"):
-            speech, speech_entry = prepare_speech(
-                text, audio, rate, voice, audio_name, scaled(progress, 0.0, _VOICE_END), transcript=transcript,
-                seed=options.seed, voice_sample=voice_sample, language=language)
-        with timer.stage("tracking"):
-            track = track_face(clip.yuv_frames(), options.face_index, fps=fps, frame_count=info.frames,
-                               progress=scaled(progress, _VOICE_END, _TRACK_END))
+        shares = _Shares(progress, {"voice": _VOICE_END, "face tracking": _TRACK_END - _VOICE_END})
+
+        def speak() -> tuple[Speech, dict[str, Any]]:
+            with timer.stage("voice"):
+                return prepare_speech(
+                    text, audio, rate, voice, audio_name, shares.part("voice"), transcript=transcript,
+                    seed=options.seed, voice_sample=voice_sample, language=language)
+
+        # The voice is made while the face is tracked: the voice model and the video decoder run
+        # outside Python's lock, dlib inside it, so the two share the machine's cores.
+        with ThreadPoolExecutor(1, thread_name_prefix="dub-voice") as pool:
+            spoken = pool.submit(speak)
+            with timer.stage("tracking"):
+                track = track_face(clip.yuv_frames(), options.face_index, fps=fps, frame_count=info.frames,
+                                   progress=shares.part("face tracking"))
+            speech, speech_entry = spoken.result()
         speech_frames = frame_count(speech.duration, fps)
         plan = plan_frames(info.frames, speech_frames, options.fit)
 
@@ -254,7 +268,8 @@ def dub_video(
                 "engine": options.engine,
                 "options": asdict(options),
                 "output": {"frames": frames_out, "fps": fps, "width": info.width, "height": info.height,
-                           "animated_frames": animated, "passed_through": frame_ranges(unseen), "crf": DUB_CRF},
+                           "animated_frames": animated, "passed_through": frame_ranges(unseen), "crf": DUB_CRF,
+                           "preset": DUB_PRESET},
                 "captions": {"file": paths["captions"].name, "cues": len(cues), "automatic": automatic}
                 if cues else None,
                 "timings_s": timer.seconds,
@@ -315,8 +330,32 @@ def faces_at_start(video: Any, name: Optional[str] = None) -> FacesAtStart:
     with open_dub_video(video, name) as clip:
         limit = max(1, int(FIRST_FACE_SECONDS * clip.info.fps))
         # The frames the tracker looks at first, so the faces offered are the ones face_index counts.
-        index, frame, faces = first_faces(clip.frames(), every=detection_interval(clip.info.fps), limit=limit)
+        # Converted from YUV as the tracker converts them, so that its first detection finds this one cached.
+        frames = (frame.rgb() for frame in clip.yuv_frames())
+        index, frame, faces = first_faces(frames, every=detection_interval(clip.info.fps), limit=limit)
         return FacesAtStart(clip.info, index, frame, faces)
+
+
+class _Shares:
+    """Progress of stages that run at the same time: each moves its own share of the bar, the bar shows their sum."""
+
+    def __init__(self, progress: Optional[Progress], shares: dict[str, float]) -> None:
+        self.progress = progress
+        self.shares = shares
+        self.done = {name: 0.0 for name in shares}
+        self.lock = threading.Lock()
+
+    def part(self, name: str) -> Optional[Progress]:
+        if self.progress is None:
+            return None
+
+        def update(stage: str, fraction: float) -> None:
+            with self.lock:
+                self.done[name] = fraction
+                total = sum(self.shares[key] * value for key, value in self.done.items())
+            report(self.progress, stage, total)
+
+        return update
 
 
 def _padded(speech: Speech, seconds: float) -> Speech:
@@ -375,7 +414,8 @@ def _render(clip: Video, plan: np.ndarray, animated: int, animate: Animate, soun
     info = clip.info
     frames = ordered_frames(clip, plan.tolist(), yuv=True)
     redrawn = animate(zip(plan[:animated].tolist(), frames))
-    with BackgroundWriter(Mp4Writer(path, info.width, info.height, fps, sound, crf=DUB_CRF, captions=bool(cues),
+    with BackgroundWriter(Mp4Writer(path, info.width, info.height, fps, sound, crf=DUB_CRF, preset=DUB_PRESET,
+                                    captions=bool(cues),
                                     colour=info.colour)) as writer:
         if cues:
             writer.set_subtitles(cues)

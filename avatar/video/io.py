@@ -161,6 +161,11 @@ class YuvFrame:
         return rgb[:height, :width] if (even_w, even_h) != (width, height) else rgb
 
 
+SEEK_AFTER = 2.0
+"""Seconds into a video from which decoding from frame n seeks to a key frame rather than decoding from the start
+(and how far before frame n it aims, so that the key frame found precedes it)."""
+
+
 class Video:
     """An opened, checked video; decode with `frames()`, take its sound with `audio()`."""
 
@@ -186,11 +191,11 @@ class Video:
         for frame in self._pictures():
             yield _upright(self._sized(frame).to_ndarray(format="rgb24"), self.info.rotation)
 
-    def yuv_frames(self) -> Iterator[YuvFrame]:
+    def yuv_frames(self, start: int = 0) -> Iterator[YuvFrame]:
         """The same frames as `frames()` as YUV 4:2:0 planes, as the decoder gives them (no colour conversion for
-        a yuv420p video)."""
+        a yuv420p video), from frame `start` on (decoding from the key frame before it, not from the beginning)."""
         width, height = self.info.width, self.info.height
-        for frame in self._pictures():
+        for frame in self._pictures(start):
             planes = self._sized(frame).to_ndarray(format="yuv420p")
             if self.info.rotation:
                 planes = _upright_planes(planes, self.info.rotation)
@@ -204,8 +209,16 @@ class Video:
         width, height = (self.info.height, self.info.width) if turned else (self.info.width, self.info.height)
         return frame.reformat(width=width, height=height, interpolation="AREA")
 
-    def _pictures(self) -> Iterator["av.VideoFrame"]:
-        """Decoded pictures at `info.fps`, each yielded once per output slot it fills (held or dropped)."""
+    def _pictures(self, first: int = 0) -> Iterator["av.VideoFrame"]:
+        """Decoded pictures at `info.fps`, each yielded once per output slot it fills (held or dropped), from slot
+        `first` on.
+
+        For a `first` past `SEEK_AFTER` seconds the decoder seeks to the key frame
+        before it; the slots that frame and the ones after it fill are worked out
+        from their timestamps exactly as when decoding from the start (the slots
+        before the key frame's are those whose time it comes after). A stream
+        whose seek lands elsewhere, or without timestamps, is decoded from the start.
+        """
         step = 1.0 / self.info.fps
         emitted = 0
         held = None
@@ -214,13 +227,24 @@ class Video:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
                 start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+                seeking = first * step > SEEK_AFTER and stream.time_base is not None
+                if seeking:
+                    target = int((start + first * step - SEEK_AFTER) / stream.time_base)
+                    container.seek(target, backward=True, any_frame=False, stream=stream)
                 for frame in container.decode(stream):
                     time = float(frame.pts * stream.time_base) - start if frame.pts is not None else emitted * step
+                    if seeking:
+                        seeking = False
+                        if frame.pts is None or (time + 0.5 * step) > first * step:
+                            yield from self._pictures_from_start(first)  # landed after the slot: start over
+                            return
+                        emitted = max(0, math.floor((time + 1e-6) / step - 0.5) + 1)
                     # Output slots up to this frame's time, rounded to the nearest slot, show the
                     # frame before it (as FFmpeg's fps filter does: a frame exactly half-way
                     # goes to the later slot, whatever the rounding of the timestamps).
                     while held is not None and emitted < self.info.frames and (emitted + 0.5) * step <= time + 1e-6:
-                        yield held
+                        if emitted >= first:
+                            yield held
                         emitted += 1
                     if emitted >= self.info.frames:
                         return  # the rest lies past the stated duration
@@ -228,8 +252,16 @@ class Video:
         except av.FFmpegError:
             raise InputError(f"{self.info.name} is damaged after frame {emitted}; repair or re-export it.") from None
         while held is not None and emitted < self.info.frames:
-            yield held
+            if emitted >= first:
+                yield held
             emitted += 1
+
+    def _pictures_from_start(self, first: int) -> Iterator["av.VideoFrame"]:
+        """`_pictures(first)` without seeking."""
+        pictures = self._pictures(0)
+        for _ in range(first):
+            next(pictures, None)
+        yield from pictures
 
     def audio(self) -> Optional[Speech]:
         """The sound track, mixed to mono float32 at its own sample rate, or None when there is none.

@@ -201,10 +201,10 @@ class _Placed:
 
 def _matched(ours: np.ndarray, theirs: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """`ours` (RGB float) with its colour scaled to `theirs` around the mask's edge (light drifts through a video)."""
-    band = (alpha > 0.05) & (alpha < 0.6)
-    if band.sum() >= 16:
-        gain = theirs[band].mean(axis=0) / np.maximum(ours[band].mean(axis=0), 1.0)
-        ours *= np.clip(gain, *GAIN_LIMITS)
+    band = ((alpha > 0.05) & (alpha < 0.6)).astype(np.uint8)
+    if cv2.countNonZero(band) >= 16:
+        gain = np.array(cv2.mean(theirs, mask=band)[:3]) / np.maximum(cv2.mean(ours, mask=band)[:3], 1.0)
+        ours *= np.clip(gain, *GAIN_LIMITS).astype(np.float32)
     return ours
 
 

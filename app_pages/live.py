@@ -144,6 +144,7 @@ def _save(player: LivePlayer) -> None:
         return
     st.session_state[SAVED_KEY] = job_id
     st.session_state.pop(SHOWN_KEY, None)
+    st.rerun(scope="app")  # draws the save's progress, which refreshes itself until the video is written
 
 
 def _saved_job() -> Optional[JobRecord]:
@@ -221,5 +222,6 @@ else:
     with text_column:
         _controls(player)
         _transcript(player)
-        _saving()
+        if st.session_state.get(SAVED_KEY) not in (None, st.session_state.get(SHOWN_KEY)):
+            _saving()  # refreshed every second only while a save is being written
         _saved_result()

@@ -58,7 +58,6 @@ class Utterance:
         self.head_phonemes = _cut(self.head_phonemes, head_until)
         self.interrupted = True
 
-
     def line(self, with_voice: bool = False) -> "Line":
         """The sentence's place on the clock without its session-rate sound (with the voice's copy if asked)."""
         return Line(self.text, self.start, self.end, self.phonemes, self.head_phonemes, self.head_from,

@@ -18,6 +18,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from avatar.avatars import list_default_avatars, thumbnail
 from avatar.errors import AvatarError
+from avatar.live.recording import submit_saved_session
 from avatar.media import IMAGE_EXTENSIONS
 from avatar.service.jobs import get_service
 from avatar.service.store import JobRecord
@@ -132,11 +133,6 @@ def _controls(player: LivePlayer) -> None:
 
 def _save(player: LivePlayer) -> None:
     """Hand the session so far to a job that writes it as an MP4 (a normal result on History)."""
-    try:
-        from avatar.live.recording import submit_saved_session
-    except ImportError:
-        st.error("Saving a live session is not available on this server yet.")
-        return
     try:
         job_id = submit_saved_session(player.session, job_owner())
     except AvatarError as exc:

@@ -118,3 +118,21 @@ def test_a_bad_idle_time_is_named(monkeypatch):
     monkeypatch.setenv(IDLE_ENV, "soon")
     with pytest.raises(InputError, match="AVATAR_LIVE_IDLE_SECONDS must be a positive number of seconds"):
         idle_timeout()
+
+
+def test_save_submits_the_session_so_far_as_a_job_of_this_browser_session(players):
+    from avatar.service.jobs import get_service
+    from tests.conftest import session_owner, wait_finished
+
+    at = _started(players)
+    [player] = players.players.values()
+    at.text_input(key="live_text").input("Save me.")
+    button_labelled(at, "Say").click().run()
+    assert player.session.wait_placed(60)
+    while player.session.now() < player.session.placed[-1].end + 0.2:
+        time.sleep(0.05)
+    button_labelled(at, "Save as MP4").click().run()
+    assert not at.exception and not at.error
+    job = wait_finished(get_service(), session_owner(at), at.session_state["live_saved_job"], timeout=240)
+    assert job.kind == "live" and job.status == "done", job
+    assert "video.mp4" in job.results and job.params["said"] == "Save me."

@@ -138,3 +138,33 @@ def test_a_portrait_without_a_face_is_refused_in_one_sentence(page, streamlit_se
     error.first.wait_for()
     assert error.first.inner_text().strip() == str(refused.value)
     assert page.get_by_test_id("stException").count() == 0 and not any("webrtc" in f.url for f in page.frames)
+
+
+def _sessions_in_use(page) -> int:
+    caption = page.get_by_text("Live sessions on this server:")
+    caption.wait_for()
+    return int(caption.inner_text().split(":")[1].split("of")[0])
+
+
+def test_a_closed_tab_frees_its_session(browser, streamlit_server):
+    speaking = browser.new_context(viewport={"width": 1400, "height": 1000})
+    watching = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        tab = speaking.new_page()
+        tab.set_default_timeout(60_000)
+        _open_live_page(tab, streamlit_server)
+        tab.get_by_role("button", name="Start", exact=True).click()
+        _player_frame(tab)
+        other = watching.new_page()
+        other.set_default_timeout(60_000)
+        other.goto(f"{streamlit_server}/live")
+        open_now = _sessions_in_use(other)
+        assert open_now >= 1
+        speaking.close()  # the tab goes away without pressing anything
+        deadline = time.monotonic() + 30
+        while _sessions_in_use(other) != open_now - 1:
+            assert time.monotonic() < deadline, "the closed tab's live session was not ended"
+            other.wait_for_timeout(500)
+            other.reload()
+    finally:
+        watching.close()

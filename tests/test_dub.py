@@ -148,6 +148,70 @@ def test_the_mouth_moves_and_the_encoder_adds_no_loss_of_its_own_elsewhere(dubbe
     assert np.nanmax(gaps) - np.nanmin(gaps) > 0.08  # the new speech opens and closes the mouth
 
 
+def _plane_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return 10 * np.log10(255**2 / max(float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)), 1e-9))
+
+
+def test_outside_the_mouth_every_frame_is_the_decoded_input_at_45_db(tmp_path):
+    """The issue's figure, on a real clip at its own size: outside the lower face, each output frame's planes (luma
+    and both chroma planes) against the input's decoded planes, after the encoder."""
+    from avatar.face.track import track_face
+    from avatar.video.dub import open_dub_video
+
+    source = FIXTURES / "real_talk" / "woman_glasses.mp4"
+    result = dub_video(source, text="Hello there.", options=DubOptions(fit="trim"), job_dir=tmp_path / "job")
+    with open_dub_video(source, None) as clip:
+        inputs = [frame for _, frame in zip(range(result.frames), clip.yuv_frames())]
+    with open_video(result.video_path) as clip:
+        outputs = list(clip.yuv_frames())
+    assert len(outputs) == len(inputs) == result.frames
+    track = track_face(iter(inputs), fps=result.fps)
+    changed = 0
+    for index, (original, ours) in enumerate(zip(inputs, outputs)):
+        outside = _outside_lower_face(track.landmarks[index], (original.height, original.width))
+        assert _plane_psnr(ours.luma[outside], original.luma[outside]) >= 45.0, index
+        for theirs, mine in zip(original.chroma(), ours.chroma()):
+            assert _plane_psnr(mine[outside[::2, ::2]], theirs[outside[::2, ::2]]) >= 45.0, index
+        changed += _plane_psnr(ours.luma[~outside], original.luma[~outside]) < 40.0
+    assert changed > len(inputs) // 2  # and the mouth region is redrawn
+
+
+def test_a_video_over_the_size_limit_is_dubbed_scaled_down_and_says_so(talk_clip, tmp_path, monkeypatch):
+    import dataclasses
+
+    import avatar.video.dub as dub
+
+    monkeypatch.setattr(dub, "DUB_LIMITS", dataclasses.replace(dub.DUB_LIMITS, max_long_side=250))
+    result = dub_video(talk_clip, text="Hi.", options=DubOptions(fit="trim"), job_dir=tmp_path / "job")
+    assert (result.width, result.height) == (250, 250)
+    assert result.manifest["video"]["scaled_from"] == [SIZE, SIZE]
+    with open_video(result.video_path) as clip:
+        assert (clip.info.width, clip.info.height) == (250, 250)
+        first = next(clip.frames())
+    expected = cv2.resize(_decoded(talk_clip)[0], (250, 250), interpolation=cv2.INTER_AREA)
+    assert _luma_psnr(first.reshape(-1, 3), expected.reshape(-1, 3)) > 35
+    monkeypatch.setattr(dub, "DUB_LIMITS", dataclasses.replace(dub.DUB_LIMITS, scale_down=False))
+    with pytest.raises(InputError, match="250 px limit"):
+        dub_video(talk_clip, text="Hi.", job_dir=tmp_path / "refused")
+
+
+def test_frames_without_the_face_pass_through_and_are_named(talk_clip, tmp_path):
+    frames = _decoded(talk_clip)
+    for index in range(10, 18):
+        frames[index] = np.full_like(frames[index], 90)  # the face is gone for a moment
+    video = _write(tmp_path / "gone.mp4", frames)
+    result = dub_video(video, text="Hello there, how are you?", options=DubOptions(fit="trim"),
+                       job_dir=tmp_path / "job")
+    assert result.manifest["video"]["frames_without_face"] == [[10, 17]]
+    assert [10, 17] in result.manifest["output"]["passed_through"]
+    with open_video(video) as clip:
+        inputs = list(clip.yuv_frames())
+    with open_video(result.video_path) as clip:
+        outputs = list(clip.yuv_frames())
+    for index in range(10, 18):
+        assert _plane_psnr(outputs[index].planes, inputs[index].planes) > 45
+
+
 def test_trim_ends_the_video_with_the_speech(talk_clip, tmp_path):
     result = dub_video(talk_clip, text="Hi.", options=DubOptions(fit="trim"), job_dir=tmp_path / "job")
     speech_s = result.manifest["speech"]["duration_s"]

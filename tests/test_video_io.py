@@ -218,3 +218,69 @@ def test_the_private_copy_goes_when_the_video_is_closed(tmp_path, private_tmp):
     assert video.path.is_file() and video.path.parent.parent == private_tmp
     video.close()
     assert not any(private_tmp.iterdir())
+
+
+# --- YUV planes, decoding from a frame, scaling down ------------------------------------
+
+
+def _textured(index: int, width: int = 96, height: int = 64) -> np.ndarray:
+    """A frame with colour and detail, different for each index (so frames cannot be mixed up)."""
+    rng = np.random.default_rng(index)
+    base = rng.integers(0, 256, (height // 8, width // 8, 3), dtype=np.uint8)
+    return np.ascontiguousarray(np.kron(base, np.ones((8, 8, 1), np.uint8)))
+
+
+def test_yuv_frames_are_the_decoded_planes_and_convert_to_the_rgb_frames(tmp_path):
+    path = write_clip(tmp_path / "clip.mp4", [_textured(i) for i in range(12)])
+    with open_video(path) as video:
+        rgb = list(video.frames())
+        yuv = list(video.yuv_frames())
+        with av.open(str(path)) as container:
+            decoded = [frame.to_ndarray(format="yuv420p") for frame in container.decode(video=0)]
+    assert len(yuv) == len(rgb) == 12
+    for planes, frame, rgb_frame in zip(decoded, yuv, rgb):
+        assert np.array_equal(frame.planes, planes)
+        assert np.abs(frame.rgb().astype(int) - rgb_frame.astype(int)).max() <= 4
+        region, (x0, y0) = frame.rgb_region(13, 7, 51, 40)
+        assert (x0, y0) == (12, 6) and np.array_equal(region, frame.rgb()[6:40, 12:52])
+
+
+def test_decoding_from_a_frame_gives_the_same_frames_as_from_the_start(tmp_path):
+    """Past a few seconds the decoder seeks to a key frame; the frames it then gives are the same, also when frames
+    are held or dropped to reach a whole rate."""
+    frames = [_textured(i, 64, 32) for i in range(120)]
+    path = tmp_path / "clip.mp4"
+    with av.open(str(path), "w") as container:  # key frames every 10 frames, so seeking lands near
+        stream = container.add_stream("libx264", rate=30, options={"g": "10"})
+        stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv420p"
+        for index, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, 30)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    for fps in (None, 25.0):
+        with open_video(path, fps=fps) as video:
+            every = [frame.planes for frame in video.yuv_frames()]
+            for start in (0, 70, 71, len(every) - 1):
+                later = [frame.planes for frame in video.yuv_frames(start)]
+                assert len(later) == len(every) - start
+                assert all(np.array_equal(a, b) for a, b in zip(later, every[start:]))
+
+
+def test_a_tool_that_allows_it_gets_a_large_video_scaled_down(tmp_path):
+    path = write_clip(tmp_path / "big.mp4", [_textured(i, 160, 96) for i in range(5)])
+    with open_video(path, VideoLimits(max_long_side=100, scale_down=True)) as video:
+        assert (video.info.width, video.info.height) == (100, 60) and video.info.scaled
+        assert (video.info.source_width, video.info.source_height) == (160, 96)
+        assert next(video.frames()).shape == (60, 100, 3)
+        assert next(video.yuv_frames()).planes.shape == (90, 100)
+    with open_video(path) as video:
+        assert not video.info.scaled
+
+
+def test_yuv_frames_of_a_turned_video_are_upright(tmp_path):
+    path = write_with_pyav(tmp_path / "turned.mp4", [_textured(i, 96, 64) for i in range(3)], rotation=90)
+    with open_video(path) as video:
+        for rgb, yuv in zip(video.frames(), video.yuv_frames()):
+            assert rgb.shape == yuv.shape == (96, 64, 3)
+            assert np.abs(yuv.rgb().astype(int) - rgb.astype(int)).mean() < 2

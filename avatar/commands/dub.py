@@ -70,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in manifest["timings_s"].items())
     print(f"{video}  ({output['frames'] / output['fps']:.1f} s, {output['width']}x{output['height']} at "
           f"{output['fps']} fps; made in {manifest['wall_s']:.1f}s: {timings})")
+    scaled_from = manifest["video"].get("scaled_from")
+    if scaled_from:
+        print(f"the video is {scaled_from[0]}x{scaled_from[1]}, over the size limit: dubbed scaled down to "
+              f"{output['width']}x{output['height']}")
     seen = manifest["video"]["face_seen"]
     if seen < 1.0:
         print(f"the face was seen in {seen:.0%} of the frames; the others are left as they were")

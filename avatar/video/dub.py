@@ -25,12 +25,13 @@ When the speech and the video differ in length, `fit` decides:
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar
 
 import numpy as np
 
@@ -232,7 +233,7 @@ def dub_video(
         with ThreadPoolExecutor(1, thread_name_prefix="dub-voice") as pool:
             spoken = pool.submit(speak)
             with timer.stage("tracking"):
-                track = track_face(clip.yuv_frames(), options.face_index, fps=fps, frame_count=info.frames,
+                track = track_face(ahead(clip.yuv_frames()), options.face_index, fps=fps, frame_count=info.frames,
                                    progress=shares.part("face tracking"))
             speech, speech_entry = spoken.result()
         speech_frames = frame_count(speech.duration, fps)
@@ -336,6 +337,56 @@ def faces_at_start(video: Any, name: Optional[str] = None) -> FacesAtStart:
         return FacesAtStart(clip.info, index, frame, faces)
 
 
+T = TypeVar("T")
+_END = object()
+
+
+@dataclass
+class _Failed:
+    error: BaseException
+
+
+def ahead(items: Iterator[T], depth: int = 8) -> Iterator[T]:
+    """`items`, produced on a second thread up to `depth` ahead of the one consuming them.
+
+    Decoding, rendering mouths and blending them in each release Python's lock for
+    most of their work, so on two cores they overlap. The items come in the same
+    order with the same values as without it; an error in producing them is raised
+    where they are consumed. A consumer that stops early stops the producer.
+    """
+    waiting: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                waiting.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as error:  # handed to the consumer
+            put(_Failed(error))
+
+    thread = threading.Thread(target=produce, name="dub-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := waiting.get()) is not _END:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 class _Shares:
     """Progress of stages that run at the same time: each moves its own share of the bar, the bar shows their sum."""
 
@@ -402,7 +453,8 @@ def _animator(clip: Video, track: FaceTrack, speech: Speech, options: DubOptions
     weights = engine.weights(speech, mouth_options, range(animated), animated)
 
     def transplanted(items: Iterator[tuple[int, YuvFrame]]) -> Iterator[YuvFrame]:
-        for (source, frame), mouth in zip(items, transplant.mouths(weights)):
+        mouths = ahead(mouth.copy() for mouth in transplant.mouths(weights))  # the engine reuses its buffer
+        for (source, frame), mouth in zip(items, mouths):
             yield transplant.apply_yuv(frame, track.landmarks[source], mouth) if track.visible[source] else frame
 
     return transplanted, reference_index
@@ -412,7 +464,7 @@ def _render(clip: Video, plan: np.ndarray, animated: int, animate: Animate, soun
             fps: int, timer: jobs.StageTimer, progress: Optional[Progress]) -> int:
     """Stream the output frames into the encoder: re-animated while the speech lasts, the video's own after."""
     info = clip.info
-    frames = ordered_frames(clip, plan.tolist(), yuv=True)
+    frames = ahead(ordered_frames(clip, plan.tolist(), yuv=True))
     redrawn = animate(zip(plan[:animated].tolist(), frames))
     with BackgroundWriter(Mp4Writer(path, info.width, info.height, fps, sound, crf=DUB_CRF, preset=DUB_PRESET,
                                     captions=bool(cues),

@@ -23,15 +23,16 @@ from avatar.media import IMAGE_EXTENSIONS
 from avatar.service.jobs import get_service
 from avatar.service.store import JobRecord
 from ui.links import page_link
-from ui.live_players import LivePlayer, live_players
+from ui.live_players import LivePlayer, idle_timeout, live_players
 from ui.portrait_generation import generated_portrait_input
 from ui.session import job_owner
 
 PLAYER_KEY = "live_player"  # the id of this browser session's live session
 SAVED_KEY = "live_saved_job"  # the job that renders the session saved last
+ENDED_KEY = "live_ended"  # why the last session ended by itself (no connection, or idle), shown once
 SHOWN_KEY = "live_saved_shown"  # that job once it ended and the page was drawn again to show it
 THUMBNAIL_PX = 120
-CONNECT_WAIT_S = 20.0  # a connection not playing this long after Start is reported: WebRTC is blocked here
+CONNECT_WAIT_S = 12.0  # a connection not playing this long after Start is reported: WebRTC is blocked here
 NO_WEBRTC = ("This browser cannot receive live video: WebRTC is unavailable or blocked here; use a recent Chrome, "
              "Firefox, Edge or Safari without extensions that block WebRTC.")
 TRANSLATIONS = {"media_api_not_available": NO_WEBRTC, "start": "Connect", "stop": "Disconnect"}
@@ -55,6 +56,7 @@ def _choose_portrait() -> tuple[Optional[Any], Optional[str]]:
                                   key="live_upload")
         if upload is None:
             return None, "Upload a portrait first, or pick a default avatar."
+        st.image(upload.getvalue(), caption=upload.name, width=240)
         return upload.getvalue(), None
     image = generated_portrait_input()
     if image is None:
@@ -103,7 +105,7 @@ def _connection_problem(player: LivePlayer) -> Optional[str]:
     if state is None or state.playing or time.monotonic() - player.opened < CONNECT_WAIT_S:
         return None
     return ("The live video did not connect: this browser or its network blocks WebRTC; try another browser or "
-            "network, or End the session and Start again.")
+            "network, then Start again.")
 
 
 @st.fragment
@@ -178,15 +180,20 @@ def _saved_result() -> None:
         page_link("app_pages/history.py", "History", icon=":material/history:")
 
 
+def _idle_end(seconds: float) -> str:
+    return f"The live session ended after {seconds:g} s without a word; press Start for a new one."
+
+
 @st.fragment(run_every=0.5)
 def _transcript(player: LivePlayer) -> None:
     """What was said so far, newest last, with Stop's cuts marked; the voice's refusals below it."""
     problem = _connection_problem(player)
-    if problem:
-        st.error(problem)
-    if player.session.closed:
-        st.info("This live session has ended; start a new one.")
-        return
+    if problem or player.session.expired:  # the page's Start form comes back, with the reason above it
+        idle = player.session.settings.idle_timeout
+        live_players().close(player.id)
+        st.session_state.pop(PLAYER_KEY, None)
+        st.session_state[ENDED_KEY] = ("error", problem) if problem else ("info", _idle_end(idle))
+        st.rerun(scope="app")
     lines = player.session.transcript
     st.markdown("**Transcript**")
     if not lines:
@@ -203,7 +210,11 @@ st.caption("Pick a portrait and press Start: the avatar appears and speaks each 
 players = live_players()
 player = players.get(st.session_state.get(PLAYER_KEY))
 if player is None:
-    st.session_state.pop(PLAYER_KEY, None)
+    ended = st.session_state.pop(ENDED_KEY, None)
+    if st.session_state.pop(PLAYER_KEY, None) is not None and ended is None:  # ended while the page was away
+        ended = ("info", _idle_end(idle_timeout()))
+    if ended is not None:
+        (st.error if ended[0] == "error" else st.info)(ended[1])
     source, problem = _choose_portrait()
     if st.button("Start", type="primary"):
         if problem:

@@ -109,6 +109,8 @@ def test_a_silent_session_ends_after_the_configured_idle_time(players, monkeypat
     assert player.session.closed and players.capacity.in_use == 0
     at.run()
     assert "Start" in {b.label for b in at.button} and not at.exception
+    assert [i.value for i in at.info] == ["The live session ended after 0.5 s without a word; press Start for a new "
+                                          "one."]
 
 
 def test_a_bad_idle_time_is_named(monkeypatch):

@@ -101,7 +101,11 @@ def test_a_session_speaks_two_sentences_stop_cuts_the_second_and_save_makes_an_m
     assert page.get_by_test_id("stException").count() == 0 and page.get_by_test_id("stAlertContentError").count() == 0
 
     page.get_by_role("button", name="Save as MP4").click()
-    page.get_by_text("Saved as job").wait_for(timeout=180_000)
+    saving = page.get_by_text("Saving the session as an MP4")
+    saved, refused = page.get_by_text("Saved as job"), page.get_by_test_id("stAlertContentError")
+    saving.or_(saved).or_(refused).first.wait_for()  # the click was taken
+    saved.or_(refused).first.wait_for(timeout=180_000)
+    assert refused.count() == 0, refused.first.inner_text()
     video = page.locator("video").first  # the saved MP4 (the live player is in the component's frame)
     source = video.get_attribute("src")
     assert source
@@ -168,3 +172,14 @@ def test_a_closed_tab_frees_its_session(browser, streamlit_server):
             other.reload()
     finally:
         watching.close()
+
+
+def test_a_browser_without_webrtc_is_told_so_in_one_sentence(page, streamlit_server):
+    page.context.add_init_script("delete window.RTCPeerConnection; delete window.webkitRTCPeerConnection;")
+    page.goto(f"{streamlit_server}/live")
+    page.get_by_role("button", name="Start", exact=True).click()
+    error = page.get_by_test_id("stAlertContentError").filter(has_text="WebRTC")
+    error.wait_for(timeout=60_000)
+    assert error.inner_text().strip().count(". ") == 0 and "did not connect" in error.inner_text()
+    page.get_by_role("button", name="Start", exact=True).wait_for()  # the session was ended, not left open
+    assert page.get_by_test_id("stException").count() == 0

@@ -57,8 +57,9 @@ DUB_CRF = 17
 kept close to it."""
 DUB_PRESET = "ultrafast"
 """x264 preset of the output."""
-FRAME_BUDGET = 512 * 1024**2
-"""Bytes of decoded frames kept at once when the video is played out of order (backward, or again)."""
+FRAME_BUDGET = 256 * 1024**2
+"""Bytes of decoded frames kept at once when the video is played out of order (backward, or again): 190 frames
+at 720p. Going back decodes again only from the key frame before the window, so a larger one saves little."""
 FIRST_FACE_SECONDS = 10.0
 """A face must be seen within this much of the video's start (what the page shows for picking one)."""
 # Share of the progress bar for each stage.

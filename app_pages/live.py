@@ -23,7 +23,7 @@ from avatar.media import IMAGE_EXTENSIONS
 from avatar.service.jobs import get_service
 from avatar.service.store import JobRecord
 from ui.links import page_link
-from ui.live_players import LivePlayer, idle_timeout, live_players
+from ui.live_players import LivePlayer, idle_timeout, live_players, use_latest_frame_relay
 from ui.portrait_generation import generated_portrait_input
 from ui.session import job_owner
 
@@ -85,6 +85,7 @@ def _webrtc_key(player: LivePlayer) -> str:
 
 def _player_view(player: LivePlayer) -> None:
     """The video, played as soon as it is drawn (the page's Start was the click that allows sound)."""
+    use_latest_frame_relay()
     webrtc_streamer(
         key=_webrtc_key(player),
         mode=WebRtcMode.RECVONLY,

@@ -12,15 +12,16 @@ frame):
   idle face ever wandered (its mouth region, from the portrait's landmarks, read
   on a 32x16 canvas); and to the sound rising (the received audio's
   `totalAudioEnergy` from getStats, read every 20 ms; Chrome refreshes it about
-  every 50 ms, so that figure is good to about 50 ms). Each includes the page's round trip (the fragment that takes the text),
-  the voice, the clock's lead and the network's and jitter buffer's delay.
+  every 50 ms, so that figure is good to about 50 ms). Each includes the page's round trip (the fragment that
+  takes the text), the voice, the clock's lead and the network's and jitter buffer's delay.
 - Smoothness over --minutes of continuous speech: frames shown per second and the
   largest gap between two shown frames (presentation callbacks), frames the
   browser dropped (getStats).
 - Audio-video offset: the difference of the audio and video jitter-buffer delays
   (getStats, over the first and the last 30 s of that speech) and its drift.
-- Stop to idle: the Stop button's click to the sound falling silent and to the
-  first frame whose mouth no longer moves.
+- Stop to idle: the Stop button's click to the sound falling silent (for at least
+  half a second) and to the first of four frames in a row whose mouth is back where
+  it rested before the sentence (as close as the idle face stays).
 """
 
 from __future__ import annotations
@@ -162,13 +163,14 @@ class Recorded:
                 return start
         return None
 
-    def still_from(self, after: float, threshold: float, hold: int = 4) -> Optional[float]:
-        """The first frame after `after` from which the mouth stays still for `hold` frames."""
+    def resting_from(self, rest_at: float, after: float, threshold: float, hold: int = 4) -> Optional[float]:
+        """The first frame after `after` from which the mouth stays, for `hold` frames, within `threshold` of where
+        it was at rest just before `rest_at`."""
         start, count = None, 0
-        for t, change, _, _ in self.frames:
+        for t, away in self.away_from_rest(rest_at, window=after - rest_at + 4000):
             if t < after:
                 continue
-            if change > threshold:
+            if away > threshold:
                 start, count = None, 0
             else:
                 start, count = (t if start is None else start), count + 1
@@ -254,12 +256,15 @@ def _wait_for(player, recorded: Recorded, found, timeout: float = 15.0):
     return None
 
 
+def _jitter_delay(before: dict[str, Any], after: dict[str, Any], kind: str) -> float:
+    """The mean jitter-buffer delay (seconds) of `kind` between two getStats readings."""
+    emitted = after[kind]["emitted"] - before[kind]["emitted"]
+    return (after[kind]["delay"] - before[kind]["delay"]) / max(emitted, 1)
+
+
 def _jitter_delays(before: dict[str, Any], after: dict[str, Any]) -> float:
     """Audio minus video mean jitter-buffer delay (seconds) between two getStats readings."""
-    def mean(kind: str) -> float:
-        emitted = after[kind]["emitted"] - before[kind]["emitted"]
-        return (after[kind]["delay"] - before[kind]["delay"]) / max(emitted, 1)
-    return mean("audio") - mean("video")
+    return _jitter_delay(before, after, "audio") - _jitter_delay(before, after, "video")
 
 
 def run(minutes: float, sentences: int, stops: int) -> dict[str, Any]:
@@ -292,9 +297,7 @@ def run(minutes: float, sentences: int, stops: int) -> dict[str, Any]:
             player.evaluate(MONITOR, box)
             recorded = Recorded()
             _wait(player, recorded, 10.0)
-            idle_changes = sorted(change for _, change, _, _ in recorded.frames[5:])
             idle_power = [power for _, power in recorded.levels()]
-            move = max(1.5 * idle_changes[-1], 1.0)  # mouth change above anything the idle face did
             # How far the idle mouth wanders from where it was, over as long as a sentence's onset is looked for.
             idle_start = recorded.frames[5][0] + 500
             idle_away = [away for at in np.arange(idle_start, recorded.frames[-1][0] - 4000, 250)
@@ -325,7 +328,8 @@ def run(minutes: float, sentences: int, stops: int) -> dict[str, Any]:
                 stopped = _stop(page)
                 _wait_for(player, recorded, lambda: recorded.silent_from(stopped, loud))
                 _wait(player, recorded, 1.0)
-                silent, still = recorded.silent_from(stopped, loud), recorded.still_from(stopped, move)
+                silent = recorded.silent_from(stopped, loud)
+                still = recorded.resting_from(enter, stopped, speaking)
                 if silent is not None:
                     stop_sound.append((silent - stopped) / 1000)
                 if still is not None:
@@ -367,7 +371,9 @@ def run(minutes: float, sentences: int, stops: int) -> dict[str, Any]:
         "speech_seconds": (times[-1] - times[0]) / 1000,
         "dropped": stats_end["video"]["dropped"] - stats_start["video"]["dropped"],
         "av_start": av_start, "av_end": av_end, "drift": av_end - av_start,
-        "thresholds": {"mouth_change": move, "mouth_away": speaking, "sound_power": loud},
+        "audio_buffer": _jitter_delay(stats_start, stats_end, "audio"),
+        "video_buffer": _jitter_delay(stats_start, stats_end, "video"),
+        "thresholds": {"mouth_away": speaking, "sound_power": loud},
     }
 
 
@@ -396,6 +402,7 @@ def main() -> None:
     print(f"| frames dropped by the browser | {r['dropped']} | 0 |")
     print(f"| audio minus video jitter-buffer delay, start -> end (drift) | {ms(r['av_start'])} -> "
           f"{ms(r['av_end'])} ({ms(r['drift'])}) | drift <= 40 ms |")
+    print(f"| mean jitter-buffer delay, audio / video | {ms(r['audio_buffer'])} / {ms(r['video_buffer'])} | |")
     print(f"| Stop to silence | {_p(r['stop_sound'])} | <= 250 ms |")
     print(f"| Stop to the mouth at rest | {_p(r['stop_face'])} | <= 250 ms |")
     if args.json:

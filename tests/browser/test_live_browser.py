@@ -150,26 +150,31 @@ def _sessions_in_use(page) -> int:
     return int(caption.inner_text().split(":")[1].split("of")[0])
 
 
+def _wait_for_sessions(page, count: int, seconds: float = 30.0) -> None:
+    """Reload the Live page until the server counts `count` sessions open (tabs closed earlier end within seconds)."""
+    deadline = time.monotonic() + seconds
+    while _sessions_in_use(page) != count:
+        assert time.monotonic() < deadline, f"the server did not come to {count} live sessions"
+        page.wait_for_timeout(500)
+        page.reload()
+
+
 def test_a_closed_tab_frees_its_session(browser, streamlit_server):
     speaking = browser.new_context(viewport={"width": 1400, "height": 1000})
     watching = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
+        other = watching.new_page()
+        other.set_default_timeout(60_000)
+        other.goto(f"{streamlit_server}/live")
+        _wait_for_sessions(other, 0)  # earlier tests' tabs are gone
         tab = speaking.new_page()
         tab.set_default_timeout(60_000)
         _open_live_page(tab, streamlit_server)
         tab.get_by_role("button", name="Start", exact=True).click()
         _player_frame(tab)
-        other = watching.new_page()
-        other.set_default_timeout(60_000)
-        other.goto(f"{streamlit_server}/live")
-        open_now = _sessions_in_use(other)
-        assert open_now >= 1
+        _wait_for_sessions(other, 1, seconds=5)
         speaking.close()  # the tab goes away without pressing anything
-        deadline = time.monotonic() + 30
-        while _sessions_in_use(other) != open_now - 1:
-            assert time.monotonic() < deadline, "the closed tab's live session was not ended"
-            other.wait_for_timeout(500)
-            other.reload()
+        _wait_for_sessions(other, 0)
     finally:
         watching.close()
 

@@ -5,8 +5,10 @@ is scaled to 720 px high, widened to 1280x720 (its edges repeated), and played
 forward and back (no cut at the seams) to each length asked for. Each is dubbed
 with typed text a little longer than the video by a fresh `avatar dub` process
 timed from outside: start-up, voice, tracking, rendering and encoding included.
-It prints, as medians over --runs, the seconds per second of output video, the
-peak resident memory and the stages' own seconds from the manifest.
+It prints, as medians over --runs, the seconds per second of output video (and
+the CPU seconds: what a loaded machine cannot hide), the peak resident memory,
+the machine's load average at the end of each run and the stages' own seconds
+from the manifest (voice and tracking overlap).
 Target: at most 0.5 s per video second on 2 cores, peak at most 1.5 GB.
 """
 
@@ -70,6 +72,7 @@ def dub_once(video: Path, seconds: float, folder: Path) -> dict:
     output = manifest["output"]
     duration = output["frames"] / output["fps"]
     return {"duration_s": duration, "wall_s": wall_s, "s_per_s": wall_s / duration,
+            "cpu_per_s": (usage.ru_utime + usage.ru_stime) / duration, "load": os.getloadavg()[0],
             "peak_mb": usage.ru_maxrss / 1024, "timings": manifest["timings_s"],
             "bytes_per_s": (out / "dubbed.mp4").stat().st_size / duration}
 
@@ -81,19 +84,21 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     print(f"dubbing {args.clip} at {WIDTH}x{HEIGHT}, {FPS} fps, median of {args.runs} runs (fresh process each)\n")
-    print("| video s | s per video s | peak MB | kB per video s | stages (s) |")
-    print("|---|---|---|---|---|")
+    print("| video s | s per video s | CPU s per video s | peak MB | kB per video s | load average | stages (s) |")
+    print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for seconds in args.lengths:
             video = make_clip(CLIPS_DIR / f"{args.clip}.mp4", seconds, folder / f"clip{seconds:g}.mp4")
             runs = [dub_once(video, seconds + 3.0, folder) for _ in range(args.runs)]
-            median = {key: statistics.median(r[key] for r in runs) for key in ("s_per_s", "peak_mb", "bytes_per_s")}
+            median = {key: statistics.median(r[key] for r in runs)
+                      for key in ("s_per_s", "cpu_per_s", "peak_mb", "bytes_per_s", "load")}
             middle = sorted(runs, key=lambda r: r["s_per_s"])[len(runs) // 2]
             stages = ", ".join(f"{k} {v:.1f}" for k, v in middle["timings"].items())
             each = ", ".join(f"{r['s_per_s']:.3f}" for r in runs)
-            print(f"| {seconds:g} | {median['s_per_s']:.3f} (runs: {each}) | {median['peak_mb']:.0f} | "
-                  f"{median['bytes_per_s'] / 1024:.0f} | {stages} |", flush=True)
+            print(f"| {seconds:g} | {median['s_per_s']:.3f} (runs: {each}) | {median['cpu_per_s']:.3f} | "
+                  f"{median['peak_mb']:.0f} | {median['bytes_per_s'] / 1024:.0f} | {median['load']:.1f} | {stages} |",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -389,13 +389,19 @@ class _Tracker:
             if cut or index - self.lost_since < self.every or (index - self.lost_since) % self.every == 0:
                 points, detected = self._find_again(frame, after_cut=self.cut_since_seen, lost=True), True
         else:
-            points = self._follow(frame)
-            if points is None or self.since_detection + 1 >= self.every or self.doubt_since is not None:
+            # When a detection is due its points are taken if it finds the face, so the carried-over
+            # fit is made only when it does not (or, between detections, first).
+            due = self.since_detection + 1 >= self.every or self.doubt_since is not None
+            points = None if due else self._follow(frame)
+            if due or points is None:
                 found, detected = self._find_again(frame, after_cut=False), True
                 if found is not None:
                     points, self.doubt_since = found, None
-                elif self.doubt_since is None:
-                    self.doubt_since = index  # nobody near the followed face: wait for confirmation
+                else:
+                    if due:
+                        points = self._follow(frame)
+                    if self.doubt_since is None:
+                        self.doubt_since = index  # nobody near the followed face: wait for confirmation
                 if points is None or (self.doubt_since is not None and index - self.doubt_since >= self.every):
                     self._lose(index)
                     points = None

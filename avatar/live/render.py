@@ -61,15 +61,16 @@ def saved_weights(engine: BuiltinEngine, saved: "SavedSession", timeline: Timeli
     """The weights of `frames` of a saved session as the live session computed them: one frame at a time (as it
     renders them; the head's smoothing at a window's edge makes a stretch computed at once differ by a hair), from
     the sentences on the clock, or as shown where a later change reached back to a frame (`Recording.shown`)."""
-    local = Timeline([line for line in timeline.utterances if line.end >= context(frames, saved.settings.fps)[0]
-                      and line.start <= context(frames, saved.settings.fps)[1]])
+    t0, t1 = context(frames, saved.settings.fps)  # the sentences near the stretch: the same for each of its frames
+    local = Timeline([line for line in timeline.utterances if line.end >= t0 and line.start <= t1])
     rows = [saved.shown[n] if n in saved.shown else clock_weights(engine, local, saved.settings, range(n, n + 1))[0]
             for n in frames]
     return np.array(rows, np.float32).reshape(len(frames), -1)
 
 
 RENDER_STEP = 250
-"""Frames whose weights are computed at a time when a saved session is rendered (ten seconds at 25 fps)."""
+"""Frames a saved session is rendered in at a time (ten seconds at 25 fps): the sentences near them are found once,
+their sound goes to the encoder and the progress is reported."""
 
 
 def render_saved(saved: "SavedSession", portrait: Path, sound: Path, out: Path,
@@ -77,8 +78,8 @@ def render_saved(saved: "SavedSession", portrait: Path, sound: Path, out: Path,
     """Render a saved session into `out`: `video.mp4` (frames first..last, its sound, captions of what was said),
     `audio.wav`, `captions.srt` (when anything was said) and `manifest.json`; the file names.
 
-    The frames are the live session's (`clock_weights` with the same engine on the
-    same portrait and face), so the video shows what was seen, and the sound is
+    The frames are the live session's (`saved_weights`: the same engine on the same
+    portrait and face), so the video shows what was seen, and the sound is
     streamed into the encoder beside them, so memory does not grow with the length.
     """
     from avatar import jobs

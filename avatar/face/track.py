@@ -9,7 +9,7 @@ which would make the mouth shake. So `track_face` makes one pass over the
 frames and:
 
 - detects faces only every `detect_every` frames (about 0.2 s), on a copy of the
-  frame scaled so the followed face is about `DETECT_FACE_PX` wide (10-30 ms);
+  frame scaled so the followed face is about `DETECT_FACE_PX` wide (6-15 ms);
 - fits the 68 points at full resolution, on every frame, in a box drawn around
   the previous frame's points the way the detector draws its box around a face
   (learned from the detections), refitted until that box settles: the shape
@@ -24,6 +24,10 @@ frames and:
   detection is retried on each following frame, and if the face is not
   confirmed within `detect_every` frames, the frames since the last detection
   that found it are marked not visible;
+- given the decoder's YUV planes (`YuvFrame`), converts to RGB only what it
+  reads: a thumbnail for finding cuts, the scaled copy for detection, the region
+  around the box for the points (a whole 720p frame is converted only to
+  recognise the person, a few times a video);
 - keeps only the landmarks (10 MB for 10 minutes at 30 fps), never the frames
   (except, while the face is lost, the few since the last search, to look back
   through once it is found again), and smooths them over time afterwards, within

@@ -130,3 +130,18 @@ def test_bad_frames_and_landmarks_are_refused_in_one_sentence(restorer, portrait
         enhancer.enhance_frames([frame, frame], [landmarks])
     with pytest.raises(InputError, match="512x512"):
         enhancer.restore_faces(frame[None])
+
+
+def test_from_registry_yields_an_enhancer_on_the_installed_models(tmp_path, portrait):
+    registry = Registry(policy=CPU, checkpoints=tmp_path / "ckpt", hf_cache=tmp_path / "hub")
+    face_file, x2_file = tmp_path / "GFPGANv1.4.pth", tmp_path / "RealESRGAN_x2plus.pth"
+    torch.save({"params_ema": seeded_state_dict(keys("gfpgan")["keys"])}, face_file)
+    torch.save({"params_ema": seeded_state_dict(keys("realesrgan")["x2"])}, x2_file)
+    registry.import_model("gfpgan-1.4", face_file)
+    registry.import_model("realesrgan-x2", x2_file)
+    with FaceEnhancer.from_registry(background_scale=2, registry=registry, tiling=Tiling(tile=0)) as enhancer:
+        assert isinstance(enhancer.restorer, FaceRestorer) and enhancer.background.scale == 2
+        assert not any(p.requires_grad for p in enhancer.restorer.parameters())
+        frame = np.full((24, 32, 3), 90, np.uint8)  # no face: only the background is treated
+        result = enhancer.enhance_frames([frame])
+        assert result.faces_lost == [0] and result.frames[0].shape == frame.shape

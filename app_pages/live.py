@@ -100,13 +100,14 @@ def _player_view(player: LivePlayer) -> None:
 
 
 def _connection_problem(player: LivePlayer) -> Optional[str]:
-    """A sentence when the connection did not start playing in time (None while it plays or is still starting)."""
+    """A sentence when the connection is not playing some time after Start (it never connected, or dropped); None
+    while it plays or is still starting."""
     context = st.session_state.get(_webrtc_key(player))
     state = getattr(context, "state", None)
     if state is None or state.playing or time.monotonic() - player.opened < CONNECT_WAIT_S:
         return None
-    return ("The live video did not connect: this browser or its network blocks WebRTC; try another browser or "
-            "network, then Start again.")
+    return ("The live video is not playing: this browser or its network blocks WebRTC, or the connection dropped; "
+            "try another browser or network, then Start again.")
 
 
 @st.fragment

@@ -284,3 +284,16 @@ def test_yuv_frames_of_a_turned_video_are_upright(tmp_path):
         for rgb, yuv in zip(video.frames(), video.yuv_frames()):
             assert rgb.shape == yuv.shape == (96, 64, 3)
             assert np.abs(yuv.rgb().astype(int) - rgb.astype(int)).mean() < 2
+
+
+def test_planes_written_with_an_inputs_colour_tags_are_read_with_them(tmp_path):
+    from avatar.video.io import ColourTags
+
+    tags = ColourTags(colorspace=1, color_range=1, color_primaries=1, color_trc=1)  # BT.709, limited range
+    planes = np.concatenate([np.full((48, 64), 120, np.uint8), np.full((24, 64), 90, np.uint8)])
+    with Mp4Writer(tmp_path / "tagged.mp4", 64, 48, 10, colour=tags) as writer:
+        for _ in range(3):
+            writer.write_yuv(planes)
+    with open_video(tmp_path / "tagged.mp4") as video:
+        assert video.info.colour == tags
+        assert np.abs(next(video.yuv_frames()).planes.astype(int) - planes).max() <= 2

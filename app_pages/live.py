@@ -18,7 +18,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from avatar.avatars import list_default_avatars, thumbnail
 from avatar.errors import AvatarError
-from avatar.live.recording import submit_saved_session
+from avatar.service.live_kind import submit_saved_session
 from avatar.media import IMAGE_EXTENSIONS
 from avatar.service.jobs import get_service
 from avatar.service.store import JobRecord
@@ -138,7 +138,7 @@ def _controls(player: LivePlayer) -> None:
 def _save(player: LivePlayer) -> None:
     """Hand the session so far to a job that writes it as an MP4 (a normal result on History)."""
     try:
-        job_id = submit_saved_session(player.session, job_owner())
+        job_id = submit_saved_session(player.session, job_owner(), get_service())
     except AvatarError as exc:
         st.error(str(exc))
         return

@@ -12,7 +12,7 @@ import pytest
 
 from avatar.avatars import get_default_avatar
 from avatar.errors import InputError
-from avatar.live.recording import submit_saved_session
+from avatar.service.live_kind import submit_saved_session
 from avatar.live.session import LiveSession, LiveSettings
 from avatar.service.jobs import JobService, job_folder
 from avatar.service.store import JobStore

@@ -8,33 +8,29 @@ sentence's text, time and phonemes), and submits a `live` job (see
 `avatar.service.live_kind`) that renders frames first..last with the session's own
 code (`avatar.live.render`) into `video.mp4` with captions of the transcript.
 
-For a page or a server: `submit_saved_session(session, owner)` -> the job's id.
+A page or a server submits it with `avatar.service.live_kind.submit_saved_session(session, owner)`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import tempfile
 import wave
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any
 
 import numpy as np
 
 from avatar.errors import InputError
 from avatar.face.face import Face
-from avatar.live.session import LiveSession, LiveSettings, Recording
+from avatar.live.session import LiveSettings, Recording
 from avatar.live.timeline import Line
 from avatar.media import save_image
 from avatar.speech.timeline import Phoneme
 from avatar.talk.builtin.rig import BASES
 
-if TYPE_CHECKING:
-    from avatar.service.jobs import JobService
 
-KIND = "live"
 """The job kind of a saved session."""
 FORMAT = "avatar-live-session"
 VERSION = 1
@@ -215,30 +211,3 @@ def job_params(saved: SavedSession) -> dict[str, Any]:
     heard = saved.heard
     return {"seconds": round(saved.duration, 2), "sentences": len(heard),
             "said": " ".join(line.text for line in heard)[:200]}
-
-
-def submit_saved_session(session: LiveSession, owner: str, service: Optional["JobService"] = None) -> str:
-    """Submit a job that renders everything `session` said up to now as an MP4; return the job's id.
-
-    The job is `owner`'s like any other (the page's browser session, or the API
-    key's owner), runs on the usual CPU queue and lists on History with `video.mp4`,
-    `audio.wav`, `captions.srt` and `manifest.json`. The session goes on while the
-    job renders. `service` defaults to the process's job service. InputError in one
-    sentence when there is nothing to save yet (a session of no whole frame), the
-    session has ended, or the store refuses the job.
-    """
-    from avatar.service.disk import DiskFull
-    from avatar.service.jobs import get_service
-
-    recording = session.recording()
-    if recording.frames <= recording.first_frame:
-        raise InputError("The live session has not run long enough to save; let it run a moment first.")
-    service = service or get_service()
-    with tempfile.TemporaryDirectory(prefix="avatar-live-save-") as folder:
-        files = write_session_files(recording, Path(folder))
-        saved = read_saved(files["session"])
-        try:
-            job = service.submit(owner, KIND, job_params(saved), files)
-        except DiskFull as exc:
-            raise InputError(str(exc)) from None
-    return job.id

@@ -103,7 +103,7 @@ def live_router(owner: Callable[..., str], sessions: Optional[LiveSessions] = No
     async def save(session_id: str, who: str = Depends(owner)) -> dict[str, Any]:
         """Save what the session said so far as a video: a `live` job (on `/v1/jobs` and History like any other)
         that renders `video.mp4` with `audio.wav`, `captions.srt` and `manifest.json`; the session goes on."""
-        from avatar.live.recording import submit_saved_session
+        from avatar.service.live_kind import submit_saved_session
         from avatar.service.jobs import get_service
 
         entry = found(session_id, who)

@@ -1,6 +1,6 @@
 """The saved live session: a live session's portrait, sound and clock -> the MP4 of what it said.
 
-Its inputs are written by `avatar.live.recording.submit_saved_session` when a
+Its inputs are written by `submit_saved_session` (below) when a
 session is saved (the page's button, or `POST /v1/live/{id}/save`): `portrait`
 (PNG), `audio` (the session's sound, 16-bit WAV) and `session` (`session.json`: the
 settings, the face and every sentence on the clock). The run renders the frames
@@ -9,15 +9,20 @@ with the live session's own code (`avatar.live.render`).
 
 from __future__ import annotations
 
+import tempfile
 import wave
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from avatar.errors import InputError
 from avatar.options import from_params, json_schema, option
 from avatar.progress import Progress
 from avatar.service.job_kind import Inputs, JobKind, shorten
+
+if TYPE_CHECKING:
+    from avatar.live.session import LiveSession
+    from avatar.service.jobs import JobService
 
 @dataclass(frozen=True)
 class SavedSessionInfo:
@@ -70,3 +75,29 @@ def _describe_live(params: dict[str, Any]) -> str:
 
 LIVE = JobKind("live", "Live session", ("portrait", "audio", "session"), _check_live, _run_live, _describe_live,
                schema=lambda: json_schema(SavedSessionInfo))
+
+
+def submit_saved_session(session: "LiveSession", owner: str, service: "JobService") -> str:
+    """Submit a job that renders everything `session` said up to now as an MP4; return the job's id.
+
+    The job is `owner`'s like any other (the page's browser session, or the API
+    key's owner), runs on the usual CPU queue and lists on History with `video.mp4`,
+    `audio.wav`, `captions.srt` and `manifest.json`. The session goes on while the
+    job renders. InputError in one
+    sentence when there is nothing to save yet (a session of no whole frame), the
+    session has ended, or the store refuses the job.
+    """
+    from avatar.live.recording import job_params, read_saved, write_session_files
+    from avatar.service.disk import DiskFull
+
+    recording = session.recording()
+    if recording.frames <= recording.first_frame:
+        raise InputError("The live session has not run long enough to save; let it run a moment first.")
+    with tempfile.TemporaryDirectory(prefix="avatar-live-save-") as folder:
+        files = write_session_files(recording, Path(folder))
+        saved = read_saved(files["session"])
+        try:
+            job = service.submit(owner, LIVE.name, job_params(saved), files)
+        except DiskFull as exc:
+            raise InputError(str(exc)) from None
+    return job.id

@@ -85,8 +85,8 @@ def test_the_readme_example_shows_the_avatar_speaking_from_another_site(browser,
                 _wait(lambda: _stats(page)["audioEnergy"] > idle["audioEnergy"] + 1e-4, 15, "speech in the sound")
                 page.click("#stop")
                 _wait(lambda: not api.get(f"/v1/live/{session}").json()["speaking"], 10, "the stop")
-                later = _stats(page)
-                assert later["frames"] > idle["frames"] + 25 and later["audioPackets"] > idle["audioPackets"]
+                _wait(lambda: (s := _stats(page))["frames"] > idle["frames"] + 25
+                      and s["audioPackets"] > idle["audioPackets"], 15, "frames and sound going on after the stop")
                 assert page.evaluate("() => avatar.videoWidth") == 512
                 assert not problems, problems
                 page.close()  # the example ends its session when the page goes

@@ -64,6 +64,7 @@ def test_a_real_speaker_is_dubbed_in_english_and_in_spanish_in_her_own_voice(cli
                 assert manifest["task"] == "dub" and manifest["engine"] == "builtin"
                 assert manifest["video"]["face_seen"] > 0.9 and manifest["output"]["animated_frames"] > 0
             assert manifest["speech"]["voice_from_video"] is True
+            assert manifest["video"]["teeth_frame"] is not None  # she opens her mouth: her own teeth are shown
             listed = {job["id"]: job for job in client.get("/v1/jobs").json()}
             assert listed[english.json()["id"]]["kind"] == "dub"
     finally:

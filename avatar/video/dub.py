@@ -249,7 +249,7 @@ def dub_video(
         with jobs.removed_on_failure(job_dir, created, paths.values()):
             animated = min(speech_frames, len(plan))
             with timer.stage("rigging"):
-                animate, reference_index = _animator(clip, track, speech, options, fps, animated)
+                animate, rigged = _animator(clip, track, speech, options, fps, animated)
             sound = _padded(speech, len(plan) / fps)
             cues = cues_from_words(speech.words or [])
             frames_out = _render(clip, plan, animated, animate, sound, cues, paths["video.mp4"], fps, timer,
@@ -263,7 +263,7 @@ def dub_video(
                 "video": {"name": info.name, "sha256": info.sha256, "width": info.width, "height": info.height,
                           "fps": fps, "frames": info.frames, "face_index": options.face_index,
                           "face_seen": round(track.visible_fraction, 4), "cuts": list(track.cuts),
-                          "frames_without_face": frame_ranges(~track.visible), "reference_frame": reference_index,
+                          "frames_without_face": frame_ranges(~track.visible), **rigged,
                           "scaled_from": [info.source_width, info.source_height] if info.scaled else None},
                 "speech": {**speech_entry, "duration_s": round(speech.duration, 4),
                            "sample_rate": speech.sample_rate, "voice_from_video": clone_from_video},
@@ -424,8 +424,10 @@ Animate = Callable[[Iterator[tuple[int, YuvFrame]]], Iterator[Any]]
 
 
 def _animator(clip: Video, track: FaceTrack, speech: Speech, options: DubOptions, fps: int,
-              animated: int) -> tuple[Animate, Optional[int]]:
-    """The chosen engine, ready to redraw `animated` frames, and the reference frame it rigged (builtin only)."""
+              animated: int) -> tuple[Animate, dict[str, Optional[int]]]:
+    """The chosen engine, ready to redraw `animated` frames, and for the manifest the frames it rigged (builtin
+    only): the reference (`reference_frame`) and the one whose open mouth gave the teeth (`teeth_frame`; None when
+    the speaker never opens wide in that pose, and the teeth are drawn)."""
     if options.engine == "wav2lip":
         from avatar.talk.engines import get_engine
         from avatar.talk.wav2lip.engine import face_box
@@ -440,15 +442,21 @@ def _animator(clip: Video, track: FaceTrack, speech: Speech, options: DubOptions
                       else None) for source, frame in items)
             return engine.lip_sync(boxed, speech, fps, animated)
 
-        return lip_sync, None
+        return lip_sync, {"reference_frame": None, "teeth_frame": None}
 
     from avatar.talk.builtin.engine import BuiltinEngine
     from avatar.video.mouth_transplant import MouthTransplant, make_reference
+    from avatar.video.open_mouth import aligned_open_mouth, pick_open_frame
 
     engine = BuiltinEngine()
     reference_index = pick_reference(track)
-    reference_frame = next(iter(ordered_frames(clip, [reference_index], yuv=True))).rgb()
-    transplant = MouthTransplant(make_reference(reference_frame, track.landmarks[reference_index], engine), engine)
+    teeth_index = pick_open_frame(track, reference_index)
+    wanted = sorted({reference_index} | ({teeth_index} if teeth_index is not None else set()))
+    decoded = dict(zip(wanted, (frame.rgb() for frame in ordered_frames(clip, wanted, yuv=True))))
+    reference_frame, landmarks = decoded[reference_index], track.landmarks[reference_index]
+    open_mouth = None if teeth_index is None else aligned_open_mouth(
+        decoded[teeth_index], track.landmarks[teeth_index], landmarks, reference_frame.shape[:2])
+    transplant = MouthTransplant(make_reference(reference_frame, landmarks, engine, open_mouth), engine)
     mouth_options = TalkOptions(fps=fps, still=True, blinks=False, lead=options.lead,
                                 expression_scale=options.expression_scale, seed=options.seed)
     weights = engine.weights(speech, mouth_options, range(animated), animated)
@@ -458,7 +466,7 @@ def _animator(clip: Video, track: FaceTrack, speech: Speech, options: DubOptions
         for (source, frame), mouth in zip(items, mouths):
             yield transplant.apply_yuv(frame, track.landmarks[source], mouth) if track.visible[source] else frame
 
-    return transplanted, reference_index
+    return transplanted, {"reference_frame": reference_index, "teeth_frame": teeth_index}
 
 
 def _render(clip: Video, plan: np.ndarray, animated: int, animate: Animate, sound: Speech, cues: list, path: Path,

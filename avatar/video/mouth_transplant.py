@@ -2,8 +2,10 @@
 
 Rigging every frame of a video (closing its mouth, building warp fields, cutting
 the interior and the lips) costs about 0.7 s a frame. Instead the engine rigs one
-*reference* frame of the tracked face, the one whose mouth is most nearly closed,
-and for each frame of the video:
+*reference* frame of the tracked face, the one whose mouth is most nearly closed
+(its interior, the teeth and the dark of the mouth, cut from another frame where
+the speaker's mouth is open: `avatar.video.open_mouth`), and for each frame of the
+video:
 
 1. renders the reference's lower face with that frame's mouth weights (open,
    wide, round, closed, teeth; no head motion or blinks: those are the video's own);
@@ -30,6 +32,7 @@ import numpy as np
 
 from avatar.face.face import Face
 from avatar.talk.builtin.engine import BuiltinEngine, PortraitRig
+from avatar.talk.builtin.mouth_interior import OpenMouth
 from avatar.talk.builtin.rig import BASES, face_axes, smoothstep
 from avatar.video.io import YuvFrame
 
@@ -81,15 +84,17 @@ def mouth_mask(landmarks: np.ndarray, shape: tuple[int, int], offset: tuple[int,
     return smoothstep(inside / max(FEATHER * eye_distance, 1.0)).astype(np.float32)
 
 
-def make_reference(frame: np.ndarray, landmarks: np.ndarray, engine: BuiltinEngine | None = None) -> Reference:
-    """Rig `frame`'s face (mouth closed, interior and lips cut) once, for every frame of the video."""
+def make_reference(frame: np.ndarray, landmarks: np.ndarray, engine: BuiltinEngine | None = None,
+                   open_mouth: Optional[OpenMouth] = None) -> Reference:
+    """Rig `frame`'s face (mouth closed, interior and lips cut) once, for every frame of the video; the interior
+    from `open_mouth` (another frame, aligned to this one: `avatar.video.open_mouth`) when given."""
     engine = engine or BuiltinEngine()
     landmarks = np.asarray(landmarks, np.float32)
     height, width = frame.shape[:2]
     x_min, y_min = np.floor(landmarks.min(axis=0)).astype(int)
     x_max, y_max = np.ceil(landmarks.max(axis=0)).astype(int)
     box = (max(0, x_min), max(0, y_min), min(width, x_max + 1), min(height, y_max + 1))
-    prepared = engine.prepare(frame, Face(box, landmarks, "track"))
+    prepared = engine.prepare(frame, Face(box, landmarks, "track"), open_mouth)
     crop = prepared.rig.crop
     x0, y0, x1, y1 = crop
     mask = mouth_mask(landmarks, (y1 - y0, x1 - x0), (x0, y0))

@@ -62,11 +62,13 @@ def dub_once(video: Path, seconds: float, folder: Path) -> dict:
                "--fit", "trim", "-o", str(out / "dubbed.mp4")]
     env = {**os.environ, "AVATAR_OUTPUTS": str(out)}
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(process.pid, 0)
+    log = folder / "dub.log"  # a file, not a pipe: a long dub's progress would fill a pipe nobody reads and stall it
+    with open(log, "wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
     wall_s = time.perf_counter() - start
     if status != 0:
-        raise RuntimeError(f"avatar dub failed: {process.stderr.read().decode()[-2000:]}")
+        raise RuntimeError(f"avatar dub failed: {log.read_text(errors='replace')[-2000:]}")
     manifest_path = max(out.glob("**/manifest.json"), key=lambda p: p.stat().st_mtime)
     manifest = json.loads(manifest_path.read_text())
     output = manifest["output"]

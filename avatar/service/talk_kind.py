@@ -83,6 +83,7 @@ def _check_talk(params: dict[str, Any], inputs: Inputs) -> str:
     not look for it twice.
     """
     from avatar.avatars import get_default_avatar
+    from avatar.enhance.video import check_mode
     from avatar.speech.voices import get_voice
     from avatar.talk.pipeline import check_recording, check_sources, check_voice, prepare_portrait
 
@@ -96,6 +97,7 @@ def _check_talk(params: dict[str, Any], inputs: Inputs) -> str:
         raise InputError("A landmarks file belongs to a portrait file; leave it out for a default avatar.")
     check_sources(values["text"], inputs.get("audio"), values["transcript"])
     job.engine.check_ready(job.options.validate())
+    check_mode(job.options.enhance)  # a missing enhancement model is named before the job is queued
     check_voice(values["voice"], inputs.get("voice_sample"), values["language"], typed=values["text"] is not None,
                 rate=values["rate"])
     if "audio" in inputs:

@@ -26,6 +26,11 @@ DEFAULT_ENGINE = "builtin"
 
 T = TypeVar("T")
 
+ENHANCE_CHOICES = ("none", "face", "face+background")
+ENHANCE_HELP = ("redraw the face with GFPGAN (face: needs gfpgan-1.4) and also sharpen the rest with Real-ESRGAN "
+                "(face+background: also needs realesrgan-x2); none: as rendered")
+"""Face enhancement after any engine (`avatar.enhance.video`); declared here, where the job kinds can read it cheaply."""
+
 
 @dataclass(frozen=True)
 class NoOptions:
@@ -43,10 +48,12 @@ class TalkOptions:
     fps: int = option(FPS, "frames per second of the video", min=1, max=120)
     lead: float = option(0.05, "seconds the mouth moves ahead of the sound", min=0, max=0.5)
     blinks: bool = option(True, "blink every few seconds")
+    enhance: str = option("none", ENHANCE_HELP, choices=ENHANCE_CHOICES)
     engine: Any = None
     """The engine's own options (an instance of its `Options`); None means its defaults."""
 
-    LABELS: ClassVar[dict[str, str]] = {"fps": "Frames per second", "lead": "Mouth lead (s)", "blinks": "Blink"}
+    LABELS: ClassVar[dict[str, str]] = {"fps": "Frames per second", "lead": "Mouth lead (s)", "blinks": "Blink",
+                                          "enhance": "Face enhancement"}
     """How the page names the options it does not place itself (default: the option's name)."""
 
     def own(self, cls: type[T]) -> T:

@@ -39,6 +39,8 @@ from avatar.talk.builtin.mouth_track import is_silent
 from avatar.talk.engine import DEFAULT_ENGINE, TalkOptions, for_engine, frame_count
 from avatar.talk.engines import get_engine
 from avatar.video_writer import BackgroundWriter, Mp4Writer
+from avatar.enhance.temporal import StableFaceEnhancer
+from avatar.enhance.video import check_mode, enhancing, manifest_entry, video_enhancer
 
 limit_malloc_arenas()  # before the job threads exist: see avatar/models/memory.py
 
@@ -261,6 +263,7 @@ def make_talking_video(
     options = for_engine(options, animator)  # checked, the engine's own options filled in
     check_sources(text, audio, transcript)
     animator.check_ready(options)
+    check_mode(options.enhance)  # a missing enhancement model is named before any work
     sample = check_voice(voice, voice_sample, language, typed=text is not None, rate=rate)
     if text is not None:
         get_voice(voice).check_ready(language)  # a missing model or package is named before any work
@@ -279,13 +282,13 @@ def make_talking_video(
     job_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: job_dir / name
              for name in ("video.mp4", "audio.wav", CAPTIONS_FILE, AUTOMATIC_CAPTIONS_FILE, "manifest.json")}
-    with jobs.removed_on_failure(job_dir, created, paths.values()):
+    with jobs.removed_on_failure(job_dir, created, paths.values()), video_enhancer(options.enhance) as enhancer:
         if text is not None and getattr(animator, "incremental", False):
             text = check_text(text)
             chunks = get_voice(voice).speak(text, language=language, rate=rate, seed=options.seed, sample=sample,
                                             progress=scaled(progress, _FACE_END, 0.9))
             speech, frames, cues, spoken = _speak_and_render(animator, picture, chunks, options, paths["video.mp4"],
-                                                             timer, progress)
+                                                             timer, progress, enhancer)
             speech_entry = _text_entry(text, voice, rate, language, sample, spoken)
         else:
             report(progress, "voice", _FACE_END)
@@ -295,7 +298,7 @@ def make_talking_video(
                     transcript=transcript, seed=options.seed, voice_sample=sample, language=language,
                 )
             cues = cues_from_words(speech.words or [])
-            frames = _render(animator, picture, speech, cues, options, paths["video.mp4"], timer, progress)
+            frames = _render(animator, picture, speech, cues, options, paths["video.mp4"], timer, progress, enhancer)
         write_wav(paths["audio.wav"], speech)
         automatic = is_automatic(speech_entry.get("captions"))
         captions_name = captions_file_name(automatic)
@@ -314,6 +317,8 @@ def make_talking_video(
             "timings_s": timer.seconds,
             "wall_s": round(time.perf_counter() - started, 3),
         }
+        manifest["enhancement"] = manifest_entry(options.enhance, enhancer, manifest["wall_s"], speech.duration,
+                                                 timer.seconds.get("enhancement", 0.0))
         manifest_path = jobs.write_manifest(job_dir, manifest)
     report(progress, "done", 1.0)
     return TalkResult(
@@ -336,8 +341,8 @@ def _speech_model(typed: bool, voice: str):
 
 
 def _speak_and_render(engine, picture: Portrait, chunks: Iterator[SpeechChunk], options: TalkOptions,
-                      video_path: Path, timer: jobs.StageTimer, progress: Optional[Progress]
-                      ) -> tuple[Speech, int, list[Cue], list[SpeechChunk]]:
+                      video_path: Path, timer: jobs.StageTimer, progress: Optional[Progress],
+                      enhancer: Optional[StableFaceEnhancer] = None) -> tuple[Speech, int, list[Cue], list[SpeechChunk]]:
     """Take the voice's sentences as they are spoken and animate each stretch as soon as it is final; return the
     speech, the frame count, the captions (known only once the last sentence is spoken) and the sentences.
 
@@ -358,7 +363,8 @@ def _speak_and_render(engine, picture: Portrait, chunks: Iterator[SpeechChunk], 
     spoken: list[SpeechChunk] = []
     phonemes: list[Phoneme] = []
     aligned, done = True, 0
-    with BackgroundWriter(Mp4Writer(video_path, width, height, fps, audio_rate=sample_rate, captions=True)) as writer:
+    with BackgroundWriter(Mp4Writer(video_path, width, height, fps, audio_rate=sample_rate, captions=True)) as plain:
+        writer = enhancing(plain, enhancer, timer)  # frames go through the face enhancer, if asked, on their way
         while True:
             with timer.stage("voice"):
                 chunk = next(chunks, None)
@@ -404,13 +410,14 @@ def _render_frames(engine, picture: Portrait, prepared, speech: Speech, options:
 
 
 def _render(animator, picture: Portrait, speech: Speech, cues: list[Cue], options: TalkOptions, video_path: Path,
-            timer: jobs.StageTimer, progress: Optional[Progress]) -> int:
+            timer: jobs.StageTimer, progress: Optional[Progress], enhancer: Optional[StableFaceEnhancer] = None) -> int:
     """Stream frames from the engine into the encoder, which runs on its own thread."""
     width, height = animator.output_size(picture.image, picture.face, options)
     frames = animator.render(picture.image, picture.face, speech, options,
                              progress=scaled(progress, _VOICE_END, _PREPARED))
     expected = max(1, frame_count(speech.duration, options.fps))
-    with BackgroundWriter(Mp4Writer(video_path, width, height, options.fps, speech, captions=bool(cues))) as writer:
+    with BackgroundWriter(Mp4Writer(video_path, width, height, options.fps, speech, captions=bool(cues))) as plain:
+        writer = enhancing(plain, enhancer, timer)  # frames go through the face enhancer, if asked, on their way
         if cues:
             writer.set_subtitles(cues)
         while True:

@@ -49,6 +49,8 @@ from avatar.talk.engine import TalkOptions, frame_count
 from avatar.video.dub_options import FITS, DubOptions
 from avatar.video.io import Video, VideoInfo, VideoLimits, YuvFrame, open_video
 from avatar.video_writer import BackgroundWriter, Mp4Writer
+from avatar.enhance.temporal import StableFaceEnhancer
+from avatar.enhance.video import check_mode, enhancing, manifest_entry, video_enhancer
 
 DUB_LIMITS = VideoLimits(max_seconds=300.0, max_frames=300 * 60, max_long_side=1920, scale_down=True)
 """Videos up to five minutes (talks are dubbed in pieces of that size); larger than 1920 px: scaled down to it."""
@@ -252,8 +254,9 @@ def dub_video(
                 animate, rigged = _animator(clip, track, speech, options, fps, animated)
             sound = _padded(speech, len(plan) / fps)
             cues = cues_from_words(speech.words or [])
-            frames_out = _render(clip, plan, animated, animate, sound, cues, paths["video.mp4"], fps, timer,
-                                 scaled(progress, _TRACK_END, 1.0))
+            with video_enhancer(options.enhance) as enhancer:
+                frames_out = _render(clip, plan, animated, animate, sound, cues, paths["video.mp4"], fps, timer,
+                                     scaled(progress, _TRACK_END, 1.0), enhancer, track)
             unseen = ~track.visible[plan]
             unseen[animated:] = True  # after the speech, the video's own frames
             write_wav(paths["audio.wav"], sound)
@@ -277,6 +280,8 @@ def dub_video(
                 "timings_s": timer.seconds,
                 "wall_s": round(time.perf_counter() - started, 3),
             }
+            manifest["enhancement"] = manifest_entry(options.enhance, enhancer, manifest["wall_s"], len(plan) / fps,
+                                                     timer.seconds.get("enhancement", 0.0))
             manifest_path = jobs.write_manifest(job_dir, manifest)
     report(progress, "done", 1.0)
     return DubResult(video_path=paths["video.mp4"], audio_path=paths["audio.wav"], captions_path=captions_path,
@@ -285,11 +290,13 @@ def dub_video(
 
 
 def check_engine(options: DubOptions) -> None:
-    """A missing model is named, with the command that installs it, before any work."""
+    """A missing model (the engine's or face enhancement's) is named, with the command that installs it, before any
+    work."""
     if options.engine != "builtin":
         from avatar.talk.engines import get_engine
 
         get_engine(options.engine).check_ready()
+    check_mode(options.enhance)
 
 
 def check_clone(clone_from_video: bool, text: Optional[str], voice_sample: Any) -> None:
@@ -470,21 +477,30 @@ def _animator(clip: Video, track: FaceTrack, speech: Speech, options: DubOptions
 
 
 def _render(clip: Video, plan: np.ndarray, animated: int, animate: Animate, sound: Speech, cues: list, path: Path,
-            fps: int, timer: jobs.StageTimer, progress: Optional[Progress]) -> int:
-    """Stream the output frames into the encoder: re-animated while the speech lasts, the video's own after."""
+            fps: int, timer: jobs.StageTimer, progress: Optional[Progress],
+            enhancer: Optional[StableFaceEnhancer] = None, track: Optional[FaceTrack] = None) -> int:
+    """Stream the output frames into the encoder: re-animated while the speech lasts, the video's own after.
+
+    With an enhancer every frame is enhanced on the tracked (smoothed) landmarks of the frame it came from; where
+    the track lost the face the frame passes through."""
     info = clip.info
     frames = ahead(ordered_frames(clip, plan.tolist(), yuv=True))
     redrawn = animate(zip(plan[:animated].tolist(), frames))
     with BackgroundWriter(Mp4Writer(path, info.width, info.height, fps, sound, crf=DUB_CRF, preset=DUB_PRESET,
                                     captions=bool(cues),
-                                    colour=info.colour)) as writer:
+                                    colour=info.colour)) as plain:
+        writer = enhancing(plain, enhancer, timer)
         if cues:
             writer.set_subtitles(cues)
         for step in range(len(plan)):
             start = time.perf_counter()
             frame = next(redrawn) if step < animated else next(frames)
             timer.add("animation", time.perf_counter() - start)
-            if isinstance(frame, YuvFrame):
+            if enhancer is not None:
+                source = int(plan[step])
+                writer.write(frame.rgb() if isinstance(frame, YuvFrame) else frame,
+                             track.landmarks[source] if track.visible[source] else None, detect=False)
+            elif isinstance(frame, YuvFrame):
                 writer.write_yuv(frame.planes, copy=False)  # decoded or redrawn planes are never changed later
             else:
                 writer.write(frame)

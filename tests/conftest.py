@@ -121,3 +121,25 @@ def button_labelled(at, label: str):
 def session_owner(at) -> str:
     """The job owner of the page's browser session."""
     return f"session:{at.session_state['session_id']}"
+
+
+class Clock:
+    """A clock that moves only when the test says (live sessions' time base)."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture(scope="session")
+def maya_rig():
+    """The maya avatar at 256 px and the built-in engine's rig of it: what a live session starts from."""
+    from avatar.avatars import get_default_avatar
+    from avatar.talk.builtin.engine import BuiltinEngine
+    from avatar.talk.pipeline import prepare_portrait
+
+    avatar = get_default_avatar("maya")
+    picture = prepare_portrait(avatar.image_path, 256, landmarks_path=avatar.landmarks_path)
+    return picture, BuiltinEngine().prepare(picture.image, picture.face)

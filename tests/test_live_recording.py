@@ -10,34 +10,21 @@ import av
 import numpy as np
 import pytest
 
-from avatar.avatars import get_default_avatar
 from avatar.errors import InputError
 from avatar.service.live_kind import submit_saved_session
 from avatar.live.session import LiveSession, LiveSettings
 from avatar.service.jobs import JobService, job_folder
 from avatar.service.store import JobStore
 from avatar.talk.builtin.engine import BuiltinEngine
-from avatar.talk.pipeline import prepare_portrait
+
+from tests.conftest import Clock
 
 OWNER = "session:test"
 
 
-class Clock:
-    """A clock that moves only when the test says."""
-
-    def __init__(self) -> None:
-        self.t = 500.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 @pytest.fixture(scope="module")
-def portrait():
-    avatar = get_default_avatar("maya")
-    picture = prepare_portrait(avatar.image_path, 256, landmarks_path=avatar.landmarks_path)
-    return picture, BuiltinEngine().prepare(picture.image, picture.face)
-
+def portrait(maya_rig):
+    return maya_rig
 
 @pytest.fixture
 def service(tmp_path) -> JobService:

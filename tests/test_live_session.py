@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avatar.avatars import get_default_avatar
 from avatar.errors import InputError, NoFaceError
 from avatar.live.session import MOUTH, LiveSession, LiveSettings, open_session
 from avatar.speech.voice import join_chunks
@@ -13,27 +12,15 @@ from avatar.speech.voices import get_voice
 from avatar.talk.engine import TalkOptions
 from avatar.talk.builtin.engine import BuiltinEngine
 from avatar.talk.builtin.rig import BASES
-from avatar.talk.pipeline import prepare_portrait
+from tests.conftest import Clock
 
 OPEN = BASES.index("open")
 HEAD = slice(BASES.index("tilt"), None)
 
 
-class Clock:
-    """A clock that moves only when the test says."""
-
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 @pytest.fixture(scope="module")
-def portrait():
-    avatar = get_default_avatar("maya")
-    picture = prepare_portrait(avatar.image_path, 256, landmarks_path=avatar.landmarks_path)
-    return picture, BuiltinEngine().prepare(picture.image, picture.face)
+def portrait(maya_rig):
+    return maya_rig
 
 
 @pytest.fixture(scope="module")

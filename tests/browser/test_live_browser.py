@@ -11,22 +11,12 @@ import av
 import numpy as np
 import pytest
 
+from benchmarks.live_browser import RECORD_PEERS
+
 pytestmark = pytest.mark.browser
 
-# Every RTCPeerConnection a frame of the page makes is kept in window.__livePeers, so the test can read what the
-# browser received (getStats) from the component's frame.
-RECORD_PEERS = """
-(() => {
-  const Native = window.RTCPeerConnection;
-  if (!Native || Native.__recorded) return;
-  window.__livePeers = [];
-  const Recorded = function (...args) { const peer = new Native(...args); window.__livePeers.push(peer); return peer; };
-  Recorded.prototype = Native.prototype;
-  Recorded.__recorded = true;
-  Object.setPrototypeOf(Recorded, Native);
-  window.RTCPeerConnection = Recorded;
-})();
-"""
+# Every RTCPeerConnection a frame of the page makes is kept in window.__livePeers (RECORD_PEERS, shared with the
+# benchmark), so the test can read what the browser received (getStats) from the component's frame.
 INBOUND = """
 async () => {
   const found = {video: {}, audio: {}};

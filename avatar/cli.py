@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 
 from avatar.errors import AvatarError
 
-COMMAND_MODULES = ("talk", "dub", "voices", "models", "generate", "edit", "video", "serve", "worker", "jobs")
+COMMAND_MODULES = ("talk", "dub", "voices", "models", "generate", "edit", "video", "enhance", "serve", "worker", "jobs")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,6 +24,7 @@ from avatar.video.io import VIDEO_EXTENSIONS
 from avatar.video.options import (INPAINT_MODELS, PROPAGATION, UPSCALE_MODEL, ImageToVideoOptions,
                                   InpaintVideoOptions, TextToVideoOptions, UpscaleOptions)
 from ui.box_picker import box_picker
+from ui.enhance_tab import enhance_tab
 from ui.history import page_job, recall_last_job, result_download
 from ui.links import page_link
 from ui.options import number_input, slider, spec_of, text_input
@@ -110,7 +111,8 @@ def show_result(key: str, kind: str, submitted: bool, file_name: str) -> None:
                f"made with {manifest['method']}; {timings}")
 
 
-text_tab, image_tab, inpaint_tab, upscale_tab = st.tabs(["Text to video", "Image to video", "Video inpainting", "Upscaling"])
+text_tab, image_tab, inpaint_tab, upscale_tab, enhance_tab_ = st.tabs(
+    ["Text to video", "Image to video", "Video inpainting", "Upscaling", "Face enhancement"])
 
 with text_tab:
     if installed("text2video-ms"):
@@ -269,3 +271,6 @@ with upscale_tab:
         else:
             submitted = submit("upscale_job", "upscale", params, {"video": video.getvalue()}, {"video": video.name})
     show_result("upscale_job", "upscale", submitted, "upscaled.mp4")
+
+with enhance_tab_:
+    enhance_tab(service, owner, registry, submit)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from avatar.enhance.options import EnhanceOptions
+from avatar.enhance.options import EnhanceOptions, is_image
 from avatar.options import add_arguments, args_params
 
 
@@ -30,8 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from avatar.commands.jobs import copy_result, run_job
-    from avatar.enhance.tool import is_image
-
+    
     field = "image" if is_image(args.file.name) else "video"
     finished = run_job("enhance", args_params(EnhanceOptions, args), {field: args.file}, "face enhancement")
     manifest = finished.manifest

@@ -6,9 +6,11 @@ Light (no torch): the job kinds and the API import it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from avatar.options import option
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")  # the image types `avatar.media.load_image` reads
 TOOL_MODES = ("face", "face+background")
 SCALES = (1, 2, 4)
 
@@ -29,3 +31,8 @@ class EnhanceOptions:
         if self.mode != "face+background":
             return None
         return 4 if self.scale == 4 else 2
+
+
+def is_image(name: str) -> bool:
+    """Whether a file is enhanced as an image (by its extension); anything else is taken as a video."""
+    return Path(name).suffix.lower() in IMAGE_SUFFIXES

@@ -17,10 +17,9 @@ from typing import Any, Optional
 
 from avatar import jobs
 from avatar.enhance.enhancer import FaceEnhancer, check_installed
-from avatar.enhance.options import EnhanceOptions
+from avatar.enhance.options import EnhanceOptions, is_image
 from avatar.enhance.temporal import StableFaceEnhancer
 from avatar.errors import InputError
-from avatar.media import IMAGE_EXTENSIONS
 from avatar.options import check
 from avatar.progress import Progress, report
 
@@ -33,10 +32,6 @@ class EnhanceResult:
     manifest_path: Path
     job_dir: Path
     manifest: dict[str, Any]
-
-
-def is_image(name: str) -> bool:
-    return Path(name).suffix.lower() in IMAGE_EXTENSIONS
 
 
 def check_request(options: EnhanceOptions, registry=None) -> None:

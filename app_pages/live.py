@@ -104,7 +104,11 @@ def _connection_problem(player: LivePlayer) -> Optional[str]:
     while it plays or is still starting."""
     context = st.session_state.get(_webrtc_key(player))
     state = getattr(context, "state", None)
-    if state is None or state.playing or time.monotonic() - player.opened < CONNECT_WAIT_S:
+    played = f"{_webrtc_key(player)}_played"
+    if state is not None and state.playing:
+        st.session_state[played] = True  # it connected: a rerun redrawing the player is not a blocked connection
+    if (state is None or state.playing or st.session_state.get(played)
+            or time.monotonic() - player.opened < CONNECT_WAIT_S):
         return None
     return ("The live video is not playing: this browser or its network blocks WebRTC, or the connection dropped; "
             "try another browser or network, then Start again.")
@@ -231,6 +235,7 @@ else:
     with text_column:
         _controls(player)
         _transcript(player)
-        if st.session_state.get(SAVED_KEY) not in (None, st.session_state.get(SHOWN_KEY)):
-            _saving()  # refreshed every second only while a save is being written
-        _saved_result()
+# A saved session's progress and video stay on the page after the session ended.
+if st.session_state.get(SAVED_KEY) not in (None, st.session_state.get(SHOWN_KEY)):
+    _saving()  # refreshed every second only while a save is being written
+_saved_result()

@@ -109,3 +109,17 @@ def test_the_engine_opens_the_reference_onto_the_speakers_own_interior(track):
     cv2.polylines(seam, [np.round(own.rig.landmarks[60:68] + own.rig.crop[:2]).astype(np.int32)], True, 1)
     seam = cv2.dilate(seam, np.ones((5, 5), np.uint8)).astype(bool)
     assert difference[~seam].max() == 0 and difference.max() <= 3
+
+
+def test_a_dub_takes_the_speakers_teeth_unless_drawn_ones_are_asked_for(tmp_path):
+    from avatar.video.dub import dub_video
+    from avatar.video.dub_options import DubOptions
+    from tests.dub_clips import speaking_clip
+
+    clip = speaking_clip(tmp_path / "speaker.mp4", size=200)
+    own = dub_video(clip, text="Hello there.", options=DubOptions(fit="trim"), job_dir=tmp_path / "own")
+    drawn = dub_video(clip, text="Hello there.", options=DubOptions(fit="trim", teeth="drawn"),
+                      job_dir=tmp_path / "drawn")
+    assert own.manifest["video"]["teeth_frame"] is not None and own.manifest["options"]["teeth"] == "video"
+    assert drawn.manifest["video"]["teeth_frame"] is None
+    assert own.video_path.read_bytes() != drawn.video_path.read_bytes()

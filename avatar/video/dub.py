@@ -457,7 +457,7 @@ def _animator(clip: Video, track: FaceTrack, speech: Speech, options: DubOptions
 
     engine = BuiltinEngine()
     reference_index = pick_reference(track)
-    teeth_index = pick_open_frame(track, reference_index)
+    teeth_index = pick_open_frame(track, reference_index) if options.teeth == "video" else None
     wanted = sorted({reference_index} | ({teeth_index} if teeth_index is not None else set()))
     decoded = dict(zip(wanted, (frame.rgb() for frame in ordered_frames(clip, wanted, yuv=True))))
     reference_frame, landmarks = decoded[reference_index], track.landmarks[reference_index]

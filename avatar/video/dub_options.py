@@ -13,6 +13,7 @@ from avatar.talk.engine import ENHANCE_CHOICES, ENHANCE_HELP
 
 FITS = ("pingpong", "loop", "hold", "trim")
 DUB_ENGINES = ("builtin", "wav2lip")
+TEETH = ("video", "drawn")
 
 
 @dataclass(frozen=True)
@@ -28,4 +29,6 @@ class DubOptions:
     seed: int = option(0, "seed for the voice's variation", min=0, max=2**31 - 1)
     lead: float = option(0.05, "seconds the mouth moves ahead of the sound", min=0, max=0.5)
     expression_scale: float = option(1.0, "how far the mouth moves (0.3 subtle, 1.5 lively)", min=0, max=2)
+    teeth: str = option("video", "built-in engine: the speaker's own teeth from a frame where the video shows their "
+                        "mouth open (video), or teeth drawn from the face's colours (drawn)", choices=TEETH)
     enhance: str = option("none", ENHANCE_HELP, choices=ENHANCE_CHOICES)

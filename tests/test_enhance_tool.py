@@ -122,3 +122,24 @@ def test_talk_with_enhance_redraws_every_frame_and_reports_the_rtf(gfpgan_instal
     assert entry["mode"] == "face" and entry["frames"] == result.frames == entry["frames_enhanced"]
     assert entry["faces_lost"] == [] and entry["rtf"] > 0 and result.manifest["options"]["enhance"] == "face"
     assert "enhancement" in result.timings
+
+
+def test_dub_with_enhance_redraws_the_tracked_face_in_every_frame(gfpgan_installed, tmp_path):
+    import cv2
+
+    from avatar.video.dub import dub_video
+    from avatar.video.dub_options import DubOptions
+    from avatar.video.io import open_video
+
+    path = tmp_path / "clip.mp4"
+    with open_video(FIXTURES / "real_talk" / "woman_glasses.mp4") as clip, Mp4Writer(path, 128, 128, 5, crf=10) as out:
+        for index, frame in enumerate(clip.frames()):
+            if index == 4:
+                break
+            out.write(cv2.resize(frame, (128, 128), interpolation=cv2.INTER_AREA))
+    result = dub_video(path, "Hi.", options=DubOptions(fit="trim", enhance="face"))
+    entry = result.manifest["enhancement"]
+    assert entry["mode"] == "face" and entry["frames"] == result.frames == entry["frames_enhanced"] > 0
+    assert entry["faces_lost"] == [] and entry["rtf"] > 0
+    with open_video(result.video_path) as video:
+        assert video.info.width == 128 and video.info.frames == result.frames

@@ -41,6 +41,7 @@ import json
 import logging
 import os
 import re
+import time
 from typing import Any, Optional
 from urllib.parse import urlencode
 
@@ -63,6 +64,9 @@ PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
 """Jobs per page of `GET /v1/jobs`: by default, and at most."""
 _LOGGER = logging.getLogger(__name__)
 EVENTS_EVERY_S = 0.2
+KEEP_ALIVE_S = 15.0
+"""A comment line on an events stream that has had nothing to say this long: proxies and clients time out streams
+that stay silent (a job waiting in line, or a long stage without progress, sends no event)."""
 """How often the event stream looks at the job record (a store read is cheap; SQLite in WAL mode never waits)."""
 
 
@@ -261,7 +265,7 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
             return None if job is None else described(job)
 
         async def stream():
-            last = None
+            last, said = None, time.monotonic()
             while True:
                 record = await asyncio.to_thread(snapshot)
                 if record is None:  # deleted meanwhile
@@ -269,8 +273,11 @@ def create_app(service: Optional[JobService] = None, keys: Optional[list[str]] =
                     return
                 state = (record["status"], record["stage"], record["progress"], record["place_in_line"])
                 if state != last:
-                    last = state
+                    last, said = state, time.monotonic()
                     yield f"data: {json.dumps(record)}\n\n"
+                elif time.monotonic() - said >= KEEP_ALIVE_S:
+                    said = time.monotonic()
+                    yield ": keep-alive\n\n"
                 if record["status"] in FINISHED:
                     return
                 await asyncio.sleep(EVENTS_EVERY_S)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
-from avatar.enhance.enhancer import FaceEnhancer, check_installed
-from avatar.enhance.temporal import StableFaceEnhancer
 from avatar.errors import InputError, quoted
 from avatar.talk.engine import ENHANCE_CHOICES
+
+if TYPE_CHECKING:  # the networks (torch) load only when a video is enhanced, not with every talk or dub
+    from avatar.enhance.temporal import StableFaceEnhancer
 VIDEO_BACKGROUND_SCALE = 2
 
 
@@ -30,15 +31,20 @@ def background_scale(mode: str) -> Optional[int]:
 def check_mode(mode: str, registry=None) -> None:
     """Raise ModelNotInstalled (one sentence with the install command) when the mode needs a missing model."""
     if mode != "none":
+        from avatar.enhance.enhancer import check_installed
+
         check_installed(background_scale(mode), registry)
 
 
 @contextmanager
-def video_enhancer(mode: str, registry=None, stable: bool = True) -> Iterator[Optional[StableFaceEnhancer]]:
+def video_enhancer(mode: str, registry=None, stable: bool = True) -> Iterator[Optional["StableFaceEnhancer"]]:
     """The enhancer a talk or dub writes its frames through (None when `mode` is none)."""
     if mode == "none":
         yield None
         return
+    from avatar.enhance.enhancer import FaceEnhancer
+    from avatar.enhance.temporal import StableFaceEnhancer
+
     with FaceEnhancer.from_registry(background_scale(mode), registry=registry) as enhancer:
         yield StableFaceEnhancer(enhancer, stable=stable)
 

@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterator, Optional, Union
 
 import numpy as np
 
@@ -39,8 +39,10 @@ from avatar.talk.builtin.mouth_track import is_silent
 from avatar.talk.engine import DEFAULT_ENGINE, TalkOptions, for_engine, frame_count
 from avatar.talk.engines import get_engine
 from avatar.video_writer import BackgroundWriter, Mp4Writer
-from avatar.enhance.temporal import StableFaceEnhancer
 from avatar.enhance.video import check_mode, enhancing, manifest_entry, video_enhancer
+
+if TYPE_CHECKING:
+    from avatar.enhance.temporal import StableFaceEnhancer
 
 limit_malloc_arenas()  # before the job threads exist: see avatar/models/memory.py
 

@@ -31,7 +31,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, TypeVar
 
 import numpy as np
 
@@ -49,8 +49,10 @@ from avatar.talk.engine import TalkOptions, frame_count
 from avatar.video.dub_options import FITS, DubOptions
 from avatar.video.io import Video, VideoInfo, VideoLimits, YuvFrame, open_video
 from avatar.video_writer import BackgroundWriter, Mp4Writer
-from avatar.enhance.temporal import StableFaceEnhancer
 from avatar.enhance.video import check_mode, enhancing, manifest_entry, video_enhancer
+
+if TYPE_CHECKING:  # the enhancement networks (torch) load only when a dub is enhanced
+    from avatar.enhance.temporal import StableFaceEnhancer
 
 DUB_LIMITS = VideoLimits(max_seconds=300.0, max_frames=300 * 60, max_long_side=1920, scale_down=True)
 """Videos up to five minutes (talks are dubbed in pieces of that size); larger than 1920 px: scaled down to it."""

@@ -31,7 +31,8 @@ def test_video_tools_page_upscales_a_video(page, streamlit_server, tmp_path):
     page.get_by_text("avatar models pull text2video-ms").first.wait_for()
 
     page.get_by_role("tab", name="Upscaling").click()
-    page.get_by_test_id("stFileUploaderDropzoneInput").last.set_input_files(str(tmp_path / "clip.mp4"))
+    # The uploader of the tab shown (hidden tabs keep theirs in the page).
+    page.get_by_role("tabpanel").get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(tmp_path / "clip.mp4"))
     page.get_by_text("clip.mp4").first.wait_for()
     page.get_by_role("button", name="Upscale").click()
     download_button = page.get_by_role("button", name="Download MP4")

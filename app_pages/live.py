@@ -1,20 +1,21 @@
 """Live page: a portrait that idles in the page and speaks each typed sentence as it is sent (WebRTC).
 
 The page holds one `LiveSession` per browser session (ui.live_players) and plays it
-through streamlit-webrtc in receive-only mode: the session's own video and audio
-tracks are the connection's tracks, so frames and sound leave the server on the
-session's one clock. Typing, Stop and the transcript are fragments: sending a
-sentence reruns only the box it was typed in, not the page (nor the player).
+in its own player (ui.live_component): a receive-only WebRTC connection whose
+offer the page answers once, at Start, with aiortc on this process's one live loop
+(ui.live_transport); the session's own video and audio tracks are the connection's
+tracks, so frames and sound leave the server on the session's one clock. The
+sentence box and Stop are in the player and reach the session over the
+connection's data channel, without a rerun; the transcript beside it is a fragment
+that reads the session twice a second.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any, Optional
 
 import numpy as np
 import streamlit as st
-from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from avatar.avatars import list_default_avatars, thumbnail
 from avatar.errors import AvatarError
@@ -23,7 +24,9 @@ from avatar.media import IMAGE_EXTENSIONS
 from avatar.service.jobs import get_service
 from avatar.service.store import JobRecord
 from ui.links import page_link
-from ui.live_players import LivePlayer, idle_timeout, live_players, use_latest_frame_relay
+from ui.live_component import live_player
+from ui.live_players import LivePlayer, idle_timeout, live_players
+from ui.live_transport import live_transport
 from ui.portrait_generation import generated_portrait_input
 from ui.session import job_owner
 
@@ -31,11 +34,14 @@ PLAYER_KEY = "live_player"  # the id of this browser session's live session
 SAVED_KEY = "live_saved_job"  # the job that renders the session saved last
 ENDED_KEY = "live_ended"  # why the last session ended by itself (no connection, or idle), shown once
 SHOWN_KEY = "live_saved_shown"  # that job once it ended and the page was drawn again to show it
+ANSWERED_KEY = "live_answered"  # ((session id, offer's nonce), answer) of the player's offer answered last
 THUMBNAIL_PX = 120
-CONNECT_WAIT_S = 12.0  # a connection not playing this long after Start is reported: WebRTC is blocked here
-NO_WEBRTC = ("This browser cannot receive live video: WebRTC is unavailable or blocked here; use a recent Chrome, "
-             "Firefox, Edge or Safari without extensions that block WebRTC.")
-TRANSLATIONS = {"media_api_not_available": NO_WEBRTC, "start": "Connect", "stop": "Disconnect"}
+PROBLEMS = {  # what the player reports, as the page says it
+    "no-webrtc": ("The live video is not playing: this browser has no WebRTC or blocks it; use a recent Chrome, "
+                  "Firefox, Edge or Safari without extensions that block WebRTC, then Start again."),
+    "failed": ("The live video is not playing: this browser or its network blocks WebRTC, or the connection "
+               "dropped; try another browser or network, then Start again."),
+}
 
 
 def _choose_portrait() -> tuple[Optional[Any], Optional[str]]:
@@ -79,61 +85,50 @@ def _start(source: Any) -> None:
     st.rerun()
 
 
-def _webrtc_key(player: LivePlayer) -> str:
-    return f"live_webrtc_{player.id}"  # a new session gets a new connection, never the last one's
+def _player_key(player: LivePlayer) -> str:
+    return f"live_player_{player.id}"  # a new session gets a new player and connection, never the last one's
+
+
+def _player_problem(player: LivePlayer) -> Optional[str]:
+    """The sentence for what the player reported (no WebRTC here, or a connection that failed); None while fine."""
+    value = st.session_state.get(_player_key(player))
+    if isinstance(value, dict) and value.get("problem"):
+        return PROBLEMS.get(value["problem"], PROBLEMS["failed"])
+    return None
+
+
+def _answer(player: LivePlayer) -> Optional[dict[str, str]]:
+    """The server's answer to the player's offer: made once per offer (the run after the player sent it), then
+    handed to the player again on every run, so a rerun of the page never reconnects."""
+    value = st.session_state.get(_player_key(player))
+    answered = st.session_state.get(ANSWERED_KEY)
+    if not isinstance(value, dict) or "offer" not in value:
+        return None
+    offer_id = (player.id, str(value.get("nonce")))
+    if answered is not None and answered[0] == offer_id:
+        return answered[1]
+    try:
+        answer: Optional[dict[str, str]] = live_transport().connect(player, value["offer"]).as_dict()
+    except AvatarError as exc:
+        st.error(str(exc))
+        answer = None
+    st.session_state[ANSWERED_KEY] = (offer_id, answer)
+    return answer
 
 
 def _player_view(player: LivePlayer) -> None:
-    """The video, played as soon as it is drawn (the page's Start was the click that allows sound)."""
-    use_latest_frame_relay()
-    webrtc_streamer(
-        key=_webrtc_key(player),
-        mode=WebRtcMode.RECVONLY,
-        rtc_configuration={"iceServers": []},  # the browser and this server reach each other directly
-        source_video_track=player.video,
-        source_audio_track=player.audio,
-        desired_playing_state=True,
-        media_stream_constraints={"video": True, "audio": True},
-        video_html_attrs={"autoPlay": True, "playsInline": True, "controls": False, "style": {"width": "100%"}},
-        translations=TRANSLATIONS,
-    )
-
-
-def _connection_problem(player: LivePlayer) -> Optional[str]:
-    """A sentence when the connection is not playing some time after Start (it never connected, or dropped); None
-    while it plays or is still starting."""
-    context = st.session_state.get(_webrtc_key(player))
-    state = getattr(context, "state", None)
-    played = f"{_webrtc_key(player)}_played"
-    if state is not None and state.playing:
-        st.session_state[played] = True  # it connected: a rerun redrawing the player is not a blocked connection
-    if (state is None or state.playing or st.session_state.get(played)
-            or time.monotonic() - player.opened < CONNECT_WAIT_S):
-        return None
-    return ("The live video is not playing: this browser or its network blocks WebRTC, or the connection dropped; "
-            "try another browser or network, then Start again.")
+    """The video with the sentence box and Stop below it; it plays as soon as it connects (the page's Start was the
+    click that allows sound)."""
+    live_player(_player_key(player), answer=_answer(player))
 
 
 @st.fragment
 def _controls(player: LivePlayer) -> None:
-    """Type and Enter: the sentence queues after what is being said; Stop cuts it and the face idles."""
-    with st.form("live_say", clear_on_submit=True, border=False):
-        text = st.text_input("Say", placeholder="Type a sentence and press Enter", key="live_text")
-        sent = st.form_submit_button("Say", type="primary")
-    if sent:
-        try:
-            player.session.say(text)
-        except AvatarError as exc:
-            st.error(str(exc))
-    columns = st.columns(3)
-    if columns[0].button("Stop", help="Stop speaking now; what was queued is dropped and the avatar idles"):
-        try:
-            player.session.stop()
-        except AvatarError as exc:
-            st.error(str(exc))
-    if columns[1].button("Save as MP4", help="The session so far as a video, listed on History"):
+    """Save the session so far, or end it (typing and Stop are in the player, beside the video)."""
+    columns = st.columns(2)
+    if columns[0].button("Save as MP4", help="The session so far as a video, listed on History"):
         _save(player)
-    if columns[2].button("End session"):
+    if columns[1].button("End session"):
         live_players().close(player.id)
         st.session_state.pop(PLAYER_KEY, None)
         st.rerun(scope="app")
@@ -190,16 +185,19 @@ def _idle_end(seconds: float) -> str:
     return f"The live session ended after {seconds:g} s without a word; press Start for a new one."
 
 
+def _end(player: LivePlayer, reason: tuple[str, str]) -> None:
+    """End the session and draw the page again with its Start form, `reason` (kind, sentence) shown above it."""
+    live_players().close(player.id)
+    st.session_state.pop(PLAYER_KEY, None)
+    st.session_state[ENDED_KEY] = reason
+    st.rerun(scope="app")
+
+
 @st.fragment(run_every=0.5)
 def _transcript(player: LivePlayer) -> None:
     """What was said so far, newest last, with Stop's cuts marked; the voice's refusals below it."""
-    problem = _connection_problem(player)
-    if problem or player.session.expired:  # the page's Start form comes back, with the reason above it
-        idle = player.session.settings.idle_timeout
-        live_players().close(player.id)
-        st.session_state.pop(PLAYER_KEY, None)
-        st.session_state[ENDED_KEY] = ("error", problem) if problem else ("info", _idle_end(idle))
-        st.rerun(scope="app")
+    if player.session.expired:  # the page's Start form comes back, with the reason above it
+        _end(player, ("info", _idle_end(player.session.settings.idle_timeout)))
     lines = player.session.transcript
     st.markdown("**Transcript**")
     if not lines:
@@ -215,6 +213,8 @@ st.caption("Pick a portrait and press Start: the avatar appears and speaks each 
 
 players = live_players()
 player = players.get(st.session_state.get(PLAYER_KEY))
+if player is not None and (problem := _player_problem(player)):
+    _end(player, ("error", problem))
 if player is None:
     ended = st.session_state.pop(ENDED_KEY, None)
     if st.session_state.pop(PLAYER_KEY, None) is not None and ended is None:  # ended while the page was away

@@ -1,10 +1,11 @@
 """The Live page in real Chromium: `python -m benchmarks.live_browser [--minutes 1] [--sentences 10] [--stops 10]`.
 
 Starts the app with `streamlit run`, opens the Live page in Debian's Chromium
-(Playwright, headless), presses Start and types into the page as a person does.
-Everything is measured where the viewer is, in the browser, on one clock
-(`performance.timeOrigin + performance.now()`, shared by the page and the player's
-frame):
+(Playwright, headless), presses Start and types into the player as a person does
+(the sentence box and Stop are in the player's frame, beside its video, and go to
+the session over the connection's data channel). Everything is measured where the
+viewer is, in the player's frame, on one clock (`performance.timeOrigin +
+performance.now()`):
 
 - Enter to the first frame of speech shown: the time the Enter key went down, to
   the display time (`requestVideoFrameCallback`'s `expectedDisplayTime`) of the
@@ -12,8 +13,9 @@ frame):
   idle face ever wandered (its mouth region, from the portrait's landmarks, read
   on a 32x16 canvas); and to the sound rising (the received audio's
   `totalAudioEnergy` from getStats, read every 20 ms; Chrome refreshes it about
-  every 50 ms, so that figure is good to about 50 ms). Each includes the page's round trip (the fragment that
-  takes the text), the voice, the clock's lead and the network's and jitter buffer's delay.
+  every 50 ms, so that figure is good to about 50 ms). Each includes the data channel's
+  trip, the voice, the sentence's start lead on the clock, encoding, the network and
+  the jitter buffer.
 - Smoothness over --minutes of continuous speech: frames shown per second and the
   largest gap between two shown frames (presentation callbacks), frames the
   browser dropped (getStats).
@@ -46,6 +48,7 @@ import numpy as np
 from benchmarks.live import PARAGRAPH, SENTENCES, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
+PLAYER = "live_player"  # in the URL of the player's frame (the page's component)
 SPEECH_CHUNK_S = 40.0  # a new paragraph (about a minute of speech) is queued this often during continuous speech
 
 # Runs in the player's frame: keeps every shown frame (display time, mouth change) and the sound's level every 5 ms.
@@ -223,18 +226,19 @@ def mouth_box() -> list[int]:
     return [int(x0 - pad_x), int(y0 - pad_y), int(x1 - x0 + 2 * pad_x), int(y1 - y0 + 2 * pad_y)]
 
 
-def _say(page, text: str) -> float:
-    """Type `text` and press Enter; the time the key went down (ms since the epoch, the browser's clock)."""
-    box = page.get_by_label("Say", exact=True)
+def _say(player, text: str) -> float:
+    """Type `text` into the player and press Enter; the time the key went down (ms since the epoch, the browser's
+    clock)."""
+    box = player.get_by_label("Say", exact=True)
     box.fill(text)
-    page.evaluate(MARK_ENTER)
+    player.evaluate(MARK_ENTER)
     box.press("Enter")
-    return page.evaluate("() => window.__enterAt")
+    return player.evaluate("() => window.__enterAt")
 
 
-def _stop(page) -> float:
-    at = page.evaluate(NOW)
-    page.get_by_role("button", name="Stop", exact=True).click()
+def _stop(player) -> float:
+    at = player.evaluate(NOW)
+    player.get_by_role("button", name="Stop", exact=True).click()
     return at
 
 
@@ -289,11 +293,11 @@ def run(minutes: float, sentences: int, stops: int) -> dict[str, Any]:
             page.get_by_role("button", name="Start", exact=True).click()
             player = None
             while player is None:
-                player = next((f for f in page.frames if "webrtc_streamer" in f.url and f.locator("video").count()),
-                              None)
+                player = next((f for f in page.frames if PLAYER in f.url and f.locator("video").count()), None)
                 page.wait_for_timeout(200)
             player.wait_for_function("() => { const v = document.querySelector('video');"
-                                     " return v.videoWidth > 0 && v.currentTime > 0.5; }")
+                                     " return v.videoWidth > 0 && v.currentTime > 0.5"
+                                     " && !document.querySelector('input[aria-label=\"Say\"]').disabled; }")
             player.evaluate(MONITOR, box)
             recorded = Recorded()
             _wait(player, recorded, 10.0)
@@ -307,7 +311,7 @@ def run(minutes: float, sentences: int, stops: int) -> dict[str, Any]:
 
             first_frame, first_sound = [], []
             for text in (SENTENCES * 2)[:sentences]:
-                enter = _say(page, text)
+                enter = _say(player, text)
                 sound_at = _wait_for(player, recorded, lambda: recorded.first_loud(enter, loud))
                 _wait(player, recorded, 1.0)
                 frame_at = recorded.first_speaking_frame(enter, speaking)
@@ -315,17 +319,17 @@ def run(minutes: float, sentences: int, stops: int) -> dict[str, Any]:
                     first_sound.append((sound_at - enter) / 1000)
                 if frame_at is not None:
                     first_frame.append((frame_at - enter) / 1000)
-                stopped = _stop(page)
+                stopped = _stop(player)
                 _wait_for(player, recorded, lambda: recorded.silent_from(stopped, loud))
                 _wait(player, recorded, 1.0)
 
             stop_sound, stop_face = [], []
             for text in SENTENCES[:stops]:
-                enter = _say(page, text)
+                enter = _say(player, text)
                 if _wait_for(player, recorded, lambda: recorded.first_loud(enter, loud)) is None:
                     continue
                 _wait(player, recorded, 0.8)
-                stopped = _stop(page)
+                stopped = _stop(player)
                 _wait_for(player, recorded, lambda: recorded.silent_from(stopped, loud))
                 _wait(player, recorded, 1.0)
                 silent = recorded.silent_from(stopped, loud)
@@ -340,7 +344,7 @@ def run(minutes: float, sentences: int, stops: int) -> dict[str, Any]:
             recorded.frames.clear()
             recorded.audio.clear()
             seconds = minutes * 60
-            _say(page, PARAGRAPH[:1000])
+            _say(player, PARAGRAPH[:1000])
             _wait(player, recorded, 3.0)
             begin = time.monotonic()
             stats_start = player.evaluate(STATS)
@@ -349,7 +353,7 @@ def run(minutes: float, sentences: int, stops: int) -> dict[str, Any]:
             queued = time.monotonic()
             while time.monotonic() - begin < seconds - 30 and seconds > 60:
                 if time.monotonic() - queued > SPEECH_CHUNK_S:
-                    _say(page, PARAGRAPH[:1000])
+                    _say(player, PARAGRAPH[:1000])
                     queued = time.monotonic()
                 _wait(player, recorded, 1.0)
             stats_end_window = player.evaluate(STATS)
@@ -358,7 +362,7 @@ def run(minutes: float, sentences: int, stops: int) -> dict[str, Any]:
             spoken = [f for f in recorded.frames if f[0] >= recorded.frames[0][0] + 3000] if recorded.frames else []
             times = [t for t, _, _, _ in spoken]
             gaps = [(b - a) / 1000 for a, b in zip(times, times[1:])]
-            _stop(page)
+            _stop(player)
             browser.close()
     finally:
         server.terminate()

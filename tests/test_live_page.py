@@ -1,34 +1,44 @@
-"""The Live page through Streamlit's AppTest (no browser): what it refuses, each in one sentence.
+"""The Live page through Streamlit's AppTest (no browser): its connection, its data channel and what it refuses.
 
-The video itself needs a browser (tests/browser/test_live_browser.py); here the
-page runs its real sessions and its real capacity, without a connection.
+The player is a component that needs a browser (tests/browser/test_live_browser.py);
+here it is replaced by one that records what the page hands it, and an aiortc client
+plays the browser: it makes the offer the player would, takes the page's answer,
+receives frames and talks to the session over the data channel. The page runs its
+real sessions, transport and capacity.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import queue
 import time
 
 import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from avatar.errors import NoFaceError
 from avatar.live.session import LiveSession
 from tests.conftest import PROJECT_DIR, button_labelled, started_page
 from tests.test_talking_avatar_page import _patch_uploads
 from ui.live_players import IDLE_ENV, live_players
+from ui.live_transport import LiveTransport, channel_reply
 
 PAGE = str(PROJECT_DIR / "app_pages" / "live.py")
-PLAYED: list[dict] = []  # the arguments the page gave the WebRTC component, one entry per page run
+PLAYED: list[dict] = []  # the arguments the page gave the player component, one entry per page run
 
 
 @pytest.fixture
 def players(monkeypatch):
-    """The page's sessions, counted under a limit of one, and all ended after the test.
+    """The page's sessions, counted under a limit of one, and all ended after the test; the player component
+    replaced by one that records its arguments."""
+    import ui.live_component
 
-    The WebRTC component needs a server and a browser; here it is replaced by one that records what the page
-    hands it, so the tests see that the player plays the session's own tracks."""
-    import streamlit_webrtc
+    def player(**kwargs):
+        PLAYED.append(kwargs)
+        return None
 
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kwargs: PLAYED.append(kwargs))
+    monkeypatch.setattr(ui.live_component, "_player", player)
     PLAYED.clear()
     monkeypatch.setenv("AVATAR_LIVE_SESSIONS", "1")
     live_players.clear()
@@ -40,42 +50,131 @@ def players(monkeypatch):
 
 
 def _started(players):
-    """The page with a session of the default avatar open."""
+    """The page with a session of the default avatar open, its player drawn and waiting for its offer."""
     at = started_page(PAGE)
     button_labelled(at, "Start").click().run()
     assert not at.exception and not at.error
     [player] = players.players.values()
-    played = PLAYED[-1]
-    assert played["source_video_track"] is player.video and played["source_audio_track"] is player.audio
-    assert played["mode"].name == "RECVONLY" and played["rtc_configuration"] == {"iceServers": []}
+    assert PLAYED[-1]["key"] == f"live_player_{player.id}" and PLAYED[-1]["answer"] is None
+    assert {"Save as MP4", "End session"} <= {b.label for b in at.button}
     return at
 
 
-def test_empty_and_over_long_text_are_refused_and_nothing_is_queued(players):
-    at = _started(players)
-    [player] = players.players.values()
-    assert {"Stop", "Save as MP4", "End session"} <= {b.label for b in at.button}
-    at.text_input(key="live_text").input("   ")
-    button_labelled(at, "Say").click().run()
-    assert [e.value for e in at.error] == ["The text is empty; type what the avatar should say."]
-    at.text_input(key="live_text").input("Words. " * 200)
-    button_labelled(at, "Say").click().run()
-    [refusal] = [e.value for e in at.error]
-    assert refusal.startswith("The text has 1,399 characters, more than the 1,000") and not at.exception
-    assert not player.session.speaking and player.session.placed == []
+def _say(session: LiveSession, message: dict) -> dict:
+    return channel_reply(session, json.dumps(message))
 
 
-def test_a_sentence_is_queued_and_end_session_frees_its_place(players):
+def test_the_data_channel_refuses_empty_over_long_and_unknown_messages_and_queues_nothing(players):
+    _started(players)
+    [player] = players.players.values()
+    session = player.session
+    assert _say(session, {"id": 1, "say": "   "}) == {"id": 1, "error": "The text is empty; type what the avatar "
+                                                                    "should say."}
+    refusal = _say(session, {"id": 2, "say": "Words. " * 200})
+    assert refusal["id"] == 2 and refusal["error"].startswith("The text has 1,399 characters, more than the 1,000")
+    assert channel_reply(session, "not json")["error"].startswith("The player sent something other than")
+    assert channel_reply(session, json.dumps([1, 2]))["error"].startswith("The player sent something other than")
+    assert _say(session, {"stop": "yes"})["error"].startswith("The player sent something other than")
+    assert channel_reply(session, "x" * 10_000)["error"].startswith("The player sent something other than")
+    assert not session.speaking and session.placed == []
+
+
+def test_sentences_sent_on_the_channel_are_queued_stop_cuts_and_end_session_frees_its_place(players):
     at = _started(players)
     [player] = players.players.values()
-    at.text_input(key="live_text").input("Hello. How are you today?")
-    button_labelled(at, "Say").click().run()
-    assert not at.error and not at.exception
-    assert player.session.wait_placed(60)
-    assert [line.text for line in player.session.placed] == ["Hello.", "How are you today?"]
+    session = player.session
+    assert _say(session, {"id": 7, "say": "Hello. How are you today?"}) == {
+        "id": 7, "said": ["Hello.", "How are you today?"]}
+    assert session.wait_placed(60)
+    assert [line.text for line in session.placed] == ["Hello.", "How are you today?"]
+    assert _say(session, {"id": 8, "stop": True}) == {"id": 8, "stopped": True}
+    said = session.placed
+    assert len(said) < 2 or said[-1].interrupted  # the second sentence was dropped, or cut where it was
+    deadline = time.monotonic() + 10
+    while session.speaking:  # the mouth closes over a few frames, then nothing more is said
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     button_labelled(at, "End session").click().run()
-    assert not at.exception and player.session.closed
+    assert not at.exception and session.closed
+    assert _say(session, {"say": "Too late."}) == {"error": "This live session has ended; start a new one."}
     assert players.capacity.in_use == 0 and "Start" in {b.label for b in at.button}
+
+
+async def _offer() -> tuple[RTCPeerConnection, object, "queue.Queue[str]", "queue.Queue[object]"]:
+    """What the page's player does in a browser: a receive-only offer with a data channel."""
+    peer = RTCPeerConnection()
+    peer.addTransceiver("video", direction="recvonly")
+    peer.addTransceiver("audio", direction="recvonly")
+    channel = peer.createDataChannel("live")
+    replies: queue.Queue[str] = queue.Queue()
+    tracks: queue.Queue[object] = queue.Queue()
+    channel.on("message", replies.put)
+    peer.on("track", tracks.put)
+    await peer.setLocalDescription(await peer.createOffer())
+    return peer, channel, replies, tracks
+
+
+async def _open(channel, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while channel.readyState != "open":
+        assert time.monotonic() < deadline, "the data channel never opened"
+        await asyncio.sleep(0.05)
+
+
+async def _send(channel, message: dict) -> None:
+    channel.send(json.dumps(message))
+
+
+def test_the_players_offer_is_answered_once_and_the_connection_carries_frames_and_the_channel(players):
+    at = _started(players)
+    [player] = players.players.values()
+    browser = LiveTransport()  # the client's own loop, as a browser has its own
+    peer, channel, replies, tracks = browser.call(_offer(), 30)
+    try:
+        key = f"live_player_{player.id}"
+        at.session_state[key] = {"offer": {"sdp": peer.localDescription.sdp, "type": "offer"}, "nonce": "a"}
+        at.run()
+        assert not at.exception and not at.error
+        answer = PLAYED[-1]["answer"]
+        assert answer["type"] == "answer" and "m=video" in answer["sdp"] and "m=application" in answer["sdp"]
+        connection = player.peer
+        assert connection is not None
+        at.run()  # a rerun hands the player the same answer and keeps the connection
+        assert PLAYED[-1]["answer"] == answer and player.peer is connection
+
+        browser.call(peer.setRemoteDescription(RTCSessionDescription(**answer)), 30)
+        browser.call(_open(channel), 40)
+        video = next(t for t in (tracks.get(timeout=30), tracks.get(timeout=30)) if t.kind == "video")
+        frame = browser.call(video.recv(), 30)
+        assert max(frame.width, frame.height) == 512
+        browser.call(_send(channel, {"id": 1, "say": "Hello there."}), 10)
+        assert json.loads(replies.get(timeout=30)) == {"id": 1, "said": ["Hello there."]}
+        assert player.session.wait_placed(60) and [s.text for s in player.session.placed] == ["Hello there."]
+
+        button_labelled(at, "End session").click().run()
+        assert player.peer is None and player.session.closed and players.capacity.in_use == 0
+    finally:
+        browser.call(peer.close(), 30)
+
+
+def test_a_browser_without_webrtc_ends_the_session_with_one_sentence(players):
+    at = _started(players)
+    [player] = players.players.values()
+    at.session_state[f"live_player_{player.id}"] = {"problem": "no-webrtc"}
+    at.run()
+    [error] = [e.value for e in at.error]
+    assert error.startswith("The live video is not playing: this browser has no WebRTC") and ". " not in error
+    assert player.session.closed and players.capacity.in_use == 0 and "Start" in {b.label for b in at.button}
+
+
+def test_an_unusable_offer_is_refused_in_one_sentence(players):
+    at = _started(players)
+    [player] = players.players.values()
+    at.session_state[f"live_player_{player.id}"] = {"offer": {"sdp": 5, "type": "offer"}, "nonce": "b"}
+    at.run()
+    assert [e.value for e in at.error] == ["The live player sent no usable WebRTC offer; reload the page and press "
+                                           "Start again."]
+    assert not at.exception and PLAYED[-1]["answer"] is None
 
 
 def test_a_full_server_is_refused_in_one_sentence(players):
@@ -128,8 +227,7 @@ def test_save_submits_the_session_so_far_as_a_job_of_this_browser_session(player
 
     at = _started(players)
     [player] = players.players.values()
-    at.text_input(key="live_text").input("Save me.")
-    button_labelled(at, "Say").click().run()
+    assert _say(player.session, {"say": "Save me."}) == {"said": ["Save me."]}
     assert player.session.wait_placed(60)
     while player.session.now() < player.session.placed[-1].end + 0.2:
         time.sleep(0.05)

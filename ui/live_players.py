@@ -19,8 +19,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional
 
 import streamlit as st
-from aiortc import MediaStreamTrack
-from aiortc.contrib.media import MediaRelay
 
 from avatar.errors import InputError
 from avatar.live.capacity import LiveCapacity
@@ -58,8 +56,13 @@ class LivePlayer:
     video: LiveVideoTrack
     audio: LiveAudioTrack
     opened: float = field(default_factory=time.monotonic)
+    peer: Optional[Any] = None  # its WebRTC connection (ui.live_transport), once the page's player has connected
 
     def close(self) -> None:
+        if self.peer is not None:
+            from ui.live_transport import live_transport
+
+            live_transport().close(self)
         self.video.stop()
         self.audio.stop()
         self.session.close()
@@ -151,37 +154,6 @@ class LivePlayers:
                 if not self.players:
                     self._reaper = None
                     return
-
-
-class LatestFrameRelay(MediaRelay):
-    """A relay whose consumers always get the newest frame, never a queue of older ones.
-
-    The WebRTC component hands a source track to its connection through a relay,
-    which by default queues every frame for a consumer without bound. A live track
-    is paced by its clock, so a queue only grows when the encoder or the network
-    falls behind (a busy machine), and then every later frame, picture and sound,
-    reaches the viewer that much late for the rest of the session: typing and Stop
-    feel slower and slower. Without the queue a late consumer skips to the newest
-    frame, as the session's own tracks do when they fall behind, and the delay stays
-    that of one frame.
-    """
-
-    def subscribe(self, track: MediaStreamTrack, buffered: bool = False) -> MediaStreamTrack:
-        return super().subscribe(track, buffered=False)
-
-
-def use_latest_frame_relay() -> None:
-    """Make the WebRTC component relay tracks with `LatestFrameRelay` (once per server; connections already made
-    keep the relay they have)."""
-    from streamlit.runtime import Runtime
-    from streamlit_webrtc import relay
-
-    if not Runtime.exists():
-        return
-    runtime = Runtime.instance()
-    name = relay._SERVER_GLOBAL_RELAY_ATTR_NAME_
-    if not isinstance(getattr(runtime, name, None), LatestFrameRelay):
-        setattr(runtime, name, LatestFrameRelay())
 
 
 @st.cache_resource(show_spinner="Measuring how many live sessions this machine keeps in real time...")

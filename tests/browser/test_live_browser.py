@@ -1,6 +1,7 @@
-"""The Live page in a real Chromium against `streamlit run`: a session starts, idles, says two sentences, Stop cuts
-the second, and Save makes an MP4 listed on History; frames and sound are counted where the browser received them
-(its RTCPeerConnection's statistics), not where the server sent them."""
+"""The Live page in a real Chromium against `streamlit run`: a session starts, idles, says two sentences (typed into
+the player, sent over its data channel), Stop cuts the second, and Save makes an MP4 listed on History; frames and
+sound are counted where the browser received them (its RTCPeerConnection's statistics), not where the server sent
+them."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ import av
 import numpy as np
 import pytest
 
-from benchmarks.live_browser import RECORD_PEERS
+from benchmarks.live_browser import PLAYER, RECORD_PEERS
 
 pytestmark = pytest.mark.browser
 
 # Every RTCPeerConnection a frame of the page makes is kept in window.__livePeers (RECORD_PEERS, shared with the
-# benchmark), so the test can read what the browser received (getStats) from the component's frame.
+# benchmark), so the test can read what the browser received (getStats) from the player's frame.
 INBOUND = """
 async () => {
   const found = {video: {}, audio: {}};
@@ -44,11 +45,11 @@ def _open_live_page(page, streamlit_server) -> None:
 
 
 def _player_frame(page, timeout: float = 60.0):
-    """The component frame whose <video> plays the session, once it shows frames."""
+    """The player's frame (the component whose <video> plays the session), once it shows frames."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for frame in page.frames:
-            if "webrtc_streamer" in frame.url and frame.locator("video").count():
+            if PLAYER in frame.url and frame.locator("video").count():
                 frame.wait_for_function("() => { const v = document.querySelector('video');"
                                         " return v.videoWidth > 0 && v.currentTime > 0.2 && !v.paused; }")
                 return frame
@@ -56,8 +57,8 @@ def _player_frame(page, timeout: float = 60.0):
     raise AssertionError("the live video never appeared")
 
 
-def _say(page, text: str) -> None:
-    box = page.get_by_label("Say", exact=True)
+def _say(player, text: str) -> None:
+    box = player.get_by_label("Say", exact=True)
     box.fill(text)
     box.press("Enter")
 
@@ -75,11 +76,14 @@ def test_a_session_speaks_two_sentences_stop_cuts_the_second_and_save_makes_an_m
     assert idle["video"]["frames"] > 0 and idle["video"]["width"] == 512 and idle["audio"]["packets"] > 0
     page.get_by_text("Nothing said yet.").wait_for()
 
-    _say(page, FIRST)
+    player.get_by_text("Live.").wait_for()  # the data channel is open
+    _say(player, "   ")
+    player.get_by_text("The text is empty; type what the avatar should say.").wait_for()  # refused, on the channel
+    _say(player, FIRST)
     _transcript_line(page, FIRST).wait_for()  # its sound started
-    _say(page, SECOND)
+    _say(player, SECOND)
     _transcript_line(page, SECOND).wait_for()  # the second started where the first ended
-    page.get_by_role("button", name="Stop", exact=True).click()
+    player.get_by_role("button", name="Stop", exact=True).click()
     _transcript_line(page, SECOND).filter(has_text="(interrupted)").wait_for()
     assert "(interrupted)" not in _transcript_line(page, FIRST).inner_text()
 
@@ -131,7 +135,7 @@ def test_a_portrait_without_a_face_is_refused_in_one_sentence(page, streamlit_se
     error = page.get_by_test_id("stAlertContentError")
     error.first.wait_for()
     assert error.first.inner_text().strip() == str(refused.value)
-    assert page.get_by_test_id("stException").count() == 0 and not any("webrtc" in f.url for f in page.frames)
+    assert page.get_by_test_id("stException").count() == 0 and not any(PLAYER in f.url for f in page.frames)
 
 
 def _sessions_in_use(page) -> int:

@@ -176,6 +176,27 @@ def test_outside_the_mouth_every_frame_is_the_decoded_input_at_45_db(tmp_path):
     assert changed > len(inputs) // 2  # and the mouth region is redrawn
 
 
+def test_an_odd_sized_video_is_dubbed_without_its_odd_last_row_and_column(talk_clip, tmp_path):
+    """A VP9 video may be 319x319; H.264 4:2:0 cannot: the output is 318x318, the rest untouched, and says so."""
+    import av
+
+    odd = tmp_path / "odd.webm"
+    with av.open(str(odd), "w") as container:
+        stream = container.add_stream("libvpx-vp9", rate=25, options={"crf": "10"})
+        stream.width, stream.height, stream.pix_fmt = SIZE - 1, SIZE - 1, "yuv420p"
+        for frame in _decoded(talk_clip):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[1:, 1:]), format="rgb24")))
+        container.mux(stream.encode(None))
+    result = dub_video(odd, text="Hi.", options=DubOptions(fit="trim"), job_dir=tmp_path / "job")
+    assert (result.width, result.height) == (SIZE - 2, SIZE - 2)
+    assert result.manifest["video"]["cropped_from"] == [SIZE - 1, SIZE - 1]
+    assert result.manifest["video"]["scaled_from"] is None
+    with open_video(result.video_path) as ours, open_video(odd) as source:
+        first, original = next(ours.frames()), next(source.frames())
+    assert first.shape == original.shape == (SIZE - 2, SIZE - 2, 3)
+    assert _luma_psnr(first[:40].reshape(-1, 3), original[:40].reshape(-1, 3)) > 40  # the forehead: not resampled
+
+
 def test_a_video_over_the_size_limit_is_dubbed_scaled_down_and_says_so(talk_clip, tmp_path, monkeypatch):
     import dataclasses
 

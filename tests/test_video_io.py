@@ -38,12 +38,12 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: int = 10, audio: Optio
 
 
 def write_with_pyav(path: Path, frames: list[np.ndarray], codec: str = "libx264", fps: int = 10,
-                    rotation: Optional[int] = None) -> Path:
+                    rotation: Optional[int] = None, pix_fmt: str = "yuv420p") -> Path:
     """Any container PyAV can write; `rotation` sets the display matrix (counter-clockwise degrees)."""
     height, width = frames[0].shape[:2]
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         if rotation is not None:
             stream.set_display_rotation(rotation)
         for index, image in enumerate(frames):
@@ -276,6 +276,35 @@ def test_a_tool_that_allows_it_gets_a_large_video_scaled_down(tmp_path):
         assert next(video.yuv_frames()).planes.shape == (90, 100)
     with open_video(path) as video:
         assert not video.info.scaled
+
+
+@pytest.mark.parametrize("name, codec, pix_fmt, rotation", [
+    ("odd.webm", "libvpx-vp9", "yuv420p", None),  # VP9 stores odd sizes in 4:2:0
+    ("odd.mp4", "libx264", "yuv444p", None),
+    ("odd_turned.mp4", "libx264", "yuv444p", 90),
+])
+def test_an_odd_sized_video_loses_its_last_row_and_column_and_nothing_else(tmp_path, name, codec, pix_fmt, rotation):
+    """H.264 4:2:0 (every output) needs even sides: the odd last row and column are cut off, every other pixel is
+    the decoded one (not resampled)."""
+    path = write_with_pyav(tmp_path / name, [_textured(i, 104, 80)[:75, :99] for i in range(3)], codec=codec,
+                           rotation=rotation, pix_fmt=pix_fmt)
+    def luma(frame: av.VideoFrame) -> np.ndarray:
+        plane = frame.planes[0]
+        return np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:75, :99]
+
+    def upright(picture: np.ndarray) -> np.ndarray:
+        return picture if rotation is None else np.rot90(picture)  # counter-clockwise, as the display matrix says
+
+    with av.open(str(path)) as container:
+        decoded = [(frame.to_ndarray(format="rgb24"), luma(frame)) for frame in container.decode(video=0)]
+    with open_video(path) as video:
+        size = upright(np.zeros((74, 98))).shape
+        assert (video.info.height, video.info.width) == size and video.info.cropped and not video.info.scaled
+        assert (video.info.source_height, video.info.source_width) == (size[0] + 1, size[1] + 1)
+        for (stored, stored_luma), rgb, yuv in zip(decoded, video.frames(), video.yuv_frames()):
+            assert np.array_equal(rgb, upright(stored[:74, :98]))
+            assert yuv.planes.shape == (size[0] * 3 // 2, size[1])
+            assert np.array_equal(yuv.luma, upright(stored_luma[:74, :98]))
 
 
 def test_yuv_frames_of_a_turned_video_are_upright(tmp_path):

@@ -74,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
     if scaled_from:
         print(f"the video is {scaled_from[0]}x{scaled_from[1]}, over the size limit: dubbed scaled down to "
               f"{output['width']}x{output['height']}")
+    cropped_from = manifest["video"].get("cropped_from")
+    if cropped_from:
+        print(f"the video is {cropped_from[0]}x{cropped_from[1]}, an odd size that MP4 (H.264) cannot hold: its last "
+              f"odd row or column is left out ({output['width']}x{output['height']})")
     seen = manifest["video"]["face_seen"]
     if seen < 1.0:
         print(f"the face was seen in {seen:.0%} of the frames; the others are left as they were")

@@ -72,11 +72,13 @@ class VideoInfo:
     source_width: int = 0  # the upright picture's size as stored, when it is scaled down to `width`x`height`
     source_height: int = 0
     colour: Optional["ColourTags"] = None  # how the stored YUV is to be read, when it is yuv420p
+    cropped: bool = False  # an odd last row or column of the stored picture is left out (H.264 4:2:0 needs even sides)
 
     @property
     def scaled(self) -> bool:
         """True when the frames are scaled down from a larger stored picture."""
-        return bool(self.source_width) and (self.source_width, self.source_height) != (self.width, self.height)
+        return (bool(self.source_width) and not self.cropped
+                and (self.source_width, self.source_height) != (self.width, self.height))
 
 
 @dataclass(frozen=True)
@@ -188,26 +190,45 @@ class Video:
 
     def frames(self) -> Iterator[np.ndarray]:
         """RGB uint8 frames, upright, exactly `info.frames` of them at `info.fps`."""
+        width, height = self._stored_size()
         for frame in self._pictures():
-            yield _upright(self._sized(frame).to_ndarray(format="rgb24"), self.info.rotation)
+            yield _upright(self._sized(frame).to_ndarray(format="rgb24")[:height, :width], self.info.rotation)
 
     def yuv_frames(self, start: int = 0) -> Iterator[YuvFrame]:
         """The same frames as `frames()` as YUV 4:2:0 planes, as the decoder gives them (no colour conversion for
         a yuv420p video), from frame `start` on (decoding from the key frame before it, not from the beginning)."""
         width, height = self.info.width, self.info.height
         for frame in self._pictures(start):
-            planes = self._sized(frame).to_ndarray(format="yuv420p")
+            planes = self._planes(self._sized(frame))
             if self.info.rotation:
                 planes = _upright_planes(planes, self.info.rotation)
             yield YuvFrame(planes, width, height)
+
+    def _stored_size(self) -> tuple[int, int]:
+        """The checked size (width, height) in the stored picture's orientation, before it is turned upright."""
+        turned = self.info.rotation in (90, 270)
+        return (self.info.height, self.info.width) if turned else (self.info.width, self.info.height)
 
     def _sized(self, frame: "av.VideoFrame") -> "av.VideoFrame":
         """The decoded picture scaled down to the checked size when the video is larger than the limit."""
         if not self.info.scaled:
             return frame
-        turned = self.info.rotation in (90, 270)
-        width, height = (self.info.height, self.info.width) if turned else (self.info.width, self.info.height)
+        width, height = self._stored_size()
         return frame.reformat(width=width, height=height, interpolation="AREA")
+
+    def _planes(self, frame: "av.VideoFrame") -> np.ndarray:
+        """The picture's I420 planes at the checked size; an odd last row or column is cut off, not resampled,
+        so every other pixel stays exactly as decoded."""
+        if not self.info.cropped:
+            return frame.to_ndarray(format="yuv420p")
+        if frame.format.name != "yuv420p":
+            frame = frame.reformat(format="yuv420p")
+        width, height = self._stored_size()
+        luma, u, v = (np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[: plane.height, : plane.width]
+                      for plane in frame.planes)
+        half = (slice(0, height // 2), slice(0, width // 2))
+        return np.concatenate([luma[:height, :width].reshape(-1), u[half].reshape(-1), v[half].reshape(-1)]).reshape(
+            height * 3 // 2, width)
 
     def _pictures(self, first: int = 0) -> Iterator["av.VideoFrame"]:
         """Decoded pictures at `info.fps`, each yielded once per output slot it fills (held or dropped), from slot
@@ -367,17 +388,22 @@ def _probe(path: Path, name: str, sha256: str, limits: VideoLimits, fps: Optiona
         raise InputError(f"{name} is {duration:.0f} s long, more than the {limits.max_seconds:.0f} s limit; "
                          "trim it first.")
     source_width, source_height = width, height
+    cropped = False
     if max(width, height) > limits.max_long_side and limits.scale_down:
         width, height = _scaled_size(width, height, limits.max_long_side)
     elif max(width, height) > limits.max_long_side:
         raise InputError(f"{name} is {width}x{height}, larger than the {limits.max_long_side} px limit on its long "
                          "side; scale it down first.")
+    elif width % 2 or height % 2:
+        if min(width, height) < 2:
+            raise InputError(f"{name} is {width}x{height} pixels, too small to hold a picture; upload a larger video.")
+        width, height, cropped = width // 2 * 2, height // 2 * 2, True
     frames = max(1, math.ceil(round(duration * out_fps, 6)))
     if frames > limits.max_frames:
         raise InputError(f"{name} has {frames} frames at {out_fps:g} fps, more than the {limits.max_frames} limit.")
     return VideoInfo(name=name, sha256=sha256, width=width, height=height, fps=out_fps,
                      frames=frames, duration=duration, rotation=rotation, has_audio=has_audio,
-                     source_width=source_width, source_height=source_height, colour=colour)
+                     source_width=source_width, source_height=source_height, colour=colour, cropped=cropped)
 
 
 def _scaled_size(width: int, height: int, long_side: int) -> tuple[int, int]:

@@ -316,3 +316,38 @@ def test_the_same_inputs_give_the_same_dub(talk_clip, tmp_path):
     again = dub_video(talk_clip, text="Hi.", options=DubOptions(fit="trim"), job_dir=tmp_path / "two")
     assert first.video_path.read_bytes() == again.video_path.read_bytes()
     assert first.audio_path.read_bytes() == again.audio_path.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def self_dubbed(tmp_path_factory) -> dict[str, tuple[list[np.ndarray], dict]]:
+    """A real speaker dubbed with her own sound, her own mouth kept in the pauses (the default) and drawn closed."""
+    from avatar.media import write_wav
+    from tests.dub_clips import speaking_clip
+
+    folder = tmp_path_factory.mktemp("self_dub")
+    clip = speaking_clip(folder / "speaker.mp4")
+    with open_video(clip) as video:
+        recording = write_wav(folder / "own.wav", video.audio())
+    dubbed = {"input": (_decoded(clip), {})}
+    for pauses in ("video", "closed"):
+        result = dub_video(clip, audio=recording, options=DubOptions(pauses=pauses), job_dir=folder / pauses)
+        dubbed[pauses] = (_decoded(result.video_path), result.manifest)
+    return dubbed
+
+
+def test_in_pauses_both_sounds_share_the_speaker_keeps_her_own_mouth(self_dubbed):
+    inputs, _ = self_dubbed["input"]
+    kept_frames, manifest = self_dubbed["video"]
+    closed_frames, closed_manifest = self_dubbed["closed"]
+    assert closed_manifest["video"]["own_mouth_frames"] == []
+    ranges = manifest["video"]["own_mouth_frames"]
+    assert ranges, "a real speaker's own sound has pauses"
+    whole = [step for first, last in ranges for step in range(first + 3, last - 2)]  # past the fades
+    assert whole
+    for step in whole:  # the frame as it was, mouth included (after the encoder)
+        assert _luma_psnr(kept_frames[step], inputs[step]) > 40
+    closed = np.mean([_luma_psnr(closed_frames[step], inputs[step]) for step in whole])
+    assert closed < np.mean([_luma_psnr(kept_frames[step], inputs[step]) for step in whole]) - 3
+    speaking = [step for step in range(len(inputs)) if all(not first <= step <= last for first, last in ranges)]
+    same = [_luma_psnr(kept_frames[step], closed_frames[step]) for step in speaking]
+    assert min(same) > 40  # elsewhere the two dubs are the same re-animated frames (encoded apart)

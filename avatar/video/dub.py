@@ -48,6 +48,7 @@ from avatar.speech.voices import VOICE_SPECS
 from avatar.talk.engine import TalkOptions, frame_count
 from avatar.video.dub_options import FITS, DubOptions
 from avatar.video.io import Video, VideoInfo, VideoLimits, YuvFrame, open_video
+from avatar.video.own_pauses import own_mouth_strength
 from avatar.video_writer import BackgroundWriter, Mp4Writer
 from avatar.enhance.video import check_mode, enhancing, manifest_entry, video_enhancer
 
@@ -253,7 +254,7 @@ def dub_video(
         with jobs.removed_on_failure(job_dir, created, paths.values()):
             animated = min(speech_frames, len(plan))
             with timer.stage("rigging"):
-                animate, rigged = _animator(clip, track, speech, options, fps, animated)
+                animate, rigged = _animator(clip, track, speech, options, fps, plan, animated)
             sound = _padded(speech, len(plan) / fps)
             cues = cues_from_words(speech.words or [])
             with video_enhancer(options.enhance) as enhancer:
@@ -433,11 +434,12 @@ Animate = Callable[[Iterator[tuple[int, YuvFrame]]], Iterator[Any]]
 """Redraws the mouths of (source frame index, frame) pairs, in order, one output frame each (a `YuvFrame`, or RGB)."""
 
 
-def _animator(clip: Video, track: FaceTrack, speech: Speech, options: DubOptions, fps: int,
-              animated: int) -> tuple[Animate, dict[str, Optional[int]]]:
-    """The chosen engine, ready to redraw `animated` frames, and for the manifest the frames it rigged (builtin
-    only): the reference (`reference_frame`) and the one whose open mouth gave the teeth (`teeth_frame`; None when
-    the speaker never opens wide in that pose, and the teeth are drawn)."""
+def _animator(clip: Video, track: FaceTrack, speech: Speech, options: DubOptions, fps: int, plan: np.ndarray,
+              animated: int) -> tuple[Animate, dict[str, Any]]:
+    """The chosen engine, ready to redraw `animated` frames, and for the manifest (builtin only) the frames it
+    rigged: the reference (`reference_frame`) and the one whose open mouth gave the teeth (`teeth_frame`; None when
+    the speaker never opens wide in that pose, and the teeth are drawn), and the output frames that keep the
+    speaker's own mouth, wholly or fading, in pauses both sounds share (`own_mouth_frames`, see `own_pauses`)."""
     if options.engine == "wav2lip":
         from avatar.talk.engines import get_engine
         from avatar.talk.wav2lip.engine import face_box
@@ -452,7 +454,7 @@ def _animator(clip: Video, track: FaceTrack, speech: Speech, options: DubOptions
                       else None) for source, frame in items)
             return engine.lip_sync(boxed, speech, fps, animated)
 
-        return lip_sync, {"reference_frame": None, "teeth_frame": None}
+        return lip_sync, {"reference_frame": None, "teeth_frame": None, "own_mouth_frames": []}
 
     from avatar.talk.builtin.engine import BuiltinEngine
     from avatar.video.mouth_transplant import MouthTransplant, make_reference
@@ -470,13 +472,17 @@ def _animator(clip: Video, track: FaceTrack, speech: Speech, options: DubOptions
     mouth_options = TalkOptions(fps=fps, still=True, blinks=False, lead=options.lead,
                                 expression_scale=options.expression_scale, seed=options.seed)
     weights = engine.weights(speech, mouth_options, range(animated), animated)
+    own = own_mouth_strength(speech, clip.audio(), plan, fps, animated) if options.pauses == "video" \
+        else np.zeros(animated, np.float32)
 
     def transplanted(items: Iterator[tuple[int, YuvFrame]]) -> Iterator[YuvFrame]:
         mouths = ahead(mouth.copy() for mouth in transplant.mouths(weights))  # the engine reuses its buffer
-        for (source, frame), mouth in zip(items, mouths):
-            yield transplant.apply_yuv(frame, track.landmarks[source], mouth) if track.visible[source] else frame
+        for step, ((source, frame), mouth) in enumerate(zip(items, mouths)):
+            yield transplant.apply_yuv(frame, track.landmarks[source], mouth, 1.0 - float(own[step])) \
+                if track.visible[source] else frame
 
-    return transplanted, {"reference_frame": reference_index, "teeth_frame": teeth_index}
+    return transplanted, {"reference_frame": reference_index, "teeth_frame": teeth_index,
+                          "own_mouth_frames": frame_ranges(own > 0.0)}
 
 
 def _render(clip: Video, plan: np.ndarray, animated: int, animate: Animate, sound: Speech, cues: list, path: Path,

@@ -14,6 +14,7 @@ from avatar.talk.engine import ENHANCE_CHOICES, ENHANCE_HELP
 FITS = ("pingpong", "loop", "hold", "trim")
 DUB_ENGINES = ("builtin", "wav2lip")
 TEETH = ("video", "drawn")
+PAUSES = ("video", "closed")
 
 
 @dataclass(frozen=True)
@@ -31,4 +32,7 @@ class DubOptions:
     expression_scale: float = option(1.0, "how far the mouth moves (0.3 subtle, 1.5 lively)", min=0, max=2)
     teeth: str = option("video", "built-in engine: the speaker's own teeth from a frame where the video shows their "
                         "mouth open (video), or teeth drawn from the face's colours (drawn)", choices=TEETH)
+    pauses: str = option("video", "built-in engine: where the new speech and the video's own sound both pause "
+                         "(0.3 s or more), keep the speaker's own mouth (video: their parted lips, smiles, breaths) "
+                         "or close it (closed)", choices=PAUSES)
     enhance: str = option("none", ENHANCE_HELP, choices=ENHANCE_CHOICES)

@@ -130,18 +130,20 @@ class MouthTransplant:
         out[y0:y1, x0:x1] = np.clip(theirs + alpha * (ours - theirs) + 0.5, 0, 255).astype(np.uint8)
         return out
 
-    def apply_yuv(self, frame: YuvFrame, landmarks: np.ndarray, mouth: np.ndarray) -> YuvFrame:
-        """`frame` (I420 planes) with `mouth` blended in; a new frame, whose planes are `frame`'s own wherever the
-        mask is 0.
+    def apply_yuv(self, frame: YuvFrame, landmarks: np.ndarray, mouth: np.ndarray, share: float = 1.0) -> YuvFrame:
+        """`frame` (I420 planes) with `mouth` blended in, `share` of the way (1: all of it, 0: the frame itself);
+        a new frame, whose planes are `frame`'s own wherever the mask is 0.
 
         Only the region the mask covers is converted to RGB (to match the mouth's
         colour to it); the mouth is converted to YUV and blended into the planes,
         the luma with the mask and the quarter-size chroma with the mask averaged
         over each 2x2 block, so no other pixel goes through a colour conversion.
         """
-        placed = self._place(landmarks, frame.width, frame.height, mouth)
+        placed = self._place(landmarks, frame.width, frame.height, mouth) if share > 0.0 else None
         if placed is None:
             return frame
+        if share < 1.0:
+            placed.alpha *= np.float32(share)
         x0, y0, x1, y1 = placed.box
         theirs, _ = frame.rgb_region(x0, y0, x1, y1)
         ours = _matched(placed.mouth.astype(np.float32), theirs.astype(np.float32), placed.alpha)

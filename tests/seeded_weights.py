@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,3 +40,9 @@ def seeded_tensor(key: str, shape: list[int] | tuple[int, ...]) -> torch.Tensor:
 def seeded_state_dict(shapes: dict[str, list[int]], seed_prefix: str = "") -> dict[str, torch.Tensor]:
     """Every key of `shapes`, seeded by crc32 of `seed_prefix + key`."""
     return {key: seeded_tensor(seed_prefix + key, shape) for key, shape in shapes.items()}
+
+
+def reference_arrays(folder: Path, name: str) -> dict[str, np.ndarray]:
+    """The arrays of one reference file (`folder/name`, an .npz of the original code's outputs), loaded whole."""
+    with np.load(folder / name) as data:
+        return dict(data)

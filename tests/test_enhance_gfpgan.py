@@ -9,6 +9,7 @@ are compared on the subsample the reference keeps (every array it holds, to 1e-4
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import numpy as np
 import pytest
@@ -20,16 +21,14 @@ from avatar.enhance.gfpgan import UNUSED_PREFIXES, FaceRestorer
 from avatar.enhance.face_align import faces_to_tensor, tensor_to_faces
 from avatar.errors import InputError
 from tests.conftest import PROJECT_DIR
-from tests.seeded_weights import seeded_state_dict
+from tests.seeded_weights import reference_arrays, seeded_state_dict
 
 REFERENCE = PROJECT_DIR / "tests" / "reference" / "gfpgan"
 TOLERANCE = 1e-4
 ADVICE = "use the published file"
 
 
-def reference(name: str) -> dict[str, np.ndarray]:
-    with np.load(REFERENCE / name) as data:
-        return dict(data)
+reference = partial(reference_arrays, REFERENCE)
 
 
 def subsample(t: torch.Tensor) -> np.ndarray:

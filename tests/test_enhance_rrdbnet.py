@@ -8,6 +8,7 @@ and read back through the project's checkpoint reader, so loading is tested too.
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import numpy as np
 import pytest
@@ -18,16 +19,14 @@ from avatar.enhance.rrdbnet import SuperResolutionNet
 from avatar.enhance.upscale import BackgroundUpscaler, Tiling, run_tiled
 from avatar.errors import InputError
 from tests.conftest import PROJECT_DIR
-from tests.seeded_weights import seeded_state_dict
+from tests.seeded_weights import reference_arrays, seeded_state_dict
 
 REFERENCE = PROJECT_DIR / "tests" / "reference" / "realesrgan"
 TOLERANCE = 1e-4
 ADVICE = "use the published file"
 
 
-def reference(name: str) -> dict[str, np.ndarray]:
-    with np.load(REFERENCE / name) as data:
-        return dict(data)
+reference = partial(reference_arrays, REFERENCE)
 
 
 def max_error(ours: torch.Tensor, theirs: np.ndarray) -> float:

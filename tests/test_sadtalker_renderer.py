@@ -10,6 +10,7 @@ mapping pickles) and read back through the project's checkpoint reader and
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import numpy as np
 import pytest
@@ -31,7 +32,7 @@ from avatar.talk.sadtalker.renderer import (
     target_windows,
 )
 from tests.conftest import PROJECT_DIR
-from tests.seeded_weights import seeded_state_dict
+from tests.seeded_weights import reference_arrays, seeded_state_dict
 
 REFERENCE = PROJECT_DIR / "tests" / "reference" / "sadtalker" / "renderer"
 TOLERANCE = 1e-4
@@ -40,9 +41,7 @@ MAPPING_FILES = {"crop": ("mapping_00229-model.pth.tar", 229), "full": ("mapping
 COEFFS = {"crop": 70, "full": 73}
 
 
-def reference(name: str) -> dict[str, np.ndarray]:
-    with np.load(REFERENCE / name) as data:
-        return dict(data)
+reference = partial(reference_arrays, REFERENCE)
 
 
 def max_error(ours, theirs) -> float:

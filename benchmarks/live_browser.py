@@ -11,9 +11,9 @@ performance.now()`):
   the display time (`requestVideoFrameCallback`'s `expectedDisplayTime`) of the
   first frame whose mouth is further from where it was just before Enter than the
   idle face ever wandered (its mouth region, from the portrait's landmarks, read
-  on a 32x16 canvas); and to the sound rising (the received audio's
-  `totalAudioEnergy` from getStats, read every 20 ms; Chrome refreshes it about
-  every 50 ms, so that figure is good to about 50 ms). Each includes the data channel's
+  on a 32x16 canvas); and to the sound rising (the received sound itself, as the
+  browser plays it out: a Web Audio analyser on the player's stream, its power
+  over the last 10.7 ms read every 10 ms). Each includes the data channel's
   trip, the voice, the sentence's start lead on the clock, encoding, the network and
   the jitter buffer.
 - Smoothness over --minutes of continuous speech: frames shown per second and the
@@ -21,9 +21,15 @@ performance.now()`):
   browser dropped (getStats).
 - Audio-video offset: the difference of the audio and video jitter-buffer delays
   (getStats, over the first and the last 30 s of that speech) and its drift.
-- Stop to idle: the Stop button's click to the sound falling silent (for at least
-  half a second) and to the first of four frames in a row whose mouth is back where
-  it rested before the sentence (as close as the idle face stays).
+- Stop to idle: the Stop button's click (the click event's time in the player) to
+  the sound falling silent (for at least half a second) and to the first of four
+  frames in a row whose mouth is back where it rested before the sentence (as
+  close as the idle face stays).
+
+The sound used to be read from getStats' `totalAudioEnergy`, but the browser
+derives that from a level meter that holds a peak for 100 ms and lets it decay by
+a factor of four each 100 ms: speech read as going on about 0.3 s after the samples
+played were already silent, which made Stop look that much slower.
 """
 
 from __future__ import annotations
@@ -74,13 +80,19 @@ MONITOR = """
     video.requestVideoFrameCallback(onFrame);
   };
   video.requestVideoFrameCallback(onFrame);
-  // The sound as played out: the received audio's cumulative energy (getStats), read every 20 ms.
-  setInterval(async () => {
-    const at = clock();
-    for (const peer of window.__livePeers || []) (await peer.getStats()).forEach(s => {
-      if (s.type === 'inbound-rtp' && s.kind === 'audio') m.audio.push([at, s.totalAudioEnergy || 0]);
-    });
-  }, 20);
+  // The sound as played out: the mean square of the received samples over the last 10.7 ms, every 10 ms.
+  const sound = new AudioContext();
+  sound.resume();
+  const analyser = sound.createAnalyser();
+  analyser.fftSize = 512;
+  sound.createMediaStreamSource(video.srcObject).connect(analyser);
+  const samples = new Float32Array(analyser.fftSize);
+  setInterval(() => {
+    analyser.getFloatTimeDomainData(samples);
+    let sum = 0;
+    for (let i = 0; i < samples.length; i++) sum += samples[i] * samples[i];
+    m.audio.push([clock(), sum / samples.length]);
+  }, 10);
   return video.videoWidth;
 }
 """
@@ -110,6 +122,11 @@ async () => {
 }
 """
 NOW = "() => performance.timeOrigin + performance.now()"
+MARK_STOP = """
+() => { window.__stopAt = null; const stop = [...document.querySelectorAll('button')].find(b => b.textContent === 'Stop');
+  stop.addEventListener('click', () => { window.__stopAt = performance.timeOrigin + performance.now(); },
+                        {once: true, capture: true}); }
+"""
 MARK_ENTER = """
 () => { window.__enterAt = null; const box = document.querySelector('input[aria-label="Say"]');
   box.addEventListener('keydown', (e) => { if (e.key === 'Enter') window.__enterAt = performance.timeOrigin + performance.now(); },
@@ -119,8 +136,8 @@ MARK_ENTER = """
 
 @dataclass
 class Recorded:
-    """What the player's frame saw: shown frames (time, mouth change, presented count) and the sound's cumulative
-    energy (time, energy), times in milliseconds since the epoch."""
+    """What the player's frame saw: shown frames (time, mouth change, presented count) and the sound's power (time,
+    mean square of the samples just played), times in milliseconds since the epoch."""
 
     frames: list[list[float]] = field(default_factory=list)
     audio: list[list[float]] = field(default_factory=list)
@@ -131,9 +148,8 @@ class Recorded:
         self.audio.extend(got["audio"])
 
     def levels(self) -> list[tuple[float, float]]:
-        """The sound's power between two readings (energy per second), at the time of the later one."""
-        return [(t1, (e1 - e0) / max((t1 - t0) / 1000, 1e-6))
-                for (t0, e0), (t1, e1) in zip(self.audio, self.audio[1:]) if t1 > t0]
+        """The sound's power (mean square of the samples played in the last 10.7 ms) at each reading."""
+        return [(t, power) for t, power in self.audio]
 
     def away_from_rest(self, at: float, window: float = 4000.0) -> list[tuple[float, float]]:
         """For the frames in `window` ms after `at`: how far the mouth is from where it was just before `at` (mean
@@ -237,9 +253,10 @@ def _say(player, text: str) -> float:
 
 
 def _stop(player) -> float:
-    at = player.evaluate(NOW)
+    """Click Stop in the player; the time the click reached it (ms since the epoch, the browser's clock)."""
+    player.evaluate(MARK_STOP)
     player.get_by_role("button", name="Stop", exact=True).click()
-    return at
+    return player.evaluate("() => window.__stopAt")
 
 
 def _wait(player, recorded: Recorded, seconds: float) -> None:

@@ -54,6 +54,8 @@ VOICE_THREADS = 1
 RECENT_FRAMES = 64
 """Frames whose weights are remembered as rendered: more than the mouth's look-ahead (`mouth_track.LOOKAHEAD`), so a
 sentence placed or cut just after them cannot change how a saved video shows them."""
+WARM_UP_TEXT = "Hello there."
+"""Spoken (and dropped) once when a session starts, so the voice's first-run cost is not paid by the first sentence."""
 KEEP_S = 1800.0
 """A session keeps what it said in the last 30 minutes to be saved as a video (sentences as the voice made them,
 16-bit: about 2.6 MB per minute of speech); saving a longer session saves its last 30 minutes."""
@@ -226,7 +228,13 @@ class LiveSession:
         try:
             from avatar.speech.piper_voice import BundledVoice, load_engine
 
-            load_engine(VOICE_THREADS) if isinstance(self.voice, BundledVoice) else self.voice.load()
+            if isinstance(self.voice, BundledVoice):
+                load_engine(VOICE_THREADS)
+                # A session's first sentence took 0.3-0.8 s longer than the next ones (the resampler's and the
+                # voice's first-run set-up): spend that now, while the face idles, not on the first thing typed.
+                self._synthesize(WARM_UP_TEXT)
+            else:
+                self.voice.load()
         except Exception:  # the first sentence reports it
             _LOGGER.debug("voice preload failed", exc_info=True)
         while True:

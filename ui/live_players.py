@@ -55,7 +55,6 @@ class LivePlayer:
     session: LiveSession
     video: LiveVideoTrack
     audio: LiveAudioTrack
-    opened: float = field(default_factory=time.monotonic)
     peer: Optional[Any] = None  # its WebRTC connection (ui.live_transport), once the page's player has connected
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ from avatar.face.face import Face
 from avatar.face.track import track_face
 from avatar.talk.builtin.engine import BuiltinEngine
 from avatar.talk.builtin.mouth_interior import OPEN_WIDE
-from avatar.talk.builtin.rig import BASES
+from avatar.talk.builtin.rig import BASES, OPEN_REACH
 from avatar.video.io import open_video
 from avatar.video.open_mouth import aligned_open_mouth, mouth_openings, pick_open_frame
 from tests.conftest import FIXTURES
@@ -92,7 +92,7 @@ def test_the_engine_opens_the_reference_onto_the_speakers_own_interior(track):
     green[inside.astype(bool)] = (0, 255, 0)
     painted = engine.prepare(image, _face(points, image.shape), dataclasses.replace(other, image=green))
     weights = np.zeros((1, len(BASES)), np.float32)
-    weights[0, BASES.index("open")] = 1.0
+    weights[0, BASES.index("open")] = 1.0 / OPEN_REACH  # the jaw and lips where "open" 1 took them before calibration
 
     def greens(prepared) -> int:
         frame = next(iter(engine.render_weights(image, prepared, weights))).astype(int)

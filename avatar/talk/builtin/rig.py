@@ -29,6 +29,9 @@ BASES = ("open", "wide", "round", "closed", "teeth", "blink", "tilt", "sway", "n
 GRID_STEP = 4
 SEAM_OFFSET = 0.015
 """How far inside each lip (eye distances) the inner-lip spline points sit."""
+OPEN_REACH = 1.25
+"""How far the jaw and lips travel per unit of "open", relative to the moves below: calibrated on real speakers
+(`benchmarks.reality`), whose opening ranges are then matched on average (0.98 of theirs; 0.81 at 1.0)."""
 
 
 @dataclass
@@ -133,6 +136,7 @@ def _mouth_moves(lm: np.ndarray, s: float, down: np.ndarray) -> dict[str, np.nda
         moves["open"][i] = -down * 0.035 * s
     for i in (48, 54, 60, 64):
         moves["open"][i] = down * 0.10 * s - right * side(i) * 0.03 * s
+    moves["open"] *= OPEN_REACH
     # wide: corners stretch outwards, lips thin.
     for i, amount in ((48, 0.10), (60, 0.10), (54, 0.10), (64, 0.10), (49, 0.05), (59, 0.05), (53, 0.05), (55, 0.05)):
         moves["wide"][i] = right * side(i) * amount * s

@@ -78,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
     if cropped_from:
         print(f"the video is {cropped_from[0]}x{cropped_from[1]}, an odd size that MP4 (H.264) cannot hold: its last "
               f"odd row or column is left out ({output['width']}x{output['height']})")
+    own = sum(last - first + 1 for first, last in manifest["video"].get("own_mouth_frames") or [])
+    if own:
+        print(f"in pauses of both the new speech and the video's own sound, {own} frames keep the speaker's own "
+              "mouth (--pauses closed draws them closed)")
     seen = manifest["video"]["face_seen"]
     if seen < 1.0:
         print(f"the face was seen in {seen:.0%} of the frames; the others are left as they were")

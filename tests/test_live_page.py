@@ -177,6 +177,18 @@ def test_an_unusable_offer_is_refused_in_one_sentence(players):
     assert not at.exception and PLAYED[-1]["answer"] is None
 
 
+def test_an_offer_aiortc_cannot_read_is_refused_in_one_sentence_and_the_session_stays(players):
+    from avatar.errors import InputError
+    from ui.live_transport import live_transport
+
+    _started(players)
+    [player] = players.players.values()
+    with pytest.raises(InputError, match="^The browser's WebRTC offer cannot be used: .*[.]$"):
+        live_transport().connect(player, {"sdp": "v=0\r\nnot an offer", "type": "offer"})
+    assert player.peer is None and not player.session.closed
+    assert _say(player.session, {"say": "Still here."}) == {"said": ["Still here."]}
+
+
 def test_a_full_server_is_refused_in_one_sentence(players):
     first = _started(players)
     second = started_page(PAGE)

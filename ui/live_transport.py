@@ -137,9 +137,10 @@ class LiveTransport:
         try:
             await peer.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             await peer.setLocalDescription(await peer.createAnswer())
-        except ValueError as exc:
+        except Exception as exc:  # aiortc refuses an offer it cannot use with several kinds of error
             await peer.close()
-            raise InputError(f"The browser's WebRTC offer cannot be used: {str(exc)[:80]}.") from None
+            raise InputError(f"The browser's WebRTC offer cannot be used: {str(exc)[:80] or type(exc).__name__}."
+                             ) from None
         return peer, Answer(peer.localDescription.sdp, peer.localDescription.type)
 
     def close(self, player: "LivePlayer") -> None:

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from avatar.errors import InputError, NoFaceError
+from avatar.live.render import SETTLE_S, clock_weights
 from avatar.live.session import MOUTH, LiveSession, LiveSettings, open_session
+from avatar.live.timeline import Timeline
 from avatar.speech.voice import join_chunks
 from avatar.speech.voices import get_voice
 from avatar.talk.engine import TalkOptions
@@ -125,6 +127,11 @@ def test_stop_cuts_the_sound_clears_the_queue_and_the_mouth_rests_within_a_few_f
         head = np.abs(np.diff(np.concatenate([before[-10:], after[:10]])[:, HEAD], axis=0))  # row 9: the join
         assert (head[9] <= 2 * np.delete(head, 9, axis=0).max(axis=0) + 1e-6).all()
         assert np.abs(after[5:, MOUTH]).max() < 0.02
+        # Then, within SETTLE_S of the cut, the head moves as it idles, as if the sentence had not been said.
+        idle = clock_weights(session.engine, Timeline([]), session.settings, range(now + 1, now + 40))
+        settled = np.arange(now + 1, now + 40) / session.settings.fps >= line.end + SETTLE_S
+        assert settled.sum() > 30
+        np.testing.assert_array_equal(after[settled][:, HEAD], idle[settled][:, HEAD])
         clock.t += 0.2  # the frames and sound already on their way
         assert not session.speaking
 

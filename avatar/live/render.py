@@ -22,6 +22,7 @@ import numpy as np
 from avatar.speech.timeline import Speech
 from avatar.talk.builtin import life
 from avatar.talk.builtin.engine import BuiltinEngine
+from avatar.talk.builtin.rig import BASES, smoothstep
 from avatar.talk.engine import TalkOptions
 from avatar.live.timeline import Timeline
 from avatar.progress import Progress
@@ -44,17 +45,49 @@ def context(frames: range, fps: int) -> tuple[float, float]:
     return max(0, frames.start - margin) / fps - 1.0, (frames.stop + margin) / fps + 1.0
 
 
+SETTLE_S = 0.12
+"""After Stop the head goes from its speaking motion to its idle motion over this long. Its speech energy is smoothed
+over 0.8 s and must go on past the frames already sent (or the next frame would jump), so left to itself the head
+would take about a second to come to rest; the two motions are blended instead."""
+SETTLE_REACH_S = 2.0
+"""Frames this long after a cut are far enough from it that the speaking and idle motions agree."""
+SPEECH_EDGE_S = 0.2
+"""How far beyond its phonemes a sentence's speech energy reaches (the mouth's look-ahead and smoothing)."""
+HEAD = slice(BASES.index("tilt"), None)
+
+
 def clock_weights(engine: BuiltinEngine, timeline: Timeline, settings: "LiveSettings", frames: range) -> np.ndarray:
     """Rig weights (mouth, blink, head) of `frames` for the sentences on `timeline`: the mouth from their phonemes,
     blinks and head motion from the absolute frame index, the head's speech energy masked before each sentence's
-    `head_from` (see `Timeline.head_mask`)."""
+    `head_from` (see `Timeline.head_mask`), and after a sentence Stop cut, the head brought to its idle motion
+    over `SETTLE_S`."""
     t0, t1 = context(frames, settings.fps)
     mouth = timeline.phonemes_near(t0, t1)
     head = timeline.phonemes_near(t0, t1, head=True)
     empty = np.zeros(0, np.float32)
-    return engine.weights(Speech(empty, settings.sample_rate, mouth), talk_options(settings), frames, None,
-                          head_speech=None if head == mouth else Speech(empty, settings.sample_rate, head),
-                          head_mask=lambda window: timeline.head_mask(window, settings.fps))
+
+    def weights(silent: tuple[float, float] | None = None) -> np.ndarray:
+        def mask(window: range) -> np.ndarray:
+            kept = timeline.head_mask(window, settings.fps)
+            if silent is not None:  # the head as if that sentence had not been said
+                times = np.arange(window.start, window.stop) / settings.fps
+                kept = kept * ~((times >= silent[0]) & (times <= silent[1]))
+            return kept
+
+        return engine.weights(Speech(empty, settings.sample_rate, mouth), talk_options(settings), frames, None,
+                              head_speech=None if head == mouth else Speech(empty, settings.sample_rate, head),
+                              head_mask=mask)
+
+    rows = weights()
+    times = np.arange(frames.start, frames.stop) / settings.fps
+    for line in timeline.utterances:
+        if not line.interrupted or line.end > times[-1] or line.end + SETTLE_REACH_S < times[0]:
+            continue
+        head_end = max([line.end] + [p.end for p in line.head_phonemes])
+        idle = weights((line.start - SPEECH_EDGE_S, head_end + SPEECH_EDGE_S))
+        share = smoothstep((times - line.end) / SETTLE_S)[:, None]
+        rows[:, HEAD] = (1.0 - share) * rows[:, HEAD] + share * idle[:, HEAD]
+    return rows
 
 
 def saved_weights(engine: BuiltinEngine, saved: "SavedSession", timeline: Timeline, frames: range) -> np.ndarray:

@@ -46,7 +46,8 @@ MAX_SAY_CHARS = 1000
 START_LEAD_S = 0.08
 """A sentence's sound starts at least this long after it is ready, so its first frame is not already due."""
 HEAD_SETTLE_S = 0.15
-"""On Stop, the head's speaking motion follows the cut speech this much longer (its energy is smoothed over ~0.1 s)."""
+"""On Stop, the head's speaking motion follows the cut speech this much longer (its energy is smoothed over ~0.1 s),
+so that the frames after the cut go on from the ones sent; `render.SETTLE_S` then blends it into the idle motion."""
 MOUTH = slice(0, 5)
 """The mouth's columns in a row of rig weights (open, wide, round, closed, teeth)."""
 VOICE_THREADS = 1

@@ -6,11 +6,13 @@ teeth), one for the blink and three for small head motions (tilt, sway, nod). A
 frame then costs one weighted sum of small arrays and one `cv2.remap` of the face
 crop, which is what makes the engine fast on a CPU.
 
-Each basis starts as sparse landmark moves (in units of the eye distance, along
-the face's own axes so tilted faces work), is spread into a smooth dense field by
-thin-plate-spline interpolation with still anchors on the upper face and around
-the region, and is multiplied by a soft mask so it fades to zero away from the
-mouth and jaw (or eyes, or head). Pixels outside the head never move.
+Each mouth basis starts as sparse landmark moves (in units of the eye distance,
+along the face's own axes so tilted faces work), is spread into a smooth dense
+field by thin-plate-spline interpolation with still anchors on the upper face and
+around the region, and is multiplied by a soft mask so it fades to zero away from
+the mouth and jaw. The blink is drawn directly along each eye (`_blink_field`), and
+head motion is a rotation and two shifts within the head. Pixels outside the head
+never move.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from avatar.face.face import Face
 JAW = np.arange(0, 17)
 INNER_LIPS = np.arange(60, 68)
 BASES = ("open", "wide", "round", "closed", "teeth", "blink", "tilt", "sway", "nod")
+BLINK = BASES.index("blink")
 # Coarse grid step (pixels) on which interpolation is evaluated before upsampling.
 GRID_STEP = 4
 SEAM_OFFSET = 0.015
@@ -41,6 +44,7 @@ class FaceRig:
     crop: tuple[int, int, int, int]  # x0, y0, x1, y1 in the frame
     landmarks: np.ndarray  # (68, 2) in crop coordinates
     fields: np.ndarray  # (len(BASES), h/GRID_STEP, w/GRID_STEP, 2) float32 displacement per unit weight
+    blink: np.ndarray  # (h, w, 2) float32: the blink's field, kept whole (its lid edge is sharp); zero in `fields`
     moves: np.ndarray  # (len(BASES), 68, 2) forward landmark moves per unit weight
     grid: np.ndarray  # (h, w, 2) float32 pixel coordinates of the crop
     eye_distance: float
@@ -55,7 +59,11 @@ class FaceRig:
         active = np.flatnonzero(np.abs(weights) > 1e-4)
         coarse = np.tensordot(weights[active], self.fields[active], axes=1)
         height, width = self.grid.shape[:2]
-        return self.grid - cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
+        grid = self.grid - cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
+        blink = float(weights[BLINK])
+        if abs(blink) > 1e-4:
+            grid -= np.float32(blink) * self.blink
+        return grid
 
 
 def smoothstep(x: np.ndarray) -> np.ndarray:
@@ -164,6 +172,53 @@ def _mouth_moves(lm: np.ndarray, s: float, down: np.ndarray) -> dict[str, np.nda
     return moves
 
 
+BLINK_SKIN = 0.6
+"""Share of the skin between the upper lid and the brow that the closing lid stretches over the eye."""
+EYES = (  # (upper lid, lower lid, brow) landmarks of each eye, from its outer to its inner corner or vice versa
+    (np.array([36, 37, 38, 39]), np.array([36, 41, 40, 39]), np.arange(17, 22)),
+    (np.array([42, 43, 44, 45]), np.array([42, 47, 46, 45]), np.arange(22, 27)),
+)
+
+
+def _blink_field(lm: np.ndarray, down: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The backward field (output pixel minus the field = where it samples) that closes both eyes.
+
+    Across each eye (along `down`), the skin between a line `BLINK_SKIN` of the way
+    from the upper lid to the brow and the upper lid is stretched down to the lower
+    lid, over the eye. Landmark moves spread by a smooth interpolation cannot do
+    this: the brow must stay while the lid just below it travels an eye's height,
+    so the interpolated field folded, dragging the brow over the eye and leaving
+    the eye's lower half open. Here the shift along `down` grows linearly from the
+    stretched skin's top to the lower lid and is zero everywhere else; it is kept
+    at full resolution (`FaceRig.blink`), so the closed lids meet on a sharp line.
+    """
+    h, w = shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    right = face_right(down)
+    field = np.zeros((h, w, 2), np.float32)
+    for upper_ids, lower_ids, brow_ids in EYES:
+        origin = lm[upper_ids].mean(axis=0)
+
+        def uv(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            offset = np.asarray(points, np.float64) - origin
+            return offset @ right, offset @ down
+
+        u = (xs - origin[0]) * right[0] + (ys - origin[1]) * right[1]
+        v = (xs - origin[0]) * down[0] + (ys - origin[1]) * down[1]
+        (u_up, v_up), (u_low, v_low), (u_brow, v_brow) = uv(lm[upper_ids]), uv(lm[lower_ids]), uv(lm[brow_ids])
+        order_up, order_low, order_brow = np.argsort(u_up), np.argsort(u_low), np.argsort(u_brow)
+        upper = np.interp(u, u_up[order_up], v_up[order_up])
+        lower = np.maximum(np.interp(u, u_low[order_low], v_low[order_low]), upper)
+        brow = np.minimum(np.interp(u, u_brow[order_brow], v_brow[order_brow]), upper)
+        inside = (u > u_up.min()) & (u < u_up.max())
+        top = upper - BLINK_SKIN * (upper - brow)  # the skin above this stays where it is
+        # Output rows from `top` to the lower lid sample the skin from `top` to the upper lid's edge.
+        shift = (v - top) / np.maximum(lower - top, 1e-6) * (lower - upper)
+        shift = np.where(inside & (v >= top) & (v <= lower), shift, 0.0)
+        field += (shift[..., None] * down).astype(np.float32)
+    return field
+
+
 def _blink_moves(lm: np.ndarray) -> np.ndarray:
     """Upper lids travel down onto the lower lids."""
     moves = np.zeros((68, 2), np.float32)
@@ -205,10 +260,6 @@ def build_rig(face: Face, frame_shape: tuple[int, int], crop: tuple[int, int, in
     still_lower = np.concatenate([lm[17:48], _ring(lower_center, np.array(lower_axes) * 1.5, down)])
     mouth_moves = _mouth_moves(lm, s, down)
 
-    # Eyes: small regions around each eye.
-    eye_axes = (0.55 * s, 0.4 * s)
-    eye_masks = [_ellipse_mask(shape, lm[a:b].mean(axis=0), eye_axes, down, 0.6) for a, b in ((36, 42), (42, 48))]
-    eye_mask = np.maximum(*eye_masks)
     blink_moves = _blink_moves(lm)
 
     # Head: an ellipse from the top of the hair to the chin; pivot at the neck.
@@ -233,9 +284,6 @@ def build_rig(face: Face, frame_shape: tuple[int, int], crop: tuple[int, int, in
         values = np.concatenate([landmark_moves, np.zeros((len(points) - 68, 2))])
         fields[names.index(name)] = _dense(points, values, shape) * lower_mask[..., None]
         moves[names.index(name)] = landmark_moves
-    eye_points = np.concatenate([lm[17:48], _ring(lm[36:48].mean(axis=0), np.array([1.3 * s, 0.8 * s]), down)])
-    eye_values = np.concatenate([blink_moves[17:48], np.zeros((len(eye_points) - 31, 2))])
-    fields[names.index("blink")] = _dense(eye_points, eye_values, shape) * eye_mask[..., None]
     moves[names.index("blink")] = blink_moves
 
     # Head motion: linearised rotation about the pivot and two translations, all
@@ -258,6 +306,7 @@ def build_rig(face: Face, frame_shape: tuple[int, int], crop: tuple[int, int, in
         crop=(x0, y0, x1, y1),
         landmarks=lm.astype(np.float32),
         fields=fields,
+        blink=_blink_field(lm, down, shape),
         moves=moves,
         grid=grid,
         eye_distance=s,

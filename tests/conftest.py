@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -101,6 +103,15 @@ def run_async(coroutine):
     an event loop running on the main thread, where `asyncio.run` refuses to start another."""
     with ThreadPoolExecutor(max_workers=1) as thread:
         return thread.submit(asyncio.run, coroutine).result()
+
+
+def modules_loaded_by(code: str, modules: tuple[str, ...] = ()) -> list[str]:
+    """Which of `modules` a fresh interpreter in the project has loaded after running `code` (statements, such as
+    imports), which must succeed: what a command pays for at start-up."""
+    script = f"{code}\nimport sys\nprint(','.join(m for m in {modules!r} if m in sys.modules))"
+    run = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return [name for name in run.stdout.strip().split(",") if name]
 
 
 def started_page(path: str):

@@ -13,11 +13,12 @@ from avatar.face.face import Face
 from avatar.progress import Progress
 from avatar.speech.timeline import Speech
 from avatar.talk.builtin import life
+from avatar.talk.builtin.glasses import RimLayer, find_rims
 from avatar.talk.builtin.mouth_interior import MouthInterior, OpenMouth, build_interior
 from avatar.talk.builtin.mouth_lips import LIPS, LipLayers, build_lips, opening_outline
 from avatar.talk.builtin.mouth_rest import close_mouth
 from avatar.talk.builtin.mouth_track import LOOKAHEAD, mouth_track
-from avatar.talk.builtin.rig import BASES, FaceRig, build_rig, crop_box, face_axes
+from avatar.talk.builtin.rig import BASES, BLINK, FaceRig, build_rig, crop_box, face_axes
 from avatar.talk.engine import NoOptions, TalkOptions, frame_count
 
 
@@ -29,6 +30,7 @@ class PortraitRig:
     source: np.ndarray  # the face crop with its lips closed
     interior: MouthInterior
     lips: LipLayers  # drawn over the interior
+    rims: Optional[RimLayer] = None  # glasses kept in front of the lids while blinking
 
 
 HEAD_BASES = [BASES.index(name) for name in ("tilt", "sway", "nod")]
@@ -72,7 +74,7 @@ class BuiltinEngine:
         interior = build_interior(original, landmarks, closed, eye_distance, down, other)
         source = np.ascontiguousarray(closed.image)
         lips = build_lips(source, rig.landmarks, eye_distance)
-        return PortraitRig(rig=rig, source=source, interior=interior, lips=lips)
+        return PortraitRig(rig=rig, source=source, interior=interior, lips=lips, rims=find_rims(source, rig))
 
     def render(self, portrait: np.ndarray, face: Face, speech: Speech, options: TalkOptions,
                progress: Optional[Progress] = None) -> Iterator[np.ndarray]:
@@ -96,8 +98,11 @@ class BuiltinEngine:
         open_index = BASES.index("open")
         for row in weights:
             # Fixed-point maps make the remap about twice as fast, conversion included.
-            map_xy, map_frac = cv2.convertMaps(rig.remap_grid(row), None, cv2.CV_16SC2)
+            grid = rig.remap_grid(row)
+            map_xy, map_frac = cv2.convertMaps(grid, None, cv2.CV_16SC2)
             crop = cv2.remap(prepared.source, map_xy, map_frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            if prepared.rims is not None and row[BLINK] > 1e-4:
+                prepared.rims.paint(crop, prepared.source, grid, rig.blink, float(row[BLINK]))
             lips = lips_rest + np.tensordot(row, lip_moves, axes=1)
             skull = row[HEAD_BASES] @ skull_moves
             prepared.interior.paint(crop, opening_outline(lips), skull, skull + row[open_index] * jaw_moves)

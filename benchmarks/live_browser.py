@@ -55,6 +55,7 @@ from benchmarks.live import PARAGRAPH, SENTENCES, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAYER = "live_player"  # in the URL of the player's frame (the page's component)
+LATE_GAP_S = 0.12  # a gap between shown frames longer than this is listed (when it happened, what the browser says)
 SPEECH_CHUNK_S = 40.0  # a new paragraph (about a minute of speech) is queued this often during continuous speech
 
 # Runs in the player's frame: keeps every shown frame (display time, mouth change) and the sound's level every 5 ms.
@@ -116,7 +117,10 @@ async () => {
   for (const peer of window.__livePeers || []) (await peer.getStats()).forEach(s => {
     if (s.type === 'inbound-rtp') found[s.kind] = {
       delay: s.jitterBufferDelay || 0, emitted: s.jitterBufferEmittedCount || 0,
-      decoded: s.framesDecoded || 0, dropped: s.framesDropped || 0};
+      decoded: s.framesDecoded || 0, dropped: s.framesDropped || 0, received: s.framesReceived || 0,
+      freezes: s.freezeCount || 0, frozen: s.totalFreezesDuration || 0, lost: s.packetsLost || 0};
+  const video = document.querySelector('video');
+  if (video && found.video) found.video.shown = video.getVideoPlaybackQuality().totalVideoFrames;
   });
   return found;
 }
@@ -379,6 +383,15 @@ def run(minutes: float, sentences: int, stops: int) -> dict[str, Any]:
             spoken = [f for f in recorded.frames if f[0] >= recorded.frames[0][0] + 3000] if recorded.frames else []
             times = [t for t, _, _, _ in spoken]
             gaps = [(b - a) / 1000 for a, b in zip(times, times[1:])]
+            presented = [p for _, _, p, _ in spoken]
+            late = [{"at": times[i], "gap": gaps[i], "presented": presented[i + 1] - presented[i]}
+                    for i in range(len(gaps)) if gaps[i] > LATE_GAP_S]
+            # presentedFrames counts every frame handed to the compositor: a frame can be shown while the page's main
+            # thread is too busy to call back for it, so a gap its count says held several frames was not seen as one.
+            presented_fps = (presented[-1] - presented[0]) / max((times[-1] - times[0]) / 1000, 1e-9)
+            unseen_gaps = [gaps[i] for i in range(len(gaps)) if presented[i + 1] - presented[i] <= 1]
+            per_minute = [sum(1 for t in times if times[0] + 60000 * m <= t < times[0] + 60000 * (m + 1)) / 60
+                          for m in range(int((times[-1] - times[0]) // 60000))]
             _stop(player)
             browser.close()
     finally:
@@ -395,6 +408,10 @@ def run(minutes: float, sentences: int, stops: int) -> dict[str, Any]:
         "audio_buffer": _jitter_delay(stats_start, stats_end, "audio"),
         "video_buffer": _jitter_delay(stats_start, stats_end, "video"),
         "thresholds": {"mouth_away": speaking, "sound_power": loud},
+        "video_counts": {key: stats_end["video"].get(key, 0) - stats_start["video"].get(key, 0)
+                         for key in ("received", "decoded", "dropped", "shown", "freezes", "frozen", "lost")},
+        "presented_fps": presented_fps, "max_gap_presented": max(unseen_gaps, default=0.0),
+        "late_gaps": late, "fps_per_minute": per_minute, "load": os.getloadavg(),
     }
 
 
@@ -420,12 +437,17 @@ def main() -> None:
     print(f"| Enter to the sound rising | {_p(r['first_sound'])} | |")
     print(f"| frames shown per second ({r['speech_seconds']:.0f} s of speech) | {r['fps']:.2f} | >= 24 |")
     print(f"| largest gap between shown frames | {ms(r['max_gap'])} | <= 120 ms |")
+    print(f"| frames handed to the compositor per second (presentedFrames) | {r['presented_fps']:.2f} | |")
+    print(f"| largest gap with no frame presented in it | {ms(r['max_gap_presented'])} | |")
     print(f"| frames dropped by the browser | {r['dropped']} | 0 |")
     print(f"| audio minus video jitter-buffer delay, start -> end (drift) | {ms(r['av_start'])} -> "
           f"{ms(r['av_end'])} ({ms(r['drift'])}) | drift <= 40 ms |")
     print(f"| mean jitter-buffer delay, audio / video | {ms(r['audio_buffer'])} / {ms(r['video_buffer'])} | |")
     print(f"| Stop to silence | {_p(r['stop_sound'])} | <= 250 ms |")
     print(f"| Stop to the mouth at rest | {_p(r['stop_face'])} | <= 250 ms |")
+    print(f"\nframes a second in each whole minute: {', '.join(f'{v:.2f}' for v in r['fps_per_minute']) or '-'}; "
+          f"gaps over {LATE_GAP_S * 1000:.0f} ms: {len(r['late_gaps'])}; load average at the end: "
+          f"{' '.join(f'{v:.2f}' for v in r['load'])}")
     if args.json:
         print(json.dumps(r))
 

@@ -22,6 +22,7 @@ import streamlit as st
 
 from avatar.errors import InputError
 from avatar.live.capacity import LiveCapacity
+from avatar.live.heap import settle_heap
 from avatar.live.session import LiveSession, LiveSettings, open_session
 from avatar.live.tracks import LiveAudioTrack, LiveVideoTrack
 
@@ -94,6 +95,7 @@ class LivePlayers:
         player_id = secrets.token_urlsafe(9)
         self.capacity.acquire(player_id)
         try:
+            settle_heap()  # the app's long-lived objects out of later full collections (see avatar.live.heap)
             session = self.opener(source, replace(settings or LiveSettings(), idle_timeout=idle_timeout()))
         except BaseException:
             self.capacity.release(player_id)

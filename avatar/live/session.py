@@ -35,6 +35,7 @@ from avatar.speech.voices import get_voice
 from avatar.talk.builtin import life
 from avatar.talk.builtin.engine import BuiltinEngine, PortraitRig
 from avatar.talk.pipeline import Portrait
+from avatar.live.pacing import pacing_trace
 from avatar.live.render import clock_weights, context
 from avatar.live.timeline import Line, Said, Timeline, Utterance, said
 from avatar.speech.resampling import resample
@@ -52,6 +53,9 @@ MOUTH = slice(0, 5)
 """The mouth's columns in a row of rig weights (open, wide, round, closed, teeth)."""
 VOICE_THREADS = 1
 """Threads the voice speaks a live sentence on: the frames due meanwhile keep the other cores (see `_speak`)."""
+CHANGES_KEPT = 16
+"""Clock changes remembered with the time from which each changed the sentences (see `hand_out`): a frame rendered
+ahead before more changes than this is rendered again."""
 RECENT_FRAMES = 64
 """Frames whose weights are remembered as rendered: more than the mouth's look-ahead (`mouth_track.LOOKAHEAD`), so a
 sentence placed or cut just after them cannot change how a saved video shows them."""
@@ -78,6 +82,17 @@ class LiveSettings:
     speak_ahead: float = 2.0
     """The voice speaks the next sentence once the sound placed ahead is shorter than this: long enough to hide the
     voice's time for a sentence, short enough that a long text does not take the CPU from the frames in a burst."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A frame rendered before it is due (`LiveSession.render`): its image, its weights row, and the count of clock
+    changes it was rendered after, by which `LiveSession.hand_out` tells whether a later change reached it."""
+
+    n: int
+    image: np.ndarray
+    row: np.ndarray
+    changes: int
 
 
 @dataclass(frozen=True)
@@ -118,6 +133,7 @@ class LiveSession:
         self._spoken: list[Said] = []  # sentences that ended and left the timeline
         self._kept: list[Line] = []  # the same, with their sound, for the last KEEP_S seconds (see `recording`)
         self._changes = 0  # sentences placed or cut: a frame rendered across one is kept as shown
+        self._changed_from: deque[tuple[int, float]] = deque(maxlen=CHANGES_KEPT)  # (change, first time it moved)
         self._recent: deque[tuple[int, np.ndarray]] = deque(maxlen=RECENT_FRAMES)  # (frame, weights) last rendered
         self._shown: dict[int, np.ndarray] = {}  # weights of frames a later change would render otherwise
         self._queue: queue.Queue[tuple[int, str]] = queue.Queue()
@@ -186,10 +202,10 @@ class LiveSession:
                 except queue.Empty:
                     break
             now = self.now()
-            self._keep_shown()
             # What was handed out cannot be taken back: cut after the last sample and frame sent.
             cut = max(now, self._audio_upto / self.settings.sample_rate,
                       self.frame_due(self._rendered_upto + 1) + self.settings.lead)
+            self._keep_shown(cut)
             self._timeline.drop_after(cut)
             for u in self._timeline.utterances:
                 if u.end > cut:
@@ -274,12 +290,17 @@ class LiveSession:
         """The sentence's samples at the session's rate, its phonemes (seconds from its first sample), and the
         voice's own samples as 16-bit at their rate (what a saved session keeps)."""
         s = self.settings
+        began = time.monotonic()
         chunks = list(self._speak(sentence))
         rate = chunks[0].sample_rate
         samples = np.concatenate([c.samples for c in chunks]).astype(np.float32)
         phonemes = [p for c in chunks for p in (c.phonemes or [])]
         voice = np.round(np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
         samples = resample(samples, rate, s.sample_rate).astype(np.float32, copy=False)
+        trace = pacing_trace()
+        if trace is not None:
+            trace.event("voice", t=began, s=time.monotonic() - began, chars=len(sentence),
+                        sound=len(samples) / s.sample_rate)
         return samples, phonemes, voice, rate
 
     def _speak(self, sentence: str):
@@ -297,12 +318,12 @@ class LiveSession:
         """Put a spoken sentence on the clock (lock held): after the sentence before it, and never where a frame or
         sample was already handed out."""
         s = self.settings
-        self._keep_shown()
         earliest = max(self.now() + START_LEAD_S, self._timeline.end, self._audio_upto / s.sample_rate,
                        self.frame_due(self._rendered_upto + 1) + s.lead + 1 / s.fps)
         # On a frame's time: the sentence's frames are then exactly a video's frames of it, and its first sample
         # is a whole sample at any rate that is a multiple of the frame rate.
         start = math.ceil(earliest * s.fps - 1e-9) / s.fps
+        self._keep_shown(start)
         shifted = [Phoneme(p.ipa, p.start + start, p.end + start) for p in phonemes]
         head_from = self._rendered_upto + life.activity_margin(s.fps) + 1
         self._timeline.utterances.append(Utterance(text, start, samples, s.sample_rate, shifted, list(shifted),
@@ -314,13 +335,15 @@ class LiveSession:
             self._kept.append(old.line(with_voice=True))
         self._kept = [line for line in self._kept if line.end >= now - KEEP_S]
 
-    def _keep_shown(self) -> None:
-        """Before the clock changes (lock held): the frames just rendered keep the weights they were shown with.
+    def _keep_shown(self, since: float) -> None:
+        """Before the clock changes from time `since` on (lock held): the frames just rendered keep the weights they
+        were shown with.
 
         The mouth anticipates a sound by a few frames, and a sentence placed (or cut)
         now may change frames already sent; what the viewer saw is what a saved video shows.
         """
         self._changes += 1
+        self._changed_from.append((self._changes, since))
         for n, row in self._recent:
             self._shown.setdefault(n, row)
         oldest = self.frame_at(self.now() - KEEP_S) - RECENT_FRAMES
@@ -354,6 +377,38 @@ class LiveSession:
         image = next(iter(self.engine.render_weights(self.portrait.image, self.prepared, weights))).copy()
         self._last_frame = (n, image)
         return image
+
+    def render(self, n: int) -> Rendered:
+        """Frame `n` rendered ahead of its time, not yet handed out: a sentence placed or Stop pressed meanwhile is
+        placed and cut as if it were not there, and `hand_out` then takes it only if that change did not reach it.
+
+        The transport renders a few frames ahead so that a moment the render thread
+        does not get (the voice, the encoder or the page taking the interpreter) is
+        absorbed; what the viewer sees, Stop and the start of a sentence are the same.
+        """
+        self._check_open()
+        with self._lock:
+            changes = self._changes
+        weights = self.weights(range(n, n + 1))
+        image = next(iter(self.engine.render_weights(self.portrait.image, self.prepared, weights))).copy()
+        return Rendered(n, image, weights[0].copy(), changes)
+
+    def hand_out(self, rendered: Rendered) -> Optional[np.ndarray]:
+        """The frame rendered ahead, now handed out as `frame(n)` would be; None when a sentence placed or cut since
+        it was rendered changes it (render it again)."""
+        self._check_open()
+        n = rendered.n
+        with self._lock:
+            if self._changes != rendered.changes:
+                newer = [since for change, since in self._changed_from if change > rendered.changes]
+                reaches = context(range(n, n + 1), self.settings.fps)[1]
+                if len(newer) < self._changes - rendered.changes or min(newer) <= reaches:
+                    return None
+                self._shown.setdefault(n, rendered.row)  # as `frame` keeps a frame rendered across a change
+            self._rendered_upto = max(self._rendered_upto, n)
+            self._recent.append((n, rendered.row))
+        self._last_frame = (n, rendered.image)
+        return rendered.image
 
     def audio(self, start: int, count: int) -> np.ndarray:
         """Samples start..start+count-1 (float32 mono at `sample_rate`), sample k due at k / sample_rate."""

@@ -1,0 +1,38 @@
+"""Keep Python's full garbage collections short in a process that streams live sessions.
+
+A full collection walks every object the process holds, with the interpreter
+stopped. In the app (Streamlit, the models' libraries, the page's own objects) that
+took 0.24-0.31 s, and as a long session's page kept redrawing it came about once a
+minute: every frame and sound packet due meanwhile was late, and the viewer saw a
+quarter-second freeze (measured with `avatar.live.pacing`). The objects that
+make up most of the heap were made at start-up and live as long as the process,
+so when a live session starts they are collected once and then frozen
+(`gc.freeze`): later full collections skip them and walk only what came after.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from dataclasses import dataclass
+
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What settling the heap did: objects frozen (kept out of later collections) and the seconds it took."""
+
+    frozen: int
+    seconds: float
+
+
+def settle_heap() -> Settled:
+    """Collect what is garbage now and freeze the rest, so later full collections skip it; called when a live
+    session starts (the one pause is then paid before its stream, not during it)."""
+    with _LOCK:
+        began = time.perf_counter()
+        gc.collect()
+        gc.freeze()
+        return Settled(gc.get_freeze_count(), time.perf_counter() - began)

@@ -37,17 +37,20 @@ class PacingTrace:
         self._lock = threading.Lock()
         self._gc_start: dict[int, float] = {}
         self._flushed = time.monotonic()
+        self._closed = threading.Event()
+        self.event("clock", wall=time.time())  # to line the trace up with a browser's clock (ms since the epoch)
+        _time_the_encoder(self)
         gc.callbacks.append(self._on_gc)
         threading.Thread(target=self._watch, name="live-pacing", daemon=True).start()
         atexit.register(self.flush)
-        _time_the_encoder(self)
-        self.event("clock", wall=time.time())  # to line the trace up with a browser's clock (ms since the epoch)
 
     def event(self, kind: str, **fields: Any) -> None:
         """Write one event; `t` is now unless given."""
         fields.setdefault("t", time.monotonic())
         line = json.dumps({"e": kind, **fields}, separators=(",", ":"))
         with self._lock:
+            if self._file.closed:
+                return
             self._file.write(line + "\n")
             if fields["t"] - self._flushed > 1.0:
                 self._file.flush()
@@ -55,7 +58,16 @@ class PacingTrace:
 
     def flush(self) -> None:
         with self._lock:
-            self._file.flush()
+            if not self._file.closed:
+                self._file.flush()
+
+    def close(self) -> None:
+        """Stop watching (the collector and the watcher thread) and close the file."""
+        self._closed.set()
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+        with self._lock:
+            self._file.close()
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         now = time.monotonic()
@@ -70,7 +82,7 @@ class PacingTrace:
 
     def _watch(self) -> None:
         load_at = 0.0
-        while True:
+        while not self._closed.is_set():
             before = time.monotonic()
             time.sleep(WATCH_EVERY_S)
             after = time.monotonic()
@@ -81,11 +93,15 @@ class PacingTrace:
                 self.event("load", t=after, avg=os.getloadavg()[0])
 
 
+_ENCODER_TRACE: list[PacingTrace] = []
+
+
 def _time_the_encoder(trace: PacingTrace) -> None:
     """Trace each VP8 encode aiortc runs (its time, size, and whether aiortc made a new codec for it, which it does
     when the browser's bandwidth estimate moves the target bitrate by over 10%)."""
     from aiortc.codecs import vpx
 
+    _ENCODER_TRACE[:] = [trace]
     original = vpx.Vp8Encoder.encode
     if getattr(original, "traced", False):
         return
@@ -94,7 +110,7 @@ def _time_the_encoder(trace: PacingTrace) -> None:
         codec = self.codec
         began = time.monotonic()
         payloads, timestamp = original(self, frame, force_keyframe)
-        trace.event("encode", t=began, s=time.monotonic() - began, bytes=sum(len(p) for p in payloads),
+        _ENCODER_TRACE[0].event("encode", t=began, s=time.monotonic() - began, bytes=sum(len(p) for p in payloads),
                     new=self.codec is not codec, key=force_keyframe, bitrate=self.target_bitrate,
                     pts=int(frame.pts or 0))
         return payloads, timestamp

@@ -9,6 +9,14 @@ whose long side is at most `DETECT_LONG_SIDE`; the box is scaled back and the sh
 predictor runs on the full-resolution image, so landmarks keep full precision.
 Results are cached by image content because the UI asks for the same image many
 times.
+
+Threads: dlib releases Python's lock while it works, so detections on two threads
+run on two cores. A HOG detector is not safe to share between threads at once,
+so each call borrows one of its own from a pool (a second is made only while the
+first is busy; which one a call gets does not change its result). The shape
+predictor is read-only after loading and is shared (one 68-point model in
+memory); the recognition network keeps buffers between calls, so it runs one
+call at a time.
 """
 
 from __future__ import annotations
@@ -17,7 +25,9 @@ import hashlib
 import importlib.util
 import threading
 from collections import OrderedDict
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -37,9 +47,13 @@ SAME_PERSON = 0.6
 """Face descriptors closer than this belong to the same person (dlib's own threshold;
 on the real talking clips: 0.13-0.51 for one person, 0.80 or more between people)."""
 
-_lock = threading.Lock()
-_models: tuple[object, object] | None = None
+_load_lock = threading.Lock()
+_cache_lock = threading.Lock()
+_predictor: object | None = None
 _recognizer: object | None = None
+_recognizer_lock = threading.Lock()
+"""The recognition network keeps its layers' outputs between calls: one call at a time."""
+_idle_detectors: list[object] = []
 _cache: OrderedDict[str, list[Face]] = OrderedDict()
 
 
@@ -63,16 +77,35 @@ def predictor_path() -> Path:
     )
 
 
-def _load_models() -> tuple[object, object]:
-    """The detector and shape predictor, loaded once per process (call with `_lock` held)."""
-    global _models
-    if _models is None:
-        try:
-            import dlib
-        except ImportError:
-            raise ModelNotInstalled("The dlib face detector is not installed; run `pip install dlib-bin`.") from None
-        _models = (dlib.get_frontal_face_detector(), dlib.shape_predictor(str(predictor_path())))
-    return _models
+def _dlib():
+    try:
+        import dlib
+    except ImportError:
+        raise ModelNotInstalled("The dlib face detector is not installed; run `pip install dlib-bin`.") from None
+    return dlib
+
+
+def _shape_predictor():
+    """The 68-point shape predictor, loaded once per process and shared by all threads (it keeps no state)."""
+    global _predictor
+    with _load_lock:
+        if _predictor is None:
+            _predictor = _dlib().shape_predictor(str(predictor_path()))
+        return _predictor
+
+
+@contextmanager
+def _detector() -> Iterator[object]:
+    """A HOG face detector used by no other thread while the block runs (kept for the next call afterwards)."""
+    with _load_lock:
+        detector = _idle_detectors.pop() if _idle_detectors else None
+    if detector is None:
+        detector = _dlib().get_frontal_face_detector()
+    try:
+        yield detector
+    finally:
+        with _load_lock:
+            _idle_detectors.append(detector)
 
 
 def _image_key(image: np.ndarray) -> str:
@@ -101,46 +134,61 @@ def find_faces(image: np.ndarray) -> list[Face]:
     """
     image = _check_image(image)
     key = _image_key(image)
-    with _lock:
+    with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _copy(_cache[key])
-
-        import dlib
-
-        detector, predictor = _load_models()
-        height, width = image.shape[:2]
-        scale = min(1.0, DETECT_LONG_SIDE / max(height, width))
-        small = image if scale == 1.0 else cv2.resize(
-            image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
-        )
-        found = []
-        rects, scores, _ = detector.run(small, UPSAMPLE, 0.0)
-        for rect, score in zip(rects, scores):
-            full = dlib.rectangle(
-                int(round(rect.left() / scale)),
-                int(round(rect.top() / scale)),
-                int(round(rect.right() / scale)),
-                int(round(rect.bottom() / scale)),
-            )
-            shape = predictor(image, full)
-            points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
-            box = (
-                max(0, full.left()),
-                max(0, full.top()),
-                min(width, full.right()),
-                min(height, full.bottom()),
-            )
-            found.append((Face(box=box, landmarks=points, source="dlib"), score))
-        # HOG boxes come in a few pyramid sizes, so equal areas are common: break ties
-        # by detector confidence (a real face beats a face-like badge of the same size).
-        found.sort(key=lambda fs: (-fs[0].width * fs[0].height, -fs[1]))
-        faces = [face for face, _ in found]
-
+    predictor = _shape_predictor()
+    faces = []
+    for full, box in _detections(image):
+        shape = predictor(image, full)
+        points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+        faces.append(Face(box=box, landmarks=points, source="dlib"))
+    with _cache_lock:
         _cache[key] = faces
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
-        return _copy(faces)
+    return _copy(faces)
+
+
+def face_boxes(image: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """The boxes `find_faces` gives for `image`, in its order, without fitting landmarks in them.
+
+    For callers that fit the points themselves elsewhere (the video tracker fits
+    them at full resolution in boxes found on a scaled copy), so the fit on the
+    searched image would be thrown away. Not cached.
+    """
+    return [box for _, box in _detections(_check_image(image))]
+
+
+def _detections(image: np.ndarray) -> list[tuple[object, tuple[int, int, int, int]]]:
+    """(dlib rectangle, box clipped to the image) of each face, largest box area first.
+
+    A large image is searched on a copy scaled to `DETECT_LONG_SIDE`; the rectangles
+    are scaled back to `image`'s pixels.
+    """
+    dlib = _dlib()
+    height, width = image.shape[:2]
+    scale = min(1.0, DETECT_LONG_SIDE / max(height, width))
+    small = image if scale == 1.0 else cv2.resize(
+        image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
+    )
+    with _detector() as detector:
+        rects, scores, _ = detector.run(small, UPSAMPLE, 0.0)
+    found = []
+    for rect, score in zip(rects, scores):
+        full = dlib.rectangle(
+            int(round(rect.left() / scale)),
+            int(round(rect.top() / scale)),
+            int(round(rect.right() / scale)),
+            int(round(rect.bottom() / scale)),
+        )
+        box = (max(0, full.left()), max(0, full.top()), min(width, full.right()), min(height, full.bottom()))
+        found.append((full, box, score))
+    # HOG boxes come in a few pyramid sizes, so equal areas are common: break ties
+    # by detector confidence (a real face beats a face-like badge of the same size).
+    found.sort(key=lambda f: (-(f[1][2] - f[1][0]) * (f[1][3] - f[1][1]), -f[2]))
+    return [(full, box) for full, box, _ in found]
 
 
 def landmarks_in_box(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -151,9 +199,7 @@ def landmarks_in_box(image: np.ndarray, box: tuple[int, int, int, int]) -> np.nd
     import dlib
 
     image = _check_image(image)
-    with _lock:
-        _, predictor = _load_models()
-        shape = predictor(image, dlib.rectangle(*(int(v) for v in box)))
+    shape = _shape_predictor()(image, dlib.rectangle(*(int(v) for v in box)))
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
 
@@ -173,7 +219,7 @@ def face_descriptor(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     x0, y0 = np.floor(landmarks.min(axis=0)).astype(int)
     x1, y1 = np.ceil(landmarks.max(axis=0)).astype(int)
     shape = dlib.full_object_detection(dlib.rectangle(int(x0), int(y0), int(x1), int(y1)), points)
-    with _lock:
+    with _load_lock:
         if _recognizer is None:
             path = predictor_path().parent / RECOGNITION_FILE
             if not path.is_file():
@@ -181,7 +227,9 @@ def face_descriptor(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
                     "The face recognition model is not installed; run `pip install face-recognition-models`."
                 )
             _recognizer = dlib.face_recognition_model_v1(str(path))
-        return np.array(_recognizer.compute_face_descriptor(image, shape), dtype=np.float32)
+        recognizer = _recognizer
+    with _recognizer_lock:
+        return np.array(recognizer.compute_face_descriptor(image, shape), dtype=np.float32)
 
 
 def inner_lip_gap(landmarks: np.ndarray) -> float:

@@ -28,6 +28,12 @@ frames and:
   reads: a thumbnail for finding cuts, the scaled copy for detection, the region
   around the box for the points (a whole 720p frame is converted only to
   recognise the person, a few times a video);
+- searches, on a second thread, the frame where the next detection is due while
+  the points of the frames before it are fitted (`workers`): a detection needs
+  only the frame and the detection scale, and that scale is known once the
+  previous detection is taken. The tracker uses such a search only when it asks
+  for exactly that frame at exactly that scale, and otherwise searches itself,
+  so the landmarks are the same with one worker or two, however the threads run;
 - keeps only the landmarks (10 MB for 10 minutes at 30 fps), never the frames
   (except, while the face is lost, the few since the last search, to look back
   through once it is found again), and smooths them over time afterwards, within
@@ -41,6 +47,7 @@ Faces are numbered as `find_faces` numbers them (largest first), the numbering
 from __future__ import annotations
 
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Union
 
@@ -48,7 +55,8 @@ import cv2
 import numpy as np
 
 from avatar.errors import InputError, NoFaceError
-from avatar.face.detect import SAME_PERSON, box_from_landmarks, face_descriptor, find_faces, landmarks_in_box
+from avatar.face.detect import (SAME_PERSON, box_from_landmarks, face_boxes, face_descriptor, find_faces,
+                                landmarks_in_box)
 from avatar.face.face import Face
 from avatar.progress import Progress, report
 from avatar.video.io import YuvFrame
@@ -214,8 +222,9 @@ def track_face(
     frame_count: Optional[int] = None,
     recognize: bool = True,
     progress: Optional[Progress] = None,
+    workers: int = 1,
 ) -> FaceTrack:
-    """Follow one person's face through `frames` (RGB uint8 or `YuvFrame`, streamed; none is kept).
+    """Follow one person's face through `frames` (RGB uint8 or `YuvFrame`, streamed, not kept).
 
     `face_index` picks the person among the faces of the first frame where faces
     are found, in `faces_in_frame` order (largest first). `detect_every` is the
@@ -230,9 +239,16 @@ def track_face(
     Without it, by place and size only (the face nearest the last place within
     `MATCH_DISTANCE_AFTER_CUT` face widths, at most twice or half the size).
 
+    `workers`: 1 (default) does everything on the calling thread; 2 searches the
+    frame of the next due detection on a second thread while the frames before
+    it are fitted, holding up to `detect_every` frames read ahead. The landmarks
+    are the same either way.
+
     Raises NoFaceError when no frame holds a face, and InputError when
     `face_index` is beyond the faces of that first frame.
     """
+    if workers not in (1, 2):
+        raise ValueError("workers must be 1 or 2")
     if detect_every is None:
         detect_every = detection_interval(fps)
     if smooth_window is None:
@@ -243,10 +259,24 @@ def track_face(
         frame_count = len(frames)  # type: ignore[arg-type]
 
     tracker = _Tracker(face_index=face_index, detect_every=detect_every, recognize=recognize)
-    for frame in frames:
-        tracker.step(frame)
-        if frame_count and tracker.count % 10 == 0:
-            report(progress, "face tracking", tracker.count / frame_count)
+    held: deque[Picture] = deque()  # frames read but not yet tracked: the next due detection's is among them
+    ahead = detect_every if workers == 2 else 0
+    tracker.pool = ThreadPoolExecutor(1, thread_name_prefix="face-search") if workers == 2 else None
+    try:
+        for frame in frames:
+            held.append(frame)
+            while len(held) > ahead:
+                tracker.step(held.popleft())
+                tracker.search_ahead(held)
+                if frame_count and tracker.count % 10 == 0:
+                    report(progress, "face tracking", tracker.count / frame_count)
+        while held:
+            tracker.step(held.popleft())
+            tracker.search_ahead(held)
+    finally:
+        tracker.drop_searches()
+        if tracker.pool is not None:
+            tracker.pool.shutdown(wait=True)
     if tracker.count == 0:
         raise InputError("The video holds no frames; upload a video with pictures in it.")
     if not tracker.started:
@@ -308,6 +338,25 @@ def _landmarks(frame: Picture, box: tuple[int, int, int, int]) -> np.ndarray:
     return landmarks_in_box(region, shifted) + np.float32([x0, y0])
 
 
+def _search(frame: Picture, factor: float, width: int, height: int
+            ) -> list[tuple[tuple[float, float, float, float], np.ndarray]]:
+    """The faces of `frame` searched on a copy scaled by `factor`: (detector box in full-frame pixels, 68 points
+    fitted at full resolution in it), in `find_faces` order.
+
+    It depends on nothing but its arguments, so it may run on another thread,
+    ahead of the tracker, and give what the tracker would have found.
+    """
+    if factor < 1.0:
+        small = _small(frame, (max(1, round(width * factor)), max(1, round(height * factor))))
+    else:
+        small = _rgb(frame)
+    found = []
+    for box in face_boxes(np.ascontiguousarray(small)):
+        full = tuple(v / factor for v in box)
+        found.append((full, _landmarks(frame, tuple(int(round(v)) for v in full))))  # type: ignore[arg-type]
+    return found
+
+
 class _Signature:
     """A frame's thumbnail and colour histogram, for finding cuts cheaply."""
 
@@ -359,6 +408,9 @@ class _Tracker:
         self.unseen: deque[tuple[int, Picture]] = deque(maxlen=detect_every)
         self.lost_since = 0
         self.scale = 1.0
+        # Searches of frames ahead on a second thread (see `search_ahead`): frame index -> (frame, scale, result).
+        self.pool: Optional[ThreadPoolExecutor] = None
+        self.searches: dict[int, tuple[Picture, float, Future]] = {}
 
     # -- one frame --
 
@@ -464,20 +516,54 @@ class _Tracker:
     def _detect(self, frame: Picture) -> list[tuple[tuple[float, float, float, float], np.ndarray]]:
         """Faces as (detector box, 68 points), found on a copy scaled for speed, fitted at full resolution."""
         for factor in (self.scale, min(1.0, 2.0 * self.scale)):
-            if factor < 1.0:
-                small = _small(frame, (max(1, round(self.width * factor)), max(1, round(self.height * factor))))
-            else:
-                small = _rgb(frame)
-            faces = find_faces(np.ascontiguousarray(small))
-            if faces:
-                return [self._fit_detected(frame, tuple(v / factor for v in face.box)) for face in faces]
+            found = self._searched(frame, factor)
+            if found:
+                return found
             if factor >= 1.0:
                 break
         return []
 
-    def _fit_detected(self, frame: Picture, box: tuple[float, ...]) -> tuple[tuple[float, float, float, float], np.ndarray]:
-        rounded = tuple(int(round(v)) for v in box)
-        return box, _landmarks(frame, rounded)  # type: ignore[arg-type]
+    def _searched(self, frame: Picture, factor: float) -> list[tuple[tuple[float, float, float, float], np.ndarray]]:
+        """`_search` of this frame at `factor`: the one made ahead on the second thread if it was made for exactly
+        these, else made now."""
+        made = self.searches.pop(self.count - 1, None)
+        if made is not None:
+            ahead_frame, ahead_factor, result = made
+            if ahead_frame is frame and ahead_factor == factor:
+                return result.result()
+            result.cancel()
+        return _search(frame, factor, self.width, self.height)
+
+    def search_ahead(self, held: deque) -> None:
+        """Start searching the held frame where the next detection will be due, if the face goes on being followed.
+
+        While the face is followed with no doubt, a detection is due `detect_every`
+        frames after the last one, at the scale that detection set; `held[k]` is
+        frame `count + k`. Anything else (a lost face, a doubt, a refit that jumps,
+        a cut) makes the tracker detect elsewhere or at another scale, and the
+        search made ahead is simply not used.
+        """
+        for index in [i for i in self.searches if i < self.count]:
+            self.searches.pop(index)[2].cancel()
+        if self.pool is None or not self.started or self.last is None or self.doubt_since is not None:
+            return
+        ahead = self.every - 1 - self.since_detection
+        if not 0 <= ahead < len(held):
+            return
+        index = self.count + ahead
+        made = self.searches.get(index)
+        if made is not None and made[1] == self.scale:
+            return
+        if made is not None:
+            made[2].cancel()
+        self.searches[index] = (held[ahead], self.scale,
+                                self.pool.submit(_search, held[ahead], self.scale, self.width, self.height))
+
+    def drop_searches(self) -> None:
+        """Cancel the searches made ahead that were not used (the pass ended or failed), and wait for none."""
+        for _, _, result in self.searches.values():
+            result.cancel()
+        self.searches.clear()
 
     def _adopt(self, frame: Picture, box: tuple[float, float, float, float], points: np.ndarray) -> np.ndarray:
         """Take a detection as the followed face: learn how its box sits on its points, and its detection scale.

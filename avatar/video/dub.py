@@ -65,6 +65,8 @@ DUB_PRESET = "ultrafast"
 FRAME_BUDGET = 256 * 1024**2
 """Bytes of decoded frames kept at once when the video is played out of order (backward, or again): 190 frames
 at 720p. Going back decodes again only from the key frame before the window, so a larger one saves little."""
+TRACK_WORKERS = 2
+"""Threads tracking the face (`track_face(workers=...)`): the same landmarks as one, sooner on two cores."""
 FIRST_FACE_SECONDS = 10.0
 """A face must be seen within this much of the video's start (what the page shows for picking one)."""
 # Share of the progress bar for each stage.
@@ -234,13 +236,14 @@ def dub_video(
                     text, audio, rate, voice, audio_name, shares.part("voice"), transcript=transcript,
                     seed=options.seed, voice_sample=voice_sample, language=language)
 
-        # The voice is made while the face is tracked: the voice model and the video decoder run
-        # outside Python's lock, dlib inside it, so the two share the machine's cores.
+        # The voice is made while the face is tracked: the voice model, the video decoder and dlib
+        # (searching the next due detection's frame on a thread of its own while the points of the
+        # frames before it are fitted) run outside Python's lock, so they share the machine's cores.
         with ThreadPoolExecutor(1, thread_name_prefix="dub-voice") as pool:
             spoken = pool.submit(speak)
             with timer.stage("tracking"):
                 track = track_face(ahead(clip.yuv_frames()), options.face_index, fps=fps, frame_count=info.frames,
-                                   progress=shares.part("face tracking"))
+                                   progress=shares.part("face tracking"), workers=TRACK_WORKERS)
             speech, speech_entry = spoken.result()
         speech_frames = frame_count(speech.duration, fps)
         plan = plan_frames(info.frames, speech_frames, options.fit)

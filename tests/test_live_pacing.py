@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gc
 
-from avatar.live.heap import settle_heap
+from avatar.live.heap import release_heap, settle_heap
 from avatar.live.pacing import PacingTrace
 from benchmarks.live_pacing import LATE_S, read, summarize
 
@@ -53,5 +53,5 @@ def test_settling_the_heap_freezes_what_the_process_holds():
         collected = {id(o) for generation in range(3) for o in gc.get_objects(generation)}
         assert not any(id(o) in collected for o in kept)  # frozen: no later collection walks them
     finally:
-        gc.unfreeze()
-    assert all(id(o) in {id(o) for o in gc.get_objects(2)} for o in kept)
+        release_heap()
+    assert gc.get_freeze_count() == 0 and all(id(o) in {id(o) for o in gc.get_objects(2)} for o in kept)

@@ -10,6 +10,7 @@ real sessions, transport and capacity.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import queue
 import time
@@ -83,6 +84,7 @@ def test_sentences_sent_on_the_channel_are_queued_stop_cuts_and_end_session_free
     at = _started(players)
     [player] = players.players.values()
     session = player.session
+    assert gc.get_freeze_count() > 0  # the app's objects out of full collections while a session streams
     assert _say(session, {"id": 7, "say": "Hello. How are you today?"}) == {
         "id": 7, "said": ["Hello.", "How are you today?"]}
     assert session.wait_placed(60)
@@ -98,6 +100,7 @@ def test_sentences_sent_on_the_channel_are_queued_stop_cuts_and_end_session_free
     assert not at.exception and session.closed
     assert _say(session, {"say": "Too late."}) == {"error": "This live session has ended; start a new one."}
     assert players.capacity.in_use == 0 and "Start" in {b.label for b in at.button}
+    assert gc.get_freeze_count() == 0  # the last session ended: collected as usual again
 
 
 async def _offer() -> tuple[RTCPeerConnection, object, "queue.Queue[str]", "queue.Queue[object]"]:

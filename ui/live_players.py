@@ -22,7 +22,7 @@ import streamlit as st
 
 from avatar.errors import InputError
 from avatar.live.capacity import LiveCapacity
-from avatar.live.heap import settle_heap
+from avatar.live.heap import release_heap, settle_heap
 from avatar.live.session import LiveSession, LiveSettings, open_session
 from avatar.live.tracks import LiveAudioTrack, LiveVideoTrack
 
@@ -125,6 +125,10 @@ class LivePlayers:
             player.close()
         finally:
             self.capacity.release(player_id)
+            with self._lock:
+                last = not self.players
+            if last:
+                release_heap()  # no session streams: what was frozen is collected as usual again
         return True
 
     def reap(self) -> list[str]:

@@ -8,6 +8,9 @@ quarter-second freeze (measured with `avatar.live.pacing`). The objects that
 make up most of the heap were made at start-up and live as long as the process,
 so when a live session starts they are collected once and then frozen
 (`gc.freeze`): later full collections skip them and walk only what came after.
+A frozen object that becomes garbage in a reference cycle is not freed, so once
+no live session is open the freeze is lifted (`release_heap`) and the usual
+collections free what was left (a model unloaded meanwhile, say).
 """
 
 from __future__ import annotations
@@ -36,3 +39,9 @@ def settle_heap() -> Settled:
         gc.collect()
         gc.freeze()
         return Settled(gc.get_freeze_count(), time.perf_counter() - began)
+
+
+def release_heap() -> None:
+    """Put the frozen objects back under the collector (no live session streams any more)."""
+    with _LOCK:
+        gc.unfreeze()

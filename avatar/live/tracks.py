@@ -115,11 +115,14 @@ class LiveVideoTrack(MediaStreamTrack):
         """Have the lane render frames first..first+ahead-1 that it has not been given yet; forget older ones."""
         for m in [m for m in self._ahead if m < first]:
             self._ahead.pop(m).cancel()
-        if self.session.closed:
+        if self.session.closed or self.readyState != "live":
             return
         for m in range(first, first + self.ahead):
             if m not in self._ahead:
-                self._ahead[m] = self.lane.submit(self._render_early, m)
+                try:
+                    self._ahead[m] = self.lane.submit(self._render_early, m)
+                except RuntimeError:  # the track was stopped meanwhile (its lane shut down)
+                    return
 
     async def _taken(self, n: int) -> Optional[VideoFrame]:
         """Frame n as rendered ahead, if it was and nothing changed it since; else None (and the frames rendered

@@ -193,6 +193,12 @@ def _end(player: LivePlayer, reason: tuple[str, str]) -> None:
     st.rerun(scope="app")
 
 
+TRANSCRIPT_LINES = 12
+"""Sentences the transcript shows (the last ones). It is drawn again twice a second: drawing every sentence of a long
+session made the page's script allocate more each minute (a full garbage collection, stopping the stream 0.1-0.3 s,
+about once a minute after five) and took the browser's main thread from the player's video more each minute."""
+
+
 @st.fragment(run_every=0.5)
 def _transcript(player: LivePlayer) -> None:
     """What was said so far, newest last, with Stop's cuts marked; the voice's refusals below it."""
@@ -202,7 +208,9 @@ def _transcript(player: LivePlayer) -> None:
     st.markdown("**Transcript**")
     if not lines:
         st.caption("Nothing said yet.")
-    for line in lines:
+    elif len(lines) > TRANSCRIPT_LINES:
+        st.caption(f"{len(lines) - TRANSCRIPT_LINES} earlier sentences (Save keeps them all).")
+    for line in lines[-TRANSCRIPT_LINES:]:
         st.markdown(f"`{line.start:6.1f} s` {line.text}" + (" *(interrupted)*" if line.interrupted else ""))
     for error in player.session.errors[-3:]:
         st.error(error)

@@ -233,8 +233,20 @@ def test_frames_without_the_face_pass_through_and_are_named(talk_clip, tmp_path)
         assert _plane_psnr(outputs[index].planes, inputs[index].planes) > 45
 
 
-def test_trim_ends_the_video_with_the_speech(talk_clip, tmp_path):
+def test_trim_ends_the_video_with_the_speech_spoken_on_one_thread_beside_the_tracker(talk_clip, tmp_path,
+                                                                                     monkeypatch):
+    from avatar.speech import piper_voice
+
+    engines = []
+    original = piper_voice._stream
+
+    def recording_stream(engine, *args):
+        engines.append(engine)
+        return original(engine, *args)
+
+    monkeypatch.setattr(piper_voice, "_stream", recording_stream)
     result = dub_video(talk_clip, text="Hi.", options=DubOptions(fit="trim"), job_dir=tmp_path / "job")
+    assert engines == [piper_voice._engine_on_threads(1)]  # the tracker keeps the other core
     speech_s = result.manifest["speech"]["duration_s"]
     assert speech_s < FRAMES / 25
     assert result.frames == int(np.ceil(round(speech_s * 25, 6)))
@@ -284,8 +296,7 @@ def test_wav2lip_redraws_the_mouth_of_each_video_frame(talk_clip, tmp_path):
     pasted back in its tracked box; the eyes and everything above the box's middle stay the frame's own."""
     from avatar.cli import main
     from avatar.face.track import track_face
-    from avatar.talk.wav2lip.engine import face_box
-    from avatar.talk.wav2lip.options import DEFAULT_PADS
+    from avatar.video.dub import wav2lip_boxes
     from tests.wav2lip_weights import write_checkpoint
 
     with pytest.raises(ModelNotInstalled, match="avatar models import wav2lip-gan"):
@@ -296,13 +307,33 @@ def test_wav2lip_redraws_the_mouth_of_each_video_frame(talk_clip, tmp_path):
                        job_dir=tmp_path / "job")
     assert result.manifest["engine"] == "wav2lip"
     source, ours = _decoded(talk_clip), _decoded(result.video_path)
-    track = track_face(iter(source), fps=25)
+    boxes = wav2lip_boxes(track_face(iter(source), fps=25), source[0].shape[:2])
     for index, frame in enumerate(ours):
-        x0, y0, x1, y1 = face_box(track.face(index), frame.shape[:2], DEFAULT_PADS)
+        x0, y0, x1, y1 = boxes[index]
         upper = (slice(0, y0 + (y1 - y0) * 4 // 10), slice(None))
         assert _luma_psnr(frame[upper].reshape(-1, 3), source[index][upper].reshape(-1, 3)) > 38
         lower = (slice(y0 + (y1 - y0) * 6 // 10, y1), slice(x0 + (x1 - x0) // 4, x1 - (x1 - x0) // 4))
         assert _luma_psnr(frame[lower].reshape(-1, 3), source[index][lower].reshape(-1, 3)) < 30
+
+
+def test_wav2lip_boxes_are_averaged_within_each_shot_and_absent_where_the_face_is():
+    from avatar.face.track import FaceTrack
+    from avatar.talk.wav2lip.engine import face_box, smoothed_boxes
+    from avatar.video.dub import wav2lip_boxes
+
+    count, rng = 16, np.random.default_rng(3)
+    corners = np.array([100, 80, 200, 190], np.float32) + rng.integers(-6, 7, (count, 4)).astype(np.float32)
+    landmarks = np.repeat(rng.uniform(90, 180, (1, 68, 2)).astype(np.float32), count, axis=0)
+    visible = np.ones(count, bool)
+    visible[6] = False
+    corners[6], landmarks[6] = np.nan, np.nan
+    track = FaceTrack(landmarks, corners, visible, cuts=[11], frame_count=count, width=320, height=240,
+                      detected=np.zeros(count, bool))
+    boxes = wav2lip_boxes(track, (240, 320))
+    assert boxes[6] is None
+    for start, stop in [(0, 6), (7, 11), (11, 16)]:  # the gap and the cut split the averaging
+        raw = [face_box(track.face(index), (240, 320)) for index in range(start, stop)]
+        assert boxes[start:stop] == [tuple(box) for box in smoothed_boxes(np.array(raw)).tolist()]
 
 
 def get_kind_check(params, inputs):

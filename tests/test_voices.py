@@ -91,7 +91,7 @@ class ToneVoice(Voice):
         self.calls.append("load")
 
     def speak(self, text: str, *, language: str = "xx", rate: float = 1.0, seed: int = 0, sample=None,
-              progress=None) -> Iterator[SpeechChunk]:
+              progress=None, threads: int = 0) -> Iterator[SpeechChunk]:
         self.check(language, sample)
         sentences = [s.strip() + "." for s in text.split(".") if s.strip()]
         return self._stream(sentences, rate, seed)

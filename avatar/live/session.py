@@ -306,12 +306,8 @@ class LiveSession:
     def _speak(self, sentence: str):
         """The voice's chunks for `sentence`: the bundled voice on `VOICE_THREADS` threads (an engine of the live
         sessions' own), so speaking never takes every core from the frames; a cloning voice as it is."""
-        from avatar.speech.piper_voice import BundledVoice, synthesize_stream
-
         s = self.settings
-        if isinstance(self.voice, BundledVoice):
-            return synthesize_stream(sentence, rate=s.rate, seed=s.seed, threads=VOICE_THREADS)
-        return self.voice.speak(sentence, rate=s.rate, seed=s.seed)
+        return self.voice.speak(sentence, rate=s.rate, seed=s.seed, threads=VOICE_THREADS)
 
     def _place(self, text: str, samples: np.ndarray, phonemes: list[Phoneme], voice: Optional[np.ndarray] = None,
                voice_rate: int = 0) -> None:

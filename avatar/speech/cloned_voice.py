@@ -129,7 +129,8 @@ class CloningVoice(Voice):
             pass
 
     def speak(self, text: str, *, language: str = "en", rate: float = 1.0, seed: int = 0, sample=None,
-              progress: Optional[Progress] = None) -> Iterator[SpeechChunk]:
+              progress: Optional[Progress] = None, threads: int = 0) -> Iterator[SpeechChunk]:
+        # `threads` is not honoured: torch's thread count belongs to the whole process.
         sample = self.check(language, sample)
         return speak_cloned(text, sample, model_id=self.model_id, language=language, rate=rate, seed=seed,
                             progress=progress)

@@ -407,9 +407,9 @@ class BundledVoice(Voice):
         load_voice()
 
     def speak(self, text: str, *, language: str = "en", rate: float = 1.0, seed: int = 0, sample=None,
-              progress: Optional[Progress] = None) -> Iterator[SpeechChunk]:
+              progress: Optional[Progress] = None, threads: int = 0) -> Iterator[SpeechChunk]:
         self.check(language, sample)
-        return synthesize_stream(text, rate=rate, seed=seed, progress=progress)
+        return synthesize_stream(text, rate=rate, seed=seed, progress=progress, threads=threads)
 
 
 @dataclass(frozen=True)

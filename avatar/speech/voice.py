@@ -113,9 +113,14 @@ class Voice(ABC):
 
     @abstractmethod
     def speak(self, text: str, *, language: str = "en", rate: float = 1.0, seed: int = 0,
-              sample: Union["VoiceSample", Any, None] = None, progress: Optional[Progress] = None
-              ) -> Iterator[SpeechChunk]:
-        """The speech of `text`, one sentence (or paragraph gap) at a time (see the module docstring)."""
+              sample: Union["VoiceSample", Any, None] = None, progress: Optional[Progress] = None,
+              threads: int = 0) -> Iterator[SpeechChunk]:
+        """The speech of `text`, one sentence (or paragraph gap) at a time (see the module docstring).
+
+        `threads` > 0 asks for each sentence to be computed on that many threads, so that work running beside
+        the voice (a live session's frames, a dub's face tracking) keeps the other cores; 0 leaves it to the
+        voice's runtime (every core). The same samples either way; a voice whose runtime cannot be limited per
+        call ignores it."""
 
     def describe(self, registry=None) -> VoiceInfo:
         """This voice as `avatar voices list` and the page's picker show it."""

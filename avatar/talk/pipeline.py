@@ -127,6 +127,7 @@ def prepare_speech(
     seed: int = 0,
     voice_sample: Optional[SampleSource] = None,
     language: str = VOICE_DEFAULTS.language,
+    threads: int = 0,
 ) -> tuple[Speech, dict[str, Any]]:
     """Speech from typed text (spoken by `voice`, with `voice_sample` for one that copies a speaker) or a recording,
     plus its manifest entry.
@@ -138,14 +139,14 @@ def prepare_speech(
     entry's "captions" says where they come from (`avatar.captions.caption_entry`;
     None when there are none). `audio` may also be a ready
     `Speech` (for example one synthesized earlier for a preview), which is used as
-    it is, phoneme timeline included.
+    it is, phoneme timeline included. `threads` is what typed text is spoken on (see `Voice.speak`).
     """
     check_sources(text, audio, transcript)
     sample = check_voice(voice, voice_sample, language, typed=text is not None, rate=rate)
     if text is not None:
         text = check_text(text)
         chunks = list(get_voice(voice).speak(text, language=language, rate=rate, seed=seed, sample=sample,
-                                             progress=progress))
+                                             progress=progress, threads=threads))
         return join_chunks(chunks), _text_entry(text, voice, rate, language, sample, chunks)
     if isinstance(audio, Speech):
         speech, data, name = audio, audio.samples.tobytes(), audio_name or "speech"

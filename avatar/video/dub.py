@@ -40,7 +40,7 @@ from avatar.captions import captions_file_name, cues_from_words, is_automatic, w
 from avatar.errors import InputError, quoted
 from avatar.face.detect import inner_lip_gap
 from avatar.face.face import Face
-from avatar.face.track import FaceTrack, detection_interval, first_faces, track_face
+from avatar.face.track import FaceTrack, detection_interval, first_faces, runs, track_face
 from avatar.media import write_wav
 from avatar.progress import Progress, report, scaled
 from avatar.speech.timeline import Speech
@@ -67,6 +67,10 @@ FRAME_BUDGET = 256 * 1024**2
 at 720p. Going back decodes again only from the key frame before the window, so a larger one saves little."""
 TRACK_WORKERS = 2
 """Threads tracking the face (`track_face(workers=...)`): the same landmarks as one, sooner on two cores."""
+VOICE_THREADS = 1
+"""Threads typed text is spoken on while the face is tracked (`Voice.speak(threads=...)`): the same samples as on
+every core, and the tracker keeps the other one (onnxruntime's threads spin while they wait for work, so a voice
+spread over both cores took them from the tracker)."""
 FIRST_FACE_SECONDS = 10.0
 """A face must be seen within this much of the video's start (what the page shows for picking one)."""
 # Share of the progress bar for each stage.
@@ -234,7 +238,7 @@ def dub_video(
             with timer.stage("voice"):
                 return prepare_speech(
                     text, audio, rate, voice, audio_name, shares.part("voice"), transcript=transcript,
-                    seed=options.seed, voice_sample=voice_sample, language=language)
+                    seed=options.seed, voice_sample=voice_sample, language=language, threads=VOICE_THREADS)
 
         # The voice is made while the face is tracked: the voice model, the video decoder and dlib
         # (searching the next due detection's frame on a thread of its own while the points of the
@@ -445,16 +449,13 @@ def _animator(clip: Video, track: FaceTrack, speech: Speech, options: DubOptions
     speaker's own mouth, wholly or fading, in pauses both sounds share (`own_mouth_frames`, see `own_pauses`)."""
     if options.engine == "wav2lip":
         from avatar.talk.engines import get_engine
-        from avatar.talk.wav2lip.engine import face_box
-        from avatar.talk.wav2lip.options import DEFAULT_PADS
 
         engine = get_engine("wav2lip")
-        shape = (clip.info.height, clip.info.width)
+        boxes = wav2lip_boxes(track, (clip.info.height, clip.info.width))
 
         def lip_sync(items: Iterator[tuple[int, YuvFrame]]) -> Iterator[np.ndarray]:
             # New RGB arrays: the decoded frames may be shown again (pingpong, loop) and must stay the video's own.
-            boxed = ((frame.rgb(), face_box(track.face(source), shape, DEFAULT_PADS) if track.visible[source]
-                      else None) for source, frame in items)
+            boxed = ((frame.rgb(), boxes[source]) for source, frame in items)
             return engine.lip_sync(boxed, speech, fps, animated)
 
         return lip_sync, {"reference_frame": None, "teeth_frame": None, "own_mouth_frames": []}
@@ -486,6 +487,19 @@ def _animator(clip: Video, track: FaceTrack, speech: Speech, options: DubOptions
 
     return transplanted, {"reference_frame": reference_index, "teeth_frame": teeth_index,
                           "own_mouth_frames": frame_ranges(own > 0.0)}
+
+
+def wav2lip_boxes(track: FaceTrack, shape: tuple[int, int]) -> list[Optional[tuple[int, int, int, int]]]:
+    """Wav2Lip's face box in each video frame (None where the face is not seen): the tracked face's, padded as the
+    original pads, and averaged over neighbouring frames as it averages them, never across a cut or a gap."""
+    from avatar.talk.wav2lip.engine import face_box, smoothed_boxes
+    from avatar.talk.wav2lip.options import DEFAULT_PADS
+
+    boxes: list[Optional[tuple[int, int, int, int]]] = [None] * track.frame_count
+    for start, stop in runs(track.visible, track.cuts):
+        steady = smoothed_boxes([face_box(track.face(index), shape, DEFAULT_PADS) for index in range(start, stop)])
+        boxes[start:stop] = [tuple(int(v) for v in box) for box in steady]
+    return boxes
 
 
 def _render(clip: Video, plan: np.ndarray, animated: int, animate: Animate, sound: Speech, cues: list, path: Path,

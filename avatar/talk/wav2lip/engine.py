@@ -10,8 +10,10 @@ the original's inference script did, with four differences:
 - Faces come from the project's dlib detection (or a landmarks sidecar), not
   S3FD. dlib's box often stops above the chin, so the box is extended to the
   chin landmark before the original's default pads (top 0, bottom 10, left 0,
-  right 0) are applied. The box moves with the head, rigidly, so it is as
-  steady as the head's own motion.
+  right 0) are applied. On a portrait the box moves with the head, rigidly, so
+  it is as steady as the head's own motion; on a real video (a dub) each frame's
+  box is the tracked face's, averaged over the frames after it as the original
+  averages its detections (`smoothed_boxes`).
 - The generated crop is blended back with a feathered mask over the lower face
   only, instead of pasting the whole rectangle: no box edge shows, and the eyes
   and upper face stay exactly the portrait's pixels.
@@ -46,15 +48,44 @@ BATCH_SIZE = 16
 Box = tuple[int, int, int, int]
 
 
+BOX_SMOOTHING = 5
+"""Frames of a video whose face boxes are averaged into each one (the original's window)."""
+
+
 def face_box(face: Face, shape: tuple[int, int], pads: tuple[int, int, int, int] = DEFAULT_PADS
              ) -> tuple[int, int, int, int]:
     """The detector's box reaching down to the chin, padded and clipped to the image."""
-    top, bottom, left, right = pads
-    height, width = shape
     x0, y0, x1, y1 = face.box
     chin = float(face.landmarks[8, 1])
-    y1 = max(y1, int(round(chin)))
+    return padded_box((x0, y0, x1, max(y1, int(round(chin)))), shape, pads)
+
+
+def padded_box(box: Box, shape: tuple[int, int], pads: tuple[int, int, int, int] = DEFAULT_PADS) -> Box:
+    """`box` (x0, y0, x1, y1) grown by `pads` (top, bottom, left, right) and clipped to the image, as the original
+    pads a detection."""
+    top, bottom, left, right = pads
+    height, width = shape
+    x0, y0, x1, y1 = box
     return max(0, x0 - left), max(0, y0 - top), min(width, x1 + right), min(height, y1 + bottom)
+
+
+def smoothed_boxes(boxes: np.ndarray, window: int = BOX_SMOOTHING) -> np.ndarray:
+    """A video's consecutive face boxes (n, 4), each replaced in turn by the whole-pixel part of the mean of the
+    `window` boxes starting at it, as the original steadies its detections on video.
+
+    Near the end, where fewer than `window` boxes follow, the last `window` are averaged, and those among them
+    already replaced count with their new values: the original works in place, and this keeps its numbers. A run
+    shorter than `window` is averaged whole.
+    """
+    steady = np.array(boxes, dtype=np.int64)
+    count = len(steady)
+    if count < window:
+        steady[:] = np.mean(steady, axis=0) if count else steady
+        return steady
+    for index in range(count):
+        first = min(index, count - window)
+        steady[index] = np.mean(steady[first:first + window], axis=0)  # assigned to integers: truncated
+    return steady
 
 
 def lower_face_mask(height: int, width: int) -> np.ndarray:

@@ -52,15 +52,21 @@ def speaking_video(tmp_path_factory):
 
 
 @pytest.mark.skipif(bool(coqui_missing()) and os.environ.get("CI") != "true", reason="needs coqui-tts")
-def test_the_dub_speaks_in_the_voice_of_the_video(tiny_coqui_models, speaking_video, tmp_path, capsys):
+def test_the_dub_speaks_in_the_voice_of_the_video(tiny_coqui_models, speaking_video, tmp_path, capsys, monkeypatch):
     from avatar.cli import main
+    from avatar.video.io import Video
 
     for model_id, folder in tiny_coqui_models.items():
         assert main(["models", "import", model_id, str(folder)]) == 0
+    decoded = []
+    original = Video.audio
+    monkeypatch.setattr(Video, "audio", lambda self: decoded.append(self.path) or original(self))
     out = tmp_path / "dubbed.mp4"
     assert main(["dub", "--video", str(speaking_video), "--text", "Hola a todos.", "--clone-from-video",
                  "--language", "es", "--fit", "trim", "-o", str(out)]) == 0
     assert out.is_file() and open_video(out).info.has_audio
+    # Checked at submit (its own copy), then dubbed: the sample and the kept pauses share one decoding.
+    assert len(decoded) == len(set(decoded)) == 2
     with pytest.raises(SystemExit):
         main(["dub", "--video", str(speaking_video), "--audio", str(tmp_path / "x.wav"), "--text", "Hi."])
     capsys.readouterr()

@@ -226,10 +226,12 @@ def dub_video(
     timer = jobs.StageTimer()
     with open_dub_video(video, video_name) as clip:
         info = clip.info
+        own_sound: Optional[Speech] = None  # the video's sound, decoded once for the voice sample and the pauses
         if clone_from_video:
             from avatar.video.video_voice import voice_sample_from_video
 
-            voice_sample = voice_sample_from_video(clip.audio(), info.name)  # checked with the voice just below
+            own_sound = clip.audio()
+            voice_sample = voice_sample_from_video(own_sound, info.name)  # checked with the voice just below
         fps = int(round(info.fps))
         report(progress, "voice", 0.0)
         shares = _Shares(progress, {"voice": _VOICE_END, "face tracking": _TRACK_END - _VOICE_END})
@@ -261,7 +263,7 @@ def dub_video(
         with jobs.removed_on_failure(job_dir, created, paths.values()):
             animated = min(speech_frames, len(plan))
             with timer.stage("rigging"):
-                animate, rigged = _animator(clip, track, speech, options, fps, plan, animated)
+                animate, rigged = _animator(clip, track, speech, options, fps, plan, animated, own_sound)
             sound = _padded(speech, len(plan) / fps)
             cues = cues_from_words(speech.words or [])
             with video_enhancer(options.enhance) as enhancer:
@@ -442,11 +444,12 @@ Animate = Callable[[Iterator[tuple[int, YuvFrame]]], Iterator[Any]]
 
 
 def _animator(clip: Video, track: FaceTrack, speech: Speech, options: DubOptions, fps: int, plan: np.ndarray,
-              animated: int) -> tuple[Animate, dict[str, Any]]:
+              animated: int, own_sound: Optional[Speech] = None) -> tuple[Animate, dict[str, Any]]:
     """The chosen engine, ready to redraw `animated` frames, and for the manifest (builtin only) the frames it
     rigged: the reference (`reference_frame`) and the one whose open mouth gave the teeth (`teeth_frame`; None when
     the speaker never opens wide in that pose, and the teeth are drawn), and the output frames that keep the
-    speaker's own mouth, wholly or fading, in pauses both sounds share (`own_mouth_frames`, see `own_pauses`)."""
+    speaker's own mouth, wholly or fading, in pauses both sounds share (`own_mouth_frames`, see `own_pauses`).
+    `own_sound` is the video's sound when it was decoded already (for a voice sample)."""
     if options.engine == "wav2lip":
         from avatar.talk.engines import get_engine
 
@@ -476,8 +479,9 @@ def _animator(clip: Video, track: FaceTrack, speech: Speech, options: DubOptions
     mouth_options = TalkOptions(fps=fps, still=True, blinks=False, lead=options.lead,
                                 expression_scale=options.expression_scale, seed=options.seed)
     weights = engine.weights(speech, mouth_options, range(animated), animated)
-    own = own_mouth_strength(speech, clip.audio(), plan, fps, animated) if options.pauses == "video" \
-        else np.zeros(animated, np.float32)
+    own = np.zeros(animated, np.float32)
+    if options.pauses == "video":
+        own = own_mouth_strength(speech, clip.audio() if own_sound is None else own_sound, plan, fps, animated)
 
     def transplanted(items: Iterator[tuple[int, YuvFrame]]) -> Iterator[YuvFrame]:
         mouths = ahead(mouth.copy() for mouth in transplant.mouths(weights))  # the engine reuses its buffer

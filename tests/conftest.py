@@ -29,6 +29,22 @@ def _fresh_job_services(monkeypatch):
     monkeypatch.setattr(jobs, "_services", {})
 
 
+@pytest.fixture
+def voice_engines(monkeypatch) -> list:
+    """The bundled voice's engines (`piper_voice._Engine`) that text is spoken on while the test runs, in order."""
+    from avatar.speech import piper_voice
+
+    used = []
+    original = piper_voice._stream
+
+    def recording_stream(engine, *args):
+        used.append(engine)
+        return original(engine, *args)
+
+    monkeypatch.setattr(piper_voice, "_stream", recording_stream)
+    return used
+
+
 def wait_finished(service, owner: str, job_id: str, timeout: float = 120.0):
     """Poll the job service until the job has ended; its record."""
     import time

@@ -234,19 +234,11 @@ def test_frames_without_the_face_pass_through_and_are_named(talk_clip, tmp_path)
 
 
 def test_trim_ends_the_video_with_the_speech_spoken_on_one_thread_beside_the_tracker(talk_clip, tmp_path,
-                                                                                     monkeypatch):
+                                                                                     voice_engines):
     from avatar.speech import piper_voice
 
-    engines = []
-    original = piper_voice._stream
-
-    def recording_stream(engine, *args):
-        engines.append(engine)
-        return original(engine, *args)
-
-    monkeypatch.setattr(piper_voice, "_stream", recording_stream)
     result = dub_video(talk_clip, text="Hi.", options=DubOptions(fit="trim"), job_dir=tmp_path / "job")
-    assert engines == [piper_voice._engine_on_threads(1)]  # the tracker keeps the other core
+    assert voice_engines == [piper_voice._engine_on_threads(1)]  # the tracker keeps the other core
     speech_s = result.manifest["speech"]["duration_s"]
     assert speech_s < FRAMES / 25
     assert result.frames == int(np.ceil(round(speech_s * 25, 6)))

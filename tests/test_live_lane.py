@@ -27,15 +27,7 @@ class StillClock:
         return 100.0
 
 
-def test_the_live_voice_speaks_on_one_thread_on_an_engine_of_its_own(monkeypatch):
-    used = []
-    original = piper_voice._stream
-
-    def recording_stream(engine, *args):
-        used.append(engine)
-        return original(engine, *args)
-
-    monkeypatch.setattr(piper_voice, "_stream", recording_stream)
+def test_the_live_voice_speaks_on_one_thread_on_an_engine_of_its_own(voice_engines):
     avatar = get_default_avatar("maya")
     picture = prepare_portrait(avatar.image_path, 128, landmarks_path=avatar.landmarks_path)
     with LiveSession(picture, LiveSettings(speak_ahead=600.0), clock=StillClock()) as session:
@@ -43,7 +35,7 @@ def test_the_live_voice_speaks_on_one_thread_on_an_engine_of_its_own(monkeypatch
         assert session.wait_placed() and not session.errors
     assert VOICE_THREADS == 1
     live_engine = piper_voice._engine_on_threads(1)
-    assert used and all(engine is live_engine for engine in used)
+    assert voice_engines and all(engine is live_engine for engine in voice_engines)
     assert live_engine is not piper_voice._shared_engine()  # jobs speak on the shared engine, on every core
     assert live_engine.voice.session.get_session_options().intra_op_num_threads == 1
 

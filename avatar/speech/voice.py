@@ -119,8 +119,8 @@ class Voice(ABC):
 
         `threads` > 0 asks for each sentence to be computed on that many threads, so that work running beside
         the voice (a live session's frames, a dub's face tracking) keeps the other cores; 0 leaves it to the
-        voice's runtime (every core). The same samples either way; a voice whose runtime cannot be limited per
-        call ignores it."""
+        voice's runtime (every core). The same speech either way (sums taken in another order move samples by
+        well under one 16-bit step); a voice whose runtime cannot be limited per call ignores it."""
 
     def describe(self, registry=None) -> VoiceInfo:
         """This voice as `avatar voices list` and the page's picker show it."""

@@ -68,7 +68,7 @@ at 720p. Going back decodes again only from the key frame before the window, so 
 TRACK_WORKERS = 2
 """Threads tracking the face (`track_face(workers=...)`): the same landmarks as one, sooner on two cores."""
 VOICE_THREADS = 1
-"""Threads typed text is spoken on while the face is tracked (`Voice.speak(threads=...)`): the same samples as on
+"""Threads typed text is spoken on while the face is tracked (`Voice.speak(threads=...)`): the same speech as on
 every core, and the tracker keeps the other one (onnxruntime's threads spin while they wait for work, so a voice
 spread over both cores took them from the tracker)."""
 FIRST_FACE_SECONDS = 10.0

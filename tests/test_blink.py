@@ -44,3 +44,25 @@ def test_a_full_blink_covers_the_eye_with_lid_and_keeps_the_brow(maya_rig, eye, 
 
     assert eye_showing(open_) > 0.5
     assert eye_showing(shut) < 0.05
+
+
+@pytest.mark.parametrize("name", ["maya", "noor", "sam"])
+def test_a_shut_eye_is_one_smooth_lash_line(name):
+    """Each closed lid follows one smooth curve: the drawn avatars' thick lash lines came out in lumps when the lids
+    were drawn as straight pieces between their landmarks (1.0 px off a smooth arc at the top of the line; now 0.5)."""
+    from avatar.avatars import get_default_avatar
+    from avatar.talk.pipeline import prepare_portrait
+
+    avatar = get_default_avatar(name)
+    picture = prepare_portrait(avatar.image_path, 512, landmarks_path=avatar.landmarks_path)
+    shut = render(picture, BuiltinEngine().prepare(picture.image, picture.face), 1.0)
+    for eye in (np.arange(36, 42), np.arange(42, 48)):
+        points = picture.face.landmarks[eye]
+        x0, x1 = int(points[:, 0].min()) + 3, int(points[:, 0].max()) - 3
+        y0, y1 = int(points[:, 1].min()) - 10, int(points[:, 1].max()) + 10
+        dark = shut[y0:y1, x0:x1].mean(axis=2) < 90
+        assert dark.any(axis=0).all()  # the lashes cross the whole eye
+        top = dark.argmax(axis=0).astype(np.float64)
+        columns = np.arange(len(top))
+        off_arc = top - np.polyval(np.polyfit(columns, top, 2), columns)
+        assert np.sqrt(np.mean(off_arc**2)) < 0.75

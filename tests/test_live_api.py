@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 
 import av
@@ -176,8 +177,10 @@ def test_an_idle_session_ends_on_its_own_and_frees_its_place():
         assert answer.status_code == 200, answer.text
         session = answer.json()["id"]
         entry = live.entries[session]
+        assert gc.get_freeze_count() > 0  # the heap is settled while it streams, as on the page (avatar.live.heap)
         await asyncio.sleep(3.0)  # nobody says anything: the client may have vanished
         assert session not in live.entries and live.capacity.in_use == 0 and entry.session.closed
+        assert gc.get_freeze_count() == 0
         assert (await asyncio.to_thread(client.get, f"/v1/live/{session}", headers=A)).status_code == 404
         await peer.close()
 

@@ -55,3 +55,22 @@ def test_settling_the_heap_freezes_what_the_process_holds():
     finally:
         release_heap()
     assert gc.get_freeze_count() == 0 and all(id(o) in {id(o) for o in gc.get_objects(2)} for o in kept)
+
+
+def test_the_heap_stays_frozen_until_the_last_of_several_sessions_ends():
+    """A page's session and an API session may stream in one process: the first to end must not thaw the other's."""
+    try:
+        settle_heap()
+        settle_heap()
+        release_heap()
+        assert gc.get_freeze_count() > 0
+    finally:
+        release_heap()
+    assert gc.get_freeze_count() == 0
+    release_heap()  # one release too many does not go below no session
+    settle_heap()
+    try:
+        assert gc.get_freeze_count() > 0
+    finally:
+        release_heap()
+    assert gc.get_freeze_count() == 0

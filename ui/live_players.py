@@ -94,11 +94,12 @@ class LivePlayers:
         sentence when the server is full or the portrait has no face."""
         player_id = secrets.token_urlsafe(9)
         self.capacity.acquire(player_id)
+        settle_heap()  # the app's long-lived objects out of later full collections (see avatar.live.heap)
         try:
-            settle_heap()  # the app's long-lived objects out of later full collections (see avatar.live.heap)
             session = self.opener(source, replace(settings or LiveSettings(), idle_timeout=idle_timeout()))
         except BaseException:
             self.capacity.release(player_id)
+            release_heap()
             raise
         player = LivePlayer(player_id, browser_session, session, LiveVideoTrack(session), LiveAudioTrack(session))
         with self._lock:
@@ -125,10 +126,7 @@ class LivePlayers:
             player.close()
         finally:
             self.capacity.release(player_id)
-            with self._lock:
-                last = not self.players
-            if last:
-                release_heap()  # no session streams: what was frozen is collected as usual again
+            release_heap()  # after the last session, what was frozen is collected as usual again
         return True
 
     def reap(self) -> list[str]:

@@ -11,6 +11,11 @@ so when a live session starts they are collected once and then frozen
 A frozen object that becomes garbage in a reference cycle is not freed, so once
 no live session is open the freeze is lifted (`release_heap`) and the usual
 collections free what was left (a model unloaded meanwhile, say).
+
+The freeze belongs to the whole process, and sessions opened by the page and by
+the API may stream in one process at once, so the sessions are counted: every
+opened session settles the heap and every closed one releases it, and the freeze
+is lifted only when the last one closes.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import time
 from dataclasses import dataclass
 
 _LOCK = threading.Lock()
+_open = 0
+"""Live sessions that settled the heap and have not released it yet."""
 
 
 @dataclass(frozen=True)
@@ -33,15 +40,20 @@ class Settled:
 
 def settle_heap() -> Settled:
     """Collect what is garbage now and freeze the rest, so later full collections skip it; called when a live
-    session starts (the one pause is then paid before its stream, not during it)."""
+    session starts (the one pause is then paid before its stream, not during it). Pair it with `release_heap`."""
+    global _open
     with _LOCK:
         began = time.perf_counter()
         gc.collect()
         gc.freeze()
+        _open += 1
         return Settled(gc.get_freeze_count(), time.perf_counter() - began)
 
 
 def release_heap() -> None:
-    """Put the frozen objects back under the collector (no live session streams any more)."""
+    """A live session ended; when it was the last one, the frozen objects go back under the collector."""
+    global _open
     with _LOCK:
-        gc.unfreeze()
+        _open = max(0, _open - 1)
+        if _open == 0:
+            gc.unfreeze()

@@ -19,6 +19,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from avatar.errors import InputError
 from avatar.live.capacity import LiveCapacity
+from avatar.live.heap import release_heap, settle_heap
 from avatar.live.session import LiveSession, LiveSettings, open_session
 from avatar.live.tracks import LiveAudioTrack, LiveVideoTrack
 
@@ -70,6 +71,7 @@ class LiveSessions:
             entry = LiveEntry(session_id, owner, session, peer, lane, LiveVideoTrack(session, lane),
                               LiveAudioTrack(session))
             self.entries[session_id] = entry
+            await asyncio.to_thread(settle_heap)  # as the page does (see avatar.live.heap); `close` releases it
             peer.addTrack(entry.video)
             peer.addTrack(entry.audio)
 
@@ -109,6 +111,7 @@ class LiveSessions:
         await entry.peer.close()
         await asyncio.to_thread(entry.session.close)
         entry.lane.shutdown(wait=False)
+        release_heap()
         return True
 
     async def close_all(self) -> None:

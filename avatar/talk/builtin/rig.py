@@ -172,6 +172,9 @@ def _mouth_moves(lm: np.ndarray, s: float, down: np.ndarray) -> dict[str, np.nda
     return moves
 
 
+LID_OVERLAP = 0.15
+"""How far past the lower lid's landmarks the shut upper lid reaches, as a share of the eye's opening: the points
+sit a little inside a drawn lower lash line, and a line of the eye's white showed under the shut lid."""
 BLINK_SKIN = 0.6
 """Share of the skin between the upper lid and the brow that the closing lid stretches over the eye."""
 EYES = (  # (upper lid, lower lid, brow) landmarks of each eye, from its outer to its inner corner or vice versa
@@ -209,6 +212,7 @@ def _blink_field(lm: np.ndarray, down: np.ndarray, shape: tuple[int, int]) -> np
         order_up, order_low, order_brow = np.argsort(u_up), np.argsort(u_low), np.argsort(u_brow)
         upper = _lid(u, u_up[order_up], v_up[order_up])
         lower = np.maximum(_lid(u, u_low[order_low], v_low[order_low]), upper)
+        lower = lower + LID_OVERLAP * (lower - upper)
         brow = np.minimum(np.interp(u, u_brow[order_brow], v_brow[order_brow]), upper)
         inside = (u > u_up.min()) & (u < u_up.max())
         top = upper - BLINK_SKIN * (upper - brow)  # the skin above this stays where it is

@@ -94,8 +94,8 @@ class LivePlayers:
         sentence when the server is full or the portrait has no face."""
         player_id = secrets.token_urlsafe(9)
         self.capacity.acquire(player_id)
-        settle_heap()  # the app's long-lived objects out of later full collections (see avatar.live.heap)
         try:
+            settle_heap()  # the app's long-lived objects out of later full collections (see avatar.live.heap)
             session = self.opener(source, replace(settings or LiveSettings(), idle_timeout=idle_timeout()))
         except BaseException:
             self.capacity.release(player_id)

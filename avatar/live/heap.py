@@ -43,10 +43,10 @@ def settle_heap() -> Settled:
     session starts (the one pause is then paid before its stream, not during it). Pair it with `release_heap`."""
     global _open
     with _LOCK:
+        _open += 1  # counted first: a `release_heap` after a failure here still pairs with it
         began = time.perf_counter()
         gc.collect()
         gc.freeze()
-        _open += 1
         return Settled(gc.get_freeze_count(), time.perf_counter() - began)
 
 

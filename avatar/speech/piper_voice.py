@@ -169,7 +169,8 @@ def _engine_on_threads(threads: int) -> _Engine:
 
     The shared engine spreads a sentence over every core, which is quickest for a
     job; a live session speaks on one thread instead, so a sentence never takes the
-    cores its frames are due on (`avatar.live`). It holds the model a second time.
+    cores its frames are due on (`avatar.live`), and so does a dub while its face is
+    tracked (`avatar.video.dub`). It holds the model a second time.
     """
     with _engine_lock:
         if threads not in _threaded:

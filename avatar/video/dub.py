@@ -502,7 +502,7 @@ def wav2lip_boxes(track: FaceTrack, shape: tuple[int, int]) -> list[Optional[tup
     boxes: list[Optional[tuple[int, int, int, int]]] = [None] * track.frame_count
     for start, stop in runs(track.visible, track.cuts):
         steady = smoothed_boxes([face_box(track.face(index), shape, DEFAULT_PADS) for index in range(start, stop)])
-        boxes[start:stop] = [tuple(int(v) for v in box) for box in steady]
+        boxes[start:stop] = [tuple(box) for box in steady.tolist()]
     return boxes
 
 

@@ -79,8 +79,8 @@ def smoothed_boxes(boxes: np.ndarray, window: int = BOX_SMOOTHING) -> np.ndarray
     """
     steady = np.array(boxes, dtype=np.int64)
     count = len(steady)
-    if count < window:
-        steady[:] = np.mean(steady, axis=0) if count else steady
+    if 0 < count < window:
+        steady[:] = np.mean(steady, axis=0)
         return steady
     for index in range(count):
         first = min(index, count - window)

@@ -54,6 +54,11 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str, every: 
     raise AssertionError(f"timed out waiting for {what}")
 
 
+TEST_LEASE_S = 4.0
+"""The workers' run lease here (default 10 s): a killed worker's job moves on 6 s sooner; a healthy run still
+has to miss four heartbeats in a row, and the reaper's grace period after them, to lose its job."""
+
+
 class Cluster:
     """Redis, the workers, and the job service the tests submit through."""
 
@@ -64,7 +69,7 @@ class Cluster:
         self.database = database or f"sqlite:///{self.outputs / 'jobs.sqlite3'}"
         self.start_redis()
         self.env = {**os.environ, "AVATAR_BROKER": self.broker, "AVATAR_OUTPUTS": str(self.outputs),
-                    "AVATAR_DATABASE_URL": self.database}
+                    "AVATAR_DATABASE_URL": self.database, "AVATAR_RUN_LEASE_S": str(TEST_LEASE_S)}
         self.workers: dict[str, subprocess.Popen] = {}
         from avatar.service.celery_app import CeleryExecutor
 
@@ -350,3 +355,19 @@ def test_the_worker_needs_a_broker(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: AVATAR_BROKER is not set; start Redis and set AVATAR_BROKER=redis://localhost:6379/0."]
+
+
+def test_the_run_lease_is_read_from_the_environment_and_a_bad_one_stops_the_worker(monkeypatch):
+    from avatar.service.celery_app import LEASE_S, Lease
+
+    monkeypatch.delenv("AVATAR_RUN_LEASE_S", raising=False)
+    assert Lease(None, "celery/x@h/1/a").ttl_ms == LEASE_S * 1000
+    monkeypatch.setenv("AVATAR_RUN_LEASE_S", "4.5")
+    assert Lease(None, "celery/x@h/1/a").ttl_ms == 4500
+
+    env = {**os.environ, "AVATAR_BROKER": "redis://127.0.0.1:1/0", "AVATAR_RUN_LEASE_S": "1"}
+    result = subprocess.run([sys.executable, "-m", "avatar.commands.worker"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "error: AVATAR_RUN_LEASE_S='1' is not a number of 2 or more; set it to one, or unset it for the default (10)."]

@@ -54,9 +54,10 @@ def _check_job_store() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avatar.service.celery_app import app, broker_url, check_broker, configure
+    from avatar.service.celery_app import app, broker_url, check_broker, configure, run_lease_s
 
     url = broker_url()
+    run_lease_s()  # a bad AVATAR_RUN_LEASE_S is one line now, not a failure of every job
     queues = parse_queues(args.queues)
     if args.concurrency < 1:
         raise InputError("--concurrency must be 1 or more (1 = one job at a time, one worker per GPU).")

@@ -47,6 +47,7 @@ from celery.signals import worker_ready
 from kombu import Exchange, Queue
 from kombu.utils.url import maybe_sanitize_url
 
+from avatar.config import env_number
 from avatar.errors import AvatarError, ServiceUnavailable
 from avatar.service.runs import jobs_root, run_job
 from avatar.service.store import JobRecord, JobStore
@@ -59,9 +60,11 @@ RUNNER_PREFIX = "celery/"
 """Runner names look like `celery/<worker hostname>/<pid>/<token>`: unique per run, so a restarted worker with
 the same name and pid (pid 1 in a container) never inherits a dead run's lease."""
 LEASE_S = 10.0
-"""A run's lease expires this long after its last refresh."""
+"""A run's lease expires this long after its last refresh (default of `AVATAR_RUN_LEASE_S`)."""
 HEARTBEAT_S = 1.0
 """How often a running job refreshes its lease."""
+MIN_LEASE_S = 2 * HEARTBEAT_S
+"""A shorter lease could lapse between two refreshes of a healthy run, which would then be run twice."""
 REAP_EVERY_S = 1.0
 """How often each worker's reaper looks for runs that lost their lease."""
 EPOCH_KEY = "avatar:broker-epoch"
@@ -149,10 +152,20 @@ def lease_key(runner: str) -> str:
     return f"avatar:lease:{runner}"
 
 
+def run_lease_s() -> float:
+    """How long a dead worker's run keeps its job (`AVATAR_RUN_LEASE_S`, default `LEASE_S`).
+
+    Shorter moves a killed worker's job on sooner; longer rides out longer stalls
+    (a swapping machine, a slow Redis) without a healthy run losing its job.
+    """
+    return env_number("AVATAR_RUN_LEASE_S", LEASE_S, minimum=MIN_LEASE_S)
+
+
 class Lease:
     """Holds `avatar:lease:<runner>` alive while a job runs (a thread refreshes it, so a busy job needs no hook)."""
 
-    def __init__(self, client, runner: str, ttl: float = LEASE_S, every: float = HEARTBEAT_S) -> None:
+    def __init__(self, client, runner: str, ttl: Optional[float] = None, every: float = HEARTBEAT_S) -> None:
+        ttl = run_lease_s() if ttl is None else ttl
         self.client, self.key, self.ttl_ms, self.every = client, lease_key(runner), int(ttl * 1000), every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="avatar-lease", daemon=True)

@@ -204,3 +204,53 @@ def test_the_jobs_api_serves_live_sessions_behind_its_keys(tmp_path):
         assert refused.status_code == 422 and refused.json()["detail"].endswith(".")
         paths = client.get("/openapi.json").json()["paths"]
         assert "/v1/live" in paths and "/v1/live/{session_id}/save" in paths
+
+
+def _recording_open_session(monkeypatch, delay: float = 0.0) -> list:
+    """Make the manager's `open_session` real but slow by `delay`, and keep every session it opens."""
+    import avatar.live.manager as manager
+
+    opened, real = [], manager.open_session
+
+    def slow_open(portrait, settings):
+        time.sleep(delay)
+        opened.append(real(portrait, settings))
+        return opened[-1]
+
+    monkeypatch.setattr(manager, "open_session", slow_open)
+    return opened
+
+
+def test_a_session_whose_connection_cannot_be_made_is_closed_and_frees_its_place(monkeypatch):
+    import avatar.live.manager as manager
+
+    opened = _recording_open_session(monkeypatch)
+
+    def no_connection():
+        raise RuntimeError("no ports left")
+
+    monkeypatch.setattr(manager, "RTCPeerConnection", no_connection)
+    sessions = LiveSessions(LiveCapacity(1), LiveSettings(idle_timeout=30))
+    with pytest.raises(RuntimeError, match="no ports left"):
+        run_async(sessions.open("alice", "maya", {"sdp": "v=0", "type": "offer"}))
+    assert len(opened) == 1 and opened[0].closed
+    assert not sessions.entries and sessions.capacity.in_use == 0
+
+
+def test_a_request_cancelled_while_its_session_opens_closes_the_session_once_it_is_ready(monkeypatch):
+    opened = _recording_open_session(monkeypatch, delay=0.5)
+    sessions = LiveSessions(LiveCapacity(1), LiveSettings(idle_timeout=30))
+
+    async def hang_up() -> None:
+        task = asyncio.ensure_future(sessions.open("alice", "maya", {"sdp": "v=0", "type": "offer"}))
+        await asyncio.sleep(0.1)  # the portrait is being prepared on its thread
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert sessions.capacity.in_use == 0 and not sessions.entries
+        deadline = time.monotonic() + 30
+        while not (opened and opened[0].closed) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    run_async(hang_up())
+    assert len(opened) == 1 and opened[0].closed

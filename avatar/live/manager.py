@@ -63,9 +63,10 @@ class LiveSessions:
         gate = await self.gate()
         session_id = secrets.token_urlsafe(12)
         gate.acquire(session_id)
+        session: Optional[LiveSession] = None
         entry: Optional[LiveEntry] = None
         try:
-            session = await asyncio.to_thread(open_session, portrait, self.settings)
+            session = await _open_session(portrait, self.settings)
             lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-render")
             peer = RTCPeerConnection()
             entry = LiveEntry(session_id, owner, session, peer, lane, LiveVideoTrack(session, lane),
@@ -92,6 +93,8 @@ class LiveSessions:
                 await self.close(session_id)
             else:
                 gate.release(session_id)
+                if session is not None:  # its voice thread and rig would live on with nothing to end them
+                    await asyncio.to_thread(session.close)
             raise
 
     def get(self, owner: str, session_id: str) -> Optional[LiveEntry]:
@@ -133,3 +136,19 @@ class LiveSessions:
                     _LOGGER.info("live session %s ended after %.0f s idle", session_id,
                                  entry.session.settings.idle_timeout)
                     await self.close(session_id)
+
+
+async def _open_session(portrait: Any, settings: LiveSettings) -> LiveSession:
+    """`open_session` on a thread. A caller cancelled meanwhile (a client that hung up) cannot stop the thread, so
+    the session it opens is closed when it is ready, not left running with nobody to end it."""
+    opening = asyncio.ensure_future(asyncio.to_thread(open_session, portrait, settings))
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        opening.add_done_callback(_close_if_opened)
+        raise
+
+
+def _close_if_opened(opening: asyncio.Future) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        asyncio.get_running_loop().run_in_executor(None, opening.result().close)  # it joins a thread: not here

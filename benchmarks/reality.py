@@ -18,6 +18,10 @@ Per clip it prints:
 - *closure*: the largest opening of ours inside pauses of the real sound (quiet
   for 0.3 s or more, less 0.08 s at each end for the mouth to get there);
   target: 0.03 or less. The real speaker's figure is beside it.
+
+`--floor` measures the instrument instead: what dlib reads on our closed mouth
+when nothing but the head moves (each clip's rest pose, every mouth weight zero,
+under the head motion our pauses get), the least any closure figure can be.
 """
 
 from __future__ import annotations
@@ -338,6 +342,57 @@ def measure_clip(path: Path, size: int = 512, method: Optional[str] = None, seed
     )
 
 
+# --- the instrument's floor --------------------------------------------------------
+
+
+FLOOR_SECONDS = 10.0
+FLOOR_EVERY = 5
+"""Every 5th frame of 10 s of pause motion: 50 renders, poses about 0.2 s apart."""
+
+
+@dataclass
+class FloorMeasure:
+    """dlib's readings of one clip's closed rest pose: still, and under the head motion of a pause."""
+
+    name: str
+    still: float
+    moving: np.ndarray = field(repr=False)
+
+
+def closed_mouth_floor(path: Path, size: int = 512, seed: int = 0) -> FloorMeasure:
+    """Render the clip's first frame with its mouth closed (every mouth weight zero) and only the head moving as
+    it does in pauses (`life.head_motion` of silence), and read the opening as `measure_clip` does."""
+    from avatar.talk.builtin import life
+    from avatar.talk.builtin.engine import BuiltinEngine
+    from avatar.talk.builtin.rig import BASES
+    from avatar.talk.engine import FPS
+    from avatar.talk.pipeline import prepare_portrait
+
+    path = Path(path)
+    first = next(iter(read_video(path)[0]))
+    with tempfile.TemporaryDirectory() as tmp:
+        portrait = Path(tmp) / "first_frame.png"
+        cv2.imwrite(str(portrait), cv2.cvtColor(first, cv2.COLOR_RGB2BGR))
+        picture = prepare_portrait(portrait, size)
+    engine = BuiltinEngine()
+    prepared = engine.prepare(picture.image, picture.face)
+    motion = life.head_motion(np.zeros(int(FLOOR_SECONDS * FPS)), FPS, seed)[::FLOOR_EVERY]
+    weights = np.zeros((len(motion) + 1, len(BASES)), np.float32)
+    weights[1:, BASES.index("tilt"):] = motion  # row 0: the head still
+    frames = [frame.copy() for frame in engine.render_weights(picture.image, prepared, weights)]
+    readings = mouth_opening(frames, FPS)
+    return FloorMeasure(path.stem, float(readings[0]), readings[1:])
+
+
+def floor_table(measures: Sequence[FloorMeasure]) -> str:
+    lines = ["| clip | still | head moving as in pauses: min | median | max | share over 0.03 |",
+             "|---|---|---|---|---|---|"]
+    for m in measures:
+        lines.append(f"| {m.name} | {_f(m.still)} | {_f(np.nanmin(m.moving))} | {_f(np.nanmedian(m.moving))} | "
+                     f"{_f(np.nanmax(m.moving))} | {np.mean(m.moving > CLOSURE_TARGET):.0%} |")
+    return "\n".join(lines)
+
+
 # --- the table -------------------------------------------------------------------
 
 
@@ -380,12 +435,19 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", type=Path, help="write each clip's two openings here as <clip>.npz")
+    parser.add_argument("--floor", action="store_true",
+                        help="instead: what dlib reads on each clip's closed rest pose while only the head moves")
     args = parser.parse_args()
 
     paths = sorted(args.dir.glob("*.mp4"))
     if args.clips:
         by_name = {p.stem: p for p in paths}
         paths = [by_name[c] if c in by_name else Path(c) for c in args.clips]
+    if args.floor:
+        print(f"Inner-lip gap / eye distance that dlib reads on our closed mouth at {args.size} px "
+              f"(closure target {CLOSURE_TARGET})\n")
+        print(floor_table([closed_mouth_floor(path, size=args.size, seed=args.seed) for path in paths]))
+        return
     measures = []
     for path in paths:
         measure = measure_clip(path, size=args.size, seed=args.seed)

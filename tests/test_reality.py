@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from benchmarks.reality import correlate, mouth_opening, read_video
+from benchmarks.reality import FLOOR_EVERY, FLOOR_SECONDS, closed_mouth_floor, correlate, mouth_opening, read_video
 
 
 def test_correlate_finds_a_known_lag_and_skips_nans():
@@ -52,3 +52,15 @@ def test_a_frame_reads_the_same_whatever_frames_come_before_it(fixtures):
     assert np.all(np.isfinite(values))
     assert np.all(values[[0, 2, 4, 6]] == values[0])
     assert values[1] == values[5]
+
+
+def test_the_floor_reads_a_closed_mouth_under_the_head_motion_of_pauses(fixtures):
+    """`--floor`: every mouth weight zero, only the head moving. On a clip whose closed lips dlib reads plainly the
+    readings stay low; they differ from pose to pose, so the head did move."""
+    clip = fixtures / "real_talk" / "woman_glasses.mp4"
+    if not clip.exists():
+        pytest.skip("real_talk clips not present")
+    floor = closed_mouth_floor(clip)
+    assert floor.moving.shape == (int(FLOOR_SECONDS * 25) // FLOOR_EVERY,) and np.all(np.isfinite(floor.moving))
+    assert floor.still < 0.03 and np.max(floor.moving) < 0.03
+    assert len(np.unique(floor.moving)) > 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Iterator
 
 import numpy as np
@@ -87,7 +88,7 @@ class ToneVoice(Voice):
         self.calls.append("check_ready")
         super().check_ready(language, registry)
 
-    def load(self) -> None:
+    def load(self, threads: int = 0) -> None:
         self.calls.append("load")
 
     def speak(self, text: str, *, language: str = "xx", rate: float = 1.0, seed: int = 0, sample=None,
@@ -182,3 +183,28 @@ def test_the_voice_chooses_the_queue_with_the_engine(tone, monkeypatch):
     monkeypatch.setattr(tone, "model_id", "a-learned-voice")
     assert talk.check(params, {}) == "gpu"
     assert [get_voice(name).queue for name in (DEFAULT_VOICE, DEFAULT_CLONING_VOICE)] == ["cpu", "gpu"]
+
+
+class EnglishTone(ToneVoice):
+    """The tone voice, taken for English too, so that a live session (which speaks English) accepts it."""
+
+    name = "tone-en"
+    languages = ("en", "xx")
+
+
+@pytest.mark.parametrize("quick", [False, True])
+def test_a_live_session_loads_its_voice_and_warms_up_only_a_quick_one(quick, monkeypatch):
+    from avatar.live.session import WARM_UP_TEXT, LiveSettings, open_session
+
+    voice = EnglishTone()
+    voice.quick = quick
+    monkeypatch.setitem(VOICES, voice.name, voice)
+    with open_session("maya", LiveSettings(voice=voice.name)) as session:
+        deadline = time.monotonic() + 30
+        while "load" not in voice.calls or (quick and len(voice.calls) < 3):
+            assert time.monotonic() < deadline, voice.calls
+            time.sleep(0.02)
+        time.sleep(0.2)  # a warm-up that should not come would have started by now
+        assert session.voice is voice
+    warm_up = [f"speak {WARM_UP_TEXT}"] if quick else []
+    assert voice.calls == ["check_ready", "load", *warm_up]

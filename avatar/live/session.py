@@ -243,15 +243,11 @@ class LiveSession:
     def _speak_queued(self) -> None:
         """The worker: speak each queued sentence and place it on the clock as soon as its sound is ready."""
         try:
-            from avatar.speech.piper_voice import BundledVoice, load_engine
-
-            if isinstance(self.voice, BundledVoice):
-                load_engine(VOICE_THREADS)
+            self.voice.load(threads=VOICE_THREADS)
+            if self.voice.quick:
                 # A session's first sentence took 0.3-0.8 s longer than the next ones (the resampler's and the
                 # voice's first-run set-up): spend that now, while the face idles, not on the first thing typed.
                 self._synthesize(WARM_UP_TEXT)
-            else:
-                self.voice.load()
         except Exception:  # the first sentence reports it
             _LOGGER.debug("voice preload failed", exc_info=True)
         while True:

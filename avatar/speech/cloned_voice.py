@@ -122,7 +122,7 @@ class CloningVoice(Voice):
     def check_ready(self, language: str, registry=None) -> None:
         require_cloning(self.model_id, registry, language)
 
-    def load(self) -> None:
+    def load(self, threads: int = 0) -> None:
         from avatar.models.registry import get_registry
 
         with get_registry().use(self.model_id):

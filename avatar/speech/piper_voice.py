@@ -397,6 +397,7 @@ class BundledVoice(Voice):
     license: str = "CC0-1.0"
     model_id = None
     needs_sample = False
+    quick = True
 
     def check_language(self, language: str) -> str:
         if language not in self.languages:
@@ -404,8 +405,8 @@ class BundledVoice(Voice):
                              "(`avatar voices list` shows them).")
         return language
 
-    def load(self) -> None:
-        load_voice()
+    def load(self, threads: int = 0) -> None:
+        load_engine(threads)
 
     def speak(self, text: str, *, language: str = "en", rate: float = 1.0, seed: int = 0, sample=None,
               progress: Optional[Progress] = None, threads: int = 0) -> Iterator[SpeechChunk]:

@@ -75,6 +75,9 @@ class Voice(ABC):
     model_id: Optional[str] = None  # its catalog entry; None for a voice that needs no download
     needs_sample: bool = False  # copies the speaker of a voice sample
     license: str = ""
+    quick: bool = False
+    """A sentence takes a fraction of a second: worth speaking once before the first real one (a live session
+    does, while the face idles), where a cloning model's sentence would keep the first typed one waiting."""
 
     @property
     def queue(self) -> str:
@@ -108,8 +111,9 @@ class Voice(ABC):
         """ModelNotInstalled (naming the command) when something the voice needs is missing; nothing is loaded."""
         self.check_language(language)
 
-    def load(self) -> None:
-        """Load what the voice speaks with (so the first sentence does not wait for it); cheap when loaded."""
+    def load(self, threads: int = 0) -> None:
+        """Load what the voice speaks with on `threads` (as `speak` takes them), so the first sentence does not wait
+        for it; cheap when loaded."""
 
     @abstractmethod
     def speak(self, text: str, *, language: str = "en", rate: float = 1.0, seed: int = 0,

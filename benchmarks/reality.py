@@ -73,6 +73,14 @@ def read_video(path: Path) -> tuple[list[np.ndarray], float]:
     return frames, fps
 
 
+def first_frame(path: Path) -> np.ndarray:
+    """The first frame of a video as an RGB uint8 array, without decoding the rest."""
+    import av
+
+    with av.open(str(path)) as container:
+        return next(container.decode(container.streams.video[0])).to_ndarray(format="rgb24")
+
+
 def read_audio(path: Path, rate: int = 16000) -> np.ndarray:
     """The first sound track of a media file, mono float32 at `rate`."""
     import av
@@ -382,11 +390,7 @@ def closed_mouth_floor(path: Path, size: int = 512, seed: int = 0) -> FloorMeasu
     from avatar.talk.pipeline import prepare_portrait
 
     path = Path(path)
-    first = next(iter(read_video(path)[0]))
-    with tempfile.TemporaryDirectory() as tmp:
-        portrait = Path(tmp) / "first_frame.png"
-        cv2.imwrite(str(portrait), cv2.cvtColor(first, cv2.COLOR_RGB2BGR))
-        picture = prepare_portrait(portrait, size)
+    picture = prepare_portrait(first_frame(path), size)
     engine = BuiltinEngine()
     prepared = engine.prepare(picture.image, picture.face)
     motion = life.head_motion(np.zeros(int(FLOOR_SECONDS * FPS)), FPS, seed)[::FLOOR_EVERY]
